@@ -1,0 +1,58 @@
+//! What a reload changes. A flow is "changed" when its own settings or either
+//! of its clusters changed; untouched flows keep running as they are.
+
+use crate::model::{FlowId, Topology};
+
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct TopologyDiff {
+    pub added: Vec<FlowId>,
+    pub removed: Vec<FlowId>,
+    pub changed: Vec<FlowId>,
+    pub unchanged: Vec<FlowId>,
+    /// Settings that cannot change while running, each with a reason.
+    pub not_reloadable: Vec<String>,
+}
+
+impl TopologyDiff {
+    pub fn is_noop(&self) -> bool {
+        self.added.is_empty() && self.removed.is_empty() && self.changed.is_empty()
+    }
+}
+
+pub fn diff(old: &Topology, new: &Topology) -> TopologyDiff {
+    let mut d = TopologyDiff::default();
+    if old.http.listen != new.http.listen {
+        d.not_reloadable.push(format!(
+            "http.listen: changed from {} to {}; the listen address cannot change at runtime, restart Ferry",
+            old.http.listen, new.http.listen
+        ));
+    }
+    if old.log.format != new.log.format {
+        d.not_reloadable.push(
+            "log.format: the log format cannot change at runtime, restart Ferry".to_string(),
+        );
+    }
+    for flow in &new.flows {
+        let id = flow.id();
+        match old.flow(&id) {
+            None => d.added.push(id),
+            Some(before) => {
+                let clusters_same = [&flow.source, &flow.target]
+                    .iter()
+                    .all(|c| old.cluster(c) == new.cluster(c));
+                if before == flow && clusters_same {
+                    d.unchanged.push(id);
+                } else {
+                    d.changed.push(id);
+                }
+            }
+        }
+    }
+    d.removed = old
+        .flows
+        .iter()
+        .map(|f| f.id())
+        .filter(|id| new.flow(id).is_none())
+        .collect();
+    d
+}

@@ -1,0 +1,249 @@
+//! The validated, typed topology. Every value here has already been checked:
+//! code that receives a `Topology` never re-parses a string.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use regex::Regex;
+
+use crate::secret::ClientProperties;
+
+/// The whole topology file, validated.
+#[derive(Debug, Clone)]
+pub struct Topology {
+    pub clusters: BTreeMap<String, Cluster>,
+    pub flows: Vec<Flow>,
+    pub http: HttpSettings,
+    pub log: LogSettings,
+    pub engine: EngineSettings,
+    /// SHA-256 of the file as written (references like `${env:X}` are not
+    /// expanded), so `/status` can show which file is running without
+    /// revealing any secret.
+    pub digest: String,
+}
+
+impl Topology {
+    pub fn cluster(&self, name: &str) -> Option<&Cluster> {
+        self.clusters.get(name)
+    }
+
+    pub fn flow(&self, id: &FlowId) -> Option<&Flow> {
+        self.flows.iter().find(|f| &f.id() == id)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cluster {
+    pub name: String,
+    pub bootstrap_servers: String,
+    /// librdkafka properties passed through as-is (secrets redacted in Debug).
+    pub client: ClientProperties,
+}
+
+/// `source->target`, the way operators name a flow on the command line.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct FlowId {
+    pub source: String,
+    pub target: String,
+}
+
+impl fmt::Display for FlowId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}->{}", self.source, self.target)
+    }
+}
+
+impl std::str::FromStr for FlowId {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (source, target) = s
+            .split_once("->")
+            .filter(|(a, b)| !a.trim().is_empty() && !b.trim().is_empty())
+            .ok_or_else(|| format!("invalid flow \"{s}\": expected SOURCE->TARGET"))?;
+        Ok(FlowId {
+            source: source.trim().to_string(),
+            target: target.trim().to_string(),
+        })
+    }
+}
+
+/// Include/exclude regexes, each matched against the whole name.
+#[derive(Debug, Clone)]
+pub struct NameFilter {
+    include_patterns: Vec<String>,
+    exclude_patterns: Vec<String>,
+    include: Vec<Regex>,
+    exclude: Vec<Regex>,
+}
+
+impl NameFilter {
+    /// Patterns must already be known to compile (see `validate`).
+    pub(crate) fn new(include: Vec<String>, exclude: Vec<String>) -> Result<Self, regex::Error> {
+        let compile = |ps: &[String]| ps.iter().map(|p| anchored(p)).collect::<Result<Vec<_>, _>>();
+        Ok(Self {
+            include: compile(&include)?,
+            exclude: compile(&exclude)?,
+            include_patterns: include,
+            exclude_patterns: exclude,
+        })
+    }
+
+    pub fn matches(&self, name: &str) -> bool {
+        self.include.iter().any(|r| r.is_match(name)) && !self.exclude.iter().any(|r| r.is_match(name))
+    }
+
+    /// True when the name is named by an include pattern that is a literal
+    /// (no regex metacharacters), i.e. the operator asked for it explicitly.
+    pub fn names_explicitly(&self, name: &str) -> bool {
+        self.include_patterns
+            .iter()
+            .any(|p| regex::escape(name) == *p || p == name)
+    }
+
+    pub fn include_patterns(&self) -> &[String] {
+        &self.include_patterns
+    }
+
+    pub fn exclude_patterns(&self) -> &[String] {
+        &self.exclude_patterns
+    }
+}
+
+impl PartialEq for NameFilter {
+    fn eq(&self, other: &Self) -> bool {
+        self.include_patterns == other.include_patterns && self.exclude_patterns == other.exclude_patterns
+    }
+}
+
+impl Eq for NameFilter {}
+
+/// Compiles a pattern so that it must match the whole name.
+pub(crate) fn anchored(pattern: &str) -> Result<Regex, regex::Error> {
+    Regex::new(&format!("^(?:{pattern})$"))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TopicNaming {
+    /// `<source>.<topic>`, like MirrorMaker 2's DefaultReplicationPolicy.
+    Prefix,
+    /// The same name on both sides.
+    Identity,
+}
+
+impl TopicNaming {
+    /// The target topic for a source topic under this policy.
+    pub fn remote_topic(self, source_alias: &str, topic: &str) -> String {
+        match self {
+            TopicNaming::Prefix => format!("{source_alias}{PREFIX_SEPARATOR}{topic}"),
+            TopicNaming::Identity => topic.to_string(),
+        }
+    }
+
+    /// The upstream topic a target topic was replicated from, if the naming
+    /// policy encodes one (`primary.orders` under prefix naming came from
+    /// `orders` on `primary`).
+    pub fn upstream_of(self, source_alias: &str, remote: &str) -> Option<String> {
+        match self {
+            TopicNaming::Prefix => remote
+                .strip_prefix(source_alias)
+                .and_then(|rest| rest.strip_prefix(PREFIX_SEPARATOR))
+                .map(str::to_string),
+            TopicNaming::Identity => Some(remote.to_string()),
+        }
+    }
+}
+
+/// The separator used by prefix naming, as in MirrorMaker 2.
+pub const PREFIX_SEPARATOR: &str = ".";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartFrom {
+    Earliest,
+    Latest,
+    /// Per partition, the smallest offset committed by any matching group.
+    Unconsumed,
+    /// The first record with a timestamp at or after this many ms since the epoch.
+    Timestamp(i64),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fallback {
+    Earliest,
+    Latest,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncsLocation {
+    Source,
+    Target,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Flow {
+    pub source: String,
+    pub target: String,
+    pub enabled: bool,
+    pub topics: NameFilter,
+    pub groups: NameFilter,
+    pub topic_naming: TopicNaming,
+    pub start_from: StartFrom,
+    /// Where `unconsumed` starts on partitions no matching group has committed.
+    pub unconsumed_fallback: Fallback,
+    pub sync_topic_configs: bool,
+    /// Topic config names never copied to the target (exact names).
+    pub topic_configs_exclude: Vec<String>,
+    pub sync_group_offsets: bool,
+    pub emit_checkpoints: bool,
+    pub emit_heartbeats: bool,
+    pub checkpoint_interval: Duration,
+    pub refresh_interval: Duration,
+    pub heartbeat_interval: Duration,
+    /// None: the target broker's default.
+    pub replication_factor: Option<i32>,
+    /// Cap on bytes fetched but not yet acknowledged by the target.
+    pub max_in_flight_bytes: u64,
+    /// Mark replicated records with a provenance header and never send a
+    /// record to a cluster it has already visited.
+    pub cycle_protection: bool,
+    pub offset_syncs_location: SyncsLocation,
+}
+
+impl Flow {
+    pub fn id(&self) -> FlowId {
+        FlowId {
+            source: self.source.clone(),
+            target: self.target.clone(),
+        }
+    }
+
+    pub fn remote_topic(&self, topic: &str) -> String {
+        self.topic_naming.remote_topic(&self.source, topic)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpSettings {
+    pub listen: SocketAddr,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogSettings {
+    /// A tracing filter directive such as `info` or `info,ferry_supervisor=debug`.
+    pub level: String,
+    pub format: LogFormat,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EngineSettings {
+    /// How long a graceful shutdown may take before tasks are aborted.
+    pub shutdown_timeout: Duration,
+}

@@ -1,0 +1,59 @@
+//! The topology file as written: plain serde structs with string-typed
+//! values, so that a value's *meaning* is checked by `validate` with a
+//! precise key path rather than by serde's first-error-wins parsing.
+//!
+//! Unknown keys are not rejected here; `serde_ignored` collects every one of
+//! them so they can be reported together with all other problems.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawCluster {
+    pub bootstrap_servers: Option<String>,
+    #[serde(default)]
+    pub client: BTreeMap<String, toml::Value>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawFlow {
+    pub source: Option<String>,
+    pub target: Option<String>,
+    pub enabled: Option<bool>,
+    pub topics: Option<Vec<String>>,
+    pub topics_exclude: Option<Vec<String>>,
+    pub groups: Option<Vec<String>>,
+    pub groups_exclude: Option<Vec<String>>,
+    pub topic_naming: Option<String>,
+    pub start_from: Option<String>,
+    pub unconsumed_fallback: Option<String>,
+    pub sync_topic_configs: Option<bool>,
+    pub topic_configs_exclude: Option<Vec<String>>,
+    pub sync_group_offsets: Option<bool>,
+    pub emit_checkpoints: Option<bool>,
+    pub emit_heartbeats: Option<bool>,
+    pub checkpoint_interval: Option<String>,
+    pub refresh_interval: Option<String>,
+    pub heartbeat_interval: Option<String>,
+    pub replication_factor: Option<i32>,
+    pub max_in_flight_bytes: Option<toml::Value>,
+    pub cycle_protection: Option<bool>,
+    pub offset_syncs_location: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawHttp {
+    pub listen: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawLog {
+    pub level: Option<String>,
+    pub format: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawEngine {
+    pub shutdown_timeout: Option<String>,
+}
