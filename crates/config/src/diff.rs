@@ -28,9 +28,8 @@ pub fn diff(old: &Topology, new: &Topology) -> TopologyDiff {
         ));
     }
     if old.log.format != new.log.format {
-        d.not_reloadable.push(
-            "log.format: the log format cannot change at runtime, restart Ferry".to_string(),
-        );
+        d.not_reloadable
+            .push("log.format: the log format cannot change at runtime, restart Ferry".to_string());
     }
     for flow in &new.flows {
         let id = flow.id();

@@ -26,7 +26,8 @@ pub use diff::{diff, TopologyDiff};
 pub use model::*;
 pub use secret::{ClientProperties, PropertyValue, REDACTED};
 pub use validate::{
-    DEFAULT_CHECKPOINT_INTERVAL, DEFAULT_LISTEN, DEFAULT_MAX_IN_FLIGHT_BYTES, DEFAULT_REFRESH_INTERVAL,
+    DEFAULT_CHECKPOINT_INTERVAL, DEFAULT_LISTEN, DEFAULT_MAX_IN_FLIGHT_BYTES,
+    DEFAULT_REFRESH_INTERVAL,
 };
 
 /// One problem in a topology file, named by its key path

@@ -82,7 +82,11 @@ pub struct NameFilter {
 impl NameFilter {
     /// Patterns must already be known to compile (see `validate`).
     pub(crate) fn new(include: Vec<String>, exclude: Vec<String>) -> Result<Self, regex::Error> {
-        let compile = |ps: &[String]| ps.iter().map(|p| anchored(p)).collect::<Result<Vec<_>, _>>();
+        let compile = |ps: &[String]| {
+            ps.iter()
+                .map(|p| anchored(p))
+                .collect::<Result<Vec<_>, _>>()
+        };
         Ok(Self {
             include: compile(&include)?,
             exclude: compile(&exclude)?,
@@ -92,7 +96,8 @@ impl NameFilter {
     }
 
     pub fn matches(&self, name: &str) -> bool {
-        self.include.iter().any(|r| r.is_match(name)) && !self.exclude.iter().any(|r| r.is_match(name))
+        self.include.iter().any(|r| r.is_match(name))
+            && !self.exclude.iter().any(|r| r.is_match(name))
     }
 
     /// True when the name is named by an include pattern that is a literal
@@ -114,7 +119,8 @@ impl NameFilter {
 
 impl PartialEq for NameFilter {
     fn eq(&self, other: &Self) -> bool {
-        self.include_patterns == other.include_patterns && self.exclude_patterns == other.exclude_patterns
+        self.include_patterns == other.include_patterns
+            && self.exclude_patterns == other.exclude_patterns
     }
 }
 

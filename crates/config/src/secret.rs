@@ -15,9 +15,16 @@ pub const REDACTED: &str = "***";
 /// Property names that hold credentials even when written literally.
 fn is_sensitive_name(key: &str) -> bool {
     let key = key.to_ascii_lowercase();
-    ["password", "secret", "jaas", "ssl.key.pem", "token", "credential"]
-        .iter()
-        .any(|needle| key.contains(needle))
+    [
+        "password",
+        "secret",
+        "jaas",
+        "ssl.key.pem",
+        "token",
+        "credential",
+    ]
+    .iter()
+    .any(|needle| key.contains(needle))
         || key == "sasl.oauthbearer.config"
 }
 
@@ -241,7 +248,10 @@ mod tests {
         props.insert("client.id".into(), "from-env".into(), true);
         props.insert("acks".into(), "all".into(), false);
         let shown = format!("{props:?}");
-        assert!(!shown.contains("literal-pw") && !shown.contains("from-env"), "{shown}");
+        assert!(
+            !shown.contains("literal-pw") && !shown.contains("from-env"),
+            "{shown}"
+        );
         assert!(shown.contains("all"));
         assert_eq!(props.sensitive_values().count(), 2);
     }

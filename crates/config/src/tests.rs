@@ -48,7 +48,10 @@ fn good_topology_is_typed() {
     assert_eq!(f.id().to_string(), "primary->backup");
     assert!(f.topics.matches("orders.eu"));
     assert!(f.topics.matches("payments"));
-    assert!(!f.topics.matches("payments2"), "regexes match the whole name");
+    assert!(
+        !f.topics.matches("payments2"),
+        "regexes match the whole name"
+    );
     assert!(!f.topics.matches("orders.x.tmp"));
     assert_eq!(f.start_from, StartFrom::Timestamp(1_767_319_445_000));
     assert_eq!(f.checkpoint_interval, std::time::Duration::from_secs(2));
@@ -57,7 +60,14 @@ fn good_topology_is_typed() {
     assert_eq!(f.remote_topic("orders.eu"), "primary.orders.eu");
     let pw = t.clusters["primary"].client.get("sasl.password").unwrap();
     assert_eq!(pw.expose(), "pw-from-env-123");
-    assert_eq!(t.clusters["primary"].client.get("linger.ms").unwrap().expose(), "5");
+    assert_eq!(
+        t.clusters["primary"]
+            .client
+            .get("linger.ms")
+            .unwrap()
+            .expose(),
+        "5"
+    );
 }
 
 #[test]
@@ -108,7 +118,10 @@ format = "xml"
     ] {
         assert!(paths.contains(&expected), "missing {expected} in {paths:?}");
     }
-    let regex = issues.iter().find(|i| i.path == "flows[0].topics[1]").unwrap();
+    let regex = issues
+        .iter()
+        .find(|i| i.path == "flows[0].topics[1]")
+        .unwrap();
     assert_eq!(regex.message, "invalid regex \"orders(\": unclosed group");
 }
 
@@ -120,7 +133,9 @@ bootstrap_servers = "a:9092"
 [clusters.b]
 bootstrap_servers = "b:9092"
 "#;
-    let dup = format!("{base}[[flows]]\nsource=\"a\"\ntarget=\"b\"\n[[flows]]\nsource=\"a\"\ntarget=\"b\"\n");
+    let dup = format!(
+        "{base}[[flows]]\nsource=\"a\"\ntarget=\"b\"\n[[flows]]\nsource=\"a\"\ntarget=\"b\"\n"
+    );
     let issues = parse_err(&dup);
     assert_eq!(issues[0].path, "flows[1]");
     assert!(issues[0].message.contains("duplicate flow a->b"));
@@ -130,7 +145,10 @@ bootstrap_servers = "b:9092"
          [[flows]]\nsource=\"b\"\ntarget=\"a\"\ntopic_naming=\"identity\"\ncycle_protection=false\n"
     );
     let issues = parse_err(&cycle);
-    assert!(issues.iter().all(|i| i.message.contains("cycle")), "{issues:?}");
+    assert!(
+        issues.iter().all(|i| i.message.contains("cycle")),
+        "{issues:?}"
+    );
 
     // With cycle protection (the default) the same shape is fine.
     let protected = format!(
@@ -161,7 +179,8 @@ target = "b"
 
 #[test]
 fn syntax_errors_do_not_echo_the_line() {
-    let text = "[clusters.a]\nbootstrap_servers = \"a:9092\"\n\"sasl.password\" = \"hunter2\" junk\n";
+    let text =
+        "[clusters.a]\nbootstrap_servers = \"a:9092\"\n\"sasl.password\" = \"hunter2\" junk\n";
     let err = parse(text, "t.toml", Path::new(".")).unwrap_err();
     let shown = err.to_string();
     assert!(shown.starts_with("t.toml:3:"), "{shown}");
@@ -181,7 +200,10 @@ fn type_errors_name_the_path() {
 fn diff_reports_added_removed_changed_and_not_reloadable() {
     let old = parse_ok(GOOD).topology;
     let changed_text = GOOD
-        .replace("checkpoint_interval = \"2s\"", "checkpoint_interval = \"3s\"")
+        .replace(
+            "checkpoint_interval = \"2s\"",
+            "checkpoint_interval = \"3s\"",
+        )
         .replace("0.0.0.0:9644", "0.0.0.0:9645");
     let new = parse_ok(&changed_text).topology;
     let d = diff(&old, &new);
@@ -196,6 +218,9 @@ fn diff_reports_added_removed_changed_and_not_reloadable() {
 fn prefix_naming_round_trips() {
     let n = TopicNaming::Prefix;
     assert_eq!(n.remote_topic("primary", "orders"), "primary.orders");
-    assert_eq!(n.upstream_of("primary", "primary.orders").as_deref(), Some("orders"));
+    assert_eq!(
+        n.upstream_of("primary", "primary.orders").as_deref(),
+        Some("orders")
+    );
     assert_eq!(n.upstream_of("primary", "backup.orders"), None);
 }

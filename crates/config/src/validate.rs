@@ -57,7 +57,9 @@ impl<'a> Checker<'a> {
 
     /// Deserializes one section, recording unknown keys and type errors
     /// under `base` instead of stopping at the first one.
-    fn section<T: DeserializeOwned + Default>(&mut self, base: &str, value: toml::Value) -> T {
+    /// `None` when the section's shape is wrong; its contents are then not
+    /// checked further, to avoid follow-on errors.
+    fn section<T: DeserializeOwned>(&mut self, base: &str, value: toml::Value) -> Option<T> {
         let mut unknown = Vec::new();
         let mut track = serde_path_to_error::Track::new();
         let result = {
@@ -68,11 +70,11 @@ impl<'a> Checker<'a> {
             self.issue(join(base, &dotted_to_path(&key)), "unknown key");
         }
         match result {
-            Ok(v) => v,
+            Ok(v) => Some(v),
             Err(e) => {
                 let inner = dotted_to_path(&track.path().to_string());
-                self.issue(join(base, &inner), e.to_string());
-                T::default()
+                self.issue(join(base, &inner), e.to_string().trim().to_string());
+                None
             }
         }
     }
@@ -81,12 +83,18 @@ impl<'a> Checker<'a> {
         let Some(raw) = raw else { return default };
         match humantime::parse_duration(raw) {
             Ok(d) if d.is_zero() => {
-                self.issue(path, format!("duration \"{raw}\" must be greater than zero"));
+                self.issue(
+                    path,
+                    format!("duration \"{raw}\" must be greater than zero"),
+                );
                 default
             }
             Ok(d) => d,
             Err(e) => {
-                self.issue(path, format!("invalid duration \"{raw}\": {e} (examples: \"5s\", \"1m 30s\")"));
+                self.issue(
+                    path,
+                    format!("invalid duration \"{raw}\": {e} (examples: \"5s\", \"1m 30s\")"),
+                );
                 default
             }
         }
@@ -110,7 +118,10 @@ impl<'a> Checker<'a> {
     fn regexes(&mut self, path: &str, patterns: &[String]) {
         for (i, p) in patterns.iter().enumerate() {
             if let Err(e) = anchored(p) {
-                self.issue(format!("{path}[{i}]"), format!("invalid regex \"{p}\": {}", regex_reason(&e)));
+                self.issue(
+                    format!("{path}[{i}]"),
+                    format!("invalid regex \"{p}\": {}", regex_reason(&e)),
+                );
             }
         }
     }
@@ -173,7 +184,9 @@ fn valid_bootstrap(list: &str) -> Result<(), String> {
             return Err(format!("\"{server}\" is not host:port"));
         };
         if host.is_empty() || port.parse::<u16>().map_or(true, |p| p == 0) {
-            return Err(format!("\"{server}\" is not host:port with a port from 1 to 65535"));
+            return Err(format!(
+                "\"{server}\" is not host:port with a port from 1 to 65535"
+            ));
         }
     }
     Ok(())
@@ -198,10 +211,16 @@ fn parse_bytes(value: &toml::Value) -> Result<u64, String> {
                 "KB" => 1_000,
                 "MB" => 1_000_000,
                 "GB" => 1_000_000_000,
-                other => return Err(format!("invalid size unit \"{other}\": use B, KiB, MiB, GiB, KB, MB or GB")),
+                other => {
+                    return Err(format!(
+                        "invalid size unit \"{other}\": use B, KiB, MiB, GiB, KB, MB or GB"
+                    ))
+                }
             };
             match n.checked_mul(mult) {
-                Some(0) | None => Err(format!("size \"{s}\" must be greater than zero and fit in 64 bits")),
+                Some(0) | None => Err(format!(
+                    "size \"{s}\" must be greater than zero and fit in 64 bits"
+                )),
                 Some(b) => Ok(b),
             }
         }
@@ -236,8 +255,15 @@ fn parse_start_from(raw: &str) -> Result<StartFrom, String> {
 }
 
 /// Checks the whole document. Returns a topology only when there are no issues.
-pub(crate) fn check_document(checker: &mut Checker<'_>, doc: toml::Table, digest: String) -> Option<Topology> {
+pub(crate) fn check_document(
+    checker: &mut Checker<'_>,
+    doc: toml::Table,
+    digest: String,
+) -> Option<Topology> {
     let mut clusters = BTreeMap::new();
+    // Every declared name counts as known, even one with problems of its
+    // own, so a flow naming it is not reported twice.
+    let mut known_clusters: BTreeSet<String> = BTreeSet::new();
     let mut raw_flows: Vec<toml::Value> = Vec::new();
     let mut http = RawHttp::default();
     let mut log = RawLog::default();
@@ -248,8 +274,11 @@ pub(crate) fn check_document(checker: &mut Checker<'_>, doc: toml::Table, digest
             "clusters" => match value {
                 toml::Value::Table(t) => {
                     for (name, v) in t {
+                        known_clusters.insert(name.clone());
                         let path = format!("clusters.{name}");
-                        let raw: RawCluster = checker.section(&path, v);
+                        let Some(raw) = checker.section::<RawCluster>(&path, v) else {
+                            continue;
+                        };
                         if let Some(c) = check_cluster(checker, &name, raw) {
                             clusters.insert(name, c);
                         }
@@ -261,32 +290,45 @@ pub(crate) fn check_document(checker: &mut Checker<'_>, doc: toml::Table, digest
                 toml::Value::Array(a) => raw_flows = a,
                 _ => checker.issue("flows", "must be an array of tables ([[flows]])"),
             },
-            "http" => http = checker.section("http", value),
-            "log" => log = checker.section("log", value),
-            "engine" => engine = checker.section("engine", value),
+            "http" => http = checker.section("http", value).unwrap_or_default(),
+            "log" => log = checker.section("log", value).unwrap_or_default(),
+            "engine" => engine = checker.section("engine", value).unwrap_or_default(),
             _ => checker.issue(key, "unknown key"),
         }
     }
 
-    let known_clusters: BTreeSet<String> = clusters.keys().cloned().collect();
-    if known_clusters.is_empty() && !checker.issues.iter().any(|i| i.path.starts_with("clusters")) {
+    if known_clusters.is_empty()
+        && !checker
+            .issues
+            .iter()
+            .any(|i| i.path.starts_with("clusters"))
+    {
         checker.issue("clusters", "at least one cluster is required");
     }
     if raw_flows.is_empty() && !checker.issues.iter().any(|i| i.path == "flows") {
-        checker.issue("flows", "at least one flow is required ([[flows]] with source and target)");
+        checker.issue(
+            "flows",
+            "at least one flow is required ([[flows]] with source and target)",
+        );
     }
 
     let mut flows = Vec::new();
     let mut seen: HashMap<(String, String), usize> = HashMap::new();
     for (i, v) in raw_flows.into_iter().enumerate() {
         let path = format!("flows[{i}]");
-        let raw: RawFlow = checker.section(&path, v);
+        let Some(raw) = checker.section::<RawFlow>(&path, v) else {
+            continue;
+        };
         if let Some(flow) = check_flow(checker, &path, raw, &known_clusters) {
             let key = (flow.source.clone(), flow.target.clone());
             if let Some(first) = seen.get(&key) {
                 checker.issue(
                     path,
-                    format!("duplicate flow {}: flows[{first}] already replicates {}", flow.id(), flow.id()),
+                    format!(
+                        "duplicate flow {}: flows[{first}] already replicates {}",
+                        flow.id(),
+                        flow.id()
+                    ),
                 );
             } else {
                 seen.insert(key, i);
@@ -297,7 +339,12 @@ pub(crate) fn check_document(checker: &mut Checker<'_>, doc: toml::Table, digest
     check_cycles(checker, &flows);
 
     let http = HttpSettings {
-        listen: match http.listen.as_deref().unwrap_or(DEFAULT_LISTEN).parse::<SocketAddr>() {
+        listen: match http
+            .listen
+            .as_deref()
+            .unwrap_or(DEFAULT_LISTEN)
+            .parse::<SocketAddr>()
+        {
             Ok(a) => a,
             Err(_) => {
                 let raw = http.listen.unwrap_or_default();
@@ -305,7 +352,9 @@ pub(crate) fn check_document(checker: &mut Checker<'_>, doc: toml::Table, digest
                     "http.listen",
                     format!("invalid listen address \"{raw}\": expected IP:PORT such as \"127.0.0.1:9644\""),
                 );
-                DEFAULT_LISTEN.parse().expect("default listen address parses")
+                DEFAULT_LISTEN
+                    .parse()
+                    .expect("default listen address parses")
             }
         },
     };
@@ -317,7 +366,10 @@ pub(crate) fn check_document(checker: &mut Checker<'_>, doc: toml::Table, digest
         "text" => LogFormat::Text,
         "json" => LogFormat::Json,
         other => {
-            checker.issue("log.format", format!("invalid format \"{other}\": use \"text\" or \"json\""));
+            checker.issue(
+                "log.format",
+                format!("invalid format \"{other}\": use \"text\" or \"json\""),
+            );
             LogFormat::Text
         }
     };
@@ -359,12 +411,17 @@ fn check_cluster(checker: &mut Checker<'_>, name: &str, raw: RawCluster) -> Opti
     if !valid_cluster_name(name) {
         checker.issue(
             &path,
-            format!("invalid cluster name \"{name}\": use letters, digits, '_' and '-' (at most 64)"),
+            format!(
+                "invalid cluster name \"{name}\": use letters, digits, '_' and '-' (at most 64)"
+            ),
         );
     }
     let bootstrap = match raw.bootstrap_servers {
         None => {
-            checker.issue(format!("{path}.bootstrap_servers"), "missing (e.g. \"broker1:9092,broker2:9092\")");
+            checker.issue(
+                format!("{path}.bootstrap_servers"),
+                "missing (e.g. \"broker1:9092,broker2:9092\")",
+            );
             String::new()
         }
         Some(b) => {
@@ -389,7 +446,10 @@ fn check_cluster(checker: &mut Checker<'_>, name: &str, raw: RawCluster) -> Opti
             } else {
                 "Ferry manages it to keep its delivery guarantees"
             };
-            checker.issue(key_path, format!("property \"{key}\" cannot be set here: {hint}"));
+            checker.issue(
+                key_path,
+                format!("property \"{key}\" cannot be set here: {hint}"),
+            );
             continue;
         }
         let text = match value {
@@ -423,7 +483,10 @@ fn check_flow(
     let mut cluster_ref = |field: &str, value: Option<String>| -> String {
         match value {
             None => {
-                checker.issue(format!("{path}.{field}"), "missing: name a cluster from [clusters]");
+                checker.issue(
+                    format!("{path}.{field}"),
+                    "missing: name a cluster from [clusters]",
+                );
                 String::new()
             }
             Some(name) if !clusters.contains(&name) => {

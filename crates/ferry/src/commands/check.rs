@@ -1,0 +1,82 @@
+//! `ferry check`: validate, summarise, optionally connect.
+
+use std::path::Path;
+use std::time::Duration;
+
+use ferry_config::{StartFrom, Topology};
+
+use crate::exit;
+
+pub fn check(path: &Path, connect: bool) -> u8 {
+    let loaded = match super::load_topology(path) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    print!("{}", summary(&loaded.topology));
+    if !connect {
+        println!("ok: {} is valid", path.display());
+        return exit::OK;
+    }
+    let rt = match super::runtime() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return exit::FAILURE;
+        }
+    };
+    let mut failed = false;
+    for cluster in loaded.topology.clusters.values() {
+        match rt.block_on(ferry_supervisor::clients::probe(
+            cluster,
+            Duration::from_secs(15),
+        )) {
+            Ok(r) => println!(
+                "connected: cluster {} ({} brokers, {} topics)",
+                cluster.name, r.brokers, r.topics
+            ),
+            Err(e) => {
+                eprintln!("error: {e}");
+                failed = true;
+            }
+        }
+    }
+    if failed {
+        exit::FAILURE
+    } else {
+        println!("ok: {} is valid and every cluster answered", path.display());
+        exit::OK
+    }
+}
+
+fn summary(t: &Topology) -> String {
+    let mut out = format!("clusters ({}):\n", t.clusters.len());
+    for c in t.clusters.values() {
+        out.push_str(&format!(
+            "  {:<16} {} ({} client properties)\n",
+            c.name,
+            c.bootstrap_servers,
+            c.client.len()
+        ));
+    }
+    out.push_str(&format!("flows ({}):\n", t.flows.len()));
+    for f in &t.flows {
+        let start = match f.start_from {
+            StartFrom::Earliest => "earliest".to_string(),
+            StartFrom::Latest => "latest".to_string(),
+            StartFrom::Unconsumed => "unconsumed".to_string(),
+            StartFrom::Timestamp(ms) => format!("timestamp {ms} ms"),
+        };
+        out.push_str(&format!(
+            "  {:<24} topics {:?} except {:?}, naming {:?}, start {}, checkpoints every {:?}{}\n",
+            f.id().to_string(),
+            f.topics.include_patterns(),
+            f.topics.exclude_patterns(),
+            f.topic_naming,
+            start,
+            f.checkpoint_interval,
+            if f.enabled { "" } else { " (disabled)" }
+        ));
+    }
+    out.push_str(&format!("http: {}\n", t.http.listen));
+    out
+}

@@ -1,0 +1,44 @@
+//! One module per CLI verb. Each returns a process exit code.
+
+mod check;
+mod demo;
+mod run;
+
+use std::path::Path;
+
+use ferry_config::Loaded;
+
+use crate::cli::{Cli, Command};
+use crate::exit;
+
+pub fn dispatch(cli: Cli) -> u8 {
+    match cli.command {
+        Command::Run { config, until } => run::run(&config, until),
+        Command::Check { config, connect } => check::check(&config, connect),
+        Command::Demo { records, quiet } => demo::demo(records, quiet),
+    }
+}
+
+/// Loads and validates a topology, printing problems and warnings.
+/// `Err` carries the exit code to use.
+pub fn load_topology(path: &Path) -> Result<Loaded, u8> {
+    match ferry_config::load(path) {
+        Ok(loaded) => {
+            for w in &loaded.warnings {
+                eprintln!("warning: {w}");
+            }
+            Ok(loaded)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            Err(exit::BAD_INPUT)
+        }
+    }
+}
+
+/// A multi-threaded runtime for commands that talk to clusters.
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+}

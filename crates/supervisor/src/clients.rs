@@ -1,0 +1,218 @@
+//! librdkafka client construction for one cluster: Ferry's defaults, the
+//! operator's pass-through properties on top, and a context that routes
+//! librdkafka's logs and errors into `tracing` with the cluster named and
+//! every secret scrubbed.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use ferry_config::{Cluster, REDACTED};
+use rdkafka::client::ClientContext;
+use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
+use rdkafka::error::KafkaError;
+
+/// Which client a config is for; each gets different defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Reads the source: manual assignment, no commits, read_committed.
+    SourceConsumer,
+    /// Writes mirrored records: idempotent, batched.
+    TargetProducer,
+    /// Low-volume internal topics (progress, syncs, checkpoints, heartbeats).
+    InternalProducer,
+    /// Reads internal topics and metadata.
+    Reader,
+}
+
+/// Builds the librdkafka config for one cluster and role. Ferry's defaults
+/// come first so an operator's explicit property always wins; validation has
+/// already refused the properties Ferry must own.
+pub fn client_config(cluster: &Cluster, role: Role, client_id: &str) -> ClientConfig {
+    let mut cfg = ClientConfig::new();
+    cfg.set("bootstrap.servers", &cluster.bootstrap_servers)
+        .set("client.id", client_id);
+    match role {
+        Role::SourceConsumer => {
+            cfg.set("enable.auto.commit", "false")
+                .set("enable.auto.offset.store", "false")
+                .set("enable.partition.eof", "false")
+                .set("isolation.level", "read_committed")
+                .set("auto.offset.reset", "earliest")
+                // Prefetch is bounded per partition so one slow target cannot
+                // make the process grow: 4 MiB × partitions at most.
+                .set("queued.max.messages.kbytes", "4096")
+                .set("fetch.max.bytes", "52428800")
+                .set("max.partition.fetch.bytes", "4194304")
+                .set("fetch.wait.max.ms", "100");
+        }
+        Role::TargetProducer => {
+            cfg.set("enable.idempotence", "true")
+                .set("acks", "all")
+                .set("linger.ms", "5")
+                .set("batch.size", "1000000")
+                .set("compression.type", "lz4")
+                .set("queue.buffering.max.kbytes", "262144")
+                .set("max.in.flight.requests.per.connection", "5");
+        }
+        Role::InternalProducer => {
+            cfg.set("enable.idempotence", "true")
+                .set("acks", "all")
+                .set("linger.ms", "0");
+        }
+        Role::Reader => {
+            // librdkafka wants a group id even for manual assignment; this
+            // one never subscribes or commits, so no group is ever created.
+            cfg.set("group.id", "ferry-reader")
+                .set("enable.auto.commit", "false")
+                .set("enable.partition.eof", "false")
+                .set("isolation.level", "read_committed");
+        }
+    }
+    for (k, v) in cluster.client.iter_exposed() {
+        cfg.set(k, v);
+    }
+    cfg
+}
+
+/// A librdkafka context that names its cluster in every log line.
+pub struct ClusterContext {
+    cluster: String,
+    secrets: Vec<String>,
+    last_error: Mutex<Option<String>>,
+}
+
+impl ClusterContext {
+    pub fn new(cluster: &Cluster) -> Self {
+        Self {
+            cluster: cluster.name.clone(),
+            secrets: cluster
+                .client
+                .sensitive_values()
+                .map(str::to_string)
+                .collect(),
+            last_error: Mutex::new(None),
+        }
+    }
+
+    pub fn cluster(&self) -> &str {
+        &self.cluster
+    }
+
+    /// Replaces any secret that a broker or librdkafka echoed back.
+    pub fn scrub(&self, text: &str) -> String {
+        scrub(text, &self.secrets)
+    }
+
+    /// The most recent client-level error (authentication, TLS, transport).
+    pub fn last_error(&self) -> Option<String> {
+        self.last_error.lock().ok().and_then(|e| e.clone())
+    }
+}
+
+pub fn scrub(text: &str, secrets: &[String]) -> String {
+    secrets
+        .iter()
+        .fold(text.to_string(), |acc, s| acc.replace(s.as_str(), REDACTED))
+}
+
+impl ClientContext for ClusterContext {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
+        let message = self.scrub(message);
+        let cluster = self.cluster.as_str();
+        match level {
+            RDKafkaLogLevel::Emerg
+            | RDKafkaLogLevel::Alert
+            | RDKafkaLogLevel::Critical
+            | RDKafkaLogLevel::Error => tracing::error!(cluster, facility = fac, "{message}"),
+            RDKafkaLogLevel::Warning => tracing::warn!(cluster, facility = fac, "{message}"),
+            RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info => {
+                tracing::info!(cluster, facility = fac, "{message}")
+            }
+            RDKafkaLogLevel::Debug => tracing::debug!(cluster, facility = fac, "{message}"),
+        }
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        let reason = self.scrub(reason);
+        tracing::warn!(cluster = self.cluster.as_str(), error = %error, "{reason}");
+        if let Ok(mut last) = self.last_error.lock() {
+            *last = Some(reason);
+        }
+    }
+}
+
+impl ConsumerContext for ClusterContext {}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("cluster {cluster}: cannot create a Kafka client: {reason}")]
+    Create { cluster: String, reason: String },
+    #[error("cluster {cluster}: not reachable at {bootstrap}: {reason}")]
+    Unreachable {
+        cluster: String,
+        bootstrap: String,
+        reason: String,
+    },
+}
+
+/// What a successful probe saw.
+#[derive(Debug, Clone)]
+pub struct ProbeReport {
+    pub brokers: usize,
+    pub topics: usize,
+}
+
+/// Connects to a cluster and asks for its metadata, proving that the
+/// address, TLS and SASL settings work. Runs librdkafka on a blocking thread.
+pub async fn probe(cluster: &Cluster, timeout: Duration) -> Result<ProbeReport, ClientError> {
+    let cluster = cluster.clone();
+    tokio::task::spawn_blocking(move || probe_blocking(&cluster, timeout))
+        .await
+        .unwrap_or_else(|e| {
+            Err(ClientError::Create {
+                cluster: "?".into(),
+                reason: format!("probe task failed: {e}"),
+            })
+        })
+}
+
+fn probe_blocking(cluster: &Cluster, timeout: Duration) -> Result<ProbeReport, ClientError> {
+    let context = ClusterContext::new(cluster);
+    let consumer: BaseConsumer<ClusterContext> =
+        client_config(cluster, Role::Reader, "ferry-probe")
+            .create_with_context(context)
+            .map_err(|e| ClientError::Create {
+                cluster: cluster.name.clone(),
+                reason: scrub(&e.to_string(), &secrets_of(cluster)),
+            })?;
+    match consumer.fetch_metadata(None, timeout) {
+        Ok(md) => Ok(ProbeReport {
+            brokers: md.brokers().len(),
+            topics: md.topics().len(),
+        }),
+        Err(e) => {
+            // The metadata error is usually a bare timeout; the client-level
+            // error (authentication failed, certificate verify failed) is the
+            // cause an operator needs.
+            let ctx = consumer.context();
+            let reason = match ctx.last_error() {
+                Some(cause) => format!("{cause} ({e})"),
+                None => e.to_string(),
+            };
+            Err(ClientError::Unreachable {
+                cluster: cluster.name.clone(),
+                bootstrap: cluster.bootstrap_servers.clone(),
+                reason: ctx.scrub(&reason),
+            })
+        }
+    }
+}
+
+fn secrets_of(cluster: &Cluster) -> Vec<String> {
+    cluster
+        .client
+        .sensitive_values()
+        .map(str::to_string)
+        .collect()
+}

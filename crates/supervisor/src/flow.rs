@@ -1,0 +1,735 @@
+//! One flow's control plane: discovers source topics, runs one async mirror
+//! task per topic (target topic, start positions, failure and restart), and
+//! persists progress. Records themselves move on the data plane (`pump`).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferry_admin::Admin;
+use ferry_config::{Cluster, Fallback, Flow, StartFrom};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{Offset, TopicPartitionList};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::Instrument;
+
+use crate::clients::{client_config, ClusterContext, Role};
+use crate::progress::{self, ProgressMap};
+use crate::pump::{DataPlane, PumpCommand};
+use crate::status::{FlowState, FlowStatus};
+use crate::topics::{self, TargetTopicAction};
+use crate::tracker::PartitionSlot;
+use crate::EngineError;
+
+/// How long one metadata or offsets request may take.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+/// How often acknowledged progress is persisted. It bounds the duplicates a
+/// crash can cause, not the data at risk (nothing unacknowledged is ever
+/// recorded as done).
+const COMMIT_INTERVAL: Duration = Duration::from_secs(1);
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunMode {
+    /// Replicate until told to stop.
+    Continuous,
+    /// Capture source end offsets at start, stop when every partition
+    /// reached them (`ferry run --until caught-up`).
+    UntilCaughtUp,
+}
+
+pub(crate) struct FlowRunner {
+    flow: Flow,
+    source: Cluster,
+    target: Cluster,
+    status: Arc<FlowStatus>,
+    shutdown_timeout: Duration,
+    mode: RunMode,
+}
+
+/// Everything the topic tasks of one running flow share.
+struct FlowContext {
+    flow: Flow,
+    source: Cluster,
+    target: Cluster,
+    status: Arc<FlowStatus>,
+    plane: DataPlane,
+    target_admin: Admin,
+    source_admin: Admin,
+    source_reader: Arc<BaseConsumer<ClusterContext>>,
+    target_reader: Arc<BaseConsumer<ClusterContext>>,
+    /// Progress loaded at start; the first assignment of a partition resumes
+    /// from here.
+    progress: ProgressMap,
+    /// For `start_from = "unconsumed"`: per (topic, partition), the smallest
+    /// committed offset of the matching groups, resolved once per start.
+    unconsumed: tokio::sync::OnceCell<HashMap<(String, i32), i64>>,
+    /// Source end offsets captured at assignment, for bounded runs.
+    run_ends: std::sync::Mutex<HashMap<(String, i32), i64>>,
+}
+
+fn reader(cluster: &Cluster, name: &str) -> Result<Arc<BaseConsumer<ClusterContext>>, EngineError> {
+    client_config(cluster, Role::Reader, name)
+        .create_with_context(ClusterContext::new(cluster))
+        .map(Arc::new)
+        .map_err(|e| EngineError::Client {
+            cluster: cluster.name.clone(),
+            cause: e.to_string(),
+        })
+}
+
+fn admin(cluster: &Cluster) -> Result<Admin, EngineError> {
+    Admin::new(&client_config(cluster, Role::Reader, "ferry-admin")).map_err(|e| {
+        EngineError::Client {
+            cluster: cluster.name.clone(),
+            cause: e.to_string(),
+        }
+    })
+}
+
+/// Runs a blocking librdkafka call off the async workers.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, EngineError> + Send + 'static,
+) -> Result<T, EngineError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| EngineError::Internal(format!("blocking task failed: {e}")))?
+}
+
+/// Topic name → partition count, as the cluster reports it.
+async fn topic_partitions(
+    reader: &Arc<BaseConsumer<ClusterContext>>,
+    cluster: &str,
+    topic: Option<String>,
+) -> Result<BTreeMap<String, i32>, EngineError> {
+    let reader = reader.clone();
+    let cluster = cluster.to_string();
+    blocking(move || {
+        let md = reader
+            .fetch_metadata(topic.as_deref(), REQUEST_TIMEOUT)
+            .map_err(|e| EngineError::Client {
+                cluster: cluster.clone(),
+                cause: format!(
+                    "metadata request failed: {}",
+                    reader.context().scrub(&e.to_string())
+                ),
+            })?;
+        Ok(md
+            .topics()
+            .iter()
+            .filter(|t| t.error().is_none() && !t.partitions().is_empty())
+            .map(|t| (t.name().to_string(), t.partitions().len() as i32))
+            .collect())
+    })
+    .await
+}
+
+impl FlowRunner {
+    pub fn new(
+        flow: Flow,
+        source: Cluster,
+        target: Cluster,
+        status: Arc<FlowStatus>,
+        shutdown_timeout: Duration,
+        mode: RunMode,
+    ) -> Self {
+        Self {
+            flow,
+            source,
+            target,
+            status,
+            shutdown_timeout,
+            mode,
+        }
+    }
+
+    /// Runs the flow, restarting it with backoff after flow-level failures
+    /// (a cluster unreachable, the progress topic unreadable) so a daemon
+    /// survives outages; a bounded run reports the failure instead.
+    pub async fn run(self, cancel: CancellationToken) -> Result<(), EngineError> {
+        let span = tracing::info_span!("flow", flow = %self.flow.id());
+        async move {
+            let mut backoff = Duration::from_secs(1);
+            loop {
+                self.status.set_state(FlowState::Starting);
+                match self.run_once(&cancel).await {
+                    Ok(()) => {
+                        self.status.set_state(FlowState::Stopped);
+                        return Ok(());
+                    }
+                    Err(e) if self.mode == RunMode::UntilCaughtUp => {
+                        self.status.set_state(FlowState::Stopped);
+                        return Err(e);
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, retry_in = ?backoff, "flow failed; restarting");
+                        self.status.set_error(Some(e.to_string()));
+                        self.status.set_state(FlowState::Retrying);
+                        tokio::select! {
+                            _ = cancel.cancelled() => {
+                                self.status.set_state(FlowState::Stopped);
+                                return Ok(());
+                            }
+                            _ = tokio::time::sleep(backoff) => {}
+                        }
+                        backoff = (backoff * 2).min(MAX_BACKOFF);
+                    }
+                }
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn run_once(&self, cancel: &CancellationToken) -> Result<(), EngineError> {
+        let target_admin = admin(&self.target)?;
+        let target_reader = reader(&self.target, "ferry-target-reader")?;
+        let progress_topic = progress::progress_topic(&self.flow.source);
+        let existing = topic_partitions(
+            &target_reader,
+            &self.target.name,
+            Some(progress_topic.clone()),
+        )
+        .await?;
+        if !existing.contains_key(&progress_topic) {
+            let mut spec = ferry_admin::NewTopicSpec::new(progress_topic.clone(), 1);
+            spec.configs = vec![("cleanup.policy".into(), "compact".into())];
+            spec.replication = self.flow.replication_factor;
+            match topics::create_topic(&target_admin, spec).await {
+                Ok(_) => {}
+                Err(e) => {
+                    return Err(EngineError::Progress {
+                        cluster: self.target.name.clone(),
+                        topic: progress_topic,
+                        cause: format!("cannot create the progress topic: {e}"),
+                    })
+                }
+            }
+        }
+        let loaded =
+            progress::load(&self.target, &self.flow.source, Duration::from_secs(60)).await?;
+        tracing::info!(partitions = loaded.len(), "progress loaded");
+        let ctx = Arc::new(FlowContext {
+            flow: self.flow.clone(),
+            source: self.source.clone(),
+            target: self.target.clone(),
+            status: self.status.clone(),
+            plane: DataPlane::start(&self.flow, &self.source, &self.target)?,
+            source_admin: admin(&self.source)?,
+            target_admin,
+            source_reader: reader(&self.source, "ferry-source-reader")?,
+            target_reader,
+            progress: loaded,
+            unconsumed: tokio::sync::OnceCell::new(),
+            run_ends: Default::default(),
+        });
+        let committer: FutureProducer<ClusterContext> =
+            client_config(&self.target, Role::InternalProducer, "ferry-progress")
+                .create_with_context(ClusterContext::new(&self.target))
+                .map_err(|e| EngineError::Client {
+                    cluster: self.target.name.clone(),
+                    cause: e.to_string(),
+                })?;
+        let mut committed: HashMap<(String, i32), i64> = ctx.progress.clone();
+
+        let tasks = TaskTracker::new();
+        let mut running: HashMap<String, (CancellationToken, watch::Sender<i32>)> = HashMap::new();
+        let mut refresh = tokio::time::interval(self.flow.refresh_interval);
+        let mut commit = tokio::time::interval(COMMIT_INTERVAL);
+        let mut discovered_once = false;
+        self.status.set_error(None);
+        let outcome = loop {
+            tokio::select! {
+                _ = cancel.cancelled() => break Ok(()),
+                _ = refresh.tick() => {
+                    match topic_partitions(&ctx.source_reader, &ctx.source.name, None).await {
+                        Ok(found) => {
+                            self.reconcile(&ctx, &tasks, &mut running, found, cancel);
+                            discovered_once = true;
+                            self.status.set_state(FlowState::Running);
+                        }
+                        Err(e) => tracing::warn!(error = %e, "topic discovery failed; retrying next refresh"),
+                    }
+                }
+                _ = commit.tick() => {
+                    if let Err(e) = write_progress(&ctx.target.name, &ctx.flow.source, &ctx.status, &committer, &mut committed).await {
+                        tracing::warn!(error = %e, "persisting progress failed; retrying");
+                    }
+                    refresh_end_offsets(&ctx).await;
+                    if self.mode == RunMode::UntilCaughtUp && discovered_once && caught_up(&ctx, &running) {
+                        tracing::info!("every partition reached the end offsets captured at start");
+                        break Ok(());
+                    }
+                }
+            }
+        };
+
+        // Drain: stop the tasks (they unassign), wait for the target to
+        // acknowledge what is in flight, then persist the final progress.
+        self.status.set_state(FlowState::Draining);
+        for (token, _) in running.values() {
+            token.cancel();
+        }
+        tasks.close();
+        tasks.wait().await;
+        let FlowContext {
+            plane,
+            target,
+            flow,
+            status,
+            ..
+        } = Arc::into_inner(ctx)
+            .ok_or_else(|| EngineError::Internal("topic tasks still hold the flow".into()))?;
+        let flush = plane.shutdown(self.shutdown_timeout).await;
+        let persisted = write_progress(
+            &target.name,
+            &flow.source,
+            &status,
+            &committer,
+            &mut committed,
+        )
+        .await;
+        flush.and(persisted).and(outcome)
+    }
+
+    /// Starts tasks for new topics, stops tasks for topics that vanished or
+    /// no longer match, and tells running tasks about partition growth.
+    fn reconcile(
+        &self,
+        ctx: &Arc<FlowContext>,
+        tasks: &TaskTracker,
+        running: &mut HashMap<String, (CancellationToken, watch::Sender<i32>)>,
+        found: BTreeMap<String, i32>,
+        cancel: &CancellationToken,
+    ) {
+        let selected: BTreeMap<String, i32> = found
+            .into_iter()
+            .filter(|(t, _)| topics::selects(&self.flow, t))
+            .collect();
+        running.retain(|topic, (token, _)| {
+            let keep = selected.contains_key(topic);
+            if !keep {
+                tracing::info!(
+                    topic,
+                    "topic no longer selected or deleted on the source; stopping its task"
+                );
+                token.cancel();
+                ctx.status.remove_topic(topic);
+            }
+            keep
+        });
+        for (topic, partitions) in selected {
+            if let Some((_, tx)) = running.get(&topic) {
+                tx.send_if_modified(|n| {
+                    let grew = partitions > *n;
+                    if grew {
+                        *n = partitions;
+                    }
+                    grew
+                });
+                continue;
+            }
+            let token = cancel.child_token();
+            let (tx, rx) = watch::channel(partitions);
+            let span = tracing::info_span!("topic", topic = %topic);
+            tasks.spawn(
+                mirror_topic(ctx.clone(), topic.clone(), rx, token.clone()).instrument(span),
+            );
+            running.insert(topic, (token, tx));
+        }
+    }
+}
+
+/// Writes the watermark of every partition whose watermark moved, and
+/// records it as committed only once the target acknowledged it.
+async fn write_progress(
+    target: &str,
+    source_alias: &str,
+    status: &FlowStatus,
+    producer: &FutureProducer<ClusterContext>,
+    committed: &mut HashMap<(String, i32), i64>,
+) -> Result<(), EngineError> {
+    let topic = progress::progress_topic(source_alias);
+    let changed: Vec<((String, i32), i64, String, String)> = status
+        .slots()
+        .into_iter()
+        .filter_map(|slot| {
+            let key = (slot.topic.to_string(), slot.partition);
+            let watermark = slot.watermark();
+            (committed.get(&key) != Some(&watermark)).then(|| {
+                let record_key = progress::encode_key(&key.0, key.1);
+                (key, watermark, record_key, watermark.to_string())
+            })
+        })
+        .collect();
+    // Send all, then await all: one round trip for the whole batch.
+    let pending: Vec<_> = changed
+        .iter()
+        .map(|(key, watermark, record_key, value)| {
+            let send = producer.send(
+                FutureRecord::to(&topic).key(record_key).payload(value),
+                Duration::from_secs(30),
+            );
+            (key.clone(), *watermark, send)
+        })
+        .collect();
+    let mut first_error = None;
+    for (key, watermark, send) in pending {
+        match send.await {
+            Ok(_) => {
+                committed.insert(key, watermark);
+            }
+            Err((e, _)) => {
+                first_error.get_or_insert(EngineError::Progress {
+                    cluster: target.to_string(),
+                    topic: topic.clone(),
+                    cause: format!("writing progress of {}:{} failed: {e}", key.0, key.1),
+                });
+            }
+        }
+    }
+    first_error.map_or(Ok(()), Err)
+}
+
+/// Refreshes the source end offsets used for lag, from the cheap
+/// per-partition watermarks request.
+async fn refresh_end_offsets(ctx: &Arc<FlowContext>) {
+    let slots = ctx.status.slots();
+    let reader = ctx.source_reader.clone();
+    let ends = blocking(move || {
+        let mut ends = HashMap::new();
+        for s in slots {
+            if let Ok((_, high)) = reader.fetch_watermarks(&s.topic, s.partition, REQUEST_TIMEOUT) {
+                ends.insert((s.topic.to_string(), s.partition), high);
+            }
+        }
+        Ok(ends)
+    })
+    .await;
+    if let Ok(ends) = ends {
+        ctx.status.set_end_offsets(ends);
+    }
+}
+
+fn caught_up(
+    ctx: &FlowContext,
+    running: &HashMap<String, (CancellationToken, watch::Sender<i32>)>,
+) -> bool {
+    let ends = ctx
+        .run_ends
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    running.iter().all(|(topic, (_, tx))| {
+        let partitions = *tx.borrow();
+        (0..partitions).all(|p| {
+            let Some(end) = ends.get(&(topic.clone(), p)) else {
+                return false;
+            };
+            ctx.status
+                .slot(topic, p)
+                .is_some_and(|s| !s.is_failed() && s.in_flight() == 0 && s.watermark() >= *end)
+        })
+    })
+}
+
+/// One topic's mirror task: retries the topic with backoff after any
+/// failure, never affecting the other topics.
+async fn mirror_topic(
+    ctx: Arc<FlowContext>,
+    topic: String,
+    mut partitions: watch::Receiver<i32>,
+    cancel: CancellationToken,
+) {
+    let mut backoff = Duration::from_secs(1);
+    let mut resume: HashMap<i32, i64> = HashMap::new();
+    loop {
+        match run_topic(&ctx, &topic, &mut partitions, &cancel, &mut resume).await {
+            Ok(()) => return,
+            Err(e) => {
+                let message = e.to_string();
+                tracing::error!(error = %message, retry_in = ?backoff, "topic stopped; retrying");
+                ctx.status.update_topic(&topic, |t| {
+                    t.restarts += 1;
+                    t.last_error = Some(message);
+                });
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    _ = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+        }
+    }
+}
+
+async fn run_topic(
+    ctx: &Arc<FlowContext>,
+    topic: &str,
+    partitions: &mut watch::Receiver<i32>,
+    cancel: &CancellationToken,
+    resume: &mut HashMap<i32, i64>,
+) -> Result<(), EngineError> {
+    let remote = ctx.flow.remote_topic(topic);
+    let mut count = *partitions.borrow_and_update();
+    prepare_target(ctx, topic, &remote, count).await?;
+    ctx.status.update_topic(topic, |t| {
+        t.remote_topic = remote.clone();
+        t.partitions = count;
+    });
+    let mut slots = assign(ctx, topic, &remote, 0..count, resume).await?;
+
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => {
+                ctx.plane.send(PumpCommand::Unassign(slots)).await?;
+                return Ok(());
+            }
+            changed = partitions.changed() => {
+                if changed.is_err() {
+                    ctx.plane.send(PumpCommand::Unassign(slots)).await?;
+                    return Ok(());
+                }
+                let grown = *partitions.borrow_and_update();
+                if grown > count {
+                    tracing::info!(from = count, to = grown, "source topic grew; adding partitions");
+                    prepare_target(ctx, topic, &remote, grown).await?;
+                    let added = assign(ctx, topic, &remote, count..grown, resume).await?;
+                    slots.extend(added);
+                    count = grown;
+                    ctx.status.update_topic(topic, |t| t.partitions = count);
+                }
+            }
+            _ = tick.tick() => {
+                if let Some(slot) = slots.iter().find(|s| s.is_failed()) {
+                    let failure = slot.failure().unwrap_or_else(|| crate::tracker::PartitionFailure {
+                        offset: slot.watermark(),
+                        cause: "unknown failure".into(),
+                    });
+                    let partition = slot.partition;
+                    // Stop the whole topic and resume every partition from
+                    // its acknowledged watermark on the next attempt.
+                    ctx.plane.send(PumpCommand::Unassign(slots.clone())).await?;
+                    for s in &slots {
+                        resume.insert(s.partition, s.watermark());
+                    }
+                    return Err(EngineError::Partition {
+                        cluster: ctx.target.name.clone(),
+                        topic: remote.clone(),
+                        partition,
+                        cause: format!(
+                            "delivery of source {}/{partition} offset {} failed: {}",
+                            topic, failure.offset, failure.cause
+                        ),
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// Creates or grows the target topic, copying the source topic's configs.
+async fn prepare_target(
+    ctx: &FlowContext,
+    topic: &str,
+    remote: &str,
+    partitions: i32,
+) -> Result<(), EngineError> {
+    let existing = topic_partitions(
+        &ctx.target_reader,
+        &ctx.target.name,
+        Some(remote.to_string()),
+    )
+    .await?
+    .get(remote)
+    .copied();
+    let configs = if ctx.flow.sync_topic_configs && existing.is_none() {
+        match ctx.source_admin.describe_topic_configs(topic).await {
+            Ok(entries) => topics::configs_to_copy(&ctx.flow, &entries),
+            Err(e) => {
+                tracing::warn!(cluster = %ctx.source.name, error = %e, "cannot read source topic configs; creating target topic with broker defaults");
+                BTreeMap::new()
+            }
+        }
+    } else {
+        BTreeMap::new()
+    };
+    let action = topics::ensure_target_topic(
+        &ctx.target_admin,
+        &ctx.target.name,
+        remote,
+        partitions,
+        existing,
+        ctx.flow.replication_factor,
+        &configs,
+    )
+    .await?;
+    if action != TargetTopicAction::Existed {
+        tracing::info!(target_topic = remote, ?action, "target topic prepared");
+    }
+    Ok(())
+}
+
+/// Creates slots for the partitions, resolving where each starts: the
+/// in-memory watermark after a restart, else persisted progress, else the
+/// flow's `start_from`.
+async fn assign(
+    ctx: &Arc<FlowContext>,
+    topic: &str,
+    remote: &str,
+    range: std::ops::Range<i32>,
+    resume: &mut HashMap<i32, i64>,
+) -> Result<Vec<Arc<PartitionSlot>>, EngineError> {
+    let topic_arc: Arc<str> = Arc::from(topic);
+    let remote_arc: Arc<str> = Arc::from(remote);
+    let mut assignments = Vec::new();
+    for p in range {
+        let (low, high) = watermarks(ctx, topic, p).await?;
+        let start = match resume
+            .get(&p)
+            .copied()
+            .or_else(|| ctx.progress.get(&(topic.to_string(), p)).copied())
+        {
+            Some(o) if o < low => {
+                tracing::error!(
+                    cluster = %ctx.source.name, topic, partition = p, resume_at = o, log_start = low,
+                    "records between the saved progress and the log start were deleted on the source before they were copied"
+                );
+                low
+            }
+            Some(o) => o,
+            None => initial_position(ctx, topic, p, low, high).await?,
+        };
+        ctx.run_ends
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert((topic.to_string(), p), high);
+        let slot = Arc::new(PartitionSlot::new(
+            topic_arc.clone(),
+            p,
+            remote_arc.clone(),
+            start,
+        ));
+        ctx.status.put_slot(slot.clone());
+        assignments.push((slot, start));
+    }
+    let slots: Vec<_> = assignments.iter().map(|(s, _)| s.clone()).collect();
+    ctx.plane.send(PumpCommand::Assign(assignments)).await?;
+    Ok(slots)
+}
+
+async fn watermarks(
+    ctx: &FlowContext,
+    topic: &str,
+    partition: i32,
+) -> Result<(i64, i64), EngineError> {
+    let reader = ctx.source_reader.clone();
+    let (cluster, topic) = (ctx.source.name.clone(), topic.to_string());
+    blocking(move || {
+        reader
+            .fetch_watermarks(&topic, partition, REQUEST_TIMEOUT)
+            .map_err(|e| EngineError::Partition {
+                cluster,
+                topic,
+                partition,
+                cause: format!("cannot read watermarks: {e}"),
+            })
+    })
+    .await
+}
+
+/// Where a partition with no saved progress starts, per `start_from`.
+async fn initial_position(
+    ctx: &Arc<FlowContext>,
+    topic: &str,
+    partition: i32,
+    low: i64,
+    high: i64,
+) -> Result<i64, EngineError> {
+    let fallback = |f: Fallback| match f {
+        Fallback::Earliest => low,
+        Fallback::Latest => high,
+    };
+    Ok(match ctx.flow.start_from {
+        StartFrom::Earliest => low,
+        StartFrom::Latest => high,
+        StartFrom::Timestamp(ms) => {
+            let reader = ctx.source_reader.clone();
+            let (cluster, t) = (ctx.source.name.clone(), topic.to_string());
+            blocking(move || {
+                let mut tpl = TopicPartitionList::new();
+                tpl.add_partition_offset(&t, partition, Offset::Offset(ms))
+                    .map_err(|e| EngineError::Internal(e.to_string()))?;
+                let found = reader
+                    .offsets_for_times(tpl, REQUEST_TIMEOUT)
+                    .map_err(|e| EngineError::Partition {
+                        cluster,
+                        topic: t.clone(),
+                        partition,
+                        cause: format!("cannot look up offsets for timestamp {ms}: {e}"),
+                    })?;
+                Ok(
+                    match found.find_partition(&t, partition).map(|e| e.offset()) {
+                        Some(Offset::Offset(o)) => o,
+                        // No record at or after the timestamp yet.
+                        _ => high,
+                    },
+                )
+            })
+            .await?
+        }
+        StartFrom::Unconsumed => {
+            let committed = ctx
+                .unconsumed
+                .get_or_try_init(|| smallest_committed_offsets(ctx))
+                .await?;
+            match committed.get(&(topic.to_string(), partition)) {
+                Some(o) => (*o).clamp(low, high),
+                None => fallback(ctx.flow.unconsumed_fallback),
+            }
+        }
+    })
+}
+
+/// Per (topic, partition), the smallest offset committed by any source group
+/// that matches the flow's group filters.
+async fn smallest_committed_offsets(
+    ctx: &Arc<FlowContext>,
+) -> Result<HashMap<(String, i32), i64>, EngineError> {
+    let fail = |cause: String| EngineError::Client {
+        cluster: ctx.source.name.clone(),
+        cause,
+    };
+    let groups = ctx.source_admin.list_consumer_groups().await.map_err(|e| {
+        fail(format!(
+            "cannot list consumer groups for start_from = \"unconsumed\": {e}"
+        ))
+    })?;
+    let mut smallest: HashMap<(String, i32), i64> = HashMap::new();
+    for g in groups
+        .iter()
+        .filter(|g| ctx.flow.groups.matches(&g.group_id))
+    {
+        let offsets = ctx
+            .source_admin
+            .list_consumer_group_offsets(&g.group_id, None)
+            .await
+            .map_err(|e| fail(format!("cannot read offsets of group {}: {e}", g.group_id)))?;
+        for o in offsets {
+            let Some(offset) = o.offset else { continue };
+            let entry = smallest
+                .entry((o.topic.clone(), o.partition))
+                .or_insert(offset);
+            *entry = (*entry).min(offset);
+        }
+    }
+    tracing::info!(
+        partitions = smallest.len(),
+        "resolved unconsumed start offsets from source groups"
+    );
+    Ok(smallest)
+}

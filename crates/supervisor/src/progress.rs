@@ -1,0 +1,123 @@
+//! The progress store: for each mirrored source partition, the next source
+//! offset to copy. It lives on the *target* in a compacted topic, so the
+//! source can stay read-only (Read and Describe only).
+//!
+//! Record format (human-readable so `kafka-console-consumer` can show it):
+//! key `"<source topic>:<partition>"`, value the offset in decimal. Topic
+//! names cannot contain ':' so the key is unambiguous.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use ferry_config::Cluster;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::{Offset, TopicPartitionList};
+
+use crate::clients::{client_config, ClusterContext, Role};
+use crate::EngineError;
+
+/// The progress topic for everything replicated from `source` onto a target.
+pub fn progress_topic(source_alias: &str) -> String {
+    format!("ferry-progress.{source_alias}.internal")
+}
+
+pub fn encode_key(topic: &str, partition: i32) -> String {
+    format!("{topic}:{partition}")
+}
+
+pub fn decode(key: &[u8], value: Option<&[u8]>) -> Option<((String, i32), i64)> {
+    let key = std::str::from_utf8(key).ok()?;
+    let (topic, partition) = key.rsplit_once(':')?;
+    let offset = std::str::from_utf8(value?).ok()?.parse().ok()?;
+    Some(((topic.to_string(), partition.parse().ok()?), offset))
+}
+
+pub type ProgressMap = HashMap<(String, i32), i64>;
+
+/// Reads the whole progress topic (last value per key wins). A missing topic
+/// means a first start: an empty map.
+pub async fn load(
+    target: &Cluster,
+    source_alias: &str,
+    timeout: Duration,
+) -> Result<ProgressMap, EngineError> {
+    let target = target.clone();
+    let topic = progress_topic(source_alias);
+    tokio::task::spawn_blocking(move || load_blocking(&target, &topic, timeout))
+        .await
+        .map_err(|e| EngineError::Internal(format!("progress loader panicked: {e}")))?
+}
+
+fn load_blocking(
+    target: &Cluster,
+    topic: &str,
+    timeout: Duration,
+) -> Result<ProgressMap, EngineError> {
+    let fail = |cause: String| EngineError::Progress {
+        cluster: target.name.clone(),
+        topic: topic.to_string(),
+        cause,
+    };
+    let consumer: BaseConsumer<ClusterContext> =
+        client_config(target, Role::Reader, "ferry-progress-loader")
+            .create_with_context(ClusterContext::new(target))
+            .map_err(|e| fail(e.to_string()))?;
+    let metadata = consumer
+        .fetch_metadata(Some(topic), timeout)
+        .map_err(|e| fail(format!("metadata request failed: {e}")))?;
+    let exists = metadata
+        .topics()
+        .iter()
+        .any(|t| t.name() == topic && t.error().is_none() && !t.partitions().is_empty());
+    let mut map = ProgressMap::new();
+    if !exists {
+        return Ok(map);
+    }
+    let (low, high) = consumer
+        .fetch_watermarks(topic, 0, timeout)
+        .map_err(|e| fail(format!("cannot read watermarks: {e}")))?;
+    if high <= low {
+        return Ok(map);
+    }
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, 0, Offset::Beginning)
+        .map_err(|e| fail(e.to_string()))?;
+    consumer.assign(&tpl).map_err(|e| fail(e.to_string()))?;
+    let deadline = Instant::now() + timeout;
+    loop {
+        if Instant::now() > deadline {
+            return Err(fail(format!(
+                "timed out after {timeout:?} reading progress up to offset {high}"
+            )));
+        }
+        match consumer.poll(Duration::from_millis(200)) {
+            None => continue,
+            Some(Err(e)) => return Err(fail(e.to_string())),
+            Some(Ok(msg)) => {
+                if let Some((k, v)) = msg.key().and_then(|k| decode(k, msg.payload())) {
+                    map.insert(k, v);
+                }
+                if msg.offset() + 1 >= high {
+                    return Ok(map);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_round_trip_with_dots_and_colons_free_topics() {
+        let k = encode_key("orders.eu-1", 7);
+        assert_eq!(
+            decode(k.as_bytes(), Some(b"42")),
+            Some((("orders.eu-1".to_string(), 7), 42))
+        );
+        assert_eq!(decode(b"nonsense", Some(b"1")), None);
+        assert_eq!(decode(b"t:1", None), None, "tombstones carry no progress");
+    }
+}

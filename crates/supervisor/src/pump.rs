@@ -1,0 +1,427 @@
+//! The data plane of one flow: one source consumer and one target producer,
+//! shared by every topic of the flow, each driven by its own OS thread.
+//!
+//! - The *pump* thread polls the source consumer and hands each record to the
+//!   producer, copying key, value and headers once from the borrowed message
+//!   into librdkafka's buffer. It stops polling (back-pressure) while the
+//!   flow's in-flight bytes are over the cap.
+//! - The *delivery* thread polls the producer; delivery reports update the
+//!   partition's ack tracker and return the record's bytes to the budget.
+//!
+//! librdkafka's poll calls block, so neither runs on the async runtime; the
+//! per-topic tasks talk to the pump through a bounded channel.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::thread::{JoinHandle, Thread};
+use std::time::{Duration, Instant};
+
+use ferry_config::{Cluster, Flow, TopicNaming};
+use rdkafka::client::ClientContext;
+use rdkafka::config::RDKafkaLogLevel;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{BorrowedMessage, Header, Headers, Message, OwnedHeaders};
+use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
+use rdkafka::{Offset, TopicPartitionList};
+use tokio::sync::mpsc;
+
+use crate::clients::{client_config, ClusterContext, Role};
+use crate::tracker::PartitionSlot;
+use crate::EngineError;
+
+/// Header naming the clusters a record has already been on, oldest first,
+/// comma-separated. Written only under identity naming with cycle protection,
+/// where topic names alone cannot stop a loop.
+pub const PROVENANCE_HEADER: &str = "ferry.provenance";
+
+pub(crate) enum PumpCommand {
+    /// Start copying these partitions from the given source offsets.
+    Assign(Vec<(Arc<PartitionSlot>, i64)>),
+    /// Stop copying these partitions; their slots are fenced.
+    Unassign(Vec<Arc<PartitionSlot>>),
+}
+
+/// Delivery-report handling for the flow's target producer.
+pub(crate) struct DeliveryContext {
+    cluster: ClusterContext,
+    in_flight_bytes: Arc<AtomicU64>,
+    cap: u64,
+    pump: OnceLock<Thread>,
+}
+
+impl ClientContext for DeliveryContext {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
+        self.cluster.log(level, fac, message)
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.cluster.error(error, reason)
+    }
+}
+
+impl ProducerContext for DeliveryContext {
+    type DeliveryOpaque = Arc<PartitionSlot>;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, slot: Arc<PartitionSlot>) {
+        let outcome = match result {
+            Ok(m) => Ok((m.offset(), m.timestamp().to_millis().unwrap_or(-1))),
+            Err((e, _)) => Err(self.cluster.scrub(&e.to_string())),
+        };
+        if let Some(d) = slot.on_delivered(outcome) {
+            let before = self
+                .in_flight_bytes
+                .fetch_sub(u64::from(d.bytes), Ordering::AcqRel);
+            if before >= self.cap && before - u64::from(d.bytes) < self.cap {
+                if let Some(t) = self.pump.get() {
+                    t.unpark();
+                }
+            }
+        }
+    }
+}
+
+type TargetProducer = BaseProducer<DeliveryContext>;
+
+/// Handle to a running data plane.
+pub(crate) struct DataPlane {
+    commands: mpsc::Sender<PumpCommand>,
+    producer: Arc<TargetProducer>,
+    stop_pump: Arc<AtomicBool>,
+    stop_delivery: Arc<AtomicBool>,
+    pump: Option<JoinHandle<()>>,
+    delivery: Option<JoinHandle<()>>,
+}
+
+struct Pump {
+    consumer: BaseConsumer<ClusterContext>,
+    producer: Arc<TargetProducer>,
+    commands: mpsc::Receiver<PumpCommand>,
+    /// source topic → slots by partition number.
+    routes: HashMap<String, Vec<Option<Arc<PartitionSlot>>>>,
+    in_flight_bytes: Arc<AtomicU64>,
+    cap: u64,
+    stop: Arc<AtomicBool>,
+    /// Set when records need a provenance header (identity naming + cycle
+    /// protection): (source alias, target alias).
+    provenance: Option<(String, String)>,
+    last_poll_error: Option<Instant>,
+    last_position_sync: Instant,
+}
+
+impl DataPlane {
+    pub fn start(flow: &Flow, source: &Cluster, target: &Cluster) -> Result<Self, EngineError> {
+        let flow_id = flow.id().to_string();
+        let create_err = |cluster: &Cluster, e: KafkaError| EngineError::Client {
+            cluster: cluster.name.clone(),
+            cause: e.to_string(),
+        };
+        let consumer: BaseConsumer<ClusterContext> =
+            client_config(source, Role::SourceConsumer, &format!("ferry-{flow_id}"))
+                .set("group.id", format!("ferry-{}-{}", flow.source, flow.target))
+                .create_with_context(ClusterContext::new(source))
+                .map_err(|e| create_err(source, e))?;
+        let in_flight_bytes = Arc::new(AtomicU64::new(0));
+        let producer: TargetProducer =
+            client_config(target, Role::TargetProducer, &format!("ferry-{flow_id}"))
+                .create_with_context(DeliveryContext {
+                    cluster: ClusterContext::new(target),
+                    in_flight_bytes: in_flight_bytes.clone(),
+                    cap: flow.max_in_flight_bytes,
+                    pump: OnceLock::new(),
+                })
+                .map_err(|e| create_err(target, e))?;
+        let producer = Arc::new(producer);
+        let (tx, rx) = mpsc::channel(64);
+        let stop_pump = Arc::new(AtomicBool::new(false));
+        let stop_delivery = Arc::new(AtomicBool::new(false));
+        let provenance = (flow.topic_naming == TopicNaming::Identity && flow.cycle_protection)
+            .then(|| (flow.source.clone(), flow.target.clone()));
+
+        let pump = Pump {
+            consumer,
+            producer: producer.clone(),
+            commands: rx,
+            routes: HashMap::new(),
+            in_flight_bytes: in_flight_bytes.clone(),
+            cap: flow.max_in_flight_bytes,
+            stop: stop_pump.clone(),
+            provenance,
+            last_poll_error: None,
+            last_position_sync: Instant::now(),
+        };
+        let spawn_err =
+            |e: std::io::Error| EngineError::Internal(format!("cannot start thread: {e}"));
+        let pump = std::thread::Builder::new()
+            .name(format!("pump {flow_id}"))
+            .spawn(move || pump.run())
+            .map_err(spawn_err)?;
+        let _ = producer.context().pump.set(pump.thread().clone());
+        let delivery = {
+            let producer = producer.clone();
+            let stop = stop_delivery.clone();
+            std::thread::Builder::new()
+                .name(format!("delivery {flow_id}"))
+                .spawn(move || {
+                    while !stop.load(Ordering::Acquire) {
+                        producer.poll(Duration::from_millis(100));
+                    }
+                })
+                .map_err(spawn_err)?
+        };
+        Ok(Self {
+            commands: tx,
+            producer,
+            stop_pump,
+            stop_delivery,
+            pump: Some(pump),
+            delivery: Some(delivery),
+        })
+    }
+
+    pub async fn send(&self, command: PumpCommand) -> Result<(), EngineError> {
+        self.commands
+            .send(command)
+            .await
+            .map_err(|_| EngineError::Internal("the flow's pump thread has stopped".into()))
+    }
+
+    /// Stops fetching, then waits (up to `timeout`) for the target to
+    /// acknowledge everything in flight. Blocking work runs off the runtime.
+    pub async fn shutdown(mut self, timeout: Duration) -> Result<(), EngineError> {
+        self.stop_pump.store(true, Ordering::Release);
+        let pump = self.pump.take();
+        let producer = self.producer.clone();
+        let stop_delivery = self.stop_delivery.clone();
+        let delivery = self.delivery.take();
+        tokio::task::spawn_blocking(move || {
+            if let Some(p) = pump {
+                p.thread().unpark();
+                let _ = p.join();
+            }
+            let flushed = producer.flush(timeout);
+            stop_delivery.store(true, Ordering::Release);
+            if let Some(d) = delivery {
+                let _ = d.join();
+            }
+            flushed.map_err(|e| {
+                EngineError::Internal(format!("flush did not finish in {timeout:?}: {e}"))
+            })
+        })
+        .await
+        .map_err(|e| EngineError::Internal(format!("shutdown task panicked: {e}")))?
+    }
+}
+
+impl Drop for DataPlane {
+    fn drop(&mut self) {
+        self.stop_pump.store(true, Ordering::Release);
+        self.stop_delivery.store(true, Ordering::Release);
+    }
+}
+
+impl Pump {
+    fn run(mut self) {
+        while !self.stop.load(Ordering::Acquire) {
+            while let Ok(cmd) = self.commands.try_recv() {
+                self.apply(cmd);
+            }
+            if self.in_flight_bytes.load(Ordering::Acquire) >= self.cap {
+                // Back-pressure: stop fetching until deliveries free budget.
+                std::thread::park_timeout(Duration::from_millis(20));
+                continue;
+            }
+            if self.last_position_sync.elapsed() > Duration::from_millis(500) {
+                self.sync_positions();
+            }
+            match self.consumer.poll(Duration::from_millis(50)) {
+                None => {}
+                Some(Ok(msg)) => self.forward(&msg),
+                Some(Err(e)) => self.poll_error(e),
+            }
+        }
+    }
+
+    fn apply(&mut self, cmd: PumpCommand) {
+        let mut tpl = TopicPartitionList::new();
+        match cmd {
+            PumpCommand::Assign(slots) => {
+                for (slot, start) in slots {
+                    if let Err(e) =
+                        tpl.add_partition_offset(&slot.topic, slot.partition, Offset::Offset(start))
+                    {
+                        slot.fail_local(start, format!("cannot assign: {e}"));
+                        continue;
+                    }
+                    let parts = self.routes.entry(slot.topic.to_string()).or_default();
+                    let idx = slot.partition as usize;
+                    if parts.len() <= idx {
+                        parts.resize(idx + 1, None);
+                    }
+                    parts[idx] = Some(slot);
+                }
+                if let Err(e) = self.consumer.incremental_assign(&tpl) {
+                    tracing::error!(cluster = self.consumer.context().cluster(), error = %e, "assigning partitions failed");
+                    for ((topic, partition), start) in tpl.to_topic_map() {
+                        if let Some(s) = self.slot(&topic, partition) {
+                            s.fail_local(
+                                start.to_raw().unwrap_or(0),
+                                format!("cannot assign partition: {e}"),
+                            );
+                        }
+                    }
+                }
+            }
+            PumpCommand::Unassign(slots) => {
+                for slot in slots {
+                    slot.fence();
+                    let _ = tpl.add_partition(&slot.topic, slot.partition);
+                    if let Some(parts) = self.routes.get_mut(&*slot.topic) {
+                        if let Some(entry) = parts.get_mut(slot.partition as usize) {
+                            if entry.as_ref().is_some_and(|s| Arc::ptr_eq(s, &slot)) {
+                                *entry = None;
+                            }
+                        }
+                    }
+                }
+                if let Err(e) = self.consumer.incremental_unassign(&tpl) {
+                    tracing::warn!(cluster = self.consumer.context().cluster(), error = %e, "unassigning partitions failed");
+                }
+            }
+        }
+    }
+
+    /// Lets slots move past offsets the consumer skipped on its own
+    /// (transaction markers, aborted records). Runs on this thread, after
+    /// every polled record was forwarded, so the position is safe to use.
+    fn sync_positions(&mut self) {
+        self.last_position_sync = Instant::now();
+        let Ok(positions) = self.consumer.position() else {
+            return;
+        };
+        for ((topic, partition), offset) in positions.to_topic_map() {
+            if let (Some(slot), Offset::Offset(o)) = (self.slot(&topic, partition), offset) {
+                slot.advance_to(o);
+            }
+        }
+    }
+
+    fn slot(&self, topic: &str, partition: i32) -> Option<&Arc<PartitionSlot>> {
+        self.routes
+            .get(topic)?
+            .get(usize::try_from(partition).ok()?)?
+            .as_ref()
+    }
+
+    fn poll_error(&mut self, e: KafkaError) {
+        // Transport errors repeat every poll while a broker is down; one
+        // line every 5 s is enough (librdkafka retries on its own).
+        let now = Instant::now();
+        if self
+            .last_poll_error
+            .is_none_or(|t| now.duration_since(t) > Duration::from_secs(5))
+        {
+            self.last_poll_error = Some(now);
+            let cluster = self.consumer.context().cluster();
+            tracing::warn!(cluster, error = %self.consumer.context().scrub(&e.to_string()), "fetch from source failed; retrying");
+        }
+    }
+
+    fn forward(&self, msg: &BorrowedMessage<'_>) {
+        let Some(slot) = self.slot(msg.topic(), msg.partition()) else {
+            return; // Unassigned meanwhile: not ours to copy.
+        };
+        if slot.is_failed() || slot.is_fenced() {
+            return;
+        }
+        let offset = msg.offset();
+        let headers = match self.copy_headers(msg) {
+            Some(h) => h,
+            None => {
+                slot.on_skipped(offset);
+                return;
+            }
+        };
+        let key = msg.key();
+        let payload = msg.payload();
+        let bytes = (key.map_or(0, <[u8]>::len) + payload.map_or(0, <[u8]>::len)) as u32;
+
+        let mut record: BaseRecord<'_, [u8], [u8], Arc<PartitionSlot>> =
+            BaseRecord::with_opaque_to(&slot.target_topic, slot.clone()).partition(msg.partition());
+        if let Some(k) = key {
+            record = record.key(k);
+        }
+        if let Some(p) = payload {
+            record = record.payload(p);
+        }
+        if let Some(ts) = msg.timestamp().to_millis() {
+            record = record.timestamp(ts);
+        }
+        if let Some(h) = headers {
+            record = record.headers(h);
+        }
+        slot.on_produced(offset, bytes);
+        self.in_flight_bytes
+            .fetch_add(u64::from(bytes), Ordering::AcqRel);
+        loop {
+            match self.producer.send(record) {
+                Ok(()) => return,
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
+                    // The producer's queue is full: wait for deliveries, not an error.
+                    record = r;
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err((e, _)) => {
+                    let cause = self.consumer.context().scrub(&e.to_string());
+                    if let Some(b) = slot.fail_local(offset, cause) {
+                        self.in_flight_bytes
+                            .fetch_sub(u64::from(b), Ordering::AcqRel);
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
+    /// The headers to write, `Some(None)` when there are none, or `None` when
+    /// cycle protection says the record has already been on the target.
+    fn copy_headers(&self, msg: &BorrowedMessage<'_>) -> Option<Option<OwnedHeaders>> {
+        let source_headers = msg.headers();
+        let Some((source_alias, target_alias)) = &self.provenance else {
+            return Some(source_headers.map(|h| {
+                let mut out = OwnedHeaders::new_with_capacity(h.count());
+                for header in h.iter() {
+                    out = out.insert(header);
+                }
+                out
+            }));
+        };
+        let mut visited: Option<&[u8]> = None;
+        let count = source_headers.map_or(0, |h| h.count());
+        let mut out = OwnedHeaders::new_with_capacity(count + 1);
+        if let Some(h) = source_headers {
+            for header in h.iter() {
+                if header.key == PROVENANCE_HEADER {
+                    visited = header.value;
+                } else {
+                    out = out.insert(header);
+                }
+            }
+        }
+        let visited = visited.map(String::from_utf8_lossy).unwrap_or_default();
+        if visited.split(',').any(|c| c == target_alias) {
+            return None;
+        }
+        let trail = if visited.is_empty() {
+            source_alias.clone()
+        } else {
+            format!("{visited},{source_alias}")
+        };
+        out = out.insert(Header {
+            key: PROVENANCE_HEADER,
+            value: Some(trail.as_bytes()),
+        });
+        Some(Some(out))
+    }
+}

@@ -1,0 +1,176 @@
+//! Which source topics a flow mirrors, and making their target topics exist
+//! with the right partition count and configs.
+
+use std::collections::BTreeMap;
+
+use ferry_admin::{Admin, AdminError, ConfigSource, NewTopicSpec};
+use ferry_config::{Flow, TopicNaming};
+
+use crate::EngineError;
+
+/// Topic configs never copied, as in MirrorMaker 2's default filter: they
+/// describe the source cluster's operation, not the data.
+pub const DEFAULT_CONFIG_EXCLUDES: &[&str] = &[
+    "follower.replication.throttled.replicas",
+    "leader.replication.throttled.replicas",
+    "message.timestamp.difference.max.ms",
+    "message.timestamp.before.max.ms",
+    "message.timestamp.after.max.ms",
+    "message.timestamp.type",
+    "unclean.leader.election.enable",
+    "min.insync.replicas",
+];
+
+/// Internal topics of Kafka, MirrorMaker 2 and Ferry itself. They are never
+/// mirrored unless a flow names them literally.
+pub fn is_internal(topic: &str) -> bool {
+    topic.starts_with("__")
+        || topic.ends_with(".internal")
+        || topic.starts_with("mm2-")
+        || topic == "heartbeats"
+}
+
+/// Whether a flow mirrors this source topic.
+pub fn selects(flow: &Flow, topic: &str) -> bool {
+    if !flow.topics.matches(topic) {
+        return false;
+    }
+    if is_internal(topic) && !flow.topics.names_explicitly(topic) {
+        return false;
+    }
+    // Under prefix naming, `backup.orders` on the source came from the
+    // target: copying it back would re-prefix it forever.
+    if flow.topic_naming == TopicNaming::Prefix
+        && TopicNaming::Prefix
+            .upstream_of(&flow.target, topic)
+            .is_some()
+    {
+        return false;
+    }
+    true
+}
+
+/// The source topic configs to apply on the target: explicitly set ones
+/// only (broker defaults stay the target's own), minus the excludes.
+pub fn configs_to_copy(
+    flow: &Flow,
+    entries: &[ferry_admin::ConfigEntry],
+) -> BTreeMap<String, String> {
+    entries
+        .iter()
+        .filter(|e| matches!(e.source, ConfigSource::DynamicTopic))
+        .filter(|e| !e.is_read_only && !e.is_sensitive)
+        .filter(|e| {
+            !DEFAULT_CONFIG_EXCLUDES.contains(&e.name.as_str())
+                && !flow.topic_configs_exclude.iter().any(|x| x == &e.name)
+        })
+        .filter_map(|e| Some((e.name.clone(), e.value.clone()?)))
+        .collect()
+}
+
+/// Creates one topic; `Ok(false)` when it already existed (another Ferry, or
+/// an operator, may have created it meanwhile).
+pub async fn create_topic(admin: &Admin, spec: NewTopicSpec) -> Result<bool, AdminError> {
+    match admin.create_topics(&[spec]).await?.into_iter().next() {
+        Some(Err(AdminError::TopicAlreadyExists { .. })) => Ok(false),
+        Some(Err(e)) => Err(e),
+        Some(Ok(_)) | None => Ok(true),
+    }
+}
+
+/// What `ensure_target_topic` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TargetTopicAction {
+    Existed,
+    Created,
+    AddedPartitions { from: i32, to: i32 },
+}
+
+/// Makes sure the target topic exists with at least `partitions`
+/// partitions. `existing` is its current partition count on the target, if
+/// it exists. A broker that lacks an admin API gets a clear error for this
+/// topic; the caller retries it later and the other topics keep flowing.
+pub async fn ensure_target_topic(
+    admin: &Admin,
+    target_cluster: &str,
+    remote: &str,
+    partitions: i32,
+    existing: Option<i32>,
+    replication: Option<i32>,
+    configs: &BTreeMap<String, String>,
+) -> Result<TargetTopicAction, EngineError> {
+    let fail = |cause: String| EngineError::Topic {
+        cluster: target_cluster.to_string(),
+        topic: remote.to_string(),
+        cause,
+    };
+    match existing {
+        Some(n) if n >= partitions => Ok(TargetTopicAction::Existed),
+        Some(n) => {
+            admin
+                .create_partitions(remote, partitions as usize)
+                .await
+                .map_err(|e| {
+                    fail(format!(
+                        "cannot grow from {n} to {partitions} partitions: {e}"
+                    ))
+                })?;
+            Ok(TargetTopicAction::AddedPartitions {
+                from: n,
+                to: partitions,
+            })
+        }
+        None => {
+            let mut spec = NewTopicSpec::new(remote, partitions);
+            spec.replication = replication;
+            spec.configs = configs
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            match create_topic(admin, spec).await {
+                Ok(true) => Ok(TargetTopicAction::Created),
+                Ok(false) => Ok(TargetTopicAction::Existed),
+                Err(e) => Err(fail(format!(
+                    "cannot create topic with {partitions} partitions: {e}"
+                ))),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flow(naming: &str, topics: &str) -> Flow {
+        let text = format!(
+            "[clusters.a]\nbootstrap_servers=\"a:1\"\n[clusters.b]\nbootstrap_servers=\"b:1\"\n\
+             [[flows]]\nsource=\"a\"\ntarget=\"b\"\ntopic_naming=\"{naming}\"\ntopics=[{topics}]\n"
+        );
+        ferry_config::parse(&text, "t", std::path::Path::new("."))
+            .unwrap()
+            .topology
+            .flows
+            .remove(0)
+    }
+
+    #[test]
+    fn internal_topics_are_skipped_unless_named() {
+        let all = flow("prefix", "\".*\"");
+        assert!(selects(&all, "orders"));
+        assert!(!selects(&all, "__consumer_offsets"));
+        assert!(!selects(&all, "mm2-offset-syncs.b.internal"));
+        assert!(!selects(&all, "ferry-progress.a.internal"));
+        let named = flow("prefix", "\"heartbeats\"");
+        assert!(selects(&named, "heartbeats"));
+    }
+
+    #[test]
+    fn prefix_naming_never_reprefixes_the_targets_topics() {
+        let f = flow("prefix", "\".*\"");
+        assert!(!selects(&f, "b.orders"), "b.orders came from b");
+        assert!(selects(&f, "c.orders"));
+        let id = flow("identity", "\".*\"");
+        assert!(selects(&id, "b.orders"));
+    }
+}

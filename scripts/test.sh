@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# The full test suite: formatting, lints with warnings denied, every test.
+# Broker-backed tests start real Apache Kafka from jars that
+# tests/brokers/install.sh resolves through Maven once and caches.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash tests/brokers/install.sh >/dev/null
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets -- -D warnings
+cargo test --workspace -- --test-threads=2

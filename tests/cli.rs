@@ -1,0 +1,175 @@
+//! The command line against topology files: every shipped example is
+//! accepted, every malformed one is rejected with exit code 2 and messages
+//! naming each offending key path, and no secret is ever printed.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn ferry(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(args)
+        // Secrets referenced by the shipped examples.
+        .env("FERRY_NEW_PASSWORD", "example-new-password")
+        .env("FERRY_KEY_PASSWORD", "example-key-password")
+        .output()
+        .expect("ferry binary runs")
+}
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn toml_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn every_shipped_example_is_accepted() {
+    let files = toml_files(&workspace().join("config"));
+    assert!(files.len() >= 3, "config/ should hold the examples");
+    for file in files {
+        let out = ferry(&["check", "-c", file.to_str().unwrap()]);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{} rejected:\n{}{}",
+            file.display(),
+            stdout,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(stdout.contains("flows ("), "summary printed: {stdout}");
+        assert!(
+            !stdout.contains("example-new-password") && !stdout.contains("example-key-password")
+        );
+    }
+}
+
+#[test]
+fn malformed_topologies_exit_2_naming_every_key_path() {
+    let files = toml_files(&workspace().join("tests/topologies/bad"));
+    assert!(
+        files.len() >= 15,
+        "at least 15 malformed topologies, found {}",
+        files.len()
+    );
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let expected: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("# expect: "))
+            .collect();
+        assert!(
+            !expected.is_empty(),
+            "{} has no '# expect:' line",
+            file.display()
+        );
+        let out = ferry(&["check", "-c", file.to_str().unwrap()]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{}: {stderr}", file.display());
+        for e in &expected {
+            // Every problem of the file is reported in the one run, each as
+            // "  - <path>: <message>".
+            assert!(
+                stderr.contains(&format!("  - {e}")),
+                "{}: expected a problem at `{e}`, got:\n{stderr}",
+                file.display()
+            );
+        }
+        let listed = stderr.lines().filter(|l| l.starts_with("  - ")).count();
+        assert_eq!(
+            listed,
+            expected.len(),
+            "{}: unexpected extra problems:\n{stderr}",
+            file.display()
+        );
+    }
+}
+
+#[test]
+fn bad_arguments_exit_2() {
+    assert_eq!(ferry(&["run"]).status.code(), Some(2), "missing -c");
+    assert_eq!(ferry(&["frobnicate"]).status.code(), Some(2));
+    assert_eq!(
+        ferry(&["check", "-c", "/nonexistent/ferry.toml"])
+            .status
+            .code(),
+        Some(2)
+    );
+    let out = ferry(&["run", "-c", "x.toml", "--until", "bored"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn version_and_help() {
+    let out = ferry(&["--version"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("ferry "));
+    let out = ferry(&["help"]);
+    assert_eq!(out.status.code(), Some(0));
+    let help = String::from_utf8_lossy(&out.stdout);
+    for verb in ["run", "check"] {
+        assert!(help.contains(verb), "{help}");
+    }
+}
+
+#[test]
+fn no_secret_in_any_output_even_when_the_file_is_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    let pw_file = dir.path().join("pw");
+    std::fs::write(&pw_file, "file-sentinel-5ecret\n").unwrap();
+    let topo = dir.path().join("t.toml");
+    std::fs::write(
+        &topo,
+        format!(
+            r#"
+[clusters.a]
+bootstrap_servers = "127.0.0.1:1"
+[clusters.a.client]
+"security.protocol" = "SASL_PLAINTEXT"
+"sasl.mechanism" = "SCRAM-SHA-512"
+"sasl.username" = "ferry"
+"sasl.password" = "${{file:{}}}"
+"ssl.key.password" = "literal-sentinel-5ecret"
+[clusters.b]
+bootstrap_servers = "127.0.0.1:2"
+[[flows]]
+source = "a"
+target = "b"
+topics = ["bad("]
+"#,
+            pw_file.display()
+        ),
+    )
+    .unwrap();
+    let out = ferry(&["check", "-c", topo.to_str().unwrap()]);
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(2), "{all}");
+    assert!(!all.contains("sentinel-5ecret"), "{all}");
+
+    // Fixed, and connecting to a closed port: the failure names the
+    // cluster, and still no secret.
+    let fixed = std::fs::read_to_string(&topo)
+        .unwrap()
+        .replace("\"bad(\"", "\"ok\"");
+    std::fs::write(&topo, fixed).unwrap();
+    let out = ferry(&["check", "-c", topo.to_str().unwrap(), "--connect"]);
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    assert!(all.contains("cluster a"), "{all}");
+    assert!(!all.contains("sentinel-5ecret"), "{all}");
+}
