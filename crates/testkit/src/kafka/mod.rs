@@ -1,0 +1,774 @@
+//! Real Apache Kafka clusters for tests.
+//!
+//! Each [`KafkaCluster`] runs its nodes as JVMs from the jars that
+//! `tests/brokers/install.sh` installs ([`KafkaHome`]), in KRaft combined mode
+//! (every node is broker and controller), on free loopback ports, with a fresh
+//! temporary directory for configuration and data. Every node has three
+//! listeners: `CLIENT` (what tests and Ferry use: PLAINTEXT, SSL or
+//! SASL_PLAINTEXT), `INTERNAL` (replication, PLAINTEXT) and `CONTROLLER`.
+
+mod home;
+mod ports;
+mod props;
+mod shared;
+mod tls;
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ExitStatus, Stdio};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use rand::distributions::Alphanumeric;
+use rand::Rng;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use tempfile::TempDir;
+
+pub use home::{KafkaHome, KAFKA_HOME_ENV, KAFKA_VERSION};
+pub use shared::{shared, shared_pair, SOURCE_ENV, TARGET_ENV};
+
+use crate::client::{consumer_failure, ErrorCapture};
+use crate::error::{HarnessError, IoContext, Result};
+use crate::proc::{run_tool, spawn_tied};
+use props::{ClusterProps, NodePorts, SCRAM_MECHANISM};
+
+/// Heap of each broker JVM; with it a node stays around 0.5 GB resident.
+const BROKER_JVM_OPTIONS: &[&str] = &["-Xmx512m"];
+/// Options of short-lived tool JVMs (StorageTool): start fast, stay small.
+const TOOL_JVM_OPTIONS: &[&str] = &["-Xmx256m", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC"];
+/// Prefix of every cluster's temporary directory (see `sweep_stale_dirs`).
+const DIR_PREFIX: &str = "ferry-kafka-";
+/// File in a cluster directory naming the process that owns it.
+const OWNER_FILE: &str = "owner.pid";
+/// The SCRAM user the `sasl_scram` variant creates.
+const SASL_USER: &str = "ferry";
+/// How long a SIGTERMed broker may take for its controlled shutdown.
+const STOP_GRACE: Duration = Duration::from_secs(60);
+/// Upper bound of one readiness probe.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+/// Log lines per broker that errors quote.
+const LOG_TAIL_LINES: usize = 40;
+
+/// How to start a [`KafkaCluster`]. The default is one plaintext node.
+///
+/// ```no_run
+/// # use ferry_testkit::KafkaOptions;
+/// let cluster = KafkaOptions::new().brokers(3).sasl_scram(true).start()?;
+/// # Ok::<(), ferry_testkit::HarnessError>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct KafkaOptions {
+    brokers: usize,
+    tls: bool,
+    sasl_scram: bool,
+    overrides: Vec<(String, String)>,
+    start_timeout: Duration,
+}
+
+impl Default for KafkaOptions {
+    fn default() -> Self {
+        KafkaOptions {
+            brokers: 1,
+            tls: false,
+            sasl_scram: false,
+            overrides: Vec::new(),
+            start_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+impl KafkaOptions {
+    /// One plaintext node.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Number of nodes, each a broker and a controller in one static quorum.
+    /// From three on, topics default to replication factor 3 and
+    /// `min.insync.replicas=2`, internal topics likewise.
+    pub fn brokers(mut self, count: usize) -> Self {
+        self.brokers = count;
+        self
+    }
+
+    /// Serve clients over TLS with a CA made at start-up
+    /// ([`KafkaCluster::ca_pem_path`]).
+    pub fn tls(mut self, enabled: bool) -> Self {
+        self.tls = enabled;
+        self
+    }
+
+    /// Authenticate clients with SASL SCRAM-SHA-512 as user `ferry`
+    /// ([`KafkaCluster::sasl_user`], [`KafkaCluster::sasl_password`]).
+    /// Combined with [`tls`](Self::tls) the listener is SASL_SSL.
+    pub fn sasl_scram(mut self, enabled: bool) -> Self {
+        self.sasl_scram = enabled;
+        self
+    }
+
+    /// Sets a `server.properties` entry on every node, over the harness's
+    /// own settings (e.g. `log.cleaner.backoff.ms` for compaction tests).
+    pub fn broker_config(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.overrides.push((key.into(), value.into()));
+        self
+    }
+
+    /// How long starting (or restarting a broker) may take before failing.
+    pub fn start_timeout(mut self, timeout: Duration) -> Self {
+        self.start_timeout = timeout;
+        self
+    }
+
+    /// Starts the cluster; same as [`KafkaCluster::start`].
+    pub fn start(&self) -> Result<KafkaCluster> {
+        KafkaCluster::start(self)
+    }
+}
+
+/// What clients need to reach the `CLIENT` listener.
+#[derive(Clone, Debug)]
+struct ClientSecurity {
+    protocol: &'static str,
+    ca_pem: Option<PathBuf>,
+    sasl: Option<(String, String)>,
+}
+
+impl ClientSecurity {
+    const PLAINTEXT: ClientSecurity = ClientSecurity {
+        protocol: "PLAINTEXT",
+        ca_pem: None,
+        sasl: None,
+    };
+}
+
+/// One combined broker+controller JVM.
+struct Node {
+    id: i32,
+    ports: NodePorts,
+    properties: PathBuf,
+    log: PathBuf,
+    process: Mutex<Option<Child>>,
+}
+
+/// A running Kafka cluster, or an external one named by a bootstrap string.
+///
+/// Dropping it SIGKILLs its JVMs and deletes its directory. If the test
+/// process dies first, the kernel kills the JVMs (see [`crate::proc::spawn_tied`]).
+pub struct KafkaCluster {
+    bootstrap: String,
+    security: ClientSecurity,
+    /// Empty for an external cluster.
+    nodes: Vec<Node>,
+    home: Option<KafkaHome>,
+    start_timeout: Duration,
+    dir: Option<TempDir>,
+}
+
+impl std::fmt::Debug for KafkaCluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaCluster")
+            .field("bootstrap", &self.bootstrap)
+            .field("protocol", &self.security.protocol)
+            .field("brokers", &self.nodes.len())
+            .field("dir", &self.dir.as_ref().map(TempDir::path))
+            .finish()
+    }
+}
+
+impl KafkaCluster {
+    /// Starts a cluster and waits until every node answers Metadata requests
+    /// listing all nodes.
+    pub fn start(options: &KafkaOptions) -> Result<KafkaCluster> {
+        let started = Instant::now();
+        let count = options.brokers;
+        if count == 0 {
+            return Err(HarnessError::Usage(
+                "a Kafka cluster needs at least one broker".into(),
+            ));
+        }
+        let home = KafkaHome::locate()?;
+        sweep_stale_dirs();
+        let dir = tempfile::Builder::new()
+            .prefix(DIR_PREFIX)
+            .tempdir()
+            .context(|| "cannot create a temporary directory for Kafka".into())?;
+        let owner = dir.path().join(OWNER_FILE);
+        fs::write(&owner, std::process::id().to_string())
+            .context(|| format!("cannot write {}", owner.display()))?;
+
+        let ports: Vec<NodePorts> = ports::free_ports(3 * count)?
+            .chunks(3)
+            .map(|p| NodePorts {
+                client: p[0],
+                internal: p[1],
+                controller: p[2],
+            })
+            .collect();
+        let tls = match options.tls {
+            true => Some(tls::generate(&dir.path().join("tls"), random_token(24))?),
+            false => None,
+        };
+        let sasl = options
+            .sasl_scram
+            .then(|| (SASL_USER.to_string(), random_token(24)));
+        let protocol = match (options.tls, options.sasl_scram) {
+            (false, false) => "PLAINTEXT",
+            (true, false) => "SSL",
+            (false, true) => "SASL_PLAINTEXT",
+            (true, true) => "SASL_SSL",
+        };
+        let cluster_props = ClusterProps {
+            ports: &ports,
+            client_protocol: protocol,
+            tls: tls.as_ref(),
+            scram: options.sasl_scram,
+            overrides: &options.overrides,
+        };
+
+        let nodes = write_node_configs(dir.path(), &cluster_props)?;
+
+        // From here on, dropping `cluster` on an error kills what was started.
+        let cluster = KafkaCluster {
+            bootstrap: join_bootstrap(nodes.iter().map(|n| n.ports.client)),
+            security: ClientSecurity {
+                protocol,
+                ca_pem: tls.map(|t| t.ca_pem),
+                sasl,
+            },
+            nodes,
+            home: Some(home),
+            start_timeout: options.start_timeout,
+            dir: Some(dir),
+        };
+        cluster.format_storage()?;
+        for node in &cluster.nodes {
+            cluster.spawn(node)?;
+        }
+        cluster.wait_ready()?;
+        tracing::info!(
+            bootstrap = %cluster.bootstrap,
+            protocol,
+            brokers = count,
+            elapsed = ?started.elapsed(),
+            "Kafka cluster ready"
+        );
+        Ok(cluster)
+    }
+
+    /// A cluster that is already running elsewhere (PLAINTEXT), e.g. one that
+    /// `ferry-testkit-brokers` started. The harness does not own its brokers.
+    pub fn external(bootstrap: impl Into<String>) -> KafkaCluster {
+        KafkaCluster {
+            bootstrap: bootstrap.into(),
+            security: ClientSecurity::PLAINTEXT,
+            nodes: Vec::new(),
+            home: None,
+            start_timeout: KafkaOptions::default().start_timeout,
+            dir: None,
+        }
+    }
+
+    /// Comma-separated `host:port` of every node's client listener.
+    pub fn bootstrap_servers(&self) -> &str {
+        &self.bootstrap
+    }
+
+    /// A client configuration that reaches this cluster: bootstrap servers
+    /// plus whatever security the cluster requires.
+    pub fn client_config(&self) -> ClientConfig {
+        self.client_config_for(&self.bootstrap)
+    }
+
+    fn client_config_for(&self, bootstrap: &str) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config
+            .set("bootstrap.servers", bootstrap)
+            .set("security.protocol", self.security.protocol);
+        if let Some(ca) = &self.security.ca_pem {
+            config.set("ssl.ca.location", ca.display().to_string());
+        }
+        if let Some((user, password)) = &self.security.sasl {
+            config
+                .set("sasl.mechanism", SCRAM_MECHANISM)
+                .set("sasl.username", user)
+                .set("sasl.password", password);
+        }
+        config
+    }
+
+    /// The PEM file of the CA that signed the broker certificates (TLS only).
+    pub fn ca_pem_path(&self) -> Option<&Path> {
+        self.security.ca_pem.as_deref()
+    }
+
+    /// The SCRAM user (SASL only).
+    pub fn sasl_user(&self) -> Option<&str> {
+        self.security.sasl.as_ref().map(|(user, _)| user.as_str())
+    }
+
+    /// The SCRAM password (SASL only).
+    pub fn sasl_password(&self) -> Option<&str> {
+        self.security
+            .sasl
+            .as_ref()
+            .map(|(_, password)| password.as_str())
+    }
+
+    /// Number of nodes the harness runs (0 for an external cluster).
+    pub fn broker_count(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// The node ids (1..=n), as Kafka metadata names the brokers.
+    pub fn broker_ids(&self) -> Vec<i32> {
+        self.nodes.iter().map(|n| n.id).collect()
+    }
+
+    /// The process id of a running broker's JVM, e.g. for [`crate::proc::sample`].
+    pub fn broker_pid(&self, broker_id: i32) -> Option<u32> {
+        let node = self.node(broker_id).ok()?;
+        let process = lock(&node.process);
+        process.as_ref().map(Child::id)
+    }
+
+    /// SIGKILLs a broker: no controlled shutdown, as in a crash.
+    pub fn kill_broker(&self, broker_id: i32) -> Result<()> {
+        self.halt(broker_id, libc::SIGKILL)
+    }
+
+    /// SIGTERMs a broker and waits for its controlled shutdown to finish.
+    pub fn stop_broker(&self, broker_id: i32) -> Result<()> {
+        self.halt(broker_id, libc::SIGTERM)
+    }
+
+    /// Restarts a killed or stopped broker with the same node id, ports and
+    /// data, and waits until the cluster is ready again.
+    pub fn start_broker(&self, broker_id: i32) -> Result<()> {
+        let node = self.node(broker_id)?;
+        {
+            let mut process = lock(&node.process);
+            if let Some(child) = process.as_mut() {
+                if child.try_wait().ok().flatten().is_none() {
+                    return Err(HarnessError::Usage(format!(
+                        "broker {broker_id} is already running"
+                    )));
+                }
+                *process = None;
+            }
+        }
+        self.spawn(node)?;
+        self.wait_ready()
+    }
+
+    /// The last `lines` lines a broker logged (WARN and above, plus anything
+    /// the JVM printed), across restarts.
+    pub fn broker_log_tail(&self, broker_id: i32, lines: usize) -> String {
+        match self.node(broker_id) {
+            Ok(node) => tail(&node.log, lines),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    fn node(&self, broker_id: i32) -> Result<&Node> {
+        if self.nodes.is_empty() {
+            return Err(HarnessError::Usage(format!(
+                "the Kafka cluster at {} is external: the harness does not run its brokers",
+                self.bootstrap
+            )));
+        }
+        self.nodes
+            .iter()
+            .find(|n| n.id == broker_id)
+            .ok_or_else(|| {
+                HarnessError::Usage(format!(
+                    "no broker {broker_id}: this cluster has brokers {:?}",
+                    self.broker_ids()
+                ))
+            })
+    }
+
+    fn home(&self) -> Result<&KafkaHome> {
+        self.home.as_ref().ok_or_else(|| {
+            HarnessError::Usage(format!(
+                "the Kafka cluster at {} is external: the harness cannot start its brokers",
+                self.bootstrap
+            ))
+        })
+    }
+
+    /// Formats every node's log directory, in parallel (each is a JVM start).
+    fn format_storage(&self) -> Result<()> {
+        let home = self.home()?;
+        let cluster_id = random_cluster_id();
+        let scram = self.security.sasl.as_ref().map(|(user, password)| {
+            // The KRaft way to create a SCRAM user: a record in the bootstrap
+            // metadata, present before any client can connect.
+            format!("{SCRAM_MECHANISM}=[name={user},password={password}]")
+        });
+        std::thread::scope(|scope| {
+            let runs: Vec<_> = self
+                .nodes
+                .iter()
+                .map(|node| {
+                    let mut cmd = home.java(TOOL_JVM_OPTIONS, "kafka.tools.StorageTool");
+                    cmd.args(["format", "--cluster-id", &cluster_id, "--config"])
+                        .arg(&node.properties);
+                    if let Some(scram) = &scram {
+                        cmd.args(["--add-scram", scram]);
+                    }
+                    let what = format!("formatting the storage of broker {}", node.id);
+                    scope.spawn(move || run_tool(cmd, &what))
+                })
+                .collect();
+            runs.into_iter().try_for_each(|run| {
+                run.join().unwrap_or_else(|_| {
+                    Err(HarnessError::Usage("a StorageTool thread panicked".into()))
+                })
+            })
+        })
+    }
+
+    fn spawn(&self, node: &Node) -> Result<()> {
+        let home = self.home()?;
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&node.log)
+            .context(|| format!("cannot open {}", node.log.display()))?;
+        let log_err = log
+            .try_clone()
+            .context(|| format!("cannot open {}", node.log.display()))?;
+        let mut cmd = home.java(BROKER_JVM_OPTIONS, "kafka.Kafka");
+        cmd.arg(&node.properties)
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log_err);
+        let child =
+            spawn_tied(cmd).context(|| format!("cannot start the JVM of broker {}", node.id))?;
+        *lock(&node.process) = Some(child);
+        Ok(())
+    }
+
+    /// Waits until every running node answers a Metadata request on its own
+    /// client listener and lists every running node: then producers with
+    /// `acks=all` and topic creation with the default replication work.
+    fn wait_ready(&self) -> Result<()> {
+        let started = Instant::now();
+        let mut last_error = String::from("none");
+        loop {
+            // A JVM that died will not become ready; its log says why.
+            self.check_alive("while starting")?;
+            let running: Vec<&Node> = self
+                .nodes
+                .iter()
+                .filter(|n| lock(&n.process).is_some())
+                .collect();
+            let running_ids: Vec<i32> = running.iter().map(|n| n.id).collect();
+            let mut ready = true;
+            for node in &running {
+                let config = self.client_config_for(&format!("127.0.0.1:{}", node.ports.client));
+                let timeout = PROBE_TIMEOUT.min(
+                    self.start_timeout
+                        .saturating_sub(started.elapsed())
+                        .max(Duration::from_millis(100)),
+                );
+                match probe(&config, timeout) {
+                    Ok(ids) if running_ids.iter().all(|id| ids.contains(id)) => continue,
+                    Ok(ids) => {
+                        last_error = format!(
+                            "broker {} lists brokers {ids:?}, waiting for {running_ids:?}",
+                            node.id
+                        )
+                    }
+                    Err(e) => last_error = e.to_string(),
+                }
+                ready = false;
+                break;
+            }
+            if ready {
+                return Ok(());
+            }
+            if started.elapsed() >= self.start_timeout {
+                return Err(HarnessError::NotReady {
+                    bootstrap: self.bootstrap.clone(),
+                    waited: started.elapsed(),
+                    last_error,
+                    log_tail: self.log_tails(),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// Fails with the log tail of the first node whose JVM has exited.
+    fn check_alive(&self, phase: &str) -> Result<()> {
+        for node in &self.nodes {
+            let mut process = lock(&node.process);
+            let exited = match process.as_mut() {
+                Some(child) => child.try_wait().ok().flatten(),
+                None => None,
+            };
+            if let Some(status) = exited {
+                *process = None;
+                return Err(HarnessError::BrokerExited {
+                    broker: node.id,
+                    phase: phase.to_string(),
+                    status: status.to_string(),
+                    log_tail: tail(&node.log, LOG_TAIL_LINES),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn halt(&self, broker_id: i32, signal: libc::c_int) -> Result<()> {
+        let node = self.node(broker_id)?;
+        let child = lock(&node.process).take();
+        let mut child = child
+            .ok_or_else(|| HarnessError::Usage(format!("broker {broker_id} is not running")))?;
+        signal_and_reap(&mut child, signal)
+            .map(drop)
+            .context(|| format!("cannot stop broker {broker_id}"))
+    }
+
+    /// SIGKILLs every JVM and waits for it, so nothing writes into the
+    /// directory while it is removed.
+    fn kill_all(&self) {
+        for node in &self.nodes {
+            if let Some(mut child) = lock(&node.process).take() {
+                let _ = signal_and_reap(&mut child, libc::SIGKILL);
+            }
+        }
+    }
+
+    /// Kills the JVMs and removes the directory, for clusters that live in
+    /// statics and are never dropped.
+    pub(crate) fn shut_down_in_place(&self) {
+        self.kill_all();
+        if let Some(dir) = &self.dir {
+            let _ = fs::remove_dir_all(dir.path());
+        }
+    }
+
+    fn log_tails(&self) -> String {
+        self.nodes
+            .iter()
+            .map(|n| {
+                format!(
+                    "--- last lines of broker {} log ({}) ---\n{}",
+                    n.id,
+                    n.log.display(),
+                    tail(&n.log, LOG_TAIL_LINES)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+impl Drop for KafkaCluster {
+    fn drop(&mut self) {
+        self.kill_all();
+        // `dir` (a TempDir) removes itself after this.
+    }
+}
+
+/// Creates each node's directory and `server.properties`.
+fn write_node_configs(dir: &Path, cluster: &ClusterProps<'_>) -> Result<Vec<Node>> {
+    cluster
+        .ports
+        .iter()
+        .enumerate()
+        .map(|(index, ports)| {
+            let id = index as i32 + 1;
+            let node_dir = dir.join(format!("node-{id}"));
+            let data = node_dir.join("data");
+            fs::create_dir_all(&data).context(|| format!("cannot create {}", data.display()))?;
+            let properties = node_dir.join("server.properties");
+            fs::write(&properties, props::server_properties(cluster, index, &data))
+                .context(|| format!("cannot write {}", properties.display()))?;
+            Ok(Node {
+                id,
+                ports: *ports,
+                properties,
+                log: node_dir.join("broker.log"),
+                process: Mutex::new(None),
+            })
+        })
+        .collect()
+}
+
+/// Asks the cluster behind `config` for its metadata once and returns the ids
+/// of the brokers it lists. The error says why it failed when librdkafka
+/// knows (refused connection, TLS or SASL failure).
+pub fn probe(config: &ClientConfig, timeout: Duration) -> Result<Vec<i32>> {
+    let mut config = config.clone();
+    // librdkafka backs off up to 10 s between reconnects by default, which
+    // would make a probe of a starting broker wait long after it is up.
+    config
+        .set("reconnect.backoff.ms", "50")
+        .set("reconnect.backoff.max.ms", "250");
+    let bootstrap = config.get("bootstrap.servers").unwrap_or("").to_string();
+    let consumer: BaseConsumer<ErrorCapture> = config
+        .create_with_context(ErrorCapture::default())
+        .map_err(|e| HarnessError::kafka("cannot create a Kafka client", e))?;
+    let metadata = consumer.fetch_metadata(None, timeout).map_err(|e| {
+        consumer_failure(&consumer, format!("no Metadata answer from {bootstrap}"), e)
+    })?;
+    Ok(metadata.brokers().iter().map(|b| b.id()).collect())
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A test that panicked while holding a lock leaves valid data behind.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn join_bootstrap(ports: impl Iterator<Item = u16>) -> String {
+    ports
+        .map(|p| format!("127.0.0.1:{p}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Sends `signal` and reaps the child; escalates to SIGKILL after
+/// [`STOP_GRACE`].
+fn signal_and_reap(child: &mut Child, signal: libc::c_int) -> io::Result<ExitStatus> {
+    if signal == libc::SIGKILL {
+        child.kill()?;
+        return child.wait();
+    }
+    // SAFETY: `child` has not been reaped, so its pid is still ours.
+    if unsafe { libc::kill(child.id() as libc::pid_t, signal) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let deadline = Instant::now() + STOP_GRACE;
+    while Instant::now() < deadline {
+        if let Some(status) = child.try_wait()? {
+            return Ok(status);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.kill()?;
+    child.wait()
+}
+
+/// The last `lines` lines of a log file; reads at most its last 64 KiB.
+fn tail(path: &Path, lines: usize) -> String {
+    let read = || -> io::Result<String> {
+        let mut file = File::open(path)?;
+        let len = file.metadata()?.len();
+        file.seek(SeekFrom::Start(len.saturating_sub(64 * 1024)))?;
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes)?;
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
+    };
+    match read() {
+        Ok(text) => {
+            let all: Vec<&str> = text.lines().collect();
+            let tail = &all[all.len().saturating_sub(lines)..];
+            if tail.is_empty() {
+                "(the log is empty)".to_string()
+            } else {
+                tail.join("\n")
+            }
+        }
+        Err(e) => format!("(cannot read {}: {e})", path.display()),
+    }
+}
+
+fn random_token(len: usize) -> String {
+    rand::thread_rng()
+        .sample_iter(&Alphanumeric)
+        .take(len)
+        .map(char::from)
+        .collect()
+}
+
+/// A Kafka cluster id: 16 random bytes in URL-safe base64 without padding,
+/// as `StorageTool random-uuid` prints (without paying for a JVM start).
+fn random_cluster_id() -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    loop {
+        let bits: u128 = rand::random();
+        // 21 six-bit digits carry the top 126 bits, the last one the low two.
+        let mut id: String = (0..21)
+            .map(|i| ALPHABET[((bits >> (122 - 6 * i)) & 63) as usize] as char)
+            .collect();
+        id.push(ALPHABET[((bits & 3) << 4) as usize] as char);
+        // Kafka's own generator avoids ids that look like command-line flags.
+        if !id.starts_with('-') {
+            return id;
+        }
+    }
+}
+
+/// Removes the directories of clusters whose owning process is gone: a test
+/// run ended by Ctrl-C or SIGKILL gets no chance to clean up after itself.
+fn sweep_stale_dirs() {
+    let Ok(entries) = fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if !entry.file_name().to_string_lossy().starts_with(DIR_PREFIX) {
+            continue;
+        }
+        let path = entry.path();
+        let owner = fs::read_to_string(path.join(OWNER_FILE))
+            .ok()
+            .and_then(|pid| pid.trim().parse::<libc::pid_t>().ok());
+        // No owner file yet: another process is still creating it.
+        if let Some(pid) = owner {
+            if !process_exists(pid) {
+                let _ = fs::remove_dir_all(&path);
+            }
+        }
+    }
+}
+
+fn process_exists(pid: libc::pid_t) -> bool {
+    // SAFETY: signal 0 only checks for existence and permission.
+    let alive = unsafe { libc::kill(pid, 0) } == 0;
+    alive || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cluster_ids_are_22_url_safe_base64_chars() {
+        for _ in 0..100 {
+            let id = random_cluster_id();
+            assert_eq!(id.len(), 22, "{id}");
+            assert!(!id.starts_with('-'));
+            assert!(id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+            // The last digit holds two bits followed by four zero bits.
+            assert!("AQgw".contains(&id[21..]), "{id}");
+        }
+    }
+
+    #[test]
+    fn tail_keeps_the_last_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("x.log");
+        fs::write(&log, "a\nb\nc\n").unwrap();
+        assert_eq!(tail(&log, 2), "b\nc");
+        assert!(tail(&dir.path().join("missing"), 2).contains("cannot read"));
+    }
+
+    #[test]
+    fn external_clusters_cannot_be_managed() {
+        let cluster = KafkaCluster::external("127.0.0.1:1");
+        assert_eq!(cluster.broker_count(), 0);
+        let err = cluster.kill_broker(1).unwrap_err();
+        assert!(err.to_string().contains("external"), "{err}");
+        assert_eq!(
+            cluster.client_config().get("security.protocol"),
+            Some("PLAINTEXT")
+        );
+    }
+}

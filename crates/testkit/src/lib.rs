@@ -1,0 +1,40 @@
+//! Test support for Ferry: real Apache Kafka brokers, librdkafka mock
+//! clusters, and helpers that produce, read and compare data.
+//!
+//! # Layout
+//!
+//! - [`kafka`]: [`KafkaCluster`] starts Apache Kafka (KRaft, combined
+//!   broker+controller nodes) from the jars that `tests/brokers/install.sh`
+//!   installs, on free loopback ports, optionally with TLS or SASL/SCRAM, with
+//!   one or several brokers that tests can kill and restart. [`shared`] and
+//!   [`shared_pair`] give every test in a process the same source/target
+//!   clusters (or already-running ones named by `FERRY_TEST_KAFKA_SOURCE` /
+//!   `FERRY_TEST_KAFKA_TARGET`).
+//! - [`data`]: unique names, topic creation, producing deterministic
+//!   sequence-numbered records ([`data::SequenceSpec`]), reading partitions back
+//!   and comparing a source topic with its replica ([`data::CompareReport`]).
+//! - [`mock`]: librdkafka's in-process mock cluster, for fault injection.
+//! - [`proc`]: spawning children that die with the test process, and their
+//!   peak RSS / CPU time, for benchmarks.
+//! - `src/bin/ferry-testkit-brokers.rs`: starts shared clusters once for a
+//!   whole CI run and prints their bootstrap addresses.
+//!
+//! Everything here is blocking, so it works from plain `#[test]`s and from
+//! `#[tokio::test]`s alike. A helper that waits (reading until a record
+//! arrives, starting a broker) blocks its thread, so an async test that also
+//! runs Ferry on the same runtime should call helpers through
+//! `tokio::task::spawn_blocking` or use `flavor = "multi_thread"`.
+//!
+//! Errors are [`HarnessError`]s whose message says what failed and why; when a
+//! broker is involved it carries the tail of that broker's log. Tests that
+//! need a broker fail when none can be started: nothing here skips silently.
+
+mod client;
+pub mod data;
+mod error;
+pub mod kafka;
+pub mod mock;
+pub mod proc;
+
+pub use error::{HarnessError, Result};
+pub use kafka::{shared, shared_pair, KafkaCluster, KafkaOptions};
