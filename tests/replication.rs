@@ -3,92 +3,13 @@
 //! compared with the source record for record (key, value, headers in order,
 //! timestamp, partition).
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod common;
 
-use ferry_testkit::data::{self, compare_partitions, produce_sequence, unique_name, SequenceSpec};
-use ferry_testkit::{shared_pair, KafkaCluster};
+use std::time::Duration;
 
-/// A topology for one flow between the shared clusters.
-fn write_topology(
-    dir: &Path,
-    source: &KafkaCluster,
-    target: &KafkaCluster,
-    flow_extra: &str,
-) -> PathBuf {
-    let path = dir.join("topology.toml");
-    let text = format!(
-        r#"
-[clusters.src]
-bootstrap_servers = "{}"
-[clusters.dst]
-bootstrap_servers = "{}"
-
-[[flows]]
-source = "src"
-target = "dst"
-refresh_interval = "2s"
-{flow_extra}
-
-[log]
-level = "info"
-"#,
-        source.bootstrap_servers(),
-        target.bootstrap_servers()
-    );
-    std::fs::write(&path, text).expect("write topology");
-    path
-}
-
-fn ferry(args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ferry"));
-    cmd.args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
-    cmd
-}
-
-/// Runs `ferry run --until caught-up` and returns its output, failing the
-/// test with the daemon's log if it does not exit 0.
-fn run_until_caught_up(topology: &Path) -> String {
-    let out = ferry(&[
-        "run",
-        "-c",
-        topology.to_str().unwrap(),
-        "--until",
-        "caught-up",
-    ])
-    .output()
-    .expect("ferry runs");
-    let log = String::from_utf8_lossy(&out.stderr).to_string();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "ferry run --until caught-up failed:\n{log}"
-    );
-    log
-}
-
-fn assert_same(
-    source: &KafkaCluster,
-    src_topic: &str,
-    target: &KafkaCluster,
-    dst_topic: &str,
-    expected: usize,
-) {
-    let report = compare_partitions(
-        &source.client_config(),
-        src_topic,
-        &target.client_config(),
-        dst_topic,
-    )
-    .expect("compare");
-    assert!(
-        report.is_match(),
-        "{src_topic} -> {dst_topic} differs:\n{report}"
-    );
-    assert_eq!(report.source_count(), expected);
-    assert_eq!(report.target_count(), expected);
-}
+use common::*;
+use ferry_testkit::data::{self, produce_sequence, unique_name, SequenceSpec};
+use ferry_testkit::shared_pair;
 
 #[test]
 fn copies_every_record_faithfully_partition_by_partition() {
@@ -110,7 +31,7 @@ fn copies_every_record_faithfully_partition_by_partition() {
         dir.path(),
         source,
         target,
-        &format!("topics = [\"{prefix}-.*\"]"),
+        &one_flow(&format!("topics = [\"{prefix}-.*\"]")),
     );
     run_until_caught_up(&topology);
     for t in &topics {
@@ -127,23 +48,6 @@ fn copies_every_record_faithfully_partition_by_partition() {
     }
 }
 
-fn wait_for<T>(what: &str, timeout: Duration, mut probe: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = probe() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
-fn sigterm(child: &Child) {
-    // SAFETY: plain kill(2) on our own child's pid.
-    let rc = unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    assert_eq!(rc, 0, "SIGTERM delivered");
-}
-
 #[test]
 fn sigterm_under_load_then_restart_loses_nothing_and_duplicates_nothing() {
     let (source, target) = shared_pair().expect("test brokers start");
@@ -158,21 +62,17 @@ fn sigterm_under_load_then_restart_loses_nothing_and_duplicates_nothing() {
         dir.path(),
         source,
         target,
-        &format!("topics = [\"{topic}\"]"),
+        &one_flow(&format!("topics = [\"{topic}\"]")),
     );
-    // Tied to this test process: it cannot outlive a failed test.
-    let child = ferry_testkit::proc::spawn_tied(ferry(&["run", "-c", topology.to_str().unwrap()]))
-        .expect("start ferry");
+    let daemon = start_daemon(&topology);
     let remote = format!("src.{topic}");
     // Stop it mid-copy: once some, but not all, records have arrived.
     wait_for("replication to start", Duration::from_secs(60), || {
         let ends = data::end_offsets(&target.client_config(), &remote).ok()?;
         (ends.iter().sum::<i64>() > 0).then_some(())
     });
-    sigterm(&child);
-    let out = child.wait_with_output().expect("ferry exits");
-    let log = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "graceful stop exits 0:\n{log}");
+    let (code, log) = stop_daemon(daemon);
+    assert_eq!(code, Some(0), "graceful stop exits 0:\n{log}");
     let copied: i64 = data::end_offsets(&target.client_config(), &remote)
         .unwrap()
         .iter()
@@ -188,4 +88,324 @@ fn sigterm_under_load_then_restart_loses_nothing_and_duplicates_nothing() {
     produce_sequence(&source.client_config(), &topic, &spec).expect("produce more");
     run_until_caught_up(&topology);
     assert_same(source, &topic, target, &remote, 4 * 30_000);
+}
+
+#[test]
+fn new_topics_and_partitions_are_picked_up_while_running() {
+    let (source, target) = shared_pair().expect("test brokers start");
+    let prefix = unique_name("discover");
+    let first = format!("{prefix}-a");
+    data::create_topic(&source.client_config(), &first, 2, 1, &[]).expect("create");
+    produce_sequence(&source.client_config(), &first, &SequenceSpec::new(2, 100)).expect("produce");
+    let dir = tempfile::tempdir().unwrap();
+    let topology = write_topology(
+        dir.path(),
+        source,
+        target,
+        &one_flow(&format!("topics = [\"{prefix}-.*\"]")),
+    );
+    let daemon = start_daemon(&topology);
+    wait_for("the first topic", Duration::from_secs(60), || {
+        (total(target, &format!("src.{first}")) == 200).then_some(())
+    });
+
+    // A topic created while running is replicated within refresh_interval
+    // (2 s here), give or take a metadata round trip.
+    let second = format!("{prefix}-b");
+    data::create_topic(&source.client_config(), &second, 3, 1, &[]).expect("create");
+    produce_sequence(&source.client_config(), &second, &SequenceSpec::new(3, 50)).expect("produce");
+    let created = std::time::Instant::now();
+    wait_for("the new topic", Duration::from_secs(30), || {
+        (total(target, &format!("src.{second}")) == 150).then_some(())
+    });
+    assert!(
+        created.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        created.elapsed()
+    );
+
+    // Partitions added on the source appear on the target and are copied.
+    data::add_partitions(&source.client_config(), &first, 4).expect("grow");
+    let mut more = SequenceSpec::new(4, 25);
+    more.partitions = vec![2, 3];
+    produce_sequence(&source.client_config(), &first, &more).expect("produce to new partitions");
+    wait_for("the new partitions", Duration::from_secs(30), || {
+        (total(target, &format!("src.{first}")) == 250).then_some(())
+    });
+    assert_eq!(
+        data::partition_count(&target.client_config(), &format!("src.{first}")).unwrap(),
+        4
+    );
+
+    let (code, log) = stop_daemon(daemon);
+    assert_eq!(code, Some(0), "{log}");
+    assert_same(source, &first, target, &format!("src.{first}"), 250);
+    assert_same(source, &second, target, &format!("src.{second}"), 150);
+}
+
+#[test]
+fn active_active_identity_naming_copies_each_record_once_and_never_loops() {
+    let (east, west) = shared_pair().expect("test brokers start");
+    let topic = unique_name("events");
+    for c in [east, west] {
+        data::create_topic(&c.client_config(), &topic, 2, 1, &[]).expect("create");
+    }
+    // Disjoint sequence numbers tell the origin of every record.
+    let mut from_east = SequenceSpec::new(2, 500);
+    from_east.first_seq = 0;
+    let mut from_west = SequenceSpec::new(2, 500);
+    from_west.first_seq = 1_000_000;
+    produce_sequence(&east.client_config(), &topic, &from_east).expect("produce east");
+    produce_sequence(&west.client_config(), &topic, &from_west).expect("produce west");
+
+    let dir = tempfile::tempdir().unwrap();
+    let flows = format!(
+        "[[flows]]\nsource = \"src\"\ntarget = \"dst\"\ntopic_naming = \"identity\"\ntopics = [\"{topic}\"]\nrefresh_interval = \"2s\"\n\
+         [[flows]]\nsource = \"dst\"\ntarget = \"src\"\ntopic_naming = \"identity\"\ntopics = [\"{topic}\"]\nrefresh_interval = \"2s\"\n"
+    );
+    let topology = write_topology(dir.path(), east, west, &flows);
+    let daemon = start_daemon(&topology);
+    wait_for(
+        "both sides to hold both sides' records",
+        Duration::from_secs(60),
+        || (total(east, &topic) == 2000 && total(west, &topic) == 2000).then_some(()),
+    );
+    // Give a loop every chance to show itself before counting.
+    std::thread::sleep(Duration::from_secs(5));
+    let (code, log) = stop_daemon(daemon);
+    assert_eq!(code, Some(0), "{log}");
+    for (name, cluster) in [("east", east), ("west", west)] {
+        let partitions = data::read_topic(&cluster.client_config(), &topic).expect("read");
+        let mut seen = std::collections::BTreeMap::new();
+        for r in partitions.iter().flatten() {
+            *seen
+                .entry(r.sequence().expect("sequence record"))
+                .or_insert(0) += 1;
+        }
+        assert_eq!(seen.len(), 2000, "{name}: every record present");
+        assert!(
+            seen.values().all(|n| *n == 1),
+            "{name}: a record arrived twice (loop)"
+        );
+    }
+}
+
+#[test]
+fn a_bad_topic_reports_its_partition_and_cause_while_others_keep_flowing() {
+    let (source, target) = shared_pair().expect("test brokers start");
+    let prefix = unique_name("badtopic");
+    let (good, bad) = (format!("{prefix}-good"), format!("{prefix}-bad"));
+    data::create_topic(&source.client_config(), &good, 1, 1, &[]).expect("create");
+    data::create_topic(&source.client_config(), &bad, 1, 1, &[]).expect("create");
+    // The target topic exists already and refuses records over 1 KB.
+    data::create_topic(
+        &target.client_config(),
+        &format!("src.{bad}"),
+        1,
+        1,
+        &[("max.message.bytes", "1024")],
+    )
+    .expect("create restrictive target");
+    // Random bytes, so compression cannot shrink the batch under the limit.
+    {
+        use rand::RngCore;
+        use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+        let producer: BaseProducer = source.client_config().create().expect("producer");
+        let mut value = vec![0u8; 8192];
+        for _ in 0..10 {
+            rand::thread_rng().fill_bytes(&mut value);
+            producer
+                .send(
+                    BaseRecord::<[u8], [u8]>::to(&bad)
+                        .partition(0)
+                        .payload(&value),
+                )
+                .map_err(|(e, _)| e)
+                .expect("send");
+        }
+        producer.flush(Duration::from_secs(30)).expect("flush");
+    }
+    produce_sequence(&source.client_config(), &good, &SequenceSpec::new(1, 300)).expect("produce");
+
+    let dir = tempfile::tempdir().unwrap();
+    let topology = write_topology(
+        dir.path(),
+        source,
+        target,
+        &one_flow(&format!("topics = [\"{prefix}-.*\"]")),
+    );
+    let daemon = start_daemon(&topology);
+    wait_for("the good topic", Duration::from_secs(60), || {
+        (total(target, &format!("src.{good}")) == 300).then_some(())
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    let (code, log) = stop_daemon(daemon);
+    assert_eq!(code, Some(0), "{log}");
+    assert_same(source, &good, target, &format!("src.{good}"), 300);
+    assert_eq!(
+        total(target, &format!("src.{bad}")),
+        0,
+        "nothing past the refused record"
+    );
+    let line = log
+        .lines()
+        .find(|l| l.contains(&format!("topic src.{bad}, partition 0")))
+        .unwrap_or_else(|| panic!("no error naming the partition in:\n{log}"));
+    assert!(line.contains("cluster dst"), "{line}");
+    assert!(
+        line.to_lowercase().contains("too large"),
+        "cause named: {line}"
+    );
+}
+
+#[test]
+fn start_from_unconsumed_copies_from_the_smallest_committed_offset() {
+    let (source, target) = shared_pair().expect("test brokers start");
+    let topic = unique_name("unconsumed");
+    data::create_topic(&source.client_config(), &topic, 2, 1, &[]).expect("create");
+    produce_sequence(&source.client_config(), &topic, &SequenceSpec::new(2, 1000))
+        .expect("produce");
+    let (slow, fast) = (unique_name("slow-group"), unique_name("fast-group"));
+    let admin = ferry_admin::Admin::new(&source.client_config()).expect("admin");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        admin
+            .alter_consumer_group_offsets(
+                &slow,
+                &[(topic.as_str(), 0, 300), (topic.as_str(), 1, 800)],
+            )
+            .await
+            .expect("commit slow");
+        admin
+            .alter_consumer_group_offsets(
+                &fast,
+                &[(topic.as_str(), 0, 600), (topic.as_str(), 1, 400)],
+            )
+            .await
+            .expect("commit fast");
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let extra = format!(
+        "topics = [\"{topic}\"]\nstart_from = \"unconsumed\"\ngroups = [\"{slow}\", \"{fast}\"]\nsync_group_offsets = false\n"
+    );
+    let topology = write_topology(dir.path(), source, target, &one_flow(&extra));
+    run_until_caught_up(&topology);
+    let copied = data::read_topic(&target.client_config(), &format!("src.{topic}")).expect("read");
+    // Partition 0: the smaller commit is 300; partition 1: 400.
+    for (partition, from) in [(0usize, 300u64), (1, 400)] {
+        let seqs: Vec<u64> = copied[partition]
+            .iter()
+            .map(|r| r.sequence().unwrap().seq)
+            .collect();
+        let expected: Vec<u64> = (from..1000).collect();
+        assert_eq!(seqs, expected, "partition {partition}");
+    }
+    // A second run copies nothing new.
+    run_until_caught_up(&topology);
+    assert_eq!(total(target, &format!("src.{topic}")), 700 + 600);
+}
+
+#[test]
+fn aborted_transactions_are_never_copied() {
+    use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+    let (source, target) = shared_pair().expect("test brokers start");
+    let topic = unique_name("txn");
+    data::create_topic(&source.client_config(), &topic, 1, 1, &[]).expect("create");
+    let producer: BaseProducer = source
+        .client_config()
+        .set("transactional.id", unique_name("txn-producer"))
+        .create()
+        .expect("transactional producer");
+    let timeout = Duration::from_secs(30);
+    producer.init_transactions(timeout).expect("init");
+    let mut committed = Vec::new();
+    for txn in 0..10u32 {
+        producer.begin_transaction().expect("begin");
+        for i in 0..50u32 {
+            let value = format!("txn{txn}-{i}");
+            producer
+                .send(
+                    BaseRecord::<str, str>::to(&topic)
+                        .partition(0)
+                        .key("k")
+                        .payload(&value),
+                )
+                .expect("send");
+            if txn % 3 != 1 {
+                committed.push(value);
+            }
+        }
+        producer.flush(timeout).expect("flush");
+        if txn % 3 == 1 {
+            producer.abort_transaction(timeout).expect("abort");
+        } else {
+            producer.commit_transaction(timeout).expect("commit");
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let topology = write_topology(
+        dir.path(),
+        source,
+        target,
+        &one_flow(&format!("topics = [\"{topic}\"]")),
+    );
+    run_until_caught_up(&topology);
+    let copied = data::read_topic(&target.client_config(), &format!("src.{topic}")).expect("read");
+    let values: Vec<String> = copied[0]
+        .iter()
+        .map(|r| String::from_utf8(r.value.clone().unwrap()).unwrap())
+        .collect();
+    assert_eq!(values, committed, "exactly the committed records, in order");
+    // Progress passed the trailing transaction marker: nothing left to do.
+    run_until_caught_up(&topology);
+    assert_eq!(copied[0].len(), committed.len());
+}
+
+#[test]
+fn sigkill_three_times_under_load_loses_nothing_and_bounds_duplicates() {
+    use rand::Rng;
+    let (source, target) = shared_pair().expect("test brokers start");
+    let topic = unique_name("sigkill");
+    data::create_topic(&source.client_config(), &topic, 4, 1, &[]).expect("create");
+    const BATCHES: u64 = 40;
+    const PER_BATCH: u64 = 1_000;
+    let producer = {
+        let (config, topic) = (source.client_config(), topic.clone());
+        std::thread::spawn(move || {
+            for b in 0..BATCHES {
+                let mut spec = SequenceSpec::new(4, PER_BATCH);
+                spec.first_seq = b * PER_BATCH;
+                spec.value_padding = 100;
+                produce_sequence(&config, &topic, &spec).expect("produce");
+            }
+        })
+    };
+    // A small window makes the bound below meaningful: at most this many
+    // bytes are ever fetched-but-unacknowledged or acknowledged-but-unsaved.
+    let window_bytes: u64 = 1 << 20;
+    let dir = tempfile::tempdir().unwrap();
+    let extra = format!("topics = [\"{topic}\"]\nmax_in_flight_bytes = {window_bytes}\n");
+    let topology = write_topology(dir.path(), source, target, &one_flow(&extra));
+    let mut rng = rand::thread_rng();
+    for kill in 0..3 {
+        let daemon = start_daemon(&topology);
+        std::thread::sleep(Duration::from_millis(rng.gen_range(2_000..5_000)));
+        let (code, _) = stop_daemon_with(daemon, libc::SIGKILL);
+        assert_eq!(code, None, "kill {kill}: killed by a signal");
+    }
+    producer.join().expect("producer thread");
+    run_until_caught_up(&topology);
+
+    let report = compare(source, &topic, target, &format!("src.{topic}"));
+    let missing: usize = report.partitions.iter().map(|p| p.missing.len()).sum();
+    let unexpected: usize = report.partitions.iter().map(|p| p.unexpected.len()).sum();
+    let duplicates: usize = report.partitions.iter().map(|p| p.duplicates.len()).sum();
+    assert_eq!(report.source_count(), (4 * BATCHES * PER_BATCH) as usize);
+    assert_eq!(missing, 0, "no acknowledged record may be lost:\n{report}");
+    assert_eq!(unexpected, 0, "{report}");
+    // Each record is ~125 bytes (key + value); each kill can re-copy at most
+    // one window.
+    let window_records = (window_bytes / 110) as usize;
+    eprintln!("duplicates after 3 SIGKILLs: {duplicates} (bound {})", 3 * window_records);
+    assert!(duplicates <= 3 * window_records, "{duplicates} duplicates exceed 3 windows:\n{report}");
 }

@@ -30,6 +30,10 @@ pub enum Role {
 /// already refused the properties Ferry must own.
 pub fn client_config(cluster: &Cluster, role: Role, client_id: &str) -> ClientConfig {
     let mut cfg = ClientConfig::new();
+    // rust-rdkafka derives librdkafka's log level from the `log` crate, which
+    // Ferry does not use; warnings carry the causes operators need
+    // (authentication failed, certificate verify failed).
+    cfg.set_log_level(RDKafkaLogLevel::Warning);
     cfg.set("bootstrap.servers", &cluster.bootstrap_servers)
         .set("client.id", client_id);
     match role {
@@ -79,6 +83,7 @@ pub fn client_config(cluster: &Cluster, role: Role, client_id: &str) -> ClientCo
 pub struct ClusterContext {
     cluster: String,
     secrets: Vec<String>,
+    /// The first warning-or-worse librdkafka reported, for probes.
     last_error: Mutex<Option<String>>,
 }
 
@@ -104,7 +109,15 @@ impl ClusterContext {
         scrub(text, &self.secrets)
     }
 
-    /// The most recent client-level error (authentication, TLS, transport).
+    /// Keeps the first cause: what follows it ("1/1 brokers are down") are
+    /// consequences, not the reason an operator needs.
+    fn remember(&self, cause: &str) {
+        if let Ok(mut first) = self.last_error.lock() {
+            first.get_or_insert_with(|| cause.to_string());
+        }
+    }
+
+    /// The first client-level error seen (authentication, TLS, transport).
     pub fn last_error(&self) -> Option<String> {
         self.last_error.lock().ok().and_then(|e| e.clone())
     }
@@ -120,6 +133,12 @@ impl ClientContext for ClusterContext {
     fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
         let message = self.scrub(message);
         let cluster = self.cluster.as_str();
+        // Authentication and TLS failures reach the log callback (called
+        // from librdkafka's threads) long before any queued error event is
+        // polled, so they are the cause to report.
+        if (level as i32) <= (RDKafkaLogLevel::Warning as i32) {
+            self.remember(&message);
+        }
         match level {
             RDKafkaLogLevel::Emerg
             | RDKafkaLogLevel::Alert
@@ -136,9 +155,7 @@ impl ClientContext for ClusterContext {
     fn error(&self, error: KafkaError, reason: &str) {
         let reason = self.scrub(reason);
         tracing::warn!(cluster = self.cluster.as_str(), error = %error, "{reason}");
-        if let Ok(mut last) = self.last_error.lock() {
-            *last = Some(reason);
-        }
+        self.remember(&reason);
     }
 }
 

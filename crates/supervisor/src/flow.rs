@@ -29,7 +29,9 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 /// How often acknowledged progress is persisted. It bounds the duplicates a
 /// crash can cause, not the data at risk (nothing unacknowledged is ever
 /// recorded as done).
-const COMMIT_INTERVAL: Duration = Duration::from_secs(1);
+const COMMIT_INTERVAL: Duration = Duration::from_millis(200);
+/// How often source end offsets are read for lag (one request per partition).
+const LAG_REFRESH_INTERVAL: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -240,6 +242,7 @@ impl FlowRunner {
         let mut refresh = tokio::time::interval(self.flow.refresh_interval);
         let mut commit = tokio::time::interval(COMMIT_INTERVAL);
         let mut discovered_once = false;
+        let mut last_lag_refresh = std::time::Instant::now() - LAG_REFRESH_INTERVAL;
         self.status.set_error(None);
         let outcome = loop {
             tokio::select! {
@@ -255,10 +258,15 @@ impl FlowRunner {
                     }
                 }
                 _ = commit.tick() => {
-                    if let Err(e) = write_progress(&ctx.target.name, &ctx.flow.source, &ctx.status, &committer, &mut committed).await {
-                        tracing::warn!(error = %e, "persisting progress failed; retrying");
+                    let acked = ctx.plane.window.acked();
+                    match write_progress(&ctx.target.name, &ctx.flow.source, &ctx.status, &committer, &mut committed).await {
+                        Ok(()) => ctx.plane.window.persisted_up_to(acked),
+                        Err(e) => tracing::warn!(error = %e, "persisting progress failed; retrying"),
                     }
-                    refresh_end_offsets(&ctx).await;
+                    if last_lag_refresh.elapsed() >= LAG_REFRESH_INTERVAL {
+                        last_lag_refresh = std::time::Instant::now();
+                        refresh_end_offsets(&ctx).await;
+                    }
                     if self.mode == RunMode::UntilCaughtUp && discovered_once && caught_up(&ctx, &running) {
                         tracing::info!("every partition reached the end offsets captured at start");
                         break Ok(());
@@ -571,7 +579,9 @@ async fn prepare_target(
     if action != TargetTopicAction::Existed {
         tracing::info!(target_topic = remote, ?action, "target topic prepared");
     }
-    Ok(())
+    ctx.plane
+        .await_target_partitions(remote, partitions, REQUEST_TIMEOUT)
+        .await
 }
 
 /// Creates slots for the partitions, resolving where each starts: the

@@ -47,6 +47,7 @@ pub(crate) enum PumpCommand {
 pub(crate) struct DeliveryContext {
     cluster: ClusterContext,
     in_flight_bytes: Arc<AtomicU64>,
+    window: Arc<Window>,
     cap: u64,
     pump: OnceLock<Thread>,
 }
@@ -84,9 +85,36 @@ impl ProducerContext for DeliveryContext {
 
 type TargetProducer = BaseProducer<DeliveryContext>;
 
+/// Bytes acknowledged by the target but not yet covered by persisted
+/// progress. They count against the flow's in-flight cap together with the
+/// unacknowledged bytes, so a crash (SIGKILL) can re-copy at most
+/// `max_in_flight_bytes` worth of records.
+#[derive(Debug, Default)]
+pub(crate) struct Window {
+    acked: AtomicU64,
+    persisted: AtomicU64,
+}
+
+impl Window {
+    /// Snapshot taken *before* reading watermarks for a progress write.
+    pub fn acked(&self) -> u64 {
+        self.acked.load(Ordering::Acquire)
+    }
+
+    /// Everything acknowledged up to `snapshot` is now in persisted progress.
+    pub fn persisted_up_to(&self, snapshot: u64) {
+        self.persisted.fetch_max(snapshot, Ordering::AcqRel);
+    }
+
+    fn unpersisted(&self) -> u64 {
+        self.acked().saturating_sub(self.persisted.load(Ordering::Acquire))
+    }
+}
+
 /// Handle to a running data plane.
 pub(crate) struct DataPlane {
     commands: mpsc::Sender<PumpCommand>,
+    pub window: Arc<Window>,
     producer: Arc<TargetProducer>,
     stop_pump: Arc<AtomicBool>,
     stop_delivery: Arc<AtomicBool>,
@@ -101,6 +129,7 @@ struct Pump {
     /// source topic → slots by partition number.
     routes: HashMap<String, Vec<Option<Arc<PartitionSlot>>>>,
     in_flight_bytes: Arc<AtomicU64>,
+    window: Arc<Window>,
     cap: u64,
     stop: Arc<AtomicBool>,
     /// Set when records need a provenance header (identity naming + cycle
@@ -123,11 +152,13 @@ impl DataPlane {
                 .create_with_context(ClusterContext::new(source))
                 .map_err(|e| create_err(source, e))?;
         let in_flight_bytes = Arc::new(AtomicU64::new(0));
+        let window = Arc::new(Window::default());
         let producer: TargetProducer =
             client_config(target, Role::TargetProducer, &format!("ferry-{flow_id}"))
                 .create_with_context(DeliveryContext {
                     cluster: ClusterContext::new(target),
                     in_flight_bytes: in_flight_bytes.clone(),
+                    window: window.clone(),
                     cap: flow.max_in_flight_bytes,
                     pump: OnceLock::new(),
                 })
@@ -145,6 +176,7 @@ impl DataPlane {
             commands: rx,
             routes: HashMap::new(),
             in_flight_bytes: in_flight_bytes.clone(),
+            window: window.clone(),
             cap: flow.max_in_flight_bytes,
             stop: stop_pump.clone(),
             provenance,
@@ -172,6 +204,7 @@ impl DataPlane {
         };
         Ok(Self {
             commands: tx,
+            window,
             producer,
             stop_pump,
             stop_delivery,
@@ -185,6 +218,51 @@ impl DataPlane {
             .send(command)
             .await
             .map_err(|_| EngineError::Internal("the flow's pump thread has stopped".into()))
+    }
+
+    /// Waits until the target producer's metadata shows `partitions` for
+    /// `topic`. librdkafka refreshes topic metadata only every few minutes,
+    /// so after Ferry grows a target topic the producer would otherwise
+    /// refuse the new partitions as unknown.
+    pub async fn await_target_partitions(
+        &self,
+        topic: &str,
+        partitions: i32,
+        timeout: Duration,
+    ) -> Result<(), EngineError> {
+        let producer = self.producer.clone();
+        let topic = topic.to_string();
+        tokio::task::spawn_blocking(move || {
+            let deadline = Instant::now() + timeout;
+            loop {
+                let seen = producer
+                    .client()
+                    .fetch_metadata(Some(&topic), Duration::from_secs(5))
+                    .ok()
+                    .and_then(|md| {
+                        md.topics()
+                            .iter()
+                            .find(|t| t.name() == topic)
+                            .map(|t| t.partitions().len())
+                    })
+                    .unwrap_or(0);
+                if seen >= partitions as usize {
+                    return Ok(());
+                }
+                if Instant::now() > deadline {
+                    return Err(EngineError::Topic {
+                        cluster: producer.context().cluster.cluster().to_string(),
+                        topic: topic.clone(),
+                        cause: format!(
+                            "the target still reports {seen} partitions, expected {partitions}"
+                        ),
+                    });
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        })
+        .await
+        .map_err(|e| EngineError::Internal(format!("metadata task failed: {e}")))?
     }
 
     /// Stops fetching, then waits (up to `timeout`) for the target to
@@ -227,8 +305,9 @@ impl Pump {
             while let Ok(cmd) = self.commands.try_recv() {
                 self.apply(cmd);
             }
-            if self.in_flight_bytes.load(Ordering::Acquire) >= self.cap {
-                // Back-pressure: stop fetching until deliveries free budget.
+            if self.in_flight_bytes.load(Ordering::Acquire) + self.window.unpersisted() >= self.cap {
+                // Back-pressure: stop fetching until deliveries (and progress
+                // writes) free budget.
                 std::thread::park_timeout(Duration::from_millis(20));
                 continue;
             }

@@ -17,6 +17,8 @@ pub fn check(path: &Path, connect: bool) -> u8 {
         println!("ok: {} is valid", path.display());
         return exit::OK;
     }
+    // librdkafka's own warnings (TLS, SASL) are worth seeing while probing.
+    crate::logging::init(&loaded.topology.log);
     let rt = match super::runtime() {
         Ok(rt) => rt,
         Err(e) => {

@@ -1,0 +1,237 @@
+//! The HTTP server: `/metrics`, `/health/live`, `/health/ready`, `/status`.
+//!
+//! It runs on its own OS thread with its own current-thread tokio runtime.
+//! When the data path saturates the main runtime (every worker busy moving
+//! records, or a worker stuck in a blocking call by mistake), a server living
+//! on that runtime would stop answering, and Kubernetes would restart a
+//! process that is working hard, while Prometheus loses exactly the scrapes
+//! that explain the overload. A separate thread costs one thread.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use tokio_util::sync::CancellationToken;
+
+use crate::metrics::VERSION;
+use crate::{EngineCollector, EngineView, Metrics, Readiness};
+
+/// The content type of the Prometheus text exposition format 0.0.4.
+pub const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// How long open connections may take to finish after cancellation before
+/// the server thread closes them. Well under Ferry's 30 s drain, so the HTTP
+/// server never holds up the exit.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// What can go wrong running the HTTP server. Each names the address, since
+/// that is what the operator set (`http.listen`) and can fix.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    /// The listen address could not be bound (in use, not local, privileged).
+    #[error("cannot listen on {addr} (http.listen): {source}")]
+    Bind {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// The operating system's reason.
+        source: io::Error,
+    },
+    /// The server thread or its runtime could not be started.
+    #[error("cannot start the HTTP server on {addr}: {source}")]
+    Start {
+        /// The bound address.
+        addr: SocketAddr,
+        /// The operating system's reason.
+        source: io::Error,
+    },
+    /// The server stopped on an I/O error.
+    #[error("HTTP server on {addr} failed: {source}")]
+    Serve {
+        /// The bound address.
+        addr: SocketAddr,
+        /// The operating system's reason.
+        source: io::Error,
+    },
+    /// The metric families could not be encoded (a bug: families are built
+    /// from the [`METRICS`](crate::METRICS) table).
+    #[error("cannot encode metrics: {0}")]
+    Encode(#[from] prometheus::Error),
+}
+
+/// A bound, not yet serving, HTTP server.
+///
+/// Binding and serving are two steps so that a port already in use fails the
+/// start of `ferry run` with a clear message, before any flow starts, and so
+/// that tests can bind port 0 and read the chosen port.
+pub struct HttpServer {
+    /// Bound in [`HttpServer::bind`]; handed to the server thread's runtime.
+    listener: std::net::TcpListener,
+    /// The actual address, with the port the OS chose for port 0.
+    local_addr: SocketAddr,
+    /// Shared by every request handler.
+    state: Arc<AppState>,
+}
+
+impl std::fmt::Debug for HttpServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpServer")
+            .field("local_addr", &self.local_addr)
+            .finish_non_exhaustive()
+    }
+}
+
+struct AppState {
+    /// Event families, and the encoder.
+    metrics: Arc<Metrics>,
+    /// Scrape-time families from the engine.
+    collector: EngineCollector,
+    /// For `/status` and `/health/ready`.
+    view: Arc<dyn EngineView>,
+    /// The draining latch.
+    readiness: Readiness,
+}
+
+impl HttpServer {
+    /// Binds `addr` now. Fails with the address in the message when it is in
+    /// use or cannot be bound.
+    pub fn bind(
+        addr: SocketAddr,
+        metrics: Arc<Metrics>,
+        view: Arc<dyn EngineView>,
+        readiness: Readiness,
+    ) -> Result<HttpServer, HttpError> {
+        let bind_error = |source| HttpError::Bind { addr, source };
+        let listener = std::net::TcpListener::bind(addr).map_err(bind_error)?;
+        // tokio requires a non-blocking socket; setting it here keeps every
+        // socket error in `bind`.
+        listener.set_nonblocking(true).map_err(bind_error)?;
+        let local_addr = listener.local_addr().map_err(bind_error)?;
+        let collector = EngineCollector::new(&metrics, Arc::clone(&view), readiness.clone());
+        Ok(HttpServer {
+            listener,
+            local_addr,
+            state: Arc::new(AppState {
+                metrics,
+                collector,
+                view,
+                readiness,
+            }),
+        })
+    }
+
+    /// The bound address (with the real port when bound to port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Serves on a dedicated OS thread named `ferry-http` until `cancel` is
+    /// cancelled, then shuts down gracefully: stops accepting, lets requests
+    /// in progress finish for up to 5 s, and returns.
+    ///
+    /// Callable from inside or outside a tokio runtime; the thread never
+    /// touches the caller's runtime. Join the handle to wait for the stop.
+    pub fn serve(
+        self,
+        cancel: CancellationToken,
+    ) -> Result<JoinHandle<Result<(), HttpError>>, HttpError> {
+        let addr = self.local_addr;
+        std::thread::Builder::new()
+            .name("ferry-http".into())
+            .spawn(move || self.run(cancel))
+            .map_err(|source| HttpError::Start { addr, source })
+    }
+
+    fn run(self, cancel: CancellationToken) -> Result<(), HttpError> {
+        let addr = self.local_addr;
+        // Built on this thread and dropped on it: a runtime must not be
+        // dropped from inside another runtime's async context.
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .enable_time()
+            .build()
+            .map_err(|source| HttpError::Start { addr, source })?;
+        let router = router(self.state);
+        let result = runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(self.listener)
+                .map_err(|source| HttpError::Start { addr, source })?;
+            tracing::info!(%addr, "HTTP server listening");
+            let server = axum::serve(listener, router)
+                .with_graceful_shutdown(cancel.clone().cancelled_owned());
+            let deadline = async {
+                cancel.cancelled().await;
+                tokio::time::sleep(SHUTDOWN_GRACE).await;
+            };
+            tokio::select! {
+                served = server => served.map_err(|source| HttpError::Serve { addr, source }),
+                () = deadline => {
+                    tracing::warn!(%addr, grace = ?SHUTDOWN_GRACE, "HTTP connections still open after the grace period; closing them");
+                    Ok(())
+                }
+            }
+        });
+        // Dropping the runtime here closes any connection still open.
+        drop(runtime);
+        tracing::info!(%addr, "HTTP server stopped");
+        result
+    }
+}
+
+fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/health/live", get(live))
+        .route("/health/ready", get(ready))
+        .route("/status", get(status))
+        .with_state(state)
+}
+
+async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    match state.metrics.encode(&state.collector) {
+        Ok(text) => ([(header::CONTENT_TYPE, METRICS_CONTENT_TYPE)], text).into_response(),
+        Err(error) => {
+            tracing::error!(%error, "cannot encode /metrics");
+            (StatusCode::INTERNAL_SERVER_ERROR, error.to_string()).into_response()
+        }
+    }
+}
+
+/// Liveness means only "the process answers": restarting Ferry because a
+/// cluster is down would not bring the cluster back.
+async fn live() -> &'static str {
+    "ok"
+}
+
+async fn ready(State(state): State<Arc<AppState>>) -> Response {
+    match state.readiness.check(state.view.as_ref()) {
+        Ok(()) => (StatusCode::OK, "ready").into_response(),
+        Err(reason) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: {reason}"),
+        )
+            .into_response(),
+    }
+}
+
+async fn status(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
+    let ready = state.readiness.is_ready(state.view.as_ref());
+    let mut doc = match state.view.status() {
+        serde_json::Value::Object(map) => map,
+        // The engine's document is expected to be an object; anything else
+        // is kept rather than lost.
+        other => {
+            let mut map = serde_json::Map::new();
+            map.insert("engine".into(), other);
+            map
+        }
+    };
+    doc.insert("ready".into(), ready.into());
+    doc.insert("version".into(), VERSION.into());
+    Json(serde_json::Value::Object(doc))
+}
