@@ -406,6 +406,12 @@ fn sigkill_three_times_under_load_loses_nothing_and_bounds_duplicates() {
     // Each record is ~125 bytes (key + value); each kill can re-copy at most
     // one window.
     let window_records = (window_bytes / 110) as usize;
-    eprintln!("duplicates after 3 SIGKILLs: {duplicates} (bound {})", 3 * window_records);
-    assert!(duplicates <= 3 * window_records, "{duplicates} duplicates exceed 3 windows:\n{report}");
+    eprintln!(
+        "duplicates after 3 SIGKILLs: {duplicates} (bound {})",
+        3 * window_records
+    );
+    assert!(
+        duplicates <= 3 * window_records,
+        "{duplicates} duplicates exceed 3 windows:\n{report}"
+    );
 }

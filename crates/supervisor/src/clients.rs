@@ -213,6 +213,12 @@ fn probe_blocking(cluster: &Cluster, timeout: Duration) -> Result<ProbeReport, C
             // error (authentication failed, certificate verify failed) is the
             // cause an operator needs.
             let ctx = consumer.context();
+            // The cause is often logged a moment after the request fails
+            // (the broker connection is torn down first).
+            let deadline = std::time::Instant::now() + Duration::from_secs(3);
+            while ctx.last_error().is_none() && std::time::Instant::now() < deadline {
+                let _ = consumer.poll(Duration::from_millis(100));
+            }
             let reason = match ctx.last_error() {
                 Some(cause) => format!("{cause} ({e})"),
                 None => e.to_string(),

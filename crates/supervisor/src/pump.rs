@@ -107,7 +107,8 @@ impl Window {
     }
 
     fn unpersisted(&self) -> u64 {
-        self.acked().saturating_sub(self.persisted.load(Ordering::Acquire))
+        self.acked()
+            .saturating_sub(self.persisted.load(Ordering::Acquire))
     }
 }
 
@@ -305,7 +306,8 @@ impl Pump {
             while let Ok(cmd) = self.commands.try_recv() {
                 self.apply(cmd);
             }
-            if self.in_flight_bytes.load(Ordering::Acquire) + self.window.unpersisted() >= self.cap {
+            if self.in_flight_bytes.load(Ordering::Acquire) + self.window.unpersisted() >= self.cap
+            {
                 // Back-pressure: stop fetching until deliveries (and progress
                 // writes) free budget.
                 std::thread::park_timeout(Duration::from_millis(20));
