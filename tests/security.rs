@@ -44,6 +44,9 @@ bootstrap_servers = "{}"
 source = "tls"
 target = "scram"
 topics = ["{topic}"]
+
+[http]
+listen = "127.0.0.1:0"
 "#,
             tls.bootstrap_servers(),
             ca.display(),

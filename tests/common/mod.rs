@@ -28,6 +28,9 @@ bootstrap_servers = "{}"
 
 {flows}
 
+[http]
+listen = "127.0.0.1:0"   # tests run daemons side by side
+
 [log]
 level = "info"
 "#,

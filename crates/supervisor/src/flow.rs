@@ -44,7 +44,10 @@ pub enum RunMode {
 }
 
 pub(crate) struct FlowRunner {
+    /// The flow as currently configured; topic-filter changes arrive on
+    /// `live` at reload and apply without a restart.
     flow: Flow,
+    live: watch::Receiver<Flow>,
     source: Cluster,
     target: Cluster,
     status: Arc<FlowStatus>,
@@ -131,15 +134,17 @@ async fn topic_partitions(
 
 impl FlowRunner {
     pub fn new(
-        flow: Flow,
+        live: watch::Receiver<Flow>,
         source: Cluster,
         target: Cluster,
         status: Arc<FlowStatus>,
         shutdown_timeout: Duration,
         mode: RunMode,
     ) -> Self {
+        let flow = live.borrow().clone();
         Self {
             flow,
+            live,
             source,
             target,
             status,
@@ -151,7 +156,7 @@ impl FlowRunner {
     /// Runs the flow, restarting it with backoff after flow-level failures
     /// (a cluster unreachable, the progress topic unreadable) so a daemon
     /// survives outages; a bounded run reports the failure instead.
-    pub async fn run(self, cancel: CancellationToken) -> Result<(), EngineError> {
+    pub async fn run(mut self, cancel: CancellationToken) -> Result<(), EngineError> {
         let span = tracing::info_span!("flow", flow = %self.flow.id());
         async move {
             let mut backoff = Duration::from_secs(1);
@@ -186,7 +191,7 @@ impl FlowRunner {
         .await
     }
 
-    async fn run_once(&self, cancel: &CancellationToken) -> Result<(), EngineError> {
+    async fn run_once(&mut self, cancel: &CancellationToken) -> Result<(), EngineError> {
         let target_admin = admin(&self.target)?;
         let target_reader = reader(&self.target, "ferry-target-reader")?;
         let progress_topic = progress::progress_topic(&self.flow.source);
@@ -244,9 +249,20 @@ impl FlowRunner {
         let mut discovered_once = false;
         let mut last_lag_refresh = std::time::Instant::now() - LAG_REFRESH_INTERVAL;
         self.status.set_error(None);
+        let mut live_open = true;
         let outcome = loop {
             tokio::select! {
                 _ = cancel.cancelled() => break Ok(()),
+                changed = self.live.changed(), if live_open => {
+                    match changed {
+                        Ok(()) => {
+                            self.flow = self.live.borrow_and_update().clone();
+                            tracing::info!(topics = ?self.flow.topics.include_patterns(), "topic filters reloaded");
+                            refresh.reset_immediately();
+                        }
+                        Err(_) => live_open = false,
+                    }
+                }
                 _ = refresh.tick() => {
                     match topic_partitions(&ctx.source_reader, &ctx.source.name, None).await {
                         Ok(found) => {
@@ -254,7 +270,13 @@ impl FlowRunner {
                             discovered_once = true;
                             self.status.set_state(FlowState::Running);
                         }
-                        Err(e) => tracing::warn!(error = %e, "topic discovery failed; retrying next refresh"),
+                        Err(e) => {
+                            // Not ready while the source cannot be reached;
+                            // copying continues where librdkafka can.
+                            tracing::warn!(error = %e, "topic discovery failed; retrying next refresh");
+                            self.status.set_error(Some(e.to_string()));
+                            self.status.set_state(FlowState::Retrying);
+                        }
                     }
                 }
                 _ = commit.tick() => {

@@ -26,12 +26,14 @@ pub mod status;
 pub mod topics;
 pub mod tracker;
 pub mod verify;
+pub mod view;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use ferry_config::Topology;
+use ferry_config::{Flow, FlowId, Topology};
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 pub use flow::RunMode;
 pub use pump::PROVENANCE_HEADER;
@@ -66,21 +68,50 @@ pub enum EngineError {
     Internal(String),
 }
 
-/// Runs every enabled flow of a topology until `cancel` fires (or, in a
-/// bounded run, until every flow has caught up), then drains: fetching stops,
-/// in-flight records are acknowledged, progress is persisted.
+/// A running flow: its cancellation, its task, and the channel that hands
+/// it topic-filter changes on reload without a restart.
+struct RunningFlow {
+    flow: Flow,
+    cancel: CancellationToken,
+    handle: tokio::task::JoinHandle<Result<(), EngineError>>,
+    live: watch::Sender<Flow>,
+}
+
+/// What a reload did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ReloadSummary {
+    pub started: Vec<FlowId>,
+    pub stopped: Vec<FlowId>,
+    pub restarted: Vec<FlowId>,
+    /// Flows whose topic filters changed in place, without a pause.
+    pub refiltered: Vec<FlowId>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("reload rejected, the running topology is unchanged: {}", reasons.join("; "))]
+pub struct ReloadRejected {
+    pub reasons: Vec<String>,
+}
+
+/// Runs the enabled flows of a topology, applies reloads as transactions,
+/// and drains everything on cancellation: fetching stops, in-flight records
+/// are acknowledged, progress is persisted.
 pub struct Supervisor {
     topology: Topology,
     status: Arc<EngineStatus>,
+    metrics: Arc<ferry_http::Metrics>,
     mode: RunMode,
+    flows: BTreeMap<FlowId, RunningFlow>,
 }
 
 impl Supervisor {
-    pub fn new(topology: Topology, mode: RunMode) -> Self {
+    pub fn new(topology: Topology, mode: RunMode, metrics: Arc<ferry_http::Metrics>) -> Self {
         Self {
             status: Arc::new(EngineStatus::new(&topology)),
             topology,
+            metrics,
             mode,
+            flows: BTreeMap::new(),
         }
     }
 
@@ -89,38 +120,149 @@ impl Supervisor {
         self.status.clone()
     }
 
-    /// Runs until cancelled. Returns the first flow error, if any flow
-    /// stopped on one; other flows keep running until then.
-    pub async fn run(self, cancel: CancellationToken) -> Result<(), EngineError> {
-        let tracker = TaskTracker::new();
-        let mut handles = Vec::new();
-        for flow in self.topology.flows.iter().filter(|f| f.enabled) {
-            let (Some(source), Some(target)) = (
-                self.topology.cluster(&flow.source),
-                self.topology.cluster(&flow.target),
-            ) else {
-                return Err(EngineError::Internal(format!(
-                    "flow {} names a cluster missing from the validated topology",
-                    flow.id()
-                )));
-            };
-            let runner = flow::FlowRunner::new(
-                flow.clone(),
-                source.clone(),
-                target.clone(),
-                self.status.flow(&flow.id()),
-                self.topology.engine.shutdown_timeout,
-                self.mode,
-            );
-            handles.push(tracker.spawn(runner.run(cancel.child_token())));
+    /// Starts every enabled flow under `parent`.
+    pub fn start(&mut self, parent: &CancellationToken) -> Result<(), EngineError> {
+        let flows: Vec<Flow> = self
+            .topology
+            .flows
+            .iter()
+            .filter(|f| f.enabled)
+            .cloned()
+            .collect();
+        for flow in flows {
+            self.spawn_flow(flow, parent)?;
         }
-        tracker.close();
+        Ok(())
+    }
+
+    fn spawn_flow(&mut self, flow: Flow, parent: &CancellationToken) -> Result<(), EngineError> {
+        let (Some(source), Some(target)) = (
+            self.topology.cluster(&flow.source).cloned(),
+            self.topology.cluster(&flow.target).cloned(),
+        ) else {
+            return Err(EngineError::Internal(format!(
+                "flow {} names a cluster missing from the validated topology",
+                flow.id()
+            )));
+        };
+        let id = flow.id();
+        let cancel = parent.child_token();
+        let (live, live_rx) = watch::channel(flow.clone());
+        // Series start at zero, so `increase()` alerts see the first event.
+        self.metrics.flow(&id.to_string());
+        let runner = flow::FlowRunner::new(
+            live_rx,
+            source,
+            target,
+            self.status.flow(&id),
+            self.topology.engine.shutdown_timeout,
+            self.mode,
+        );
+        let handle = tokio::spawn(runner.run(cancel.clone()));
+        self.flows.insert(
+            id,
+            RunningFlow {
+                flow,
+                cancel,
+                handle,
+                live,
+            },
+        );
+        Ok(())
+    }
+
+    /// Stops one flow: drain, persist progress.
+    async fn stop_flow(&mut self, id: &FlowId) -> Result<(), EngineError> {
+        let Some(running) = self.flows.remove(id) else {
+            return Ok(());
+        };
+        running.cancel.cancel();
+        let result = running
+            .handle
+            .await
+            .map_err(|e| EngineError::Internal(format!("flow task panicked: {e}")))?;
+        self.status.remove_flow(id);
+        self.metrics.forget_flow(&id.to_string());
+        result
+    }
+
+    /// Applies a new, already validated topology as a transaction: settings
+    /// that cannot change at runtime reject the whole reload (the running
+    /// topology stays as it is); otherwise removed flows drain and stop,
+    /// added flows start, flows whose only change is their topic filters
+    /// pick the change up in place (untouched topics do not pause), and any
+    /// other changed flow restarts from its persisted progress.
+    pub async fn reload(
+        &mut self,
+        new: Topology,
+        parent: &CancellationToken,
+    ) -> Result<ReloadSummary, ReloadRejected> {
+        let d = ferry_config::diff(&self.topology, &new);
+        if !d.not_reloadable.is_empty() {
+            return Err(ReloadRejected {
+                reasons: d.not_reloadable,
+            });
+        }
+        let desired: BTreeMap<FlowId, Flow> = new
+            .flows
+            .iter()
+            .filter(|f| f.enabled)
+            .map(|f| (f.id(), f.clone()))
+            .collect();
+        let mut summary = ReloadSummary::default();
+        let running: Vec<FlowId> = self.flows.keys().cloned().collect();
+        let old = std::mem::replace(&mut self.topology, new.clone());
+        self.status.set_digest(&new.digest);
+        for id in running {
+            let Some(wanted) = desired.get(&id) else {
+                if let Err(e) = self.stop_flow(&id).await {
+                    tracing::warn!(flow = %id, error = %e, "flow stopped with an error");
+                }
+                summary.stopped.push(id);
+                continue;
+            };
+            let current = &self.flows[&id];
+            let clusters_same = [&wanted.source, &wanted.target]
+                .iter()
+                .all(|c| old.cluster(c) == new.cluster(c));
+            if &current.flow == wanted && clusters_same {
+                continue;
+            }
+            if clusters_same && only_topic_filters_differ(&current.flow, wanted) {
+                let entry = self.flows.get_mut(&id).expect("present");
+                entry.flow = wanted.clone();
+                let _ = entry.live.send(wanted.clone());
+                summary.refiltered.push(id);
+            } else {
+                if let Err(e) = self.stop_flow(&id).await {
+                    tracing::warn!(flow = %id, error = %e, "flow stopped with an error");
+                }
+                if let Err(e) = self.spawn_flow(wanted.clone(), parent) {
+                    tracing::error!(flow = %id, error = %e, "cannot restart flow");
+                }
+                summary.restarted.push(id);
+            }
+        }
+        for (id, flow) in desired {
+            if !self.flows.contains_key(&id) {
+                if let Err(e) = self.spawn_flow(flow, parent) {
+                    tracing::error!(flow = %id, error = %e, "cannot start flow");
+                }
+                summary.started.push(id);
+            }
+        }
+        Ok(summary)
+    }
+
+    /// Waits for every flow to finish (after cancellation, or in a bounded
+    /// run once each caught up). Returns the first flow error.
+    pub async fn wait(self) -> Result<(), EngineError> {
         let mut first_error = None;
-        for h in handles {
-            match h.await {
+        for (id, running) in self.flows {
+            match running.handle.await {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => {
-                    tracing::error!(error = %e, "flow stopped");
+                    tracing::error!(flow = %id, error = %e, "flow stopped");
                     first_error.get_or_insert(e);
                 }
                 Err(e) => {
@@ -129,10 +271,19 @@ impl Supervisor {
                 }
             }
         }
-        tracker.wait().await;
-        match first_error {
-            Some(e) => Err(e),
-            None => Ok(()),
-        }
+        first_error.map_or(Ok(()), Err)
     }
+
+    /// Starts, then waits: the whole life of a non-reloading run.
+    pub async fn run(mut self, cancel: CancellationToken) -> Result<(), EngineError> {
+        self.start(&cancel)?;
+        self.wait().await
+    }
+}
+
+/// True when two versions of a flow differ at most in their topic filters.
+fn only_topic_filters_differ(old: &Flow, new: &Flow) -> bool {
+    let mut aligned = new.clone();
+    aligned.topics = old.topics.clone();
+    &aligned == old
 }

@@ -70,7 +70,13 @@ impl ProducerContext for DeliveryContext {
             Ok(m) => Ok((m.offset(), m.timestamp().to_millis().unwrap_or(-1))),
             Err((e, _)) => Err(self.cluster.scrub(&e.to_string())),
         };
+        let acked = outcome.is_ok();
         if let Some(d) = slot.on_delivered(outcome) {
+            if acked {
+                self.window
+                    .acked
+                    .fetch_add(u64::from(d.bytes), Ordering::AcqRel);
+            }
             let before = self
                 .in_flight_bytes
                 .fetch_sub(u64::from(d.bytes), Ordering::AcqRel);

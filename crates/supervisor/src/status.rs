@@ -63,6 +63,8 @@ pub struct FlowStatus {
     topics: Mutex<BTreeMap<String, TopicStatus>>,
     /// Source end offsets per (topic, partition), refreshed periodically.
     end_offsets: Mutex<HashMap<(String, i32), i64>>,
+    /// Records and bytes of replaced slots, per topic.
+    retired: Mutex<HashMap<String, (u64, u64)>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -86,8 +88,29 @@ impl FlowStatus {
         *lock(&self.last_error) = e;
     }
 
+    /// Installs the current slot of a partition. The replaced slot's counts
+    /// move into the topic's retired totals, so counters stay monotonic
+    /// across task restarts.
     pub(crate) fn put_slot(&self, slot: Arc<PartitionSlot>) {
-        lock(&self.slots).insert((slot.topic.to_string(), slot.partition), slot);
+        let old = lock(&self.slots).insert((slot.topic.to_string(), slot.partition), slot.clone());
+        if let Some(old) = old {
+            let mut retired = lock(&self.retired);
+            let entry = retired.entry(old.topic.to_string()).or_default();
+            entry.0 += old.records_acked.load(Ordering::Relaxed);
+            entry.1 += old.bytes_acked.load(Ordering::Relaxed);
+        }
+    }
+
+    /// Records and bytes acknowledged per topic since the daemon started.
+    pub fn replicated_totals(&self) -> BTreeMap<String, (u64, u64)> {
+        let mut totals: BTreeMap<String, (u64, u64)> =
+            lock(&self.retired).clone().into_iter().collect();
+        for s in self.slots() {
+            let e = totals.entry(s.topic.to_string()).or_default();
+            e.0 += s.records_acked.load(Ordering::Relaxed);
+            e.1 += s.bytes_acked.load(Ordering::Relaxed);
+        }
+        totals
     }
 
     /// A snapshot of the current slots.
@@ -105,9 +128,10 @@ impl FlowStatus {
         f(lock(&self.topics).entry(topic.to_string()).or_default());
     }
 
+    /// Forgets a topic that is no longer mirrored. Its slots stay so the
+    /// flow persists their final progress once in-flight records drain.
     pub(crate) fn remove_topic(&self, topic: &str) {
         lock(&self.topics).remove(topic);
-        lock(&self.slots).retain(|(t, _), _| t != topic);
     }
 
     pub fn topics(&self) -> BTreeMap<String, TopicStatus> {
@@ -122,8 +146,13 @@ impl FlowStatus {
     /// minus the acknowledged watermark.
     pub fn lag(&self) -> Vec<((String, i32), i64)> {
         let ends = lock(&self.end_offsets).clone();
+        let topics = lock(&self.topics)
+            .keys()
+            .cloned()
+            .collect::<std::collections::BTreeSet<_>>();
         self.slots()
             .into_iter()
+            .filter(|s| topics.contains(&*s.topic))
             .map(|s| {
                 let key = (s.topic.to_string(), s.partition);
                 let end = ends.get(&key).copied().unwrap_or(0);
@@ -138,6 +167,8 @@ impl FlowStatus {
 #[derive(Debug, Default)]
 pub struct EngineStatus {
     flows: Mutex<BTreeMap<FlowId, Arc<FlowStatus>>>,
+    /// SHA-256 of the running topology file.
+    digest: Mutex<String>,
 }
 
 impl EngineStatus {
@@ -146,7 +177,20 @@ impl EngineStatus {
         for f in topology.flows.iter().filter(|f| f.enabled) {
             s.flow(&f.id());
         }
+        s.set_digest(&topology.digest);
         s
+    }
+
+    pub(crate) fn set_digest(&self, digest: &str) {
+        *lock(&self.digest) = digest.to_string();
+    }
+
+    pub fn digest(&self) -> String {
+        lock(&self.digest).clone()
+    }
+
+    pub(crate) fn remove_flow(&self, id: &FlowId) {
+        lock(&self.flows).remove(id);
     }
 
     /// The status of a flow, created on first use.

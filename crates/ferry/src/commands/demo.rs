@@ -95,7 +95,10 @@ level = "{}"
 
     let ok = rt.block_on(async {
         let cancel = CancellationToken::new();
-        let supervisor = Supervisor::new(topology, RunMode::Continuous);
+        let metrics = Arc::new(ferry_http::Metrics::new(
+            ferry_http::MetricsOptions::default(),
+        ));
+        let supervisor = Supervisor::new(topology, RunMode::Continuous, metrics);
         let status = supervisor.status();
         let engine = tokio::spawn(supervisor.run(cancel.clone()));
         let started = Instant::now();
@@ -105,8 +108,8 @@ level = "{}"
             let replicated: u64 = status
                 .flows()
                 .iter()
-                .flat_map(|(_, f)| f.slots())
-                .map(|s| s.records_acked.load(Ordering::Relaxed))
+                .flat_map(|(_, f)| f.replicated_totals().into_values())
+                .map(|(records, _)| records)
                 .sum();
             let total = produced.load(Ordering::Relaxed);
             if last_line.elapsed() >= Duration::from_secs(1) {

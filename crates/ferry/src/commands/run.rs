@@ -1,8 +1,14 @@
 //! `ferry run`: the daemon (or a bounded catch-up run).
 
 use std::path::Path;
+use std::sync::Arc;
 
+use ferry_http::{HttpServer, Metrics, MetricsOptions, Readiness, ReloadResult};
+use ferry_supervisor::view::StatusView;
 use ferry_supervisor::{RunMode, Supervisor};
+use futures::StreamExt;
+use signal_hook::consts::SIGHUP;
+use signal_hook_tokio::Signals;
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::Until;
@@ -32,14 +38,57 @@ pub fn run(path: &Path, until: Option<Until>) -> u8 {
             eprintln!("error: cannot install signal handlers: {e}");
             return exit::FAILURE;
         }
+        let metrics = Arc::new(Metrics::new(MetricsOptions::default()));
+        let mut supervisor = Supervisor::new(topology.clone(), mode, metrics.clone());
+        let readiness = Readiness::new();
+        // Bind before any flow starts: a taken port is reported at once.
+        let server = match HttpServer::bind(
+            topology.http.listen,
+            metrics.clone(),
+            Arc::new(StatusView(supervisor.status())),
+            readiness.clone(),
+        ) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return exit::FAILURE;
+            }
+        };
+        let http_addr = server.local_addr();
+        let http_cancel = CancellationToken::new();
+        let http = match server.serve(http_cancel.clone()) {
+            Ok(h) => h,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return exit::FAILURE;
+            }
+        };
+        tokio::spawn({
+            let (cancel, readiness) = (cancel.clone(), readiness.clone());
+            async move {
+                cancel.cancelled().await;
+                readiness.mark_draining();
+            }
+        });
         tracing::info!(
             version = env!("CARGO_PKG_VERSION"),
             flows = topology.flows.len(),
             digest = %topology.digest,
+            http = %http_addr,
             "ferry starting"
         );
-        let supervisor = Supervisor::new(topology, mode);
-        match supervisor.run(cancel).await {
+        if let Err(e) = supervisor.start(&cancel) {
+            eprintln!("error: {e}");
+            return exit::FAILURE;
+        }
+        if mode == RunMode::Continuous {
+            reload_until_cancelled(&mut supervisor, path, &metrics, &cancel).await;
+        }
+        let result = supervisor.wait().await;
+        readiness.mark_draining();
+        http_cancel.cancel();
+        let _ = tokio::task::spawn_blocking(move || http.join()).await;
+        match result {
             Ok(()) => {
                 tracing::info!("ferry stopped cleanly; progress saved");
                 exit::OK
@@ -51,4 +100,52 @@ pub fn run(path: &Path, until: Option<Until>) -> u8 {
             }
         }
     })
+}
+
+/// Applies the topology file again on every SIGHUP, as a transaction: an
+/// invalid file or a change that needs a restart leaves the running
+/// topology as it is, and both outcomes are logged and counted.
+async fn reload_until_cancelled(
+    supervisor: &mut Supervisor,
+    path: &Path,
+    metrics: &Metrics,
+    cancel: &CancellationToken,
+) {
+    let mut hups = match Signals::new([SIGHUP]) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot listen for SIGHUP; reload disabled");
+            cancel.cancelled().await;
+            return;
+        }
+    };
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            Some(_) = hups.next() => {
+                let result = match ferry_config::load(path) {
+                    Err(e) => {
+                        tracing::error!(error = %e, "reload rejected: the topology file is invalid; keeping the running topology");
+                        ReloadResult::Rejected
+                    }
+                    Ok(loaded) => {
+                        for w in &loaded.warnings {
+                            tracing::warn!("{w}");
+                        }
+                        match supervisor.reload(loaded.topology, cancel).await {
+                            Ok(summary) => {
+                                tracing::info!(?summary, "reload applied");
+                                ReloadResult::Applied
+                            }
+                            Err(e) => {
+                                tracing::error!(error = %e, "reload rejected");
+                                ReloadResult::Rejected
+                            }
+                        }
+                    }
+                };
+                metrics.config_reload(result);
+            }
+        }
+    }
 }
