@@ -64,6 +64,21 @@ impl Daemon {
         self.child.as_ref().expect("daemon running")
     }
 
+    /// The address the daemon's HTTP server bound (from its start-up line).
+    pub fn http_addr(&self) -> std::net::SocketAddr {
+        wait_for("the daemon's HTTP address", Duration::from_secs(30), || {
+            self.log().lines().find_map(|l| {
+                let rest = &l[l.find(" http=")? + 6..];
+                rest.split_whitespace().next()?.parse().ok()
+            })
+        })
+    }
+
+    /// GET `path` from the daemon: (status code, body).
+    pub fn get(&self, path: &str) -> (u16, String) {
+        http_get(self.http_addr(), path)
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
@@ -108,6 +123,13 @@ fn rand_suffix() -> u32 {
 pub fn stop_daemon_with(mut daemon: Daemon, sig: i32) -> (Option<i32>, String) {
     let mut child = daemon.child.take().expect("daemon running");
     signal(&child, sig);
+    let status = child.wait().expect("ferry exits");
+    (status.code(), daemon.log())
+}
+
+/// Waits for a daemon that was already signalled: exit code and log.
+pub fn stop_daemon_after_signal(mut daemon: Daemon) -> (Option<i32>, String) {
+    let mut child = daemon.child.take().expect("daemon running");
     let status = child.wait().expect("ferry exits");
     (status.code(), daemon.log())
 }
@@ -196,4 +218,39 @@ pub fn total(cluster: &KafkaCluster, topic: &str) -> i64 {
     ferry_testkit::data::end_offsets(&cluster.client_config(), topic)
         .map(|e| e.iter().sum())
         .unwrap_or(0)
+}
+
+/// A minimal HTTP/1.1 GET over loopback, enough for /metrics and /status.
+pub fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream =
+        std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read response");
+    let code = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .expect("status code");
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (code, body)
+}
+
+/// The value of a Prometheus sample whose line starts with `series`
+/// (name plus labels, as exported), if present.
+pub fn metric(body: &str, series: &str) -> Option<f64> {
+    body.lines()
+        .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
 }

@@ -1,0 +1,283 @@
+//! Operating the daemon: metrics during replication, readiness, SIGHUP
+//! reload, and no secret in any output. Against Apache Kafka, running the
+//! real binary.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use ferry_testkit::data::{self, produce_sequence, unique_name, SequenceSpec};
+use ferry_testkit::shared_pair;
+
+#[test]
+fn metrics_count_every_record_and_lag_returns_to_zero() {
+    let (source, target) = shared_pair().expect("test brokers start");
+    let topic = unique_name("metrics");
+    data::create_topic(&source.client_config(), &topic, 3, 1, &[]).expect("create");
+    let dir = tempfile::tempdir().unwrap();
+    let topology = write_topology(
+        dir.path(),
+        source,
+        target,
+        &one_flow(&format!("topics = [\"{topic}\"]")),
+    );
+    let daemon = start_daemon(&topology);
+    let records = format!("ferry_records_replicated_total{{flow=\"src->dst\",topic=\"{topic}\"}}");
+    let lag = format!("ferry_replication_lag_records{{flow=\"src->dst\",topic=\"{topic}\"}}");
+    // The topic's series appear once its task runs.
+    wait_for("the topic's series", Duration::from_secs(30), || {
+        metric(&daemon.get("/metrics").1, &records)
+    });
+
+    produce_sequence(
+        &source.client_config(),
+        &topic,
+        &SequenceSpec::new(3, 2_000),
+    )
+    .expect("produce");
+    let mut saw_lag = false;
+    wait_for(
+        "every record counted and lag back to 0",
+        Duration::from_secs(60),
+        || {
+            let (code, body) = daemon.get("/metrics");
+            assert_eq!(code, 200);
+            let lag_now = metric(&body, &lag)?;
+            saw_lag |= lag_now > 0.0;
+            (metric(&body, &records)? == 6_000.0 && lag_now == 0.0).then_some(())
+        },
+    );
+    let (_, body) = daemon.get("/metrics");
+    assert!(
+        metric(
+            &body,
+            &format!("ferry_bytes_replicated_total{{flow=\"src->dst\",topic=\"{topic}\"}}")
+        )
+        .unwrap()
+            > 0.0
+    );
+    assert_eq!(metric(&body, "ferry_ready"), Some(1.0));
+    assert!(body.contains("ferry_build_info{version="), "{body}");
+    eprintln!("lag was observed above zero during the copy: {saw_lag}");
+    let (code, log) = stop_daemon(daemon);
+    assert_eq!(code, Some(0), "{log}");
+}
+
+#[test]
+fn ready_only_between_start_and_drain() {
+    let (source, target) = shared_pair().expect("test brokers start");
+    let topic = unique_name("ready");
+    data::create_topic(&source.client_config(), &topic, 1, 1, &[]).expect("create");
+
+    // A flow that cannot run (its source is unreachable) keeps the daemon
+    // not ready, while it stays alive.
+    let dir = tempfile::tempdir().unwrap();
+    let unreachable = dir.path().join("unreachable.toml");
+    std::fs::write(
+        &unreachable,
+        format!(
+            "[clusters.src]\nbootstrap_servers = \"127.0.0.1:1\"\n[clusters.dst]\nbootstrap_servers = \"{}\"\n\
+             [[flows]]\nsource = \"src\"\ntarget = \"dst\"\n[http]\nlisten = \"127.0.0.1:0\"\n",
+            target.bootstrap_servers()
+        ),
+    )
+    .unwrap();
+    let stuck = start_daemon(&unreachable);
+    for _ in 0..5 {
+        assert_eq!(
+            stuck.get("/health/ready").0,
+            503,
+            "not ready before its flow runs"
+        );
+        assert_eq!(stuck.get("/health/live").0, 200);
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let (code, log) = stop_daemon(stuck);
+    assert_eq!(code, Some(0), "{log}");
+
+    // A healthy flow becomes ready, and turns not ready as soon as the
+    // drain starts (the server keeps answering until the process exits).
+    let topology = write_topology(
+        dir.path(),
+        source,
+        target,
+        &one_flow(&format!("topics = [\"{topic}\"]")),
+    );
+    let daemon = start_daemon(&topology);
+    wait_for("ready", Duration::from_secs(30), || {
+        (daemon.get("/health/ready").0 == 200).then_some(())
+    });
+    let addr = daemon.http_addr();
+    signal(daemon.child(), libc::SIGTERM);
+    let mut saw_not_ready = false;
+    for _ in 0..100 {
+        if std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+            break; // Exited.
+        }
+        if http_get(addr, "/health/ready").0 == 503 {
+            saw_not_ready = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let (code, log) = stop_daemon_after_signal(daemon);
+    assert_eq!(code, Some(0), "{log}");
+    assert!(saw_not_ready, "readiness must turn 503 while draining");
+}
+
+#[test]
+fn reload_adds_and_removes_topics_without_disturbing_the_others() {
+    let (source, target) = shared_pair().expect("test brokers start");
+    let prefix = unique_name("reload");
+    let (steady, added, removed) = (
+        format!("{prefix}-steady"),
+        format!("{prefix}-added"),
+        format!("{prefix}-removed"),
+    );
+    for t in [&steady, &added, &removed] {
+        data::create_topic(&source.client_config(), t, 2, 1, &[]).expect("create");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let flow = |topics: &str| one_flow(&format!("topics = [{topics}]"));
+    let topology = write_topology(
+        dir.path(),
+        source,
+        target,
+        &flow(&format!("\"{steady}\", \"{removed}\"")),
+    );
+    let daemon = start_daemon(&topology);
+
+    // Steady traffic on the untouched topic across both reloads.
+    let producer = {
+        let (config, topic) = (source.client_config(), steady.clone());
+        std::thread::spawn(move || {
+            for batch in 0..20u64 {
+                let mut spec = SequenceSpec::new(2, 250);
+                spec.first_seq = batch * 250;
+                produce_sequence(&config, &topic, &spec).expect("produce");
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        })
+    };
+    produce_sequence(
+        &source.client_config(),
+        &removed,
+        &SequenceSpec::new(2, 300),
+    )
+    .expect("produce");
+    produce_sequence(&source.client_config(), &added, &SequenceSpec::new(2, 200)).expect("produce");
+    wait_for(
+        "the removed-to-be topic copied",
+        Duration::from_secs(60),
+        || (total(target, &format!("src.{removed}")) == 600).then_some(()),
+    );
+
+    // Reload: add one topic, drop another.
+    write_topology(
+        dir.path(),
+        source,
+        target,
+        &flow(&format!("\"{steady}\", \"{added}\"")),
+    );
+    signal(daemon.child(), libc::SIGHUP);
+    wait_for("the added topic copied", Duration::from_secs(60), || {
+        (total(target, &format!("src.{added}")) == 400).then_some(())
+    });
+    // Records written to the removed topic now stay on the source.
+    let mut more = SequenceSpec::new(2, 50);
+    more.first_seq = 300;
+    produce_sequence(&source.client_config(), &removed, &more).expect("produce");
+
+    // An invalid file: the running topology stays, the rejection is counted.
+    std::fs::write(&topology, "this is not = = toml").unwrap();
+    signal(daemon.child(), libc::SIGHUP);
+    wait_for("the rejection counted", Duration::from_secs(30), || {
+        (metric(
+            &daemon.get("/metrics").1,
+            "ferry_config_reloads_total{result=\"rejected\"}",
+        )? == 1.0)
+            .then_some(())
+    });
+    assert_eq!(
+        metric(
+            &daemon.get("/metrics").1,
+            "ferry_config_reloads_total{result=\"applied\"}"
+        ),
+        Some(1.0)
+    );
+
+    producer.join().expect("producer");
+    wait_for(
+        "the steady topic caught up",
+        Duration::from_secs(60),
+        || (total(target, &format!("src.{steady}")) == 10_000).then_some(()),
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(
+        total(target, &format!("src.{removed}")),
+        600,
+        "removed topic stopped"
+    );
+    let (code, log) = stop_daemon(daemon);
+    assert_eq!(code, Some(0), "{log}");
+    assert!(log.contains("reload rejected"), "rejection logged:\n{log}");
+    // No gap and no duplicate on the untouched topic across the reloads.
+    assert_same(source, &steady, target, &format!("src.{steady}"), 10_000);
+}
+
+#[test]
+fn no_secret_reaches_status_metrics_or_logs() {
+    let (source, target) = shared_pair().expect("test brokers start");
+    let topic = unique_name("secrets");
+    data::create_topic(&source.client_config(), &topic, 1, 1, &[]).expect("create");
+    produce_sequence(&source.client_config(), &topic, &SequenceSpec::new(1, 100)).expect("produce");
+    let dir = tempfile::tempdir().unwrap();
+    let sentinel = "s3ntinel-pa55word-7a1c";
+    let pw_file = dir.path().join("pw");
+    std::fs::write(&pw_file, sentinel).unwrap();
+    let topology = dir.path().join("topology.toml");
+    std::fs::write(
+        &topology,
+        format!(
+            r#"
+[clusters.src]
+bootstrap_servers = "{}"
+[clusters.src.client]
+"sasl.username" = "ferry"
+"sasl.password" = "${{file:{}}}"
+"ssl.key.password" = "{sentinel}"
+[clusters.dst]
+bootstrap_servers = "{}"
+[[flows]]
+source = "src"
+target = "dst"
+topics = ["{topic}"]
+[http]
+listen = "127.0.0.1:0"
+[log]
+level = "debug"
+"#,
+            source.bootstrap_servers(),
+            pw_file.display(),
+            target.bootstrap_servers()
+        ),
+    )
+    .unwrap();
+    let daemon = start_daemon(&topology);
+    wait_for("the copy", Duration::from_secs(60), || {
+        (total(target, &format!("src.{topic}")) == 100).then_some(())
+    });
+    let status = daemon.get("/status").1;
+    let metrics = daemon.get("/metrics").1;
+    let (code, log) = stop_daemon(daemon);
+    assert_eq!(code, Some(0), "{log}");
+    let status_json: serde_json::Value = serde_json::from_str(&status).expect("status is JSON");
+    assert!(
+        status_json["flows"][0]["topics"][0]["topic"] == topic.as_str(),
+        "{status}"
+    );
+    for (what, text) in [("/status", &status), ("/metrics", &metrics), ("log", &log)] {
+        assert!(!text.contains(sentinel), "{what} contains the secret");
+    }
+}
