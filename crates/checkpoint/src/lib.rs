@@ -16,6 +16,13 @@
 //!   [`OffsetMapError`]; the conventions for translation live there.
 //! - [`sync`]: [`OffsetPair`], [`SyncLink`], [`SyncEmitter`] (sync emission
 //!   policy) and [`mm2_translate`] (MM2's rule, for comparison).
+//! - [`rebuild`]: [`SyncReplay`], per-partition maps rebuilt from the raw
+//!   records of an offset-syncs topic (Ferry's or MM2's).
+//! - [`ledger`]: [`CheckpointLedger`], the last checkpoint per key and the
+//!   rule deciding which checkpoints to write (only changes, never a rewind
+//!   the source group did not make).
+//! - [`group_sync`]: [`group_sync::plan`], which translated offsets to commit
+//!   into a target consumer group (idle groups only, forwards only).
 //!
 //! # Example
 //! ```
@@ -48,14 +55,20 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! Everything here is pure logic without I/O. Kafka-facing writers and
-//! readers (offset syncs, checkpoints, heartbeats, group offset sync) belong
-//! in their own modules next to these, built on the types re-exported below.
+//! Everything here is pure logic without I/O. The Kafka-facing writers and
+//! readers (offset syncs, checkpoints, heartbeats, group offset sync) live in
+//! the supervisor (`ferry_supervisor::checkpoints`), built on these types.
 
+pub mod group_sync;
+pub mod ledger;
 pub mod offset_map;
+pub mod rebuild;
 pub mod sync;
 pub mod wire;
 
+pub use group_sync::{GroupSyncPlan, SkipReason, TargetGroup};
+pub use ledger::{CheckpointKey, CheckpointLedger, Decision, Written};
 pub use offset_map::{Gap, OffsetMap, OffsetMapError, Segment, Translation};
+pub use rebuild::SyncReplay;
 pub use sync::{mm2_translate, EmittedSync, OffsetPair, SyncEmitter, SyncLink};
 pub use wire::{DecodeError, EncodeError};

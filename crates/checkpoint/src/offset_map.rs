@@ -210,6 +210,10 @@ pub struct OffsetMap {
     floor: Option<i64>,
     cursor: Cursor,
     evictions: u64,
+    /// The smallest upstream and the smallest downstream offset of any fact
+    /// ever inserted: every older fact at or above either was contradicted,
+    /// even if the contradicting fact is gone since (see `absorb_older`).
+    low: Option<OffsetPair>,
 }
 
 impl Default for OffsetMap {
@@ -237,6 +241,7 @@ impl OffsetMap {
             floor: None,
             cursor: Cursor::Detached,
             evictions: 0,
+            low: None,
         }
     }
 
@@ -314,6 +319,48 @@ impl OffsetMap {
         Ok(())
     }
 
+    /// Puts `older` in front of this map's facts. `older` describes the same
+    /// partition from before this map's first fact: typically it was rebuilt
+    /// from the offset-syncs topic while this map already recorded the new
+    /// session's delivery reports.
+    ///
+    /// Nothing is known between the two (the gap is [`Gap::Unknown`], as
+    /// after [`start_session`](Self::start_session)). Older facts that any
+    /// fact this map ever recorded contradicts are dropped by the usual
+    /// rewind rule, even if that fact was itself dropped since (a replay
+    /// followed by a truncation must not bring old copies back). The map's
+    /// cursor is
+    /// kept, so [`record`](Self::record) goes on as before, and so is its
+    /// segment cap (the oldest segments are dropped if the sum exceeds it).
+    /// If this map has already evicted segments, facts between the two maps
+    /// may be lost, so `older` is ignored.
+    pub fn absorb_older(&mut self, older: OffsetMap) {
+        if self.evictions > 0 || older.is_empty() {
+            return;
+        }
+        let mut merged = older;
+        merged.max_segments = self.max_segments;
+        // Every fact this map ever recorded voids the older facts it
+        // contradicts, including facts this map itself dropped since.
+        if let Some(low) = self.low {
+            merged.truncate(low, Gap::Unknown);
+        }
+        while merged.segments.len() > merged.max_segments {
+            merged.evict_oldest();
+        }
+        let mut gap = Gap::Unknown;
+        for seg in std::mem::take(&mut self.segments) {
+            merged.insert(OffsetPair::new(seg.upstream, seg.downstream), gap);
+            if seg.len > 1 {
+                merged.extend_last(u64::from(seg.len - 1));
+            }
+            gap = seg.gap_after;
+        }
+        merged.cursor = self.cursor;
+        merged.low = self.low.or(merged.low);
+        *self = merged;
+    }
+
     /// Translates a committed upstream offset (see the module docs). O(log n).
     pub fn translate(&self, upstream: i64) -> Translation {
         let Some(first) = self.segments.front() else {
@@ -381,6 +428,13 @@ impl OffsetMap {
     /// Appends a fact; `gap` says what is known between the previous fact
     /// and this one.
     fn insert(&mut self, pair: OffsetPair, mut gap: Gap) {
+        self.low = Some(match self.low {
+            None => pair,
+            Some(low) => OffsetPair::new(
+                low.upstream.min(pair.upstream),
+                low.downstream.min(pair.downstream),
+            ),
+        });
         let (u, d) = (pair.upstream, pair.downstream);
         if let Some(&last) = self.segments.back() {
             if u == last.upstream_end() && d == last.downstream_end() {
@@ -452,15 +506,19 @@ impl OffsetMap {
 
     fn push(&mut self, segment: Segment) {
         if self.segments.len() >= self.max_segments {
-            if let Some(old) = self.segments.pop_front() {
-                self.evictions += 1;
-                self.floor = match old.gap_after {
-                    Gap::KnownEmpty => Some(old.upstream_end()),
-                    Gap::Unknown => None,
-                };
-            }
+            self.evict_oldest();
         }
         self.segments.push_back(segment);
+    }
+
+    fn evict_oldest(&mut self) {
+        if let Some(old) = self.segments.pop_front() {
+            self.evictions += 1;
+            self.floor = match old.gap_after {
+                Gap::KnownEmpty => Some(old.upstream_end()),
+                Gap::Unknown => None,
+            };
+        }
     }
 }
 
@@ -792,6 +850,68 @@ mod tests {
         assert_eq!(m.translate(50), Exact(50));
         assert_eq!(m.translate(55), Conservative(51));
         assert_eq!(m.translate(60), Exact(70));
+    }
+
+    #[test]
+    fn absorbing_a_rebuilt_history_keeps_both_and_the_live_cursor() {
+        // Before the restart: 0..50 at 0..50, synced and flushed.
+        let mut emitter = SyncEmitter::new(10);
+        let mut older = OffsetMap::new();
+        for (u, d) in run(0, 0, 50) {
+            if let Some(s) = emitter.on_ack(u, d).unwrap() {
+                older.apply_sync(s.pair, s.link).unwrap();
+            }
+        }
+        let s = emitter.flush().unwrap();
+        older.apply_sync(s.pair, s.link).unwrap();
+        // The new session resumes at 55 (50..54 were transaction markers the
+        // old session may or may not have seen) while the rebuild still runs.
+        let mut live = OffsetMap::new();
+        live.start_session();
+        for (u, d) in run(55, 50, 10).into_iter().chain(run(67, 60, 3)) {
+            live.record(u, d).unwrap();
+        }
+        assert_eq!(live.translate(10), Unknown);
+        live.absorb_older(older);
+        assert_eq!(shape(&live), vec![(0, 0, 50), (55, 50, 10), (67, 60, 3)]);
+        assert_eq!(live.translate(10), Exact(10));
+        assert_eq!(live.translate(52), Conservative(50), "unknown gap");
+        assert_eq!(live.translate(55), Exact(50));
+        assert_eq!(live.translate(66), Exact(60), "known gap kept");
+        // Still live: the next delivery report extends the last run.
+        live.record(70, 63).unwrap();
+        assert_eq!(live.segment_count(), 3);
+        assert_eq!(live.translate(70), Exact(63));
+    }
+
+    #[test]
+    fn absorbing_drops_contradicted_history_and_respects_the_cap() {
+        // The old session wrote up to upstream 100; the new one replays from
+        // 80 (older progress) onto a target truncated to 70.
+        let older = map_of(&run(0, 0, 100));
+        let mut live = OffsetMap::with_max_segments(NonZeroUsize::new(2).unwrap());
+        live.start_session();
+        for (u, d) in run(80, 70, 5) {
+            live.record(u, d).unwrap();
+        }
+        live.absorb_older(older);
+        assert_eq!(shape(&live), vec![(0, 0, 70), (80, 70, 5)]);
+        assert_eq!(live.translate(75), Conservative(70), "unknown gap");
+        // A map that already evicted ignores history: it could have gaps.
+        let mut evicted = OffsetMap::with_max_segments(NonZeroUsize::new(1).unwrap());
+        evicted.record(200, 200).unwrap();
+        evicted.record(210, 201).unwrap();
+        evicted.absorb_older(map_of(&run(0, 0, 100)));
+        assert_eq!(shape(&evicted), vec![(210, 201, 1)]);
+        // Over-long history is trimmed from the front.
+        let mut small = OffsetMap::with_max_segments(NonZeroUsize::new(2).unwrap());
+        small.record(500, 500).unwrap();
+        let mut history = OffsetMap::new();
+        for (u, d) in [(0, 0), (10, 1), (20, 2)] {
+            history.record(u, d).unwrap();
+        }
+        small.absorb_older(history);
+        assert_eq!(shape(&small), vec![(20, 2, 1), (500, 500, 1)]);
     }
 
     #[test]

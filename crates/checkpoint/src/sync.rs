@@ -185,6 +185,27 @@ impl SyncEmitter {
         }))
     }
 
+    /// A sync for the last acknowledged pair, if it is not the last sync
+    /// already: ends the chain's current run exactly where the acks stand.
+    ///
+    /// Every discontinuity emits a sync, so everything from the last sync to
+    /// the last ack ran in lockstep and the flushed sync continues the chain
+    /// ([`SyncLink::Continues`]). Call it at a drain, and now and then while
+    /// idle, so a map rebuilt from the topic is exact up to the last ack
+    /// rather than up to the last sync. Writing more syncs never hurts an
+    /// MM2 reader.
+    pub fn flush(&mut self) -> Option<EmittedSync> {
+        let (sync, ack) = (self.last_sync?, self.last_ack?);
+        if sync == ack {
+            return None;
+        }
+        self.last_sync = Some(ack);
+        Some(EmittedSync {
+            pair: ack,
+            link: SyncLink::Continues { prev: sync },
+        })
+    }
+
     /// Forget the chain: the next pair starts a new one.
     ///
     /// Call when a sync write failed (so readers do not link across the hole;
@@ -324,6 +345,53 @@ mod tests {
                 ),
             ]
         );
+    }
+
+    #[test]
+    fn flush_ends_the_run_at_the_last_ack() {
+        let mut e = SyncEmitter::new(100);
+        assert_eq!(e.flush(), None, "nothing acknowledged yet");
+        let syncs = emit(&mut e, &(10..40).map(|i| (i, i + 5)).collect::<Vec<_>>());
+        assert_eq!(syncs.len(), 1);
+        let flushed = e.flush().unwrap();
+        assert_eq!(flushed.pair, p(39, 44));
+        assert_eq!(flushed.link, SyncLink::Continues { prev: p(10, 15) });
+        assert_eq!(e.flush(), None, "already flushed");
+        // The chain goes on from the flushed sync.
+        assert_eq!(e.last_sync(), Some(p(39, 44)));
+        assert_eq!(e.on_ack(40, 45).unwrap(), None);
+        let gap = e.on_ack(42, 46).unwrap().unwrap();
+        assert_eq!(
+            gap.link,
+            SyncLink::NewRun {
+                prev: p(39, 44),
+                prev_run_end: 41
+            }
+        );
+    }
+
+    #[test]
+    fn flushed_chain_rebuilds_exactly_up_to_the_last_ack() {
+        use crate::{OffsetMap, Translation};
+        let pairs: Vec<(i64, i64)> = (0..50)
+            .map(|i| (i, i))
+            .chain((53..90).map(|i| (i, i - 3)))
+            .collect();
+        let mut e = SyncEmitter::new(100);
+        let mut live = OffsetMap::new();
+        let mut rebuilt = OffsetMap::new();
+        for &(u, d) in &pairs {
+            live.record(u, d).unwrap();
+            if let Some(s) = e.on_ack(u, d).unwrap() {
+                rebuilt.apply_sync(s.pair, s.link).unwrap();
+            }
+        }
+        let s = e.flush().unwrap();
+        rebuilt.apply_sync(s.pair, s.link).unwrap();
+        for u in 0..=89 {
+            assert_eq!(rebuilt.translate(u), live.translate(u), "u={u}");
+        }
+        assert_eq!(rebuilt.translate(51), Translation::Exact(50));
     }
 
     #[test]

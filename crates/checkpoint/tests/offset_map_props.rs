@@ -511,4 +511,95 @@ proptest! {
             }
         }
     }
+
+    /// A flushed emitter (graceful drain) rebuilds the live map exactly,
+    /// past the last regular sync too.
+    #[test]
+    fn flushed_rebuild_equals_live(
+        (start, steps) in scenario(ONE_SESSION, 80),
+        lag in 0u64..12,
+    ) {
+        let events = events(start, &steps);
+        let mut live = OffsetMap::new();
+        let mut emitter = SyncEmitter::new(lag);
+        let mut rebuilt = OffsetMap::new();
+        for e in &events {
+            if let Event::Ack(u, d) = *e {
+                live.record(u, d).unwrap();
+                if let Some(s) = emitter.on_ack(u, d).unwrap() {
+                    rebuilt.apply_sync(s.pair, s.link).unwrap();
+                }
+            }
+        }
+        if let Some(s) = emitter.flush() {
+            rebuilt.apply_sync(s.pair, s.link).unwrap();
+        }
+        for q in -1..=live.last_pair().unwrap().upstream + 3 {
+            prop_assert_eq!(rebuilt.translate(q), live.translate(q), "U={}", q);
+        }
+    }
+
+    /// A daemon restart as the supervisor does it: every earlier session
+    /// wrote its syncs (flushed when it stopped), the new session records
+    /// delivery reports into a fresh map while the old history is rebuilt
+    /// from the topic, then the history is absorbed. Never ahead, exact only
+    /// when true.
+    #[test]
+    fn restart_with_absorbed_history_stays_safe(
+        (start, steps) in scenario(ALL, 80),
+        lag in 0u64..12,
+        flush_at_stop in any::<bool>(),
+    ) {
+        let events = events(start, &steps);
+        let last_session = events.iter().rposition(|e| matches!(e, Event::Session));
+        let (before, after) = match last_session {
+            Some(i) => events.split_at(i + 1),
+            None => (&events[..0], &events[..]),
+        };
+        let mut oracle = Oracle::default();
+        let mut emitter = SyncEmitter::new(lag);
+        let mut history = OffsetMap::new();
+        let apply = |map: &mut OffsetMap, s: Option<EmittedSync>| {
+            if let Some(s) = s {
+                map.apply_sync(s.pair, s.link).unwrap();
+            }
+        };
+        for &e in before {
+            match e {
+                Event::Ack(u, d) => {
+                    oracle.write(u, d);
+                    apply(&mut history, emitter.on_ack(u, d).unwrap());
+                }
+                Event::Orphan(u, d) => oracle.write(u, d),
+                Event::Session => {
+                    if flush_at_stop {
+                        apply(&mut history, emitter.flush());
+                    }
+                    emitter.reset();
+                }
+            }
+        }
+        let mut live = OffsetMap::new();
+        live.start_session();
+        for &e in after {
+            match e {
+                Event::Ack(u, d) => {
+                    oracle.write(u, d);
+                    live.record(u, d).unwrap();
+                }
+                Event::Orphan(u, d) => oracle.write(u, d),
+                Event::Session => live.start_session(),
+            }
+        }
+        let before_absorb: Vec<_> = probe_range(&oracle).map(|q| live.translate(q)).collect();
+        live.absorb_older(history);
+        for (i, q) in probe_range(&oracle).enumerate() {
+            let got = live.translate(q);
+            check_safe("absorbed", got, &oracle, q)?;
+            // Absorbing history only ever adds knowledge.
+            if let (Some(old), Some(new)) = (before_absorb[i].offset(), got.offset()) {
+                prop_assert_eq!(old, new, "U={} lost the live answer", q);
+            }
+        }
+    }
 }
