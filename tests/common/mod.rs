@@ -254,3 +254,301 @@ pub fn metric(body: &str, series: &str) -> Option<f64> {
         .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
         .and_then(|l| l.rsplit(' ').next()?.parse().ok())
 }
+
+// ---------------------------------------------------------------------------
+// Consumer groups, checkpoints and failover
+// ---------------------------------------------------------------------------
+
+/// Runs an admin call on a throwaway runtime (the admin client needs tokio).
+pub fn admin_call<T>(
+    cluster: &KafkaCluster,
+    f: impl for<'a> FnOnce(
+        &'a ferry_admin::Admin,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = T> + 'a>>,
+) -> T {
+    let admin = ferry_admin::Admin::new(&cluster.client_config()).expect("admin client");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(f(&admin))
+}
+
+/// A group's committed offsets for `topic`, by partition (absent: none).
+pub fn group_offsets(
+    cluster: &KafkaCluster,
+    group: &str,
+    topic: &str,
+) -> std::collections::BTreeMap<i32, i64> {
+    let (group, topic) = (group.to_string(), topic.to_string());
+    admin_call(cluster, move |a| {
+        Box::pin(async move {
+            match a.list_consumer_group_offsets(&group, None).await {
+                Ok(list) => list
+                    .into_iter()
+                    .filter(|o| o.topic == topic)
+                    .filter_map(|o| Some((o.partition, o.offset?)))
+                    .collect(),
+                Err(ferry_admin::AdminError::GroupNotFound { .. }) => Default::default(),
+                Err(e) => panic!("cannot read offsets of group {group}: {e}"),
+            }
+        })
+    })
+}
+
+/// Commits offsets for a group without consuming (the group must be idle).
+pub fn commit_group_offsets(cluster: &KafkaCluster, group: &str, offsets: &[(&str, i32, i64)]) {
+    let group = group.to_string();
+    let offsets: Vec<(String, i32, i64)> = offsets
+        .iter()
+        .map(|(t, p, o)| (t.to_string(), *p, *o))
+        .collect();
+    admin_call(cluster, move |a| {
+        Box::pin(async move {
+            let refs: Vec<(&str, i32, i64)> = offsets
+                .iter()
+                .map(|(t, p, o)| (t.as_str(), *p, *o))
+                .collect();
+            a.alter_consumer_group_offsets(&group, &refs)
+                .await
+                .unwrap_or_else(|e| panic!("cannot commit offsets of group {group}: {e}"));
+        })
+    })
+}
+
+fn group_consumer(cluster: &KafkaCluster, group: &str) -> rdkafka::consumer::BaseConsumer {
+    cluster
+        .client_config()
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("enable.partition.eof", "true")
+        .set("isolation.level", "read_committed")
+        .set("fetch.wait.max.ms", "20")
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .expect("consumer")
+}
+
+fn owned(msg: &rdkafka::message::BorrowedMessage<'_>) -> ferry_testkit::data::Record {
+    use rdkafka::message::Message;
+    ferry_testkit::data::Record {
+        partition: msg.partition(),
+        offset: msg.offset(),
+        key: msg.key().map(<[u8]>::to_vec),
+        value: msg.payload().map(<[u8]>::to_vec),
+        headers: Vec::new(),
+        timestamp: msg.timestamp(),
+    }
+}
+
+/// A consumer of `group` reads `counts[p]` records of each listed partition
+/// of `topic` (from the group's committed offset, else the beginning) and
+/// commits like a real consumer: the offset after the last record it
+/// processed. Returns the records read and the committed offsets.
+pub fn consume_and_commit(
+    cluster: &KafkaCluster,
+    group: &str,
+    topic: &str,
+    counts: &[(i32, usize)],
+) -> (
+    Vec<ferry_testkit::data::Record>,
+    std::collections::BTreeMap<i32, i64>,
+) {
+    use rdkafka::consumer::{CommitMode, Consumer};
+    use rdkafka::message::Message;
+    use rdkafka::{Offset, TopicPartitionList};
+    let consumer = group_consumer(cluster, group);
+    let mut tpl = TopicPartitionList::new();
+    for (p, _) in counts {
+        tpl.add_partition_offset(topic, *p, Offset::Stored).unwrap();
+    }
+    consumer.assign(&tpl).expect("assign");
+    let mut read: std::collections::BTreeMap<i32, Vec<ferry_testkit::data::Record>> =
+        counts.iter().map(|(p, _)| (*p, Vec::new())).collect();
+    let want: std::collections::BTreeMap<i32, usize> = counts.iter().copied().collect();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while read.iter().any(|(p, r)| r.len() < want[p]) {
+        assert!(
+            Instant::now() < deadline,
+            "{group} could not read {counts:?} from {topic}"
+        );
+        match consumer.poll(Duration::from_millis(100)) {
+            Some(Ok(msg)) => {
+                let records = read.get_mut(&msg.partition()).unwrap();
+                if records.len() < want[&msg.partition()] {
+                    records.push(owned(&msg));
+                }
+            }
+            Some(Err(rdkafka::error::KafkaError::PartitionEOF(_))) | None => {}
+            Some(Err(e)) => panic!("{group} reading {topic}: {e}"),
+        }
+    }
+    let mut commit = TopicPartitionList::new();
+    let mut committed = std::collections::BTreeMap::new();
+    for (p, records) in &read {
+        let next = records
+            .last()
+            .map(|r| r.offset + 1)
+            .expect("read something");
+        commit
+            .add_partition_offset(topic, *p, Offset::Offset(next))
+            .unwrap();
+        committed.insert(*p, next);
+    }
+    consumer.commit(&commit, CommitMode::Sync).expect("commit");
+    (read.into_values().flatten().collect(), committed)
+}
+
+/// What a consumer of `group` reads from `topic` after failing over: from
+/// the group's committed offsets (an error if a partition has none, rather
+/// than a silent reset), to the end of each listed partition.
+pub fn consume_from_committed(
+    cluster: &KafkaCluster,
+    group: &str,
+    topic: &str,
+    partitions: &[i32],
+) -> Vec<ferry_testkit::data::Record> {
+    use rdkafka::consumer::Consumer;
+    use rdkafka::{Offset, TopicPartitionList};
+    let consumer: rdkafka::consumer::BaseConsumer = cluster
+        .client_config()
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "true")
+        .set("isolation.level", "read_committed")
+        .set("fetch.wait.max.ms", "20")
+        .set("auto.offset.reset", "error")
+        .create()
+        .expect("consumer");
+    let mut tpl = TopicPartitionList::new();
+    for p in partitions {
+        tpl.add_partition_offset(topic, *p, Offset::Stored).unwrap();
+    }
+    consumer.assign(&tpl).expect("assign");
+    let mut at_end = std::collections::BTreeSet::new();
+    let mut out = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while at_end.len() < partitions.len() {
+        assert!(
+            Instant::now() < deadline,
+            "{group} did not reach the end of {topic}"
+        );
+        match consumer.poll(Duration::from_millis(100)) {
+            Some(Ok(msg)) => {
+                at_end.remove(&rdkafka::message::Message::partition(&msg));
+                out.push(owned(&msg));
+            }
+            Some(Err(rdkafka::error::KafkaError::PartitionEOF(p))) => {
+                at_end.insert(p);
+            }
+            None => {}
+            Some(Err(e)) => panic!("{group} failing over to {topic}: {e}"),
+        }
+    }
+    out
+}
+
+/// A member that keeps `group` active on a cluster (subscribed to `topic`,
+/// polling) until dropped.
+pub struct ActiveMember {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl ActiveMember {
+    pub fn join(cluster: &KafkaCluster, group: &str, topic: &str) -> ActiveMember {
+        use rdkafka::consumer::Consumer;
+        let consumer: rdkafka::consumer::BaseConsumer = cluster
+            .client_config()
+            .set("group.id", group)
+            .set("enable.auto.commit", "false")
+            .set("auto.offset.reset", "latest")
+            .create()
+            .expect("consumer");
+        consumer.subscribe(&[topic]).expect("subscribe");
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let thread = {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut told = false;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let _ = consumer.poll(Duration::from_millis(100));
+                    if !told
+                        && consumer
+                            .assignment()
+                            .map(|a| a.count() > 0)
+                            .unwrap_or(false)
+                    {
+                        let _ = ready_tx.send(());
+                        told = true;
+                    }
+                }
+                consumer.unsubscribe();
+            })
+        };
+        ready_rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the member joined and got an assignment");
+        ActiveMember {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for ActiveMember {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Every checkpoint in `<source>.checkpoints.internal` on `target`, in
+/// topic order.
+pub fn read_checkpoints(
+    target: &KafkaCluster,
+    source_alias: &str,
+) -> Vec<ferry_checkpoint::wire::Checkpoint> {
+    let topic = ferry_checkpoint::wire::checkpoints_topic(source_alias);
+    ferry_testkit::data::read_partition(&target.client_config(), &topic, 0, 0, None)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|r| {
+            ferry_checkpoint::wire::Checkpoint::decode(r.key.as_deref()?, r.value.as_deref()?).ok()
+        })
+        .collect()
+}
+
+/// The last checkpoint per partition for `group` and remote `topic`.
+pub fn last_checkpoints(
+    target: &KafkaCluster,
+    source_alias: &str,
+    group: &str,
+    topic: &str,
+) -> std::collections::BTreeMap<i32, (i64, i64)> {
+    read_checkpoints(target, source_alias)
+        .into_iter()
+        .filter(|c| c.group == group && c.topic == topic)
+        .map(|c| (c.partition, (c.upstream_offset, c.downstream_offset)))
+        .collect()
+}
+
+/// Starts the daemon with extra environment (e.g. `RUST_LOG`).
+pub fn start_daemon_with_env(topology: &Path, env: &[(&str, &str)]) -> Daemon {
+    let log = topology.with_extension(format!("{}.log", std::process::id() ^ rand_suffix()));
+    let file = std::fs::File::create(&log).expect("create log file");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ferry"));
+    cmd.args(["run", "-c", topology.to_str().unwrap()])
+        .envs(env.iter().copied())
+        .stdout(Stdio::null())
+        .stderr(file);
+    let child = ferry_testkit::proc::spawn_tied(cmd).expect("start ferry");
+    Daemon {
+        child: Some(child),
+        log,
+    }
+}

@@ -31,6 +31,19 @@ pub enum Command {
         #[arg(long)]
         connect: bool,
     },
+    /// Show how a flow's consumer group offsets translate to the target: per
+    /// group and partition, the source offset, Ferry's translation (exact or
+    /// conservative), the last checkpoint and the target group's offset.
+    Offsets {
+        #[arg(short, long, value_name = "FILE")]
+        config: PathBuf,
+        /// The flow, as SOURCE->TARGET.
+        #[arg(long, value_name = "SOURCE->TARGET")]
+        flow: String,
+        /// Only this consumer group.
+        #[arg(long, value_name = "GROUP")]
+        group: Option<String>,
+    },
     /// Replicate live traffic between two embedded in-process clusters and
     /// verify the result (no brokers needed).
     Demo {

@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
+use crate::checkpoints::{self, Checkpointing, OffsetRegistry};
 use crate::clients::{client_config, ClusterContext, Role};
 use crate::progress::{self, ProgressMap};
 use crate::pump::{DataPlane, PumpCommand};
@@ -53,6 +54,8 @@ pub(crate) struct FlowRunner {
     status: Arc<FlowStatus>,
     shutdown_timeout: Duration,
     mode: RunMode,
+    /// Event metrics (checkpoints, group offset sync, latency, errors).
+    metrics: Option<ferry_http::FlowMetrics>,
 }
 
 /// Everything the topic tasks of one running flow share.
@@ -74,6 +77,8 @@ struct FlowContext {
     unconsumed: tokio::sync::OnceCell<HashMap<(String, i32), i64>>,
     /// Source end offsets captured at assignment, for bounded runs.
     run_ends: std::sync::Mutex<HashMap<(String, i32), i64>>,
+    /// Per-partition offset maps; every slot feeds its partition's map.
+    offsets: Arc<OffsetRegistry>,
 }
 
 fn reader(cluster: &Cluster, name: &str) -> Result<Arc<BaseConsumer<ClusterContext>>, EngineError> {
@@ -150,7 +155,15 @@ impl FlowRunner {
             status,
             shutdown_timeout,
             mode,
+            metrics: None,
         }
+    }
+
+    /// Counts the flow's events (checkpoints, group offset sync, replication
+    /// latency, errors) into these metrics.
+    pub fn with_metrics(mut self, metrics: ferry_http::FlowMetrics) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// Runs the flow, restarting it with backoff after flow-level failures
@@ -219,12 +232,13 @@ impl FlowRunner {
         let loaded =
             progress::load(&self.target, &self.flow.source, Duration::from_secs(60)).await?;
         tracing::info!(partitions = loaded.len(), "progress loaded");
+        let (offsets, syncs_rx) = OffsetRegistry::new();
         let ctx = Arc::new(FlowContext {
             flow: self.flow.clone(),
             source: self.source.clone(),
             target: self.target.clone(),
             status: self.status.clone(),
-            plane: DataPlane::start(&self.flow, &self.source, &self.target)?,
+            plane: DataPlane::start(&self.flow, &self.source, &self.target, self.metrics.clone())?,
             source_admin: admin(&self.source)?,
             target_admin,
             source_reader: reader(&self.source, "ferry-source-reader")?,
@@ -232,7 +246,19 @@ impl FlowRunner {
             progress: loaded,
             unconsumed: tokio::sync::OnceCell::new(),
             run_ends: Default::default(),
+            offsets: offsets.clone(),
         });
+        let checkpointing = Checkpointing::start(checkpoints::Setup {
+            flow: self.flow.clone(),
+            live: self.live.clone(),
+            source: self.source.clone(),
+            target: self.target.clone(),
+            source_admin: ctx.source_admin.clone(),
+            target_admin: ctx.target_admin.clone(),
+            metrics: self.metrics.clone(),
+            registry: offsets,
+            syncs: syncs_rx,
+        })?;
         let committer: FutureProducer<ClusterContext> =
             client_config(&self.target, Role::InternalProducer, "ferry-progress")
                 .create_with_context(ClusterContext::new(&self.target))
@@ -322,6 +348,8 @@ impl FlowRunner {
             &mut committed,
         )
         .await;
+        // Everything is acknowledged: final syncs and a last checkpoint.
+        checkpointing.finish(self.shutdown_timeout).await;
         flush.and(persisted).and(outcome)
     }
 
@@ -640,12 +668,10 @@ async fn assign(
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert((topic.to_string(), p), high);
-        let slot = Arc::new(PartitionSlot::new(
-            topic_arc.clone(),
-            p,
-            remote_arc.clone(),
-            start,
-        ));
+        let slot = Arc::new(
+            PartitionSlot::new(topic_arc.clone(), p, remote_arc.clone(), start)
+                .with_offsets(ctx.offsets.attach(&topic_arc, p)),
+        );
         ctx.status.put_slot(slot.clone());
         assignments.push((slot, start));
     }

@@ -14,10 +14,14 @@
 //!   per topic, progress commits, drain on shutdown.
 //! - `topics`: target topic creation, partition growth, config filtering,
 //!   internal-topic rules.
+//! - `checkpoints`: per-partition offset maps fed by delivery reports,
+//!   MirrorMaker 2-format offset syncs, checkpoints, group offset sync and
+//!   heartbeats.
 //!
 //! Invariant: the offset persisted for a partition is the first source offset
 //! whose record, or any earlier one, the target has not acknowledged.
 
+pub mod checkpoints;
 pub mod clients;
 mod flow;
 pub mod progress;
@@ -149,7 +153,7 @@ impl Supervisor {
         let cancel = parent.child_token();
         let (live, live_rx) = watch::channel(flow.clone());
         // Series start at zero, so `increase()` alerts see the first event.
-        self.metrics.flow(&id.to_string());
+        let flow_metrics = self.metrics.flow(&id.to_string());
         let runner = flow::FlowRunner::new(
             live_rx,
             source,
@@ -157,7 +161,8 @@ impl Supervisor {
             self.status.flow(&id),
             self.topology.engine.shutdown_timeout,
             self.mode,
-        );
+        )
+        .with_metrics(flow_metrics);
         let handle = tokio::spawn(runner.run(cancel.clone()));
         self.flows.insert(
             id,

@@ -50,6 +50,8 @@ pub(crate) struct DeliveryContext {
     window: Arc<Window>,
     cap: u64,
     pump: OnceLock<Thread>,
+    /// Observes source-CreateTime-to-target-ack latency per record.
+    metrics: Option<ferry_http::FlowMetrics>,
 }
 
 impl ClientContext for DeliveryContext {
@@ -71,6 +73,15 @@ impl ProducerContext for DeliveryContext {
             Err((e, _)) => Err(self.cluster.scrub(&e.to_string())),
         };
         let acked = outcome.is_ok();
+        if let (Some(metrics), Ok((_, timestamp))) = (&self.metrics, &outcome) {
+            if *timestamp >= 0 {
+                // One clock read and a histogram bucket per record.
+                let now_ms = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis() as i64);
+                metrics.observe_latency((now_ms - timestamp) as f64 / 1000.0);
+            }
+        }
         if let Some(d) = slot.on_delivered(outcome) {
             if acked {
                 self.window
@@ -147,7 +158,12 @@ struct Pump {
 }
 
 impl DataPlane {
-    pub fn start(flow: &Flow, source: &Cluster, target: &Cluster) -> Result<Self, EngineError> {
+    pub fn start(
+        flow: &Flow,
+        source: &Cluster,
+        target: &Cluster,
+        metrics: Option<ferry_http::FlowMetrics>,
+    ) -> Result<Self, EngineError> {
         let flow_id = flow.id().to_string();
         let create_err = |cluster: &Cluster, e: KafkaError| EngineError::Client {
             cluster: cluster.name.clone(),
@@ -168,6 +184,7 @@ impl DataPlane {
                     window: window.clone(),
                     cap: flow.max_in_flight_bytes,
                     pump: OnceLock::new(),
+                    metrics,
                 })
                 .map_err(|e| create_err(target, e))?;
         let producer = Arc::new(producer);

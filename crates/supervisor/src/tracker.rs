@@ -9,6 +9,11 @@
 //! Delivery reports for one partition arrive in produce order (idempotent
 //! producer), so the in-flight queue is popped from the front.
 //!
+//! Offset map: a slot built `with_offsets` records every acknowledged
+//! (source offset, target offset) pair, in delivery order, into its session
+//! of the partition's offset map (`checkpoints::SessionHandle`), under the
+//! slot's lock; a failed slot stops recording.
+//!
 //! Fencing: a slot belongs to one task epoch. When a partition is restarted
 //! a new slot replaces it and the old one is fenced, so late delivery reports
 //! addressed to the old slot cannot move the new slot's progress.
@@ -16,6 +21,8 @@
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::checkpoints::SessionHandle;
 
 /// Why a partition stopped moving.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,6 +57,10 @@ pub struct PartitionSlot {
     pub last_target_offset: AtomicI64,
     /// CreateTime (ms) of the last acknowledged record (-1 before any).
     pub last_timestamp_ms: AtomicI64,
+    /// This slot's session of the partition's offset map: every
+    /// acknowledged (source, target) offset pair is recorded there, in
+    /// order, for offset translation.
+    offsets: Option<SessionHandle>,
 }
 
 /// What a delivery report changed.
@@ -76,7 +87,15 @@ impl PartitionSlot {
             bytes_acked: AtomicU64::new(0),
             last_target_offset: AtomicI64::new(-1),
             last_timestamp_ms: AtomicI64::new(-1),
+            offsets: None,
         }
+    }
+
+    /// Feeds this slot's acknowledgements into a session of the partition's
+    /// offset map (see `checkpoints`).
+    pub fn with_offsets(mut self, session: SessionHandle) -> Self {
+        self.offsets = Some(session);
+        self
     }
 
     fn state(&self) -> MutexGuard<'_, SlotState> {
@@ -112,6 +131,11 @@ impl PartitionSlot {
                     self.last_target_offset
                         .store(target_offset, Ordering::Relaxed);
                     self.last_timestamp_ms.store(timestamp, Ordering::Relaxed);
+                    // After a failure the records that follow sit beyond a
+                    // hole the next task re-copies: not facts to map.
+                    if let Some(offsets) = &self.offsets {
+                        offsets.on_ack(source_offset, target_offset);
+                    }
                 }
             }
             Err(cause) => {

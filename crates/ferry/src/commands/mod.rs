@@ -2,6 +2,7 @@
 
 mod check;
 mod demo;
+mod offsets;
 mod run;
 
 use std::path::Path;
@@ -16,6 +17,11 @@ pub fn dispatch(cli: Cli) -> u8 {
         Command::Run { config, until } => run::run(&config, until),
         Command::Check { config, connect } => check::check(&config, connect),
         Command::Demo { records, quiet } => demo::demo(records, quiet),
+        Command::Offsets {
+            config,
+            flow,
+            group,
+        } => offsets::offsets(&config, &flow, group.as_deref()),
     }
 }
 

@@ -1,0 +1,679 @@
+//! Offset translation end to end, against real Apache Kafka: offset syncs,
+//! checkpoints, group offset sync and heartbeats written by the real `ferry`
+//! binary, read back by consumers that fail over, by `ferry offsets`, and by
+//! MirrorMaker 2's own Java client.
+//!
+//! The golden vectors of the three MM2 record formats are unit tests of the
+//! `ferry-checkpoint` crate (`crates/checkpoint/src/wire.rs`).
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use common::*;
+use ferry_testkit::data::{self, produce_sequence, unique_name, Record, SequenceId, SequenceSpec};
+use ferry_testkit::{shared_pair, KafkaCluster};
+
+/// One `src -> dst` flow for `topic` and `group` with a fast checkpoint
+/// cycle, plus `extra` keys.
+fn flow(topic: &str, groups: &[&str], extra: &str) -> String {
+    let groups: Vec<String> = groups.iter().map(|g| format!("\"{g}\"")).collect();
+    one_flow(&format!(
+        "topics = [\"{topic}\"]\ngroups = [{}]\ncheckpoint_interval = \"1s\"\n{extra}",
+        groups.join(", ")
+    ))
+}
+
+fn sequences(records: &[Record]) -> Vec<SequenceId> {
+    records.iter().filter_map(Record::sequence).collect()
+}
+
+/// Asserts that what a failed-over consumer read is exactly `expected`: no
+/// duplicate, nothing missing, nothing else (foreign records ignored when
+/// `foreign_ok`).
+fn assert_exactly(what: &str, got: &[SequenceId], expected: &BTreeSet<SequenceId>) {
+    let mut seen = BTreeSet::new();
+    let duplicates: Vec<_> = got.iter().filter(|s| !seen.insert(**s)).collect();
+    let missing: Vec<_> = expected.difference(&seen).collect();
+    let unexpected: Vec<_> = seen.difference(expected).collect();
+    assert!(
+        duplicates.is_empty() && missing.is_empty() && unexpected.is_empty(),
+        "{what}: {} duplicates {:?}..., {} missing {:?}..., {} unexpected {:?}...",
+        duplicates.len(),
+        &duplicates[..duplicates.len().min(5)],
+        missing.len(),
+        &missing[..missing.len().min(5)],
+        unexpected.len(),
+        &unexpected[..unexpected.len().min(5)],
+    );
+}
+
+fn all_sequences(cluster: &KafkaCluster, topic: &str) -> Vec<SequenceId> {
+    data::read_topic(&cluster.client_config(), topic)
+        .expect("read")
+        .iter()
+        .flatten()
+        .filter_map(Record::sequence)
+        .collect()
+}
+
+fn failover_without_duplicates(naming: &str) {
+    let (source, target) = shared_pair().expect("test brokers start");
+    let topic = unique_name(&format!("failover-{naming}"));
+    let group = unique_name("failover-group");
+    data::create_topic(&source.client_config(), &topic, 3, 1, &[]).expect("create");
+    produce_sequence(&source.client_config(), &topic, &SequenceSpec::new(3, 400)).expect("produce");
+    // The group reads part of each partition (all of partition 2) and
+    // commits.
+    let (consumed, committed) =
+        consume_and_commit(source, &group, &topic, &[(0, 137), (1, 250), (2, 400)]);
+    assert_eq!(committed, BTreeMap::from([(0, 137), (1, 250), (2, 400)]));
+
+    let dir = tempfile::tempdir().unwrap();
+    let extra = format!("topic_naming = \"{naming}\"");
+    let topology = write_topology(dir.path(), source, target, &flow(&topic, &[&group], &extra));
+    let daemon = start_daemon(&topology);
+    let remote = if naming == "prefix" {
+        format!("src.{topic}")
+    } else {
+        topic.clone()
+    };
+    // After a checkpoint cycle the target group holds translated offsets.
+    let synced = wait_for(
+        "group offsets on the target",
+        Duration::from_secs(90),
+        || {
+            let offsets = group_offsets(target, &group, &remote);
+            (offsets.len() == 3).then_some(offsets)
+        },
+    );
+    // Replication runs on while the source group is idle.
+    let mut more = SequenceSpec::new(3, 100);
+    more.first_seq = 400;
+    produce_sequence(&source.client_config(), &topic, &more).expect("produce more");
+    wait_for(
+        "the new records on the target",
+        Duration::from_secs(60),
+        || (total(target, &remote) == 1500).then_some(()),
+    );
+    let (_, metrics) = daemon.get("/metrics");
+    let (code, log) = stop_daemon(daemon);
+    assert_eq!(code, Some(0), "{log}");
+
+    // Fresh topic, contiguous copy: target offsets equal source offsets.
+    assert_eq!(synced, committed, "synced offsets are exact");
+    let checkpoints = last_checkpoints(target, "src", &group, &remote);
+    for (p, offset) in &committed {
+        assert_eq!(
+            checkpoints.get(p),
+            Some(&(*offset, *offset)),
+            "checkpoint of partition {p}"
+        );
+    }
+    let series = |name: &str| metric(&metrics, name).unwrap_or(0.0);
+    assert!(
+        series("ferry_checkpoints_emitted_total{flow=\"src->dst\"}") >= 3.0,
+        "{metrics}"
+    );
+    assert!(
+        series("ferry_group_offsets_synced_total{flow=\"src->dst\",result=\"synced\"}") >= 3.0,
+        "{metrics}"
+    );
+
+    // The group fails over: exactly the records it had not consumed.
+    let got = sequences(&consume_from_committed(target, &group, &remote, &[0, 1, 2]));
+    let read: BTreeSet<SequenceId> = sequences(&consumed).into_iter().collect();
+    let expected: BTreeSet<SequenceId> = all_sequences(source, &topic)
+        .into_iter()
+        .filter(|s| !read.contains(s))
+        .collect();
+    assert_eq!(expected.len(), 1500 - 787);
+    assert_exactly("failed-over consumer", &got, &expected);
+}
+
+#[test]
+fn failover_without_duplicates_prefix_naming() {
+    failover_without_duplicates("prefix");
+}
+
+#[test]
+fn failover_without_duplicates_identity_naming() {
+    failover_without_duplicates("identity");
+}
+
+/// Runs `ferry offsets` and returns (exit code, stdout, stderr).
+fn ferry_offsets(topology: &std::path::Path, args: &[&str]) -> (Option<i32>, String, String) {
+    let mut all = vec!["offsets", "-c", topology.to_str().unwrap()];
+    all.extend_from_slice(args);
+    let out = ferry(&all).output().expect("ferry runs");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+/// Writes `junk` records without sequence numbers straight into a target
+/// partition, as another producer on the target would.
+fn write_foreign(target: &KafkaCluster, topic: &str, partition: i32, n: usize) {
+    use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+    let producer: BaseProducer = target.client_config().create().expect("producer");
+    for i in 0..n {
+        let value = format!("foreign-{i}");
+        producer
+            .send(
+                BaseRecord::<str, str>::to(topic)
+                    .partition(partition)
+                    .key("foreign")
+                    .payload(&value),
+            )
+            .map_err(|(e, _)| e)
+            .expect("send");
+    }
+    producer.flush(Duration::from_secs(30)).expect("flush");
+}
+
+/// MirrorMaker 2's own client, `RemoteClusterUtils.translateOffsets`, run as
+/// a Java single-file program against the target: remote topic-partition →
+/// translated offset.
+fn java_translate_offsets(
+    target: &KafkaCluster,
+    source_alias: &str,
+    group: &str,
+) -> BTreeMap<(String, i32), i64> {
+    let dir = tempfile::tempdir().unwrap();
+    let program = dir.path().join("Translate.java");
+    std::fs::write(
+        &program,
+        r#"
+import java.time.Duration;
+import java.util.HashMap;
+import java.util.Map;
+import org.apache.kafka.clients.consumer.OffsetAndMetadata;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.connect.mirror.RemoteClusterUtils;
+
+public class Translate {
+    public static void main(String[] args) throws Exception {
+        Map<String, Object> props = new HashMap<>();
+        props.put("bootstrap.servers", args[0]);
+        Map<TopicPartition, OffsetAndMetadata> offsets =
+            RemoteClusterUtils.translateOffsets(props, args[1], args[2], Duration.ofSeconds(30));
+        for (Map.Entry<TopicPartition, OffsetAndMetadata> e : offsets.entrySet()) {
+            System.out.println("OFFSET " + e.getKey().topic() + " " + e.getKey().partition() + " " + e.getValue().offset());
+        }
+    }
+}
+"#,
+    )
+    .unwrap();
+    let home = ferry_testkit::kafka::KafkaHome::locate().expect("Kafka jars installed");
+    let out = home
+        .java(&["-Xmx256m"], program.to_str().unwrap())
+        .args([target.bootstrap_servers(), source_alias, group])
+        .output()
+        .expect("java runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "RemoteClusterUtils failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+        .lines()
+        .filter_map(|l| {
+            let mut it = l.strip_prefix("OFFSET ")?.split(' ');
+            Some((
+                (it.next()?.to_string(), it.next()?.parse().ok()?),
+                it.next()?.parse().ok()?,
+            ))
+        })
+        .collect()
+}
+
+#[test]
+fn mm2_remote_cluster_utils_reads_ferrys_exact_offsets() {
+    let (source, target) = shared_pair().expect("test brokers start");
+    let topic = unique_name("java-client");
+    let remote = format!("src.{topic}");
+    let group = unique_name("java-group");
+    data::create_topic(&source.client_config(), &topic, 2, 1, &[]).expect("create");
+    produce_sequence(&source.client_config(), &topic, &SequenceSpec::new(2, 300)).expect("produce");
+    // The target topic exists already and holds 50 other records per
+    // partition: Ferry's copies start at offset 50, so the translation is
+    // not the identity.
+    data::create_topic(&target.client_config(), &remote, 2, 1, &[]).expect("create remote");
+    write_foreign(target, &remote, 0, 50);
+    write_foreign(target, &remote, 1, 50);
+    let (_, committed) = consume_and_commit(source, &group, &topic, &[(0, 100), (1, 200)]);
+
+    let dir = tempfile::tempdir().unwrap();
+    let topology = write_topology(
+        dir.path(),
+        source,
+        target,
+        &flow(&topic, &[&group], "sync_group_offsets = false"),
+    );
+    // A bounded run writes its last checkpoints at the drain.
+    run_until_caught_up(&topology);
+
+    let from_java = java_translate_offsets(target, "src", &group);
+    let expected: BTreeMap<(String, i32), i64> = committed
+        .iter()
+        .map(|(p, o)| ((remote.clone(), *p), o + 50))
+        .collect();
+    assert_eq!(from_java, expected, "RemoteClusterUtils.translateOffsets");
+    // The same numbers in the topic, and from `ferry offsets`.
+    let checkpoints = last_checkpoints(target, "src", &group, &remote);
+    assert_eq!(
+        checkpoints,
+        BTreeMap::from([(0, (100, 150)), (1, (200, 250))])
+    );
+    let (code, stdout, stderr) =
+        ferry_offsets(&topology, &["--flow", "src->dst", "--group", &group]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let line = stdout
+        .lines()
+        .find(|l| {
+            let cells: Vec<&str> = l.split_whitespace().collect();
+            cells.len() > 2 && cells[0] == group && cells[1] == topic && cells[2] == "1"
+        })
+        .unwrap_or_else(|| panic!("no line for partition 1:\n{stdout}"));
+    let cells: Vec<&str> = line.split_whitespace().collect();
+    // GROUP TOPIC PARTITION SOURCE TARGET-TOPIC TRANSLATED PRECISION CHECKPOINT TARGET-GROUP
+    assert_eq!(
+        &cells[2..],
+        ["1", "200", &remote, "250", "exact", "250", "-"],
+        "{stdout}"
+    );
+}
+
+#[test]
+fn ferry_offsets_refuses_an_unknown_flow() {
+    let (source, target) = shared_pair().expect("test brokers start");
+    let dir = tempfile::tempdir().unwrap();
+    let topology = write_topology(dir.path(), source, target, &one_flow("topics = [\"x\"]"));
+    let (code, _, stderr) = ferry_offsets(&topology, &["--flow", "dst->src"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("no flow dst->src"), "{stderr}");
+    let (code, _, stderr) = ferry_offsets(&topology, &["--flow", "nonsense"]);
+    assert_eq!(code, Some(2), "{stderr}");
+}
+
+/// The target offset of the first Ferry copy of source sequence `seq` or
+/// later in `partition` (foreign records skipped): where a failed-over
+/// consumer must resume to miss nothing and re-read nothing.
+fn true_position(target: &[Record], partition: i32, seq: u64) -> i64 {
+    target
+        .iter()
+        .filter(|r| r.partition == partition)
+        .find(|r| r.sequence().is_some_and(|s| s.seq >= seq))
+        .map(|r| r.offset)
+        .unwrap_or_else(|| target.iter().filter(|r| r.partition == partition).count() as i64)
+}
+
+#[test]
+fn foreign_writes_into_the_target_keep_translation_safe_and_exact() {
+    let (source, target) = shared_pair().expect("test brokers start");
+    let topic = unique_name("foreign");
+    let remote = format!("src.{topic}");
+    let group = unique_name("foreign-group");
+    data::create_topic(&source.client_config(), &topic, 2, 1, &[]).expect("create");
+    data::create_topic(&target.client_config(), &remote, 2, 1, &[]).expect("create remote");
+    let dir = tempfile::tempdir().unwrap();
+    let topology = write_topology(dir.path(), source, target, &flow(&topic, &[&group], ""));
+    let daemon = start_daemon(&topology);
+    // Another producer writes into the target topic while Ferry copies
+    // batches from the source: Ferry's copies are interleaved with others.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let foreign = {
+        let (stop, config, remote) = (stop.clone(), target.client_config(), remote.clone());
+        std::thread::spawn(move || {
+            use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+            let producer: BaseProducer = config.create().expect("producer");
+            let mut n = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let value = format!("foreign-{n}");
+                let _ = producer.send(
+                    BaseRecord::<str, str>::to(&remote)
+                        .partition((n % 2) as i32)
+                        .key("foreign")
+                        .payload(&value),
+                );
+                producer.poll(Duration::ZERO);
+                n += 1;
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            producer.flush(Duration::from_secs(30)).expect("flush");
+            n
+        })
+    };
+    for batch in 0..20u64 {
+        let mut spec = SequenceSpec::new(2, 25);
+        spec.first_seq = batch * 25;
+        produce_sequence(&source.client_config(), &topic, &spec).expect("produce");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    wait_for("every record copied", Duration::from_secs(60), || {
+        let copied = all_sequences(target, &remote).len();
+        (copied == 1000).then_some(())
+    });
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let foreign_written = foreign.join().unwrap();
+
+    let (consumed, committed) = consume_and_commit(source, &group, &topic, &[(0, 77), (1, 333)]);
+    let synced = wait_for(
+        "group offsets on the target",
+        Duration::from_secs(60),
+        || {
+            let offsets = group_offsets(target, &group, &remote);
+            (offsets.len() == 2).then_some(offsets)
+        },
+    );
+    let (code, log) = stop_daemon(daemon);
+    assert_eq!(code, Some(0), "{log}");
+
+    let on_target: Vec<Record> = data::read_topic(&target.client_config(), &remote)
+        .expect("read")
+        .into_iter()
+        .flatten()
+        .collect();
+    for (p, upstream) in &committed {
+        // Fresh source topic without transactions: offset = sequence number.
+        let truth = true_position(&on_target, *p, *upstream as u64);
+        let translated = synced[p];
+        assert!(
+            translated <= truth,
+            "partition {p}: translated {translated} is ahead of the true position {truth}"
+        );
+        let reread = on_target
+            .iter()
+            .filter(|r| r.partition == *p && r.offset >= translated && r.offset < truth)
+            .filter(|r| r.sequence().is_some())
+            .count();
+        eprintln!(
+            "partition {p}: source {upstream} -> target {translated}, true position {truth}, \
+             re-read {reread} records ({foreign_written} foreign records interleaved in the topic)"
+        );
+        assert_eq!(
+            reread, 0,
+            "Ferry saw every write: exact despite the foreign records"
+        );
+    }
+    let read: BTreeSet<SequenceId> = sequences(&consumed).into_iter().collect();
+    let expected: BTreeSet<SequenceId> = all_sequences(source, &topic)
+        .into_iter()
+        .filter(|s| !read.contains(s))
+        .collect();
+    let got: Vec<SequenceId> = consume_from_committed(target, &group, &remote, &[0, 1])
+        .iter()
+        .filter_map(Record::sequence)
+        .collect();
+    assert_exactly("failed-over consumer", &got, &expected);
+}
+
+#[test]
+fn restarts_keep_checkpoints_monotonic_and_translate_after_the_rebuild() {
+    let (source, target) = shared_pair().expect("test brokers start");
+    let topic = unique_name("restart");
+    let remote = format!("src.{topic}");
+    let group = unique_name("restart-group");
+    data::create_topic(&source.client_config(), &topic, 2, 1, &[]).expect("create");
+    produce_sequence(&source.client_config(), &topic, &SequenceSpec::new(2, 200)).expect("produce");
+    let dir = tempfile::tempdir().unwrap();
+    let topology = write_topology(dir.path(), source, target, &flow(&topic, &[&group], ""));
+    let (group_ref, remote_ref) = (&group, &remote);
+    let checkpoints_at = |offsets: &BTreeMap<i32, i64>| {
+        let want: BTreeMap<i32, i64> = offsets.clone();
+        let (group, remote) = (group_ref, remote_ref);
+        move || {
+            let got: BTreeMap<i32, i64> = last_checkpoints(target, "src", group, remote)
+                .into_iter()
+                .map(|(p, (u, _))| (p, u))
+                .collect();
+            (got == want).then_some(())
+        }
+    };
+    let mut consumed = Vec::new();
+    let debug = [("RUST_LOG", "info,ferry_supervisor::checkpoints=debug")];
+
+    // Run 1, stopped gracefully.
+    let (read, committed) = consume_and_commit(source, &group, &topic, &[(0, 50), (1, 60)]);
+    consumed.extend(read);
+    let daemon = start_daemon_with_env(&topology, &debug);
+    wait_for(
+        "run 1 checkpoints",
+        Duration::from_secs(60),
+        checkpoints_at(&committed),
+    );
+    let (code, log) = stop_daemon(daemon);
+    assert_eq!(code, Some(0), "{log}");
+
+    // Run 2 resumes with more data and a group that moved on, then crashes.
+    let mut more = SequenceSpec::new(2, 100);
+    more.first_seq = 200;
+    produce_sequence(&source.client_config(), &topic, &more).expect("produce");
+    let (read, committed) = consume_and_commit(source, &group, &topic, &[(0, 50), (1, 50)]);
+    consumed.extend(read);
+    let daemon = start_daemon_with_env(&topology, &debug);
+    wait_for(
+        "run 2 checkpoints",
+        Duration::from_secs(60),
+        checkpoints_at(&committed),
+    );
+    let log2 = daemon.log();
+    let (code, _) = stop_daemon_with(daemon, libc::SIGKILL);
+    assert_eq!(code, None);
+    // Translation only after the rebuild: the first completed cycle of run 2
+    // comes after the rebuild finished.
+    let rebuilt = log2
+        .find("translation enabled")
+        .unwrap_or_else(|| panic!("no rebuild line in:\n{log2}"));
+    let first_cycle = log2
+        .find("checkpoint cycle done")
+        .unwrap_or_else(|| panic!("no cycle line in:\n{log2}"));
+    assert!(
+        rebuilt < first_cycle,
+        "a cycle ran before the rebuild:\n{log2}"
+    );
+
+    // Run 3 after the crash.
+    let (read, committed) = consume_and_commit(source, &group, &topic, &[(0, 100), (1, 100)]);
+    consumed.extend(read);
+    let daemon = start_daemon_with_env(&topology, &debug);
+    wait_for(
+        "run 3 checkpoints",
+        Duration::from_secs(60),
+        checkpoints_at(&committed),
+    );
+    let synced = wait_for("synced offsets", Duration::from_secs(30), || {
+        let o = group_offsets(target, &group, &remote);
+        (o == committed).then_some(o)
+    });
+    let (code, log) = stop_daemon(daemon);
+    assert_eq!(code, Some(0), "{log}");
+    assert_eq!(synced, BTreeMap::from([(0, 200), (1, 210)]));
+
+    // Monotonic per partition, in topic order, across the three runs.
+    let history = read_checkpoints(target, "src");
+    for p in [0, 1] {
+        let series: Vec<(i64, i64)> = history
+            .iter()
+            .filter(|c| c.group == group && c.topic == remote && c.partition == p)
+            .map(|c| (c.upstream_offset, c.downstream_offset))
+            .collect();
+        assert!(series.len() >= 3, "partition {p}: {series:?}");
+        assert!(
+            series
+                .windows(2)
+                .all(|w| w[0].1 <= w[1].1 && w[0].0 <= w[1].0),
+            "partition {p} went backwards: {series:?}"
+        );
+        assert!(series.iter().all(|(u, d)| u == d), "exact: {series:?}");
+    }
+    let read: BTreeSet<SequenceId> = sequences(&consumed).into_iter().collect();
+    let expected: BTreeSet<SequenceId> = all_sequences(source, &topic)
+        .into_iter()
+        .filter(|s| !read.contains(s))
+        .collect();
+    let got = sequences(&consume_from_committed(target, &group, &remote, &[0, 1]));
+    assert_exactly("failed-over consumer after restarts", &got, &expected);
+}
+
+#[test]
+fn active_target_groups_are_never_overwritten_and_no_group_moves_backwards() {
+    let (source, target) = shared_pair().expect("test brokers start");
+    let topic = unique_name("groupsync");
+    let remote = format!("src.{topic}");
+    let (active, ahead, fresh) = (
+        unique_name("active-group"),
+        unique_name("ahead-group"),
+        unique_name("fresh-group"),
+    );
+    data::create_topic(&source.client_config(), &topic, 1, 1, &[]).expect("create");
+    data::create_topic(&target.client_config(), &remote, 1, 1, &[]).expect("create remote");
+    produce_sequence(&source.client_config(), &topic, &SequenceSpec::new(1, 500)).expect("produce");
+    for g in [&active, &ahead, &fresh] {
+        commit_group_offsets(source, g, &[(&topic, 0, 300)]);
+    }
+    // On the target: one group is further along already, one is consuming.
+    commit_group_offsets(target, &ahead, &[(&remote, 0, 400)]);
+    let member = ActiveMember::join(target, &active, &remote);
+
+    let dir = tempfile::tempdir().unwrap();
+    let topology = write_topology(
+        dir.path(),
+        source,
+        target,
+        &flow(&topic, &[&active, &ahead, &fresh], ""),
+    );
+    let daemon = start_daemon(&topology);
+    wait_for("the fresh group synced", Duration::from_secs(60), || {
+        (group_offsets(target, &fresh, &remote).get(&0) == Some(&300)).then_some(())
+    });
+    // A few more cycles.
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(
+        group_offsets(target, &active, &remote),
+        BTreeMap::new(),
+        "active group untouched"
+    );
+    assert_eq!(
+        group_offsets(target, &ahead, &remote),
+        BTreeMap::from([(0, 400)]),
+        "never backwards"
+    );
+    let (_, metrics) = daemon.get("/metrics");
+    let skipped = metric(
+        &metrics,
+        "ferry_group_offsets_synced_total{flow=\"src->dst\",result=\"skipped\"}",
+    )
+    .unwrap_or(0.0);
+    // One skip each for the active and the ahead group, counted once, not
+    // every cycle.
+    assert_eq!(skipped, 2.0, "{metrics}");
+
+    // Once the member leaves, the group is idle and gets its offsets.
+    drop(member);
+    wait_for(
+        "the formerly active group synced",
+        Duration::from_secs(60),
+        || (group_offsets(target, &active, &remote).get(&0) == Some(&300)).then_some(()),
+    );
+    let (code, log) = stop_daemon(daemon);
+    assert_eq!(code, Some(0), "{log}");
+    assert_eq!(
+        group_offsets(target, &ahead, &remote),
+        BTreeMap::from([(0, 400)])
+    );
+}
+
+#[test]
+fn aborted_transactions_translate_exactly_and_a_failed_over_consumer_misses_nothing() {
+    use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+    let (source, target) = shared_pair().expect("test brokers start");
+    let topic = unique_name("txn-offsets");
+    let remote = format!("src.{topic}");
+    data::create_topic(&source.client_config(), &topic, 1, 1, &[]).expect("create");
+    let producer: BaseProducer = source
+        .client_config()
+        .set("transactional.id", unique_name("txn-producer"))
+        .create()
+        .expect("transactional producer");
+    let timeout = Duration::from_secs(30);
+    producer.init_transactions(timeout).expect("init");
+    let mut committed_values = Vec::new();
+    for txn in 0..12u32 {
+        producer.begin_transaction().expect("begin");
+        for i in 0..20u32 {
+            let value = format!("txn{txn}-{i}");
+            producer
+                .send(
+                    BaseRecord::<str, str>::to(&topic)
+                        .partition(0)
+                        .key("k")
+                        .payload(&value),
+                )
+                .expect("send");
+            if txn % 3 != 1 {
+                committed_values.push(value);
+            }
+        }
+        producer.flush(timeout).expect("flush");
+        if txn % 3 == 1 {
+            producer.abort_transaction(timeout).expect("abort");
+        } else {
+            producer.commit_transaction(timeout).expect("commit");
+        }
+    }
+    // Groups stopping at every interesting place: mid-transaction, at the
+    // last record before a commit marker, just before an aborted
+    // transaction, right after one, at the very end.
+    let stops = [1usize, 19, 20, 21, 40, 41, 79, 80, 100, 160];
+    let groups: Vec<(String, usize)> = stops
+        .iter()
+        .map(|n| (unique_name(&format!("txn-group-{n}")), *n))
+        .collect();
+    let mut consumed = BTreeMap::new();
+    for (g, n) in &groups {
+        let (read, _) = consume_and_commit(source, g, &topic, &[(0, *n)]);
+        consumed.insert(g.clone(), read);
+    }
+    let names: Vec<&str> = groups.iter().map(|(g, _)| g.as_str()).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let topology = write_topology(dir.path(), source, target, &flow(&topic, &names, ""));
+    run_until_caught_up(&topology);
+
+    let on_target =
+        data::read_partition(&target.client_config(), &remote, 0, 0, None).expect("read");
+    let value = |r: &Record| String::from_utf8(r.value.clone().unwrap()).unwrap();
+    assert_eq!(
+        on_target.iter().map(value).collect::<Vec<_>>(),
+        committed_values
+    );
+    for (g, n) in &groups {
+        // The right resume point: the copy of the first committed record
+        // after the n-th.
+        let truth = on_target
+            .get(*n)
+            .map_or(on_target.len() as i64, |r| r.offset);
+        let synced = group_offsets(target, g, &remote);
+        assert_eq!(
+            synced.get(&0),
+            Some(&truth),
+            "group stopping after {n} records"
+        );
+        let got: Vec<String> = consume_from_committed(target, g, &remote, &[0])
+            .iter()
+            .map(value)
+            .collect();
+        let read: Vec<String> = consumed[g].iter().map(value).collect();
+        assert_eq!(read, committed_values[..*n]);
+        assert_eq!(
+            got,
+            committed_values[*n..],
+            "group stopping after {n} records"
+        );
+    }
+}
