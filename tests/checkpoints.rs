@@ -478,7 +478,9 @@ fn restarts_keep_checkpoints_monotonic_and_translate_after_the_rebuild() {
         "a cycle ran before the rebuild:\n{log2}"
     );
 
-    // Run 3 after the crash.
+    // Run 3 after the crash. Offset syncs after the last flush (each cycle)
+    // died with run 2, and records acknowledged but not yet in saved progress
+    // are copied again: translations there may be conservative, never ahead.
     let (read, committed) = consume_and_commit(source, &group, &topic, &[(0, 100), (1, 100)]);
     consumed.extend(read);
     let daemon = start_daemon_with_env(&topology, &debug);
@@ -489,13 +491,14 @@ fn restarts_keep_checkpoints_monotonic_and_translate_after_the_rebuild() {
     );
     let synced = wait_for("synced offsets", Duration::from_secs(30), || {
         let o = group_offsets(target, &group, &remote);
-        (o == committed).then_some(o)
+        let last = last_checkpoints(target, "src", &group, &remote);
+        (o.len() == 2 && o.iter().all(|(p, d)| last.get(p).map(|c| c.1) == Some(*d))).then_some(o)
     });
     let (code, log) = stop_daemon(daemon);
     assert_eq!(code, Some(0), "{log}");
-    assert_eq!(synced, BTreeMap::from([(0, 200), (1, 210)]));
 
-    // Monotonic per partition, in topic order, across the three runs.
+    // Monotonic per partition, in topic order, across the three runs; exact
+    // before the crash (a graceful stop flushes every sync chain).
     let history = read_checkpoints(target, "src");
     for p in [0, 1] {
         let series: Vec<(i64, i64)> = history
@@ -510,15 +513,31 @@ fn restarts_keep_checkpoints_monotonic_and_translate_after_the_rebuild() {
                 .all(|w| w[0].1 <= w[1].1 && w[0].0 <= w[1].0),
             "partition {p} went backwards: {series:?}"
         );
-        assert!(series.iter().all(|(u, d)| u == d), "exact: {series:?}");
+        let before_crash: Vec<_> = series.iter().filter(|(u, _)| *u < committed[&p]).collect();
+        assert!(
+            before_crash.iter().all(|(u, d)| u == d),
+            "partition {p}: exact before the crash: {series:?}"
+        );
+        eprintln!(
+            "partition {p}: checkpoints {series:?}, synced {}",
+            synced[&p]
+        );
     }
+    // The group fails over: nothing missing. Duplicates only where the crash
+    // made Ferry copy records twice or the translation conservative.
     let read: BTreeSet<SequenceId> = sequences(&consumed).into_iter().collect();
     let expected: BTreeSet<SequenceId> = all_sequences(source, &topic)
         .into_iter()
         .filter(|s| !read.contains(s))
         .collect();
     let got = sequences(&consume_from_committed(target, &group, &remote, &[0, 1]));
-    assert_exactly("failed-over consumer after restarts", &got, &expected);
+    let seen: BTreeSet<SequenceId> = got.iter().copied().collect();
+    let missing: Vec<_> = expected.difference(&seen).collect();
+    assert!(missing.is_empty(), "missed after the crash: {missing:?}");
+    eprintln!(
+        "after a SIGKILL: {} records read again by the failed-over consumer",
+        got.len() - expected.len()
+    );
 }
 
 #[test]
@@ -674,6 +693,275 @@ fn aborted_transactions_translate_exactly_and_a_failed_over_consumer_misses_noth
             got,
             committed_values[*n..],
             "group stopping after {n} records"
+        );
+    }
+}
+
+/// MirrorMaker 2 (dedicated mode, from the same jars as the brokers)
+/// mirroring `topic` from `source` (cluster alias `alias`, unique per test:
+/// MM2's Connect topics and group are named after it) to `target`,
+/// checkpoints for `group` every second. Killed when dropped.
+struct MirrorMaker2 {
+    child: std::process::Child,
+    log: std::path::PathBuf,
+}
+
+impl MirrorMaker2 {
+    fn start(
+        dir: &std::path::Path,
+        source: &KafkaCluster,
+        target: &KafkaCluster,
+        alias: &str,
+        topic: &str,
+        group: &str,
+    ) -> Self {
+        let properties = dir.join("mm2.properties");
+        std::fs::write(
+            &properties,
+            format!(
+                r#"clusters = {alias}, dst
+{alias}.bootstrap.servers = {source}
+dst.bootstrap.servers = {target}
+{alias}->dst.enabled = true
+{alias}->dst.topics = {topic}
+{alias}->dst.groups = {group}
+dst->{alias}.enabled = false
+dst->{alias}.emit.heartbeats.enabled = false
+tasks.max = 1
+replication.factor = 1
+offset-syncs.topic.replication.factor = 1
+checkpoints.topic.replication.factor = 1
+heartbeats.topic.replication.factor = 1
+offset.storage.replication.factor = 1
+config.storage.replication.factor = 1
+status.storage.replication.factor = 1
+refresh.topics.interval.seconds = 1
+refresh.groups.interval.seconds = 1
+emit.checkpoints.interval.seconds = 1
+sync.group.offsets.enabled = false
+sync.topic.acls.enabled = false
+offset.flush.interval.ms = 1000
+"#,
+                source = source.bootstrap_servers(),
+                target = target.bootstrap_servers(),
+            ),
+        )
+        .unwrap();
+        let log = dir.join("mm2.log");
+        let file = std::fs::File::create(&log).unwrap();
+        let mut cmd = ferry_testkit::kafka::KafkaHome::locate()
+            .expect("Kafka jars installed")
+            .java(&["-Xmx512m"], "org.apache.kafka.connect.mirror.MirrorMaker");
+        cmd.arg(&properties)
+            .stdout(file.try_clone().unwrap())
+            .stderr(file);
+        let child = ferry_testkit::proc::spawn_tied(cmd).expect("start MirrorMaker 2");
+        MirrorMaker2 { child, log }
+    }
+}
+
+impl MirrorMaker2 {
+    /// SIGTERM: Connect commits the source positions on the way out.
+    fn stop(mut self) {
+        signal(&self.child, libc::SIGTERM);
+        let status = self.child.wait().expect("MirrorMaker 2 exits");
+        eprintln!("MirrorMaker 2 stopped: {status}");
+    }
+}
+
+impl Drop for MirrorMaker2 {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(60).collect();
+            eprintln!("--- MirrorMaker 2 log (tail) ---");
+            for l in tail.iter().rev() {
+                eprintln!("{l}");
+            }
+        }
+    }
+}
+
+/// The same source, the same group, Ferry and MirrorMaker 2 side by side:
+/// how many already-consumed records each one's translated offsets make a
+/// failed-over consumer read again.
+#[test]
+fn side_by_side_with_mirrormaker2_ferry_rereads_nothing() {
+    let (source, target) = shared_pair().expect("test brokers start");
+    let topic = unique_name("side-by-side");
+    let group = unique_name("side-by-side-group");
+    data::create_topic(&source.client_config(), &topic, 2, 1, &[]).expect("create");
+    produce_sequence(&source.client_config(), &topic, &SequenceSpec::new(2, 1000))
+        .expect("produce");
+    let (_, committed) = consume_and_commit(source, &group, &topic, &[(0, 137), (1, 777)]);
+
+    let dir = tempfile::tempdir().unwrap();
+    let alias = unique_name("mm2side");
+    let mm2 = MirrorMaker2::start(dir.path(), source, target, &alias, &topic, &group);
+    let topology = write_topology(dir.path(), source, target, &flow(&topic, &[&group], ""));
+    let daemon = start_daemon(&topology);
+    let (ferry_remote, mm2_remote) = (format!("src.{topic}"), format!("{alias}.{topic}"));
+    let ferry_cp = wait_for("Ferry's checkpoints", Duration::from_secs(120), || {
+        let c = last_checkpoints(target, "src", &group, &ferry_remote);
+        (c.len() == 2).then_some(c)
+    });
+    let mm2_cp = wait_for(
+        "MirrorMaker 2's checkpoints",
+        Duration::from_secs(180),
+        || {
+            let c = last_checkpoints(target, &alias, &group, &mm2_remote);
+            (c.len() == 2 && total(target, &mm2_remote) == 2000).then_some(c)
+        },
+    );
+    let (code, log) = stop_daemon(daemon);
+    assert_eq!(code, Some(0), "{log}");
+    drop(mm2);
+
+    let mut reread = BTreeMap::new();
+    for (name, remote, checkpoints) in [
+        ("ferry", &ferry_remote, &ferry_cp),
+        ("mm2", &mm2_remote, &mm2_cp),
+    ] {
+        let copied: Vec<Record> = data::read_topic(&target.client_config(), remote)
+            .expect("read")
+            .into_iter()
+            .flatten()
+            .collect();
+        let mut total_reread = 0;
+        for (p, upstream) in &committed {
+            let truth = true_position(&copied, *p, *upstream as u64);
+            let (cp_upstream, translated) = checkpoints[p];
+            assert_eq!(
+                cp_upstream, *upstream,
+                "{name}: checkpoint of the committed offset"
+            );
+            assert!(
+                translated <= truth,
+                "{name} partition {p}: {translated} ahead of {truth}"
+            );
+            let n = copied
+                .iter()
+                .filter(|r| r.partition == *p && r.offset >= translated && r.offset < truth)
+                .count();
+            eprintln!("{name}: partition {p}: source {upstream} -> {translated} (true position {truth}), re-reads {n}");
+            total_reread += n;
+        }
+        reread.insert(name, total_reread);
+    }
+    eprintln!(
+        "records a failed-over consumer re-reads: Ferry {}, MirrorMaker 2 {}",
+        reread["ferry"], reread["mm2"]
+    );
+    assert_eq!(reread["ferry"], 0);
+}
+
+/// A handover: MirrorMaker 2 replicated a topic and checkpointed a group;
+/// Ferry takes the flow over (same cluster alias, so the same target topic
+/// and checkpoints topic; offset syncs where MM2 keeps them, on the source),
+/// copies only what MM2 had not, keeps MM2's checkpoints monotonic and
+/// translates exactly from where it took over.
+#[test]
+fn handover_from_mirrormaker2_copies_nothing_twice() {
+    let (source, target) = shared_pair().expect("test brokers start");
+    let topic = unique_name("handover");
+    let group = unique_name("handover-group");
+    let alias = unique_name("mm2hand");
+    let remote = format!("{alias}.{topic}");
+    data::create_topic(&source.client_config(), &topic, 2, 1, &[]).expect("create");
+    produce_sequence(&source.client_config(), &topic, &SequenceSpec::new(2, 1000))
+        .expect("produce");
+    let (mut consumed, _) = consume_and_commit(source, &group, &topic, &[(0, 137), (1, 777)]);
+
+    let dir = tempfile::tempdir().unwrap();
+    let mm2 = MirrorMaker2::start(dir.path(), source, target, &alias, &topic, &group);
+    let mm2_checkpoints = wait_for(
+        "MirrorMaker 2's copy and checkpoints",
+        Duration::from_secs(180),
+        || {
+            let c = last_checkpoints(target, &alias, &group, &remote);
+            (c.len() == 2 && total(target, &remote) == 2000).then_some(c)
+        },
+    );
+    // Let a connector offset flush happen, then stop MM2 cleanly.
+    std::thread::sleep(Duration::from_secs(3));
+    mm2.stop();
+
+    // Traffic goes on while nobody replicates.
+    let mut more = SequenceSpec::new(2, 500);
+    more.first_seq = 1000;
+    produce_sequence(&source.client_config(), &topic, &more).expect("produce more");
+
+    // Ferry with MM2's cluster alias.
+    let topology = dir.path().join("handover.toml");
+    std::fs::write(
+        &topology,
+        format!(
+            r#"[clusters.{alias}]
+bootstrap_servers = "{}"
+[clusters.dst]
+bootstrap_servers = "{}"
+
+[[flows]]
+source = "{alias}"
+target = "dst"
+topics = ["{topic}"]
+groups = ["{group}"]
+offset_syncs_location = "source"
+checkpoint_interval = "1s"
+refresh_interval = "2s"
+
+[http]
+listen = "127.0.0.1:0"
+"#,
+            source.bootstrap_servers(),
+            target.bootstrap_servers()
+        ),
+    )
+    .unwrap();
+    let log = run_until_caught_up(&topology);
+    assert!(log.contains("taking over from MirrorMaker 2"), "{log}");
+    // Every source record exactly once in the target topic: MM2's copies,
+    // then Ferry's, nothing copied twice.
+    assert_same(source, &topic, target, &remote, 3000);
+
+    // MM2's checkpoints were the starting point: Ferry never went below.
+    let ferry_checkpoints = last_checkpoints(target, &alias, &group, &remote);
+    for (p, (_, mm2_down)) in &mm2_checkpoints {
+        assert!(
+            ferry_checkpoints[p].1 >= *mm2_down,
+            "partition {p}: {ferry_checkpoints:?} vs {mm2_checkpoints:?}"
+        );
+    }
+    // The group moves into what Ferry copied: exact from there.
+    let (read, committed) = consume_and_commit(source, &group, &topic, &[(0, 1100), (1, 400)]);
+    consumed.extend(read);
+    run_until_caught_up(&topology);
+    let copied: Vec<Record> = data::read_topic(&target.client_config(), &remote)
+        .expect("read")
+        .into_iter()
+        .flatten()
+        .collect();
+    let after = last_checkpoints(target, &alias, &group, &remote);
+    for (p, upstream) in &committed {
+        let truth = true_position(&copied, *p, *upstream as u64);
+        assert_eq!(
+            after[p],
+            (*upstream, truth),
+            "partition {p}: exact after the handover"
+        );
+    }
+    let history = read_checkpoints(target, &alias);
+    for p in [0, 1] {
+        let series: Vec<i64> = history
+            .iter()
+            .filter(|c| c.group == group && c.topic == remote && c.partition == p)
+            .map(|c| c.downstream_offset)
+            .collect();
+        assert!(
+            series.windows(2).all(|w| w[0] <= w[1]),
+            "partition {p}: {series:?}"
         );
     }
 }

@@ -552,6 +552,107 @@ pub async fn read_checkpoints(
 }
 
 // ---------------------------------------------------------------------------
+// Handover from MirrorMaker 2
+// ---------------------------------------------------------------------------
+
+/// MirrorMaker 2's Connect offsets topic for flows from `source_alias`
+/// (dedicated mode keeps it on the target: `mm2-offsets.<source>.internal`).
+pub fn mm2_offsets_topic(source_alias: &str) -> String {
+    format!("mm2-offsets.{source_alias}.internal")
+}
+
+/// One record of MM2's Connect offsets topic, if it is a
+/// `MirrorSourceConnector` position of `source_alias`: ((topic, partition),
+/// last copied offset, or `None` for a tombstone).
+fn parse_mm2_offset(
+    source_alias: &str,
+    key: &[u8],
+    value: Option<&[u8]>,
+) -> Option<((String, i32), Option<i64>)> {
+    let key: serde_json::Value = serde_json::from_slice(key).ok()?;
+    let [connector, partition] = key.as_array()?.as_slice() else {
+        return None;
+    };
+    if connector.as_str()? != "MirrorSourceConnector"
+        || partition.get("cluster")?.as_str()? != source_alias
+    {
+        return None;
+    }
+    let topic = partition.get("topic")?.as_str()?.to_string();
+    let number = i32::try_from(partition.get("partition")?.as_i64()?).ok()?;
+    let offset = match value {
+        None => None,
+        Some(v) => Some(
+            serde_json::from_slice::<serde_json::Value>(v)
+                .ok()?
+                .get("offset")?
+                .as_i64()?,
+        ),
+    };
+    Some(((topic, number), offset))
+}
+
+/// Where MirrorMaker 2 stopped copying, per source partition of this flow:
+/// the next source offset to copy (MM2 stores its last copied record and
+/// resumes one past it). Read from the Connect offsets topic MM2 keeps on the
+/// target, so Ferry can take a flow over from MM2 without copying again what
+/// MM2 copied. Only partitions whose target topic, under this flow's naming,
+/// already holds records count: a naming mismatch must never make Ferry skip
+/// data. Empty when MM2 never ran.
+pub async fn mm2_resume_positions(
+    flow: &Flow,
+    target: &Cluster,
+) -> Result<HashMap<(String, i32), i64>, EngineError> {
+    let (flow, target) = (flow.clone(), target.clone());
+    let topic = mm2_offsets_topic(&flow.source);
+    tokio::task::spawn_blocking(move || {
+        let mut positions: HashMap<(String, i32), i64> = HashMap::new();
+        read_topic_blocking(&target, &topic, READ_TIMEOUT, |msg| {
+            if let Some((key, offset)) = msg
+                .key()
+                .and_then(|k| parse_mm2_offset(&flow.source, k, msg.payload()))
+            {
+                match offset {
+                    Some(o) => positions.insert(key, o + 1),
+                    None => positions.remove(&key),
+                };
+            }
+        })
+        .map_err(|cause| EngineError::Topic {
+            cluster: target.name.clone(),
+            topic: topic.clone(),
+            cause: format!("cannot read MirrorMaker 2's offsets: {cause}"),
+        })?;
+        if positions.is_empty() {
+            return Ok(positions);
+        }
+        let reader: BaseConsumer<ClusterContext> =
+            client_config(&target, Role::Reader, "ferry-handover")
+                .create_with_context(ClusterContext::new(&target))
+                .map_err(|e| EngineError::Client {
+                    cluster: target.name.clone(),
+                    cause: e.to_string(),
+                })?;
+        positions.retain(|(t, p), next| {
+            let remote = flow.remote_topic(t);
+            let copied = reader
+                .fetch_watermarks(&remote, *p, Duration::from_secs(15))
+                .is_ok_and(|(_, high)| high > 0);
+            if copied && topics::selects(&flow, t) {
+                tracing::info!(
+                    topic = %t, partition = p, resume_at = *next, target_topic = %remote,
+                    "taking over from MirrorMaker 2: it copied this partition up to here"
+                );
+            }
+            copied
+        });
+        Ok(positions)
+    })
+    .await
+    .map_err(|e| EngineError::Internal(format!("MirrorMaker 2 offsets reader failed: {e}")))?
+}
+
+// ---------------------------------------------------------------------------
 // Producing
 // ---------------------------------------------------------------------------
 
@@ -697,13 +798,19 @@ pub(crate) struct Checkpointing {
     heartbeats: Option<JoinHandle<()>>,
 }
 
+/// Without [`Checkpointing::finish`] (the flow stopped on an error and will
+/// restart with a fresh registry) the tasks are aborted: no last cycle, so a
+/// stale ledger can never write behind the next run's checkpoints.
 impl Drop for Checkpointing {
     fn drop(&mut self) {
         self.stop_cycle.cancel();
         self.stop_writer.cancel();
         self.stop_heartbeats.cancel();
-        if let Some(r) = &self.rebuild {
-            r.abort();
+        for handle in [&self.cycle, &self.writer, &self.rebuild, &self.heartbeats]
+            .into_iter()
+            .flatten()
+        {
+            handle.abort();
         }
     }
 }
@@ -1637,6 +1744,28 @@ mod tests {
             ("a", "mm2-offset-syncs.b.internal")
         );
         assert_eq!(checkpoints_topic(&flow("")), "a.checkpoints.internal");
+    }
+
+    #[test]
+    fn mm2_connect_offsets_are_parsed_for_this_source_only() {
+        let key = br#"["MirrorSourceConnector",{"cluster":"a","partition":3,"topic":"orders"}]"#;
+        assert_eq!(
+            parse_mm2_offset("a", key, Some(br#"{"offset":41}"#)),
+            Some((("orders".into(), 3), Some(41)))
+        );
+        assert_eq!(
+            parse_mm2_offset("a", key, None),
+            Some((("orders".into(), 3), None))
+        );
+        assert_eq!(parse_mm2_offset("b", key, Some(br#"{"offset":41}"#)), None);
+        let checkpoint_connector =
+            br#"["MirrorCheckpointConnector",{"cluster":"a","partition":3,"topic":"orders"}]"#;
+        assert_eq!(
+            parse_mm2_offset("a", checkpoint_connector, Some(b"{}")),
+            None
+        );
+        assert_eq!(parse_mm2_offset("a", b"not json", None), None);
+        assert_eq!(parse_mm2_offset("a", key, Some(b"{}")), None);
     }
 
     #[tokio::test]

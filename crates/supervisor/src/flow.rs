@@ -79,6 +79,8 @@ struct FlowContext {
     run_ends: std::sync::Mutex<HashMap<(String, i32), i64>>,
     /// Per-partition offset maps; every slot feeds its partition's map.
     offsets: Arc<OffsetRegistry>,
+    /// Where MirrorMaker 2 stopped, for partitions Ferry has no progress for.
+    handover: HashMap<(String, i32), i64>,
 }
 
 fn reader(cluster: &Cluster, name: &str) -> Result<Arc<BaseConsumer<ClusterContext>>, EngineError> {
@@ -232,6 +234,7 @@ impl FlowRunner {
         let loaded =
             progress::load(&self.target, &self.flow.source, Duration::from_secs(60)).await?;
         tracing::info!(partitions = loaded.len(), "progress loaded");
+        let handover = checkpoints::mm2_resume_positions(&self.flow, &self.target).await?;
         let (offsets, syncs_rx) = OffsetRegistry::new();
         let ctx = Arc::new(FlowContext {
             flow: self.flow.clone(),
@@ -247,6 +250,7 @@ impl FlowRunner {
             unconsumed: tokio::sync::OnceCell::new(),
             run_ends: Default::default(),
             offsets: offsets.clone(),
+            handover,
         });
         let checkpointing = Checkpointing::start(checkpoints::Setup {
             flow: self.flow.clone(),
@@ -635,8 +639,8 @@ async fn prepare_target(
 }
 
 /// Creates slots for the partitions, resolving where each starts: the
-/// in-memory watermark after a restart, else persisted progress, else the
-/// flow's `start_from`.
+/// in-memory watermark after a restart, else persisted progress, else where
+/// MirrorMaker 2 stopped (handover), else the flow's `start_from`.
 async fn assign(
     ctx: &Arc<FlowContext>,
     topic: &str,
@@ -653,6 +657,7 @@ async fn assign(
             .get(&p)
             .copied()
             .or_else(|| ctx.progress.get(&(topic.to_string(), p)).copied())
+            .or_else(|| ctx.handover.get(&(topic.to_string(), p)).copied())
         {
             Some(o) if o < low => {
                 tracing::error!(
