@@ -415,3 +415,123 @@ fn sigkill_three_times_under_load_loses_nothing_and_bounds_duplicates() {
         "{duplicates} duplicates exceed 3 windows:\n{report}"
     );
 }
+
+#[test]
+fn topic_configs_are_copied_and_kept_in_sync() {
+    use ferry_admin::{Admin, ConfigChange, ConfigSource};
+    let (source, target) = shared_pair().expect("test brokers start");
+    let topic = unique_name("configs");
+    data::create_topic(
+        &source.client_config(),
+        &topic,
+        1,
+        1,
+        &[
+            ("retention.ms", "123456789"),
+            ("min.insync.replicas", "1"),
+            ("max.message.bytes", "2000000"),
+        ],
+    )
+    .expect("create");
+    let dir = tempfile::tempdir().unwrap();
+    let topology = write_topology(
+        dir.path(),
+        source,
+        target,
+        &one_flow(&format!("topics = [\"{topic}\"]")),
+    );
+    let daemon = start_daemon(&topology);
+    let (src_admin, dst_admin) = (
+        Admin::new(&source.client_config()).unwrap(),
+        Admin::new(&target.client_config()).unwrap(),
+    );
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let remote = format!("src.{topic}");
+    let overrides = |admin: &Admin, name: &str| -> std::collections::BTreeMap<String, String> {
+        rt.block_on(admin.describe_topic_configs(name))
+            .map(|entries| {
+                entries
+                    .into_iter()
+                    .filter(|e| matches!(e.source, ConfigSource::DynamicTopic))
+                    .filter_map(|e| Some((e.name, e.value?)))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let wait_overrides =
+        |what: &str, check: &dyn Fn(&std::collections::BTreeMap<String, String>) -> bool| {
+            wait_for(what, Duration::from_secs(30), || {
+                check(&overrides(&dst_admin, &remote)).then_some(())
+            })
+        };
+    wait_overrides("the configs copied at creation", &|o| {
+        o.get("retention.ms").map(String::as_str) == Some("123456789")
+            && o.get("max.message.bytes").map(String::as_str) == Some("2000000")
+    });
+    assert!(
+        !overrides(&dst_admin, &remote).contains_key("min.insync.replicas"),
+        "excluded like MM2"
+    );
+
+    rt.block_on(
+        src_admin
+            .incremental_alter_configs(&topic, &[ConfigChange::set("retention.ms", "987654321")]),
+    )
+    .expect("alter source");
+    wait_overrides("a changed config synced", &|o| {
+        o.get("retention.ms").map(String::as_str) == Some("987654321")
+    });
+    rt.block_on(
+        src_admin.incremental_alter_configs(&topic, &[ConfigChange::delete("max.message.bytes")]),
+    )
+    .expect("delete on source");
+    wait_overrides("a removed override removed", &|o| {
+        !o.contains_key("max.message.bytes")
+    });
+    let (code, log) = stop_daemon(daemon);
+    assert_eq!(code, Some(0), "{log}");
+}
+
+#[test]
+fn a_target_topic_deleted_while_running_is_reported_and_recreated() {
+    let (source, target) = shared_pair().expect("test brokers start");
+    let topic = unique_name("deleted");
+    data::create_topic(&source.client_config(), &topic, 1, 1, &[]).expect("create");
+    produce_sequence(&source.client_config(), &topic, &SequenceSpec::new(1, 100)).expect("produce");
+    let dir = tempfile::tempdir().unwrap();
+    let topology = write_topology(
+        dir.path(),
+        source,
+        target,
+        &one_flow(&format!("topics = [\"{topic}\"]")),
+    );
+    let daemon = start_daemon(&topology);
+    let remote = format!("src.{topic}");
+    wait_for("the first copy", Duration::from_secs(60), || {
+        (total(target, &remote) == 100).then_some(())
+    });
+    let admin = ferry_admin::Admin::new(&target.client_config()).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(admin.delete_topics(&[remote.as_str()]))
+        .expect("delete target topic");
+    let mut more = SequenceSpec::new(1, 100);
+    more.first_seq = 100;
+    produce_sequence(&source.client_config(), &topic, &more).expect("produce more");
+    // The records produced after the deletion arrive in a recreated topic.
+    wait_for("the recreated topic", Duration::from_secs(180), || {
+        let copied = data::read_topic(&target.client_config(), &remote).ok()?;
+        let seqs: Vec<u64> = copied
+            .first()?
+            .iter()
+            .filter_map(|r| Some(r.sequence()?.seq))
+            .collect();
+        (seqs == (100..200).collect::<Vec<_>>()).then_some(())
+    });
+    let (code, log) = stop_daemon(daemon);
+    assert_eq!(code, Some(0), "{log}");
+    assert!(
+        log.lines()
+            .any(|l| l.contains(&format!("cluster dst, topic {remote}, partition 0"))),
+        "the failure names cluster, topic and partition:\n{log}"
+    );
+}

@@ -129,6 +129,32 @@ async fn topic_partitions(
                     reader.context().scrub(&e.to_string())
                 ),
             })?;
+        // Asked about one topic, a refusal (authorization, policy) is that
+        // topic's error to report, not a sign that it is missing.
+        if let Some(name) = topic.as_deref() {
+            use rdkafka::types::RDKafkaRespErr as E;
+            if let Some(err) = md
+                .topics()
+                .iter()
+                .find(|t| t.name() == name)
+                .and_then(|t| t.error())
+            {
+                if !matches!(
+                    err,
+                    E::RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART
+                        | E::RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE
+                ) {
+                    return Err(EngineError::Topic {
+                        cluster,
+                        topic: name.to_string(),
+                        cause: format!(
+                            "the cluster refuses the topic: {}",
+                            rdkafka::error::RDKafkaErrorCode::from(err)
+                        ),
+                    });
+                }
+            }
+        }
         Ok(md
             .topics()
             .iter()
@@ -545,8 +571,23 @@ async fn run_topic(
     let mut slots = assign(ctx, topic, &remote, 0..count, resume).await?;
 
     let mut tick = tokio::time::interval(Duration::from_millis(250));
+    let mut config_sync = tokio::time::interval(ctx.flow.refresh_interval);
     loop {
         tokio::select! {
+            _ = config_sync.tick(), if ctx.flow.sync_topic_configs => {
+                match topics::sync_topic_configs(&ctx.source_admin, &ctx.target_admin, &ctx.flow, &ctx.target.name, topic, &remote).await {
+                    Ok(changes) if !changes.is_empty() => {
+                        tracing::info!(target_topic = %remote, ?changes, "topic configs synced");
+                    }
+                    Ok(_) => {}
+                    // Configs are best effort: records keep flowing, the
+                    // error is visible in the log and the topic's status.
+                    Err(e) => {
+                        tracing::warn!(error = %e, "topic config sync failed");
+                        ctx.status.update_topic(topic, |t| t.last_error = Some(e.to_string()));
+                    }
+                }
+            }
             _ = cancel.cancelled() => {
                 ctx.plane.send(PumpCommand::Unassign(slots)).await?;
                 return Ok(());

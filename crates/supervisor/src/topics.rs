@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use ferry_admin::{Admin, AdminError, ConfigSource, NewTopicSpec};
+use ferry_admin::{Admin, AdminError, ConfigChange, ConfigSource, NewTopicSpec};
 use ferry_config::{Flow, TopicNaming};
 
 use crate::EngineError;
@@ -60,12 +60,84 @@ pub fn configs_to_copy(
         .iter()
         .filter(|e| matches!(e.source, ConfigSource::DynamicTopic))
         .filter(|e| !e.is_read_only && !e.is_sensitive)
-        .filter(|e| {
-            !DEFAULT_CONFIG_EXCLUDES.contains(&e.name.as_str())
-                && !flow.topic_configs_exclude.iter().any(|x| x == &e.name)
-        })
+        .filter(|e| copyable(flow, &e.name))
         .filter_map(|e| Some((e.name.clone(), e.value.clone()?)))
         .collect()
+}
+
+/// Brings the target topic's configs in line with the source's: keys set on
+/// the source (and not excluded) are set on the target; keys Ferry would
+/// copy but the source no longer overrides go back to the target's default.
+/// Uses IncrementalAlterConfigs so nothing else on the target is touched.
+/// Returns the changes applied.
+pub async fn sync_topic_configs(
+    source_admin: &Admin,
+    target_admin: &Admin,
+    flow: &Flow,
+    target_cluster: &str,
+    topic: &str,
+    remote: &str,
+) -> Result<Vec<ConfigChange>, EngineError> {
+    let fail = |cause: String| EngineError::Topic {
+        cluster: target_cluster.to_string(),
+        topic: remote.to_string(),
+        cause,
+    };
+    let wanted = configs_to_copy(
+        flow,
+        &source_admin
+            .describe_topic_configs(topic)
+            .await
+            .map_err(|e| fail(format!("cannot read the source topic's configs: {e}")))?,
+    );
+    let current = target_admin
+        .describe_topic_configs(remote)
+        .await
+        .map_err(|e| fail(format!("cannot read the target topic's configs: {e}")))?;
+    let changes = config_changes(flow, &wanted, &current);
+    if !changes.is_empty() {
+        target_admin
+            .incremental_alter_configs(remote, &changes)
+            .await
+            .map_err(|e| {
+                let what = if e.is_unsupported() {
+                    "the target broker does not support IncrementalAlterConfigs"
+                } else {
+                    "the target refused the config change"
+                };
+                fail(format!("{what}: {e}"))
+            })?;
+    }
+    Ok(changes)
+}
+
+/// The changes that make `current` (the target's configs) match `wanted`.
+fn config_changes(
+    flow: &Flow,
+    wanted: &BTreeMap<String, String>,
+    current: &[ferry_admin::ConfigEntry],
+) -> Vec<ConfigChange> {
+    let overridden: BTreeMap<&str, Option<&str>> = current
+        .iter()
+        .filter(|e| matches!(e.source, ConfigSource::DynamicTopic))
+        .map(|e| (e.name.as_str(), e.value.as_deref()))
+        .collect();
+    let mut changes: Vec<ConfigChange> = wanted
+        .iter()
+        .filter(|(k, v)| overridden.get(k.as_str()) != Some(&Some(v.as_str())))
+        .map(|(k, v)| ConfigChange::set(k.clone(), v.clone()))
+        .collect();
+    changes.extend(
+        overridden
+            .keys()
+            .filter(|k| !wanted.contains_key(**k) && copyable(flow, k))
+            .map(|k| ConfigChange::delete(k.to_string())),
+    );
+    changes
+}
+
+fn copyable(flow: &Flow, key: &str) -> bool {
+    !DEFAULT_CONFIG_EXCLUDES.contains(&key) && !flow.topic_configs_exclude.iter().any(|x| x == key)
 }
 
 /// Creates one topic; `Ok(false)` when it already existed (another Ferry, or
