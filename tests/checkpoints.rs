@@ -120,6 +120,33 @@ fn failover_without_duplicates(naming: &str) {
         series("ferry_group_offsets_synced_total{flow=\"src->dst\",result=\"synced\"}") >= 3.0,
         "{metrics}"
     );
+    // Every acknowledged record observed its latency.
+    assert!(
+        series("ferry_replication_latency_seconds_count{flow=\"src->dst\"}") >= 1500.0,
+        "{metrics}"
+    );
+    // MirrorMaker 2-format heartbeats of this flow, recent ones.
+    let heartbeats: Vec<ferry_checkpoint::wire::Heartbeat> =
+        data::read_partition(&target.client_config(), "heartbeats", 0, 0, None)
+            .expect("heartbeats topic")
+            .iter()
+            .filter_map(|r| {
+                ferry_checkpoint::wire::Heartbeat::decode(r.key.as_deref()?, r.value.as_deref()?)
+                    .ok()
+            })
+            .filter(|h| h.source_alias == "src" && h.target_alias == "dst")
+            .collect();
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    assert!(
+        heartbeats
+            .iter()
+            .any(|h| (now_ms - h.timestamp_ms).abs() < 60_000),
+        "no recent heartbeat src->dst among {}",
+        heartbeats.len()
+    );
 
     // The group fails over: exactly the records it had not consumed.
     let got = sequences(&consume_from_committed(target, &group, &remote, &[0, 1, 2]));

@@ -52,6 +52,35 @@ pub(crate) struct DeliveryContext {
     pump: OnceLock<Thread>,
     /// Observes source-CreateTime-to-target-ack latency per record.
     metrics: Option<ferry_http::FlowMetrics>,
+    clock: BatchClock,
+}
+
+/// The wall clock for latency, read once per batch of delivery reports
+/// rather than once per record: the delivery thread marks it stale before
+/// each poll, and the first report the poll serves reads the clock. Reports
+/// of one batch arrive together, so the error is far below a millisecond.
+#[derive(Debug, Default)]
+struct BatchClock {
+    /// Epoch milliseconds; 0 when stale.
+    now_ms: std::sync::atomic::AtomicI64,
+}
+
+impl BatchClock {
+    fn invalidate(&self) {
+        self.now_ms.store(0, Ordering::Relaxed);
+    }
+
+    fn now_ms(&self) -> i64 {
+        let cached = self.now_ms.load(Ordering::Relaxed);
+        if cached != 0 {
+            return cached;
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        self.now_ms.store(now, Ordering::Relaxed);
+        now
+    }
 }
 
 impl ClientContext for DeliveryContext {
@@ -75,10 +104,7 @@ impl ProducerContext for DeliveryContext {
         let acked = outcome.is_ok();
         if let (Some(metrics), Ok((_, timestamp))) = (&self.metrics, &outcome) {
             if *timestamp >= 0 {
-                // One clock read and a histogram bucket per record.
-                let now_ms = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_millis() as i64);
+                let now_ms = self.clock.now_ms();
                 metrics.observe_latency((now_ms - timestamp) as f64 / 1000.0);
             }
         }
@@ -185,6 +211,7 @@ impl DataPlane {
                     cap: flow.max_in_flight_bytes,
                     pump: OnceLock::new(),
                     metrics,
+                    clock: BatchClock::default(),
                 })
                 .map_err(|e| create_err(target, e))?;
         let producer = Arc::new(producer);
@@ -221,6 +248,7 @@ impl DataPlane {
                 .name(format!("delivery {flow_id}"))
                 .spawn(move || {
                     while !stop.load(Ordering::Acquire) {
+                        producer.context().clock.invalidate();
                         producer.poll(Duration::from_millis(100));
                     }
                 })
