@@ -560,7 +560,26 @@ fn restarts_keep_checkpoints_monotonic_and_translate_after_the_rebuild() {
     let got = sequences(&consume_from_committed(target, &group, &remote, &[0, 1]));
     let seen: BTreeSet<SequenceId> = got.iter().copied().collect();
     let missing: Vec<_> = expected.difference(&seen).collect();
-    assert!(missing.is_empty(), "missed after the crash: {missing:?}");
+    if !missing.is_empty() {
+        let on_target = data::read_topic(&target.client_config(), &remote).expect("read");
+        let layout: Vec<String> = on_target
+            .iter()
+            .map(|records| {
+                let seqs: Vec<String> = records
+                    .iter()
+                    .filter(|r| r.offset >= 190)
+                    .map(|r| format!("{}:{}", r.offset, r.sequence().map_or(-1, |s| s.seq as i64)))
+                    .collect();
+                format!("{} records, from 190: {}", records.len(), seqs.join(" "))
+            })
+            .collect();
+        panic!(
+            "missed {} after the crash (read {}): {:?}...\ntarget: {layout:#?}\nrun 3 log:\n{log}",
+            missing.len(),
+            got.len(),
+            &missing[..missing.len().min(5)]
+        );
+    }
     eprintln!(
         "after a SIGKILL: {} records read again by the failed-over consumer",
         got.len() - expected.len()

@@ -259,61 +259,98 @@ pub fn metric(body: &str, series: &str) -> Option<f64> {
 // Consumer groups, checkpoints and failover
 // ---------------------------------------------------------------------------
 
-/// Runs an admin call on a throwaway runtime (the admin client needs tokio).
-pub fn admin_call<T>(
-    cluster: &KafkaCluster,
-    f: impl for<'a> FnOnce(
-        &'a ferry_admin::Admin,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = T> + 'a>>,
-) -> T {
-    let admin = ferry_admin::Admin::new(&cluster.client_config()).expect("admin client");
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    rt.block_on(f(&admin))
+/// A consumer handle of `group` that never joins it: used to read and
+/// commit the group's offsets the way clients do (OffsetFetch/OffsetCommit
+/// through the group coordinator).
+///
+/// Why not the admin API: librdkafka 2.12's admin ListConsumerGroupOffsets
+/// dereferences a null consumer-group handle when the broker answers
+/// NOT_COORDINATOR (confluentinc/librdkafka#5040), which a freshly started
+/// cluster does while `__consumer_offsets` loads; a consumer handle has a
+/// group, so the same answer just re-queries the coordinator.
+fn offsets_handle(cluster: &KafkaCluster, group: &str) -> rdkafka::consumer::BaseConsumer {
+    cluster
+        .client_config()
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer")
 }
 
-/// A group's committed offsets for `topic`, by partition (absent: none).
+/// Retries what a fresh cluster may refuse for a while (the group
+/// coordinator is still loading `__consumer_offsets`).
+fn retrying<T>(
+    what: &str,
+    mut attempt: impl FnMut() -> Result<T, rdkafka::error::KafkaError>,
+) -> T {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        match attempt() {
+            Ok(v) => return v,
+            Err(e) if Instant::now() < deadline => {
+                eprintln!("{what}: {e}; retrying");
+                std::thread::sleep(Duration::from_millis(500));
+            }
+            Err(e) => panic!("{what}: {e}"),
+        }
+    }
+}
+
+/// A group's committed offsets for `topic`, by partition (absent: none, or
+/// no such topic).
 pub fn group_offsets(
     cluster: &KafkaCluster,
     group: &str,
     topic: &str,
 ) -> std::collections::BTreeMap<i32, i64> {
-    let (group, topic) = (group.to_string(), topic.to_string());
-    admin_call(cluster, move |a| {
-        Box::pin(async move {
-            match a.list_consumer_group_offsets(&group, None).await {
-                Ok(list) => list
-                    .into_iter()
-                    .filter(|o| o.topic == topic)
-                    .filter_map(|o| Some((o.partition, o.offset?)))
-                    .collect(),
-                Err(ferry_admin::AdminError::GroupNotFound { .. }) => Default::default(),
-                Err(e) => panic!("cannot read offsets of group {group}: {e}"),
-            }
+    use rdkafka::consumer::Consumer;
+    let Ok(partitions) = ferry_testkit::data::partition_count(&cluster.client_config(), topic)
+    else {
+        return Default::default();
+    };
+    let consumer = offsets_handle(cluster, group);
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    for p in 0..partitions as i32 {
+        tpl.add_partition(topic, p);
+    }
+    let committed = retrying(&format!("reading the offsets of group {group}"), || {
+        consumer.committed_offsets(tpl.clone(), Duration::from_secs(15))
+    });
+    committed
+        .elements()
+        .iter()
+        .filter_map(|e| match e.offset() {
+            rdkafka::Offset::Offset(o) => Some((e.partition(), o)),
+            _ => None,
         })
-    })
+        .collect()
 }
 
 /// Commits offsets for a group without consuming (the group must be idle).
 pub fn commit_group_offsets(cluster: &KafkaCluster, group: &str, offsets: &[(&str, i32, i64)]) {
-    let group = group.to_string();
-    let offsets: Vec<(String, i32, i64)> = offsets
-        .iter()
-        .map(|(t, p, o)| (t.to_string(), *p, *o))
-        .collect();
-    admin_call(cluster, move |a| {
-        Box::pin(async move {
-            let refs: Vec<(&str, i32, i64)> = offsets
-                .iter()
-                .map(|(t, p, o)| (t.as_str(), *p, *o))
-                .collect();
-            a.alter_consumer_group_offsets(&group, &refs)
-                .await
-                .unwrap_or_else(|e| panic!("cannot commit offsets of group {group}: {e}"));
-        })
-    })
+    use rdkafka::consumer::{CommitMode, Consumer};
+    let consumer = offsets_handle(cluster, group);
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    for (t, p, o) in offsets {
+        tpl.add_partition_offset(t, *p, rdkafka::Offset::Offset(*o))
+            .unwrap();
+    }
+    retrying(&format!("committing offsets of group {group}"), || {
+        consumer.commit(&tpl, CommitMode::Sync)
+    });
+}
+
+/// The group coordinator of a freshly started cluster is not ready for a
+/// moment (`__consumer_offsets` is being created and loaded); librdkafka
+/// retries on its own and reports it on the way.
+fn coordinator_not_ready(e: &rdkafka::error::KafkaError) -> bool {
+    use rdkafka::error::{KafkaError, RDKafkaErrorCode as C};
+    matches!(
+        e,
+        KafkaError::MessageConsumption(
+            C::NotCoordinator | C::CoordinatorLoadInProgress | C::CoordinatorNotAvailable
+        )
+    )
 }
 
 fn group_consumer(cluster: &KafkaCluster, group: &str) -> rdkafka::consumer::BaseConsumer {
@@ -359,9 +396,15 @@ pub fn consume_and_commit(
     use rdkafka::message::Message;
     use rdkafka::{Offset, TopicPartitionList};
     let consumer = group_consumer(cluster, group);
+    // The committed offsets come from the admin API (retried while a fresh
+    // cluster's coordinator loads), not from librdkafka's own fetch.
+    let stored = group_offsets(cluster, group, topic);
     let mut tpl = TopicPartitionList::new();
     for (p, _) in counts {
-        tpl.add_partition_offset(topic, *p, Offset::Stored).unwrap();
+        let start = stored
+            .get(p)
+            .map_or(Offset::Beginning, |o| Offset::Offset(*o));
+        tpl.add_partition_offset(topic, *p, start).unwrap();
     }
     consumer.assign(&tpl).expect("assign");
     let mut read: std::collections::BTreeMap<i32, Vec<ferry_testkit::data::Record>> =
@@ -381,6 +424,7 @@ pub fn consume_and_commit(
                 }
             }
             Some(Err(rdkafka::error::KafkaError::PartitionEOF(_))) | None => {}
+            Some(Err(e)) if coordinator_not_ready(&e) => {}
             Some(Err(e)) => panic!("{group} reading {topic}: {e}"),
         }
     }
@@ -421,9 +465,14 @@ pub fn consume_from_committed(
         .set("auto.offset.reset", "error")
         .create()
         .expect("consumer");
+    let stored = group_offsets(cluster, group, topic);
     let mut tpl = TopicPartitionList::new();
     for p in partitions {
-        tpl.add_partition_offset(topic, *p, Offset::Stored).unwrap();
+        let Some(start) = stored.get(p) else {
+            panic!("{group} has no committed offset for {topic}/{p} on the target: {stored:?}");
+        };
+        tpl.add_partition_offset(topic, *p, Offset::Offset(*start))
+            .unwrap();
     }
     consumer.assign(&tpl).expect("assign");
     let mut at_end = std::collections::BTreeSet::new();
@@ -443,6 +492,7 @@ pub fn consume_from_committed(
                 at_end.insert(p);
             }
             None => {}
+            Some(Err(e)) if coordinator_not_ready(&e) => {}
             Some(Err(e)) => panic!("{group} failing over to {topic}: {e}"),
         }
     }

@@ -1388,15 +1388,21 @@ impl Cycle {
                 return;
             }
         };
-        let state_of: HashMap<String, TargetGroup> = states
+        // `None`: the coordinator could not describe the group (moving,
+        // loading): leave it alone this cycle. Reading its offsets now would
+        // also risk librdkafka's crash on a NOT_COORDINATOR answer to an
+        // admin OffsetFetch (confluentinc/librdkafka#5040).
+        let state_of: HashMap<String, Option<TargetGroup>> = states
             .into_iter()
             .map(|d| {
                 let state = match &d.error {
-                    Some(AdminError::GroupNotFound { .. }) => TargetGroup::Idle,
-                    // Not known: leave it alone.
-                    Some(_) => TargetGroup::Active,
-                    None if d.state.has_no_members() => TargetGroup::Idle,
-                    None => TargetGroup::Active,
+                    Some(AdminError::GroupNotFound { .. }) => Some(TargetGroup::Idle),
+                    Some(e) => {
+                        tracing::debug!(group = %d.group_id, error = %e, "target group not described; not syncing it this cycle");
+                        None
+                    }
+                    None if d.state.has_no_members() => Some(TargetGroup::Idle),
+                    None => Some(TargetGroup::Active),
                 };
                 (d.group_id, state)
             })
@@ -1418,10 +1424,9 @@ impl Cycle {
             if desired.is_empty() {
                 continue;
             }
-            let state = state_of
-                .get(&g.group)
-                .copied()
-                .unwrap_or(TargetGroup::Active);
+            let Some(state) = state_of.get(&g.group).copied().flatten() else {
+                continue;
+            };
             let parts: Vec<(&str, i32)> = desired.keys().map(|(t, p)| (t.as_str(), *p)).collect();
             let current: HashMap<(String, i32), i64> = match self
                 .target_admin
