@@ -45,7 +45,7 @@ use std::time::Duration;
 
 use rdkafka::admin::AdminClient;
 use rdkafka::client::DefaultClientContext;
-use rdkafka::consumer::BaseConsumer;
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use rdkafka_sys as rdsys;
@@ -90,8 +90,14 @@ pub(crate) struct Native {
     /// Result queue for the `rdkafka-sys` admin calls. Created from
     /// `client`'s `rd_kafka_t`; destroyed in `Drop`, before `client`.
     queue: NonNull<rd_kafka_queue_t>,
-    /// The safe admin client; owns the `rd_kafka_t`.
+    /// The safe admin client, for the calls rust-rdkafka wraps.
     pub(crate) client: AdminClient<DefaultClientContext>,
+    /// The `rd_kafka_t` every `rdkafka-sys` request goes through: a
+    /// consumer-type handle with a group id that never subscribes or commits.
+    /// librdkafka 2.12 dereferences the handle's consumer-group state when a
+    /// group request is answered NOT_COORDINATOR (coordinator moved), which
+    /// is NULL on an admin (producer-type) handle and crashes the process.
+    requests: BaseConsumer,
     /// Config for the lazily created consumer handle.
     consumer_config: ClientConfig,
     /// A group-less consumer, for `offsets_for_times` (only exposed by the
@@ -131,11 +137,16 @@ impl Native {
         consumer_config
             .remove("group.id")
             .set("enable.auto.commit", "false");
+        let requests: BaseConsumer = consumer_config
+            .clone()
+            .set("group.id", "ferry-admin")
+            .create()
+            .map_err(AdminError::Client)?;
 
-        // SAFETY: `native_ptr` is a valid `rd_kafka_t` for as long as `client`
-        // lives, and `client` is moved into the `Native` that owns the queue
-        // and destroys it first.
-        let queue = unsafe { rdsys::rd_kafka_queue_new(client.inner().native_ptr()) };
+        // SAFETY: `native_ptr` is a valid `rd_kafka_t` for as long as
+        // `requests` lives, and `requests` is moved into the `Native` that
+        // owns the queue and destroys it first.
+        let queue = unsafe { rdsys::rd_kafka_queue_new(Consumer::client(&requests).native_ptr()) };
         let queue = NonNull::new(queue).ok_or_else(|| AdminError::Internal {
             op: "Admin::new",
             message: "rd_kafka_queue_new returned NULL".into(),
@@ -143,6 +154,7 @@ impl Native {
         let native = Arc::new(Native {
             queue,
             client,
+            requests,
             consumer_config,
             consumer: OnceLock::new(),
         });
@@ -158,7 +170,7 @@ impl Native {
     }
 
     fn rk(&self) -> *mut rd_kafka_t {
-        self.client.inner().native_ptr()
+        Consumer::client(&self.requests).native_ptr()
     }
 
     /// The lazily created group-less consumer.
@@ -208,6 +220,9 @@ struct Pending {
 fn poll_loop(native: Arc<Native>) {
     tracing::trace!("ferry-admin poll thread started");
     loop {
+        // The request handle is a consumer: serve its own queue (errors,
+        // logs) so nothing accumulates there over months of running.
+        let _ = native.requests.poll(Duration::ZERO);
         // SAFETY: the queue is valid while `native` is alive, and we hold it.
         let ev = unsafe { rdsys::rd_kafka_queue_poll(native.queue.as_ptr(), POLL_INTERVAL_MS) };
         let Some(ev) = NonNull::new(ev) else {

@@ -76,7 +76,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use ferry_admin::{Admin, AdminError, NewTopicSpec};
+use ferry_admin::{Admin, AdminError};
 use ferry_checkpoint::group_sync::{self, SkipReason, TargetGroup};
 use ferry_checkpoint::wire::{self, Checkpoint, Heartbeat};
 use ferry_checkpoint::{
@@ -714,30 +714,7 @@ async fn delivered(producer: &InternalProducer, f: DeliveryFuture) -> Result<(),
     }
 }
 
-/// Creates a one-partition compacted internal topic if it is missing.
-async fn ensure_internal_topic(
-    admin: &Admin,
-    cluster: &str,
-    topic: &str,
-    replication: Option<i32>,
-) -> Result<(), EngineError> {
-    let mut spec = NewTopicSpec::new(topic, 1);
-    spec.configs = vec![("cleanup.policy".into(), "compact".into())];
-    spec.replication = replication;
-    match topics::create_topic(admin, spec).await {
-        Ok(created) => {
-            if created {
-                tracing::info!(cluster, topic, "created internal topic");
-            }
-            Ok(())
-        }
-        Err(e) => Err(EngineError::Topic {
-            cluster: cluster.to_string(),
-            topic: topic.to_string(),
-            cause: format!("cannot create the topic: {e}"),
-        }),
-    }
-}
+use topics::ensure_internal_topic;
 
 /// Creates an internal topic, retrying with backoff until it works or
 /// `stop` fires. Returns false if stopped first.

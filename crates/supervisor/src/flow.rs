@@ -236,27 +236,13 @@ impl FlowRunner {
         let target_admin = admin(&self.target)?;
         let target_reader = reader(&self.target, "ferry-target-reader")?;
         let progress_topic = progress::progress_topic(&self.flow.source);
-        let existing = topic_partitions(
-            &target_reader,
+        topics::ensure_internal_topic(
+            &target_admin,
             &self.target.name,
-            Some(progress_topic.clone()),
+            &progress_topic,
+            self.flow.replication_factor,
         )
         .await?;
-        if !existing.contains_key(&progress_topic) {
-            let mut spec = ferry_admin::NewTopicSpec::new(progress_topic.clone(), 1);
-            spec.configs = vec![("cleanup.policy".into(), "compact".into())];
-            spec.replication = self.flow.replication_factor;
-            match topics::create_topic(&target_admin, spec).await {
-                Ok(_) => {}
-                Err(e) => {
-                    return Err(EngineError::Progress {
-                        cluster: self.target.name.clone(),
-                        topic: progress_topic,
-                        cause: format!("cannot create the progress topic: {e}"),
-                    })
-                }
-            }
-        }
         let loaded =
             progress::load(&self.target, &self.flow.source, Duration::from_secs(60)).await?;
         tracing::info!(partitions = loaded.len(), "progress loaded");

@@ -140,6 +140,41 @@ fn copyable(flow: &Flow, key: &str) -> bool {
     !DEFAULT_CONFIG_EXCLUDES.contains(&key) && !flow.topic_configs_exclude.iter().any(|x| x == key)
 }
 
+/// Makes sure a one-partition compacted internal topic (progress, offset
+/// syncs, checkpoints, heartbeats) exists. Existing topics are looked up
+/// first, so a cluster that refuses CreateTopics (or an operator who
+/// pre-created the topic with locked-down ACLs) is fine.
+pub async fn ensure_internal_topic(
+    admin: &Admin,
+    cluster: &str,
+    topic: &str,
+    replication: Option<i32>,
+) -> Result<(), EngineError> {
+    if admin
+        .topic_metadata()
+        .await
+        .is_ok_and(|t| t.contains_key(topic))
+    {
+        return Ok(());
+    }
+    let mut spec = NewTopicSpec::new(topic, 1);
+    spec.configs = vec![("cleanup.policy".into(), "compact".into())];
+    spec.replication = replication;
+    match create_topic(admin, spec).await {
+        Ok(created) => {
+            if created {
+                tracing::info!(cluster, topic, "created internal topic");
+            }
+            Ok(())
+        }
+        Err(e) => Err(EngineError::Topic {
+            cluster: cluster.to_string(),
+            topic: topic.to_string(),
+            cause: format!("cannot create the topic: {e}"),
+        }),
+    }
+}
+
 /// Creates one topic; `Ok(false)` when it already existed (another Ferry, or
 /// an operator, may have created it meanwhile).
 pub async fn create_topic(admin: &Admin, spec: NewTopicSpec) -> Result<bool, AdminError> {

@@ -43,9 +43,17 @@ fn run(records: u64, quiet: bool) -> Result<bool, String> {
             .create_topic(&format!("primary.{topic}"), *partitions, 1)
             .map_err(|e| e.to_string())?;
     }
-    backup
-        .create_topic("ferry-progress.primary.internal", 1, 1)
-        .map_err(|e| e.to_string())?;
+    // Ferry's and MirrorMaker 2's internal topics, likewise.
+    for internal in [
+        "ferry-progress.primary.internal",
+        "mm2-offset-syncs.primary.internal",
+        "primary.checkpoints.internal",
+        "heartbeats",
+    ] {
+        backup
+            .create_topic(internal, 1, 1)
+            .map_err(|e| e.to_string())?;
+    }
 
     let topology_text = format!(
         r#"
@@ -61,6 +69,10 @@ topics = ["orders", "payments"]
 topic_naming = "prefix"
 start_from = "earliest"
 refresh_interval = "2s"
+# The mock brokers cannot describe configs or list consumer groups.
+sync_topic_configs = false
+emit_checkpoints = false
+sync_group_offsets = false
 
 [log]
 level = "{}"
