@@ -439,29 +439,34 @@ async fn write_progress(
             })
         })
         .collect();
-    // Send all, then await all: one round trip for the whole batch.
-    let pending: Vec<_> = changed
-        .iter()
-        .map(|(key, watermark, record_key, value)| {
-            let send = producer.send(
-                FutureRecord::to(&topic).key(record_key).payload(value),
-                Duration::from_secs(30),
-            );
-            (key.clone(), *watermark, send)
-        })
-        .collect();
+    // Enqueue all (send_result hands the record to librdkafka at once;
+    // `send` would only do so when awaited), then await all: one round trip
+    // for the whole batch instead of one per partition.
+    let fail = |key: &(String, i32), e: &dyn std::fmt::Display| EngineError::Progress {
+        cluster: target.to_string(),
+        topic: topic.clone(),
+        cause: format!("writing progress of {}:{} failed: {e}", key.0, key.1),
+    };
     let mut first_error = None;
-    for (key, watermark, send) in pending {
-        match send.await {
-            Ok(_) => {
-                committed.insert(key, watermark);
-            }
+    let mut pending = Vec::with_capacity(changed.len());
+    for (key, watermark, record_key, value) in &changed {
+        match producer.send_result(FutureRecord::to(&topic).key(record_key).payload(value)) {
+            Ok(delivery) => pending.push((key, *watermark, delivery)),
             Err((e, _)) => {
-                first_error.get_or_insert(EngineError::Progress {
-                    cluster: target.to_string(),
-                    topic: topic.clone(),
-                    cause: format!("writing progress of {}:{} failed: {e}", key.0, key.1),
-                });
+                first_error.get_or_insert(fail(key, &e));
+            }
+        }
+    }
+    for (key, watermark, delivery) in pending {
+        match delivery.await {
+            Ok(Ok(_)) => {
+                committed.insert(key.clone(), watermark);
+            }
+            Ok(Err((e, _))) => {
+                first_error.get_or_insert(fail(key, &e));
+            }
+            Err(_) => {
+                first_error.get_or_insert(fail(key, &"the producer was dropped"));
             }
         }
     }
@@ -558,10 +563,11 @@ async fn run_topic(
 
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     let mut config_sync = tokio::time::interval(ctx.flow.refresh_interval);
+    let mut copied_configs = std::collections::BTreeSet::new();
     loop {
         tokio::select! {
             _ = config_sync.tick(), if ctx.flow.sync_topic_configs => {
-                match topics::sync_topic_configs(&ctx.source_admin, &ctx.target_admin, &ctx.flow, &ctx.target.name, topic, &remote).await {
+                match topics::sync_topic_configs(&ctx.source_admin, &ctx.target_admin, &ctx.flow, &ctx.target.name, (topic, &remote), &mut copied_configs).await {
                     Ok(changes) if !changes.is_empty() => {
                         tracing::info!(target_topic = %remote, ?changes, "topic configs synced");
                     }

@@ -66,17 +66,18 @@ pub fn configs_to_copy(
 }
 
 /// Brings the target topic's configs in line with the source's: keys set on
-/// the source (and not excluded) are set on the target; keys Ferry would
-/// copy but the source no longer overrides go back to the target's default.
-/// Uses IncrementalAlterConfigs so nothing else on the target is touched.
-/// Returns the changes applied.
+/// the source (and not excluded) are set on the target; keys this task
+/// copied earlier (`copied`) that the source no longer overrides go back to
+/// the target's default. Overrides an operator set on the target for keys
+/// the source never set are left alone. Uses IncrementalAlterConfigs so
+/// nothing else is touched. Updates `copied` and returns the changes.
 pub async fn sync_topic_configs(
     source_admin: &Admin,
     target_admin: &Admin,
     flow: &Flow,
     target_cluster: &str,
-    topic: &str,
-    remote: &str,
+    (topic, remote): (&str, &str),
+    copied: &mut std::collections::BTreeSet<String>,
 ) -> Result<Vec<ConfigChange>, EngineError> {
     let fail = |cause: String| EngineError::Topic {
         cluster: target_cluster.to_string(),
@@ -94,7 +95,7 @@ pub async fn sync_topic_configs(
         .describe_topic_configs(remote)
         .await
         .map_err(|e| fail(format!("cannot read the target topic's configs: {e}")))?;
-    let changes = config_changes(flow, &wanted, &current);
+    let changes = config_changes(&wanted, &current, copied);
     if !changes.is_empty() {
         target_admin
             .incremental_alter_configs(remote, &changes)
@@ -108,14 +109,16 @@ pub async fn sync_topic_configs(
                 fail(format!("{what}: {e}"))
             })?;
     }
+    *copied = wanted.into_keys().collect();
     Ok(changes)
 }
 
-/// The changes that make `current` (the target's configs) match `wanted`.
+/// The changes that make `current` (the target's configs) match `wanted`,
+/// resetting only keys previously copied from the source.
 fn config_changes(
-    flow: &Flow,
     wanted: &BTreeMap<String, String>,
     current: &[ferry_admin::ConfigEntry],
+    copied: &std::collections::BTreeSet<String>,
 ) -> Vec<ConfigChange> {
     let overridden: BTreeMap<&str, Option<&str>> = current
         .iter()
@@ -130,7 +133,7 @@ fn config_changes(
     changes.extend(
         overridden
             .keys()
-            .filter(|k| !wanted.contains_key(**k) && copyable(flow, k))
+            .filter(|k| !wanted.contains_key(**k) && copied.contains(**k))
             .map(|k| ConfigChange::delete(k.to_string())),
     );
     changes

@@ -1,0 +1,104 @@
+//! The command line.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::contenders::Contender;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "ferry-bench",
+    version,
+    about = "Benchmarks Ferry against the rdkafka limit, MirrorMaker 2 and a naive Python peer on real Apache Kafka",
+    after_help = "Results: a table per case on stdout, and the JSON summary (schema: crates/bench/SCHEMA.md).\n\
+                  Build first: cargo build --release -p ferry -p ferry-bench"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// W1 catch-up: 2,000,000 × 200 B and 200,000 × 2 KB over 8 partitions.
+    W1(RunArgs),
+    /// W2 steady-state latency at a fixed rate (p50/p99/max).
+    W2(RunArgs),
+    /// W3 breadth: 1,000 topics × 4 partitions, light traffic.
+    W3(RunArgs),
+    /// W1, then W2 (at 50% of Ferry's W1 rate), then W3, on the same brokers.
+    All(RunArgs),
+    /// The limit's consume-only half (run by the harness as its own process).
+    #[command(hide = true)]
+    LimitConsume {
+        #[arg(long)]
+        bootstrap: String,
+        #[arg(long)]
+        topic: String,
+        #[arg(long)]
+        partitions: i32,
+    },
+    /// The limit's produce-only half (run by the harness as its own process).
+    #[command(hide = true)]
+    LimitProduce {
+        #[arg(long)]
+        bootstrap: String,
+        #[arg(long)]
+        topic: String,
+        #[arg(long)]
+        partitions: i32,
+        #[arg(long)]
+        records: u64,
+        #[arg(long)]
+        value_size: usize,
+        #[arg(long)]
+        base_timestamp_ms: i64,
+    },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// Small sizes for a CI smoke run (W1: 20,000 × 200 B and 2,000 × 2 KB;
+    /// W2: 3 s at 1,000 records/s; W3: 20 topics).
+    #[arg(long)]
+    pub quick: bool,
+    /// Where to write the JSON summary [default: target/bench/summary.json].
+    /// An existing summary keeps the other workloads' latest results.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Contenders, in the order they run.
+    #[arg(long, value_delimiter = ',', default_value = "ferry,limit,mm2,python")]
+    pub contenders: Vec<Contender>,
+    /// W2 produce rate in records/s [default: 50% of Ferry's W1 200 B rate
+    /// from this run or the summary file, else 20,000].
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// W2 measured phase in seconds [default: 30, --quick: 3].
+    #[arg(long)]
+    pub duration: Option<f64>,
+    /// The ferry binary [default: next to ferry-bench, else target/release/ferry].
+    #[arg(long)]
+    pub ferry: Option<PathBuf>,
+    /// Directory for run directories (configs, logs) [default: target/bench].
+    #[arg(long)]
+    pub work_dir: Option<PathBuf>,
+    /// Upper bound for one contender's run, in seconds.
+    #[arg(long, default_value_t = 1800)]
+    pub timeout: u64,
+    /// Extra librdkafka property for Ferry's source cluster
+    /// (`[clusters.<alias>.client]`), e.g. `fetch.max.bytes=8388608`;
+    /// repeatable. For tuning experiments: the defaults are what users get.
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub ferry_source_client: Vec<String>,
+    /// Extra librdkafka property for Ferry's target cluster; repeatable.
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub ferry_target_client: Vec<String>,
+    /// Extra environment variable for the ferry process (e.g.
+    /// `LD_PRELOAD=...` or `MALLOC_ARENA_MAX=2`); repeatable. For experiments.
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub ferry_env: Vec<String>,
+    /// Keep every contender's target topics instead of deleting them.
+    #[arg(long)]
+    pub keep_topics: bool,
+}

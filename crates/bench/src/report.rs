@@ -1,0 +1,516 @@
+//! The results: the JSON summary's types (documented field by field in
+//! `SCHEMA.md`, which a unit test keeps in step) and the human-readable
+//! tables.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Context, Result};
+use crate::measure::ThreadCpu;
+
+/// Bumped when a field changes meaning or disappears (not when one is added).
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// The whole file: the latest report of each workload, by name (`w1`, ...).
+/// Running a workload replaces its entry and keeps the others.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Summary {
+    pub schema_version: u32,
+    pub workloads: BTreeMap<String, WorkloadReport>,
+}
+
+/// One run of one workload.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct WorkloadReport {
+    pub workload: String,
+    pub started_at_unix_ms: i64,
+    pub finished_at_unix_ms: i64,
+    /// The command line that produced it.
+    pub command: String,
+    pub quick: bool,
+    pub host: Host,
+    pub kafka_version: String,
+    /// `ferry --version` of the binary under test.
+    pub ferry_version: Option<String>,
+    pub cases: Vec<CaseReport>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Host {
+    pub cpus: usize,
+    pub memory_bytes: u64,
+    pub kernel: String,
+}
+
+/// One data set (or traffic pattern) and every contender's result on it.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct CaseReport {
+    pub name: String,
+    pub description: String,
+    pub topics: u64,
+    pub partitions_per_topic: i32,
+    pub value_size: usize,
+    /// Records the target must end up with (per contender).
+    pub records: u64,
+    /// Their bytes: key + value + header names and values.
+    pub bytes: u64,
+    /// W2: the fixed produce rate and how long it lasted.
+    pub rate_per_sec: Option<f64>,
+    pub duration_seconds: Option<f64>,
+    pub results: Vec<ContenderResult>,
+    /// Named ratios, e.g. `ferry/limit records_per_sec`.
+    pub ratios: BTreeMap<String, f64>,
+    pub targets: Vec<TargetCheck>,
+}
+
+/// One contender on one case. Fields that do not apply to the workload, or
+/// could not be measured, are `null`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct ContenderResult {
+    /// `ferry`, `limit`, `limit-consume`, `limit-produce`, `mm2`, `python`.
+    pub contender: String,
+    pub version: Option<String>,
+    /// Ran to the end and copied every record.
+    pub ok: bool,
+    pub error: Option<String>,
+    pub records_expected: u64,
+    pub records_copied: u64,
+    /// Every target partition ended with exactly the source's record count.
+    pub copied_all: bool,
+    /// The content of the last record of every target partition matched.
+    pub spot_check_ok: Option<bool>,
+    /// Process start until the target held every record.
+    pub wall_seconds: Option<f64>,
+    /// Process start until the first record was on the target.
+    pub first_record_seconds: Option<f64>,
+    /// Process start until it exited (contenders that exit by themselves).
+    pub exit_seconds: Option<f64>,
+    pub records_per_sec: Option<f64>,
+    /// 10^6 bytes per second.
+    pub mb_per_sec: Option<f64>,
+    /// Records over the time from the first record on the target to the last.
+    pub records_per_sec_after_first: Option<f64>,
+    /// User + system CPU of the contender's process.
+    pub cpu_seconds: Option<f64>,
+    /// `cpu_seconds` per 10^9 bytes copied.
+    pub cpu_seconds_per_gb: Option<f64>,
+    pub peak_rss_bytes: Option<u64>,
+    pub latency_ms: Option<Latency>,
+    pub breadth: Option<Breadth>,
+    /// `limit` only: its consume-only and produce-only runs.
+    pub parts: Vec<ContenderResult>,
+    /// CPU seconds by thread name (digits shown as `#`), biggest first.
+    pub threads: Vec<ThreadCpu>,
+    /// The contender's output.
+    pub log: Option<String>,
+    /// The machine's 1-minute load average when the contender finished: the
+    /// machine is shared, and a high value flags a noisy measurement.
+    pub host_load_1m: Option<f64>,
+    /// W1: CPU seconds the source and target brokers used while the
+    /// contender ran (they share the machine's cores with it).
+    pub source_broker_cpu_seconds: Option<f64>,
+    pub target_broker_cpu_seconds: Option<f64>,
+}
+
+/// W2: end-to-end latency (target consumer's wall clock minus the source
+/// record's CreateTime, both on this machine), in milliseconds.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Latency {
+    pub count: u64,
+    pub missing: u64,
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub max: f64,
+    pub mean: f64,
+}
+
+/// W3: many topics with little traffic.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Breadth {
+    pub topics_expected: u64,
+    /// Target topics holding at least one record at the end.
+    pub topics_replicated: u64,
+    /// Process start until every topic had at least one record on the target.
+    pub all_topics_seconds: Option<f64>,
+    pub idle_seconds: f64,
+    /// CPU use over the idle window after catch-up, in percent of one core.
+    pub idle_cpu_percent: Option<f64>,
+    /// Resident set size at the end of the idle window.
+    pub idle_rss_bytes: Option<u64>,
+    /// Sample lines (not comments) of `GET /metrics`; `null` = n/a.
+    pub prometheus_series: Option<u64>,
+    pub prometheus_note: Option<String>,
+}
+
+/// One of the goals in `benchmarks.md` / the issue.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TargetCheck {
+    /// The ratio's key in `ratios`.
+    pub ratio: String,
+    /// `>=` or `<=`.
+    pub bound: String,
+    pub required: f64,
+    pub actual: Option<f64>,
+    /// `null` when a side of the ratio is missing.
+    pub met: Option<bool>,
+}
+
+impl Summary {
+    /// Reads an existing summary, or starts an empty one when there is none
+    /// or it has another schema version.
+    pub fn load_or_default(path: &Path) -> Summary {
+        std::fs::read_to_string(path)
+            .ok()
+            .and_then(|text| serde_json::from_str::<Summary>(&text).ok())
+            .filter(|s| s.schema_version == SCHEMA_VERSION)
+            .unwrap_or(Summary {
+                schema_version: SCHEMA_VERSION,
+                workloads: BTreeMap::new(),
+            })
+    }
+
+    pub fn write(&self, path: &Path) -> Result<()> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).context(|| format!("cannot create {}", dir.display()))?;
+        }
+        let text = serde_json::to_string_pretty(self)?;
+        std::fs::write(path, text + "\n").context(|| format!("cannot write {}", path.display()))
+    }
+}
+
+impl CaseReport {
+    pub fn result(&self, contender: &str) -> Option<&ContenderResult> {
+        self.results
+            .iter()
+            .find(|r| r.contender == contender && r.ok)
+    }
+
+    /// Adds `a/b` of `field` as `"<a>/<b> <label>"` when both are known.
+    pub fn add_ratio(
+        &mut self,
+        a: &str,
+        b: &str,
+        label: &str,
+        field: impl Fn(&ContenderResult) -> Option<f64>,
+    ) {
+        let (Some(x), Some(y)) = (
+            self.result(a).and_then(&field),
+            self.result(b).and_then(&field),
+        ) else {
+            return;
+        };
+        if y > 0.0 {
+            self.ratios.insert(format!("{a}/{b} {label}"), x / y);
+        }
+    }
+
+    /// Records a goal on a ratio added by [`add_ratio`](Self::add_ratio).
+    pub fn add_target(&mut self, ratio: &str, bound: &str, required: f64) {
+        let actual = self.ratios.get(ratio).copied();
+        let met = actual.map(|a| {
+            if bound == ">=" {
+                a >= required
+            } else {
+                a <= required
+            }
+        });
+        self.targets.push(TargetCheck {
+            ratio: ratio.to_string(),
+            bound: bound.to_string(),
+            required,
+            actual,
+            met,
+        });
+    }
+}
+
+fn f(v: Option<f64>, decimals: usize) -> String {
+    v.map_or_else(|| "-".to_string(), |v| format!("{v:.decimals$}"))
+}
+
+fn mb(v: Option<u64>) -> String {
+    v.map_or_else(|| "-".to_string(), |v| format!("{:.0}", v as f64 / 1e6))
+}
+
+fn status(r: &ContenderResult) -> &'static str {
+    if r.ok {
+        "ok"
+    } else {
+        "FAILED"
+    }
+}
+
+/// A table with right-aligned columns after the first.
+fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let widths: Vec<usize> = (0..header.len())
+        .map(|i| {
+            rows.iter()
+                .map(|r| r.get(i).map_or(0, String::len))
+                .chain([header[i].len()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let line = |cells: Vec<String>| {
+        let mut s = String::new();
+        for (i, cell) in cells.iter().enumerate().take(widths.len()) {
+            if i == 0 {
+                let _ = write!(s, "{cell:<w$}", w = widths[i]);
+            } else {
+                let _ = write!(s, "  {cell:>w$}", w = widths[i]);
+            }
+        }
+        s.trim_end().to_string() + "\n"
+    };
+    let mut out = line(header.iter().map(|h| h.to_string()).collect());
+    out += &line(widths.iter().map(|w| "-".repeat(*w)).collect());
+    for row in rows {
+        out += &line(row.clone());
+    }
+    out
+}
+
+/// The human-readable report of one case.
+pub fn render_case(workload: &str, case: &CaseReport) -> String {
+    let mut out = format!("\n== {} — {}\n", case.name, case.description);
+    let rows_of = |r: &ContenderResult, indent: bool| -> Vec<String> {
+        let name = if indent {
+            format!("  {}", r.contender)
+        } else {
+            r.contender.clone()
+        };
+        match workload {
+            "w2" => {
+                let l = r.latency_ms.as_ref();
+                vec![
+                    name,
+                    status(r).into(),
+                    l.map_or("-".into(), |l| {
+                        format!("{}/{}", l.count, l.count + l.missing)
+                    }),
+                    f(l.map(|l| l.p50), 0),
+                    f(l.map(|l| l.p99), 0),
+                    f(l.map(|l| l.max), 0),
+                    f(r.cpu_seconds_per_gb, 1),
+                    mb(r.peak_rss_bytes),
+                ]
+            }
+            "w3" => {
+                let b = r.breadth.as_ref();
+                vec![
+                    name,
+                    status(r).into(),
+                    b.map_or("-".into(), |b| {
+                        format!("{}/{}", b.topics_replicated, b.topics_expected)
+                    }),
+                    f(r.first_record_seconds, 1),
+                    f(b.and_then(|b| b.all_topics_seconds), 1),
+                    mb(r.peak_rss_bytes),
+                    mb(b.and_then(|b| b.idle_rss_bytes)),
+                    f(b.and_then(|b| b.idle_cpu_percent), 1),
+                    b.and_then(|b| b.prometheus_series)
+                        .map_or_else(|| "n/a".into(), |n| n.to_string()),
+                ]
+            }
+            _ => vec![
+                name,
+                status(r).into(),
+                f(r.records_per_sec, 0),
+                f(r.mb_per_sec, 1),
+                f(r.wall_seconds, 2),
+                f(r.first_record_seconds, 2),
+                f(r.records_per_sec_after_first, 0),
+                f(r.cpu_seconds, 1),
+                f(r.cpu_seconds_per_gb, 1),
+                mb(r.peak_rss_bytes),
+                f(r.source_broker_cpu_seconds, 1),
+                f(r.target_broker_cpu_seconds, 1),
+                f(r.host_load_1m, 1),
+            ],
+        }
+    };
+    let header: &[&str] = match workload {
+        "w2" => &[
+            "contender",
+            "status",
+            "received",
+            "p50 ms",
+            "p99 ms",
+            "max ms",
+            "CPU-s/GB",
+            "peak RSS MB",
+        ],
+        "w3" => &[
+            "contender",
+            "status",
+            "topics",
+            "1st rec s",
+            "all topics s",
+            "peak RSS MB",
+            "idle RSS MB",
+            "idle CPU %",
+            "series",
+        ],
+        _ => &[
+            "contender",
+            "status",
+            "records/s",
+            "MB/s",
+            "wall s",
+            "1st rec s",
+            "rec/s after 1st",
+            "CPU s",
+            "CPU-s/GB",
+            "peak RSS MB",
+            "src broker CPU s",
+            "dst broker CPU s",
+            "load 1m",
+        ],
+    };
+    let mut rows = Vec::new();
+    for r in &case.results {
+        rows.push(rows_of(r, false));
+        for part in &r.parts {
+            rows.push(rows_of(part, true));
+        }
+    }
+    out += &table(header, &rows);
+    if !case.ratios.is_empty() {
+        out += "ratios:\n";
+        for (name, value) in &case.ratios {
+            let goal = case.targets.iter().find(|t| &t.ratio == name);
+            let goal = goal.map_or(String::new(), |t| {
+                format!(
+                    "   (goal {} {}: {})",
+                    t.bound,
+                    t.required,
+                    match t.met {
+                        Some(true) => "met",
+                        Some(false) => "MISSED",
+                        None => "n/a",
+                    }
+                )
+            });
+            let _ = writeln!(out, "  {name:<40} {value:>8.2}{goal}");
+        }
+    }
+    for t in case.targets.iter().filter(|t| t.actual.is_none()) {
+        let _ = writeln!(
+            out,
+            "  {:<40} {:>8}   (goal {} {}: n/a)",
+            t.ratio, "-", t.bound, t.required
+        );
+    }
+    for r in case
+        .results
+        .iter()
+        .chain(case.results.iter().flat_map(|r| r.parts.iter()))
+    {
+        if let Some(e) = &r.error {
+            let _ = writeln!(out, "  {} FAILED: {e}", r.contender);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every field of the JSON summary is documented in SCHEMA.md.
+    #[test]
+    fn schema_md_documents_every_field() {
+        let schema = include_str!("../SCHEMA.md");
+        let mut case = CaseReport {
+            results: vec![ContenderResult {
+                latency_ms: Some(Latency::default()),
+                breadth: Some(Breadth::default()),
+                threads: vec![ThreadCpu {
+                    name: "x".into(),
+                    cpu_seconds: 1.0,
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        case.add_target("x", ">=", 1.0);
+        let report = WorkloadReport {
+            workload: "w1".into(),
+            started_at_unix_ms: 0,
+            finished_at_unix_ms: 0,
+            command: String::new(),
+            quick: true,
+            host: Host {
+                cpus: 2,
+                memory_bytes: 0,
+                kernel: String::new(),
+            },
+            kafka_version: String::new(),
+            ferry_version: None,
+            cases: vec![case],
+        };
+        let summary = Summary {
+            schema_version: SCHEMA_VERSION,
+            workloads: BTreeMap::from([("w1".to_string(), report)]),
+        };
+        let value = serde_json::to_value(&summary).unwrap();
+        let mut missing = Vec::new();
+        collect_keys(&value, &mut |key| {
+            if key != "w1" && !schema.contains(&format!("`{key}`")) {
+                missing.push(key.to_string());
+            }
+        });
+        assert!(
+            missing.is_empty(),
+            "SCHEMA.md does not document {missing:?}"
+        );
+    }
+
+    fn collect_keys(value: &serde_json::Value, f: &mut impl FnMut(&str)) {
+        match value {
+            serde_json::Value::Object(map) => {
+                for (k, v) in map {
+                    f(k);
+                    collect_keys(v, f);
+                }
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|v| collect_keys(v, f)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn ratios_and_targets() {
+        let result = |name: &str, rps: f64| ContenderResult {
+            contender: name.into(),
+            ok: true,
+            records_per_sec: Some(rps),
+            ..Default::default()
+        };
+        let mut case = CaseReport {
+            results: vec![result("ferry", 90.0), result("limit", 100.0)],
+            ..Default::default()
+        };
+        case.add_ratio("ferry", "limit", "records_per_sec", |r| r.records_per_sec);
+        case.add_ratio("ferry", "mm2", "records_per_sec", |r| r.records_per_sec);
+        case.add_target("ferry/limit records_per_sec", ">=", 0.8);
+        case.add_target("ferry/mm2 records_per_sec", ">=", 1.5);
+        assert_eq!(case.targets[0].met, Some(true));
+        assert_eq!(case.targets[1].met, None);
+        for workload in ["w2", "w3"] {
+            let mut other = case.clone();
+            other.results[0].latency_ms = Some(Latency::default());
+            other.results[0].breadth = Some(Breadth::default());
+            assert!(render_case(workload, &other).contains("ferry"));
+        }
+        case.results[1].parts = vec![result("limit-consume", 1.0)];
+        let text = render_case("w1", &case);
+        assert!(text.contains("  limit-consume"), "{text}");
+        assert!(text.contains("ferry/limit records_per_sec"), "{text}");
+        assert!(text.contains("met"), "{text}");
+    }
+}

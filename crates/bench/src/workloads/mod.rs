@@ -1,0 +1,236 @@
+//! The workloads, and what they share: watching the target until a
+//! contender has copied what it must, and turning a finished contender
+//! process into a [`ContenderResult`].
+
+pub mod w1;
+pub mod w2;
+pub mod w3;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use ferry_testkit::proc::ProcStats;
+
+use crate::bail;
+use crate::contenders::Launched;
+use crate::error::Result;
+use crate::kafka::Offsets;
+use crate::measure::Tracked;
+use crate::report::ContenderResult;
+use crate::Env;
+
+/// What the target held when a [`watch`] ended.
+#[derive(Debug, Default)]
+pub struct Watched {
+    /// Process start until the first record was on the target.
+    pub first: Option<Duration>,
+    /// Process start until `done` held.
+    pub done: Option<Duration>,
+    /// End offsets of the watched target topics that exist, by topic.
+    pub ends: BTreeMap<String, Vec<i64>>,
+}
+
+impl Watched {
+    pub fn copied(&self) -> u64 {
+        self.ends.values().flatten().map(|&o| o.max(0) as u64).sum()
+    }
+}
+
+/// Polls the end offsets of `topics` (target topic names) on the target
+/// every `interval` until `done(ends)` holds, the process exits, or the
+/// env's timeout passes. Errors say which, with the contender's log tail.
+pub fn watch(
+    env: &Env,
+    process: &mut Tracked,
+    topics: &[String],
+    interval: Duration,
+    done: impl Fn(&BTreeMap<String, Vec<i64>>) -> bool,
+) -> Result<Watched> {
+    let offsets = Offsets::new(&env.target.client_config())?;
+    let mut watched = Watched::default();
+    let mut exited_at: Option<Instant> = None;
+    loop {
+        let tick = Instant::now();
+        // A new target topic's leaders may not answer ListOffsets yet
+        // (NotLeaderForPartition): such errors are transient, so keep the
+        // last answer and ask again; the timeout bounds it all.
+        let mut complete = false;
+        if let Ok(existing) = offsets.topics() {
+            let present: BTreeMap<String, i32> = topics
+                .iter()
+                .filter_map(|t| existing.get(t).map(|&n| (t.clone(), n)))
+                .collect();
+            if let Ok(ends) = offsets.end_offsets(&present) {
+                complete = present.len() == topics.len();
+                watched.ends = ends;
+            }
+        }
+        let elapsed = process.elapsed();
+        if watched.first.is_none() && watched.copied() > 0 {
+            watched.first = Some(elapsed);
+        }
+        if complete && done(&watched.ends) {
+            watched.done = Some(elapsed);
+            return Ok(watched);
+        }
+        if let Some(at) = exited_at {
+            // One more look after the exit (the last records may have landed
+            // between two polls), then it is a failure.
+            if at.elapsed() > interval {
+                let status = match process.poll_exit()? {
+                    Some((status, ..)) => status.to_string(),
+                    None => "unknown status".to_string(),
+                };
+                bail!(
+                    "{} exited ({status}) after {:.1}s with {} of the records on the target; last output:\n{}",
+                    process.name,
+                    elapsed.as_secs_f64(),
+                    watched.copied(),
+                    process.log_tail(12)
+                );
+            }
+        } else if process.poll_exit()?.is_some() {
+            exited_at = Some(Instant::now());
+        }
+        if elapsed > env.timeout {
+            bail!(
+                "{} did not finish within {:?} ({} records on the target); last output:\n{}",
+                process.name,
+                env.timeout,
+                watched.copied(),
+                process.log_tail(12)
+            );
+        }
+        std::thread::sleep(interval.saturating_sub(tick.elapsed()));
+    }
+}
+
+/// Every partition of every topic holds at least what `expected` says.
+pub fn all_copied(
+    expected: &BTreeMap<String, Vec<i64>>,
+) -> impl Fn(&BTreeMap<String, Vec<i64>>) -> bool + '_ {
+    move |ends| {
+        expected.iter().all(|(topic, want)| {
+            ends.get(topic).is_some_and(|got| {
+                got.len() == want.len() && got.iter().zip(want).all(|(g, w)| g >= w)
+            })
+        })
+    }
+}
+
+/// Ends a contender after [`watch`]: a process that exits by itself gets
+/// up to a minute to do so and is measured by its rusage; a daemon is
+/// sampled from `/proc` and then SIGTERMed.
+pub fn finish(launched: &mut Launched) -> Result<(ProcStats, Option<Duration>)> {
+    let process = &mut launched.process;
+    if launched.exits_by_itself {
+        match process.wait_exit(Duration::from_secs(60))? {
+            Some((status, stats, at)) if status.success() => Ok((stats, Some(at))),
+            Some((status, ..)) => bail!(
+                "{} copied everything but exited with {status}; last output:\n{}",
+                process.name,
+                process.log_tail(12)
+            ),
+            None => {
+                let stats = process.sample()?;
+                process.stop()?;
+                bail!(
+                    "{} copied everything but did not exit within a minute (CPU {:.1}s); last output:\n{}",
+                    process.name,
+                    stats.cpu_time.as_secs_f64(),
+                    process.log_tail(12)
+                )
+            }
+        }
+    } else {
+        let stats = process.sample()?;
+        let status = process.stop()?;
+        if !status.success() && status.code() != Some(143) && status.code() != Some(130) {
+            // MirrorMaker exits 130/143 on SIGTERM in some versions; a
+            // crash on the way out is worth saying but not fatal.
+            eprintln!("ferry-bench: note: {} stopped with {status}", process.name);
+        }
+        Ok((stats, None))
+    }
+}
+
+/// Fills the throughput and resource fields of `result`.
+pub fn fill_throughput(
+    result: &mut ContenderResult,
+    watched: &Watched,
+    stats: ProcStats,
+    exit: Option<Duration>,
+    bytes: u64,
+) {
+    let records = result.records_expected as f64;
+    let secs = |d: Duration| d.as_secs_f64();
+    result.wall_seconds = watched.done.map(secs);
+    result.first_record_seconds = watched.first.map(secs);
+    result.exit_seconds = exit.map(secs);
+    result.records_per_sec = watched.done.map(|d| records / secs(d));
+    result.mb_per_sec = watched.done.map(|d| bytes as f64 / 1e6 / secs(d));
+    if let (Some(first), Some(done)) = (watched.first, watched.done) {
+        if done > first {
+            result.records_per_sec_after_first = Some(records / secs(done - first));
+        }
+    }
+    result.cpu_seconds = Some(stats.cpu_time.as_secs_f64());
+    result.cpu_seconds_per_gb = Some(stats.cpu_time.as_secs_f64() / (bytes as f64 / 1e9));
+    result.peak_rss_bytes = Some(stats.peak_rss_bytes);
+    result.host_load_1m = load_1m();
+}
+
+/// The machine's 1-minute load average.
+pub fn load_1m() -> Option<f64> {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// A failed result carrying `error`.
+pub fn failed(contender: &str, expected: u64, error: String) -> ContenderResult {
+    ContenderResult {
+        contender: contender.to_string(),
+        ok: false,
+        error: Some(error),
+        records_expected: expected,
+        host_load_1m: load_1m(),
+        ..Default::default()
+    }
+}
+
+/// Deletes a contender's target topics unless the run keeps them.
+pub fn cleanup(env: &Env, topics: &[String]) {
+    if env.keep_topics {
+        return;
+    }
+    if let Err(e) = crate::kafka::delete_topics(&env.target.client_config(), topics) {
+        eprintln!(
+            "ferry-bench: note: cannot delete {} target topics: {e}",
+            topics.len()
+        );
+    }
+    // Let the broker finish deleting files before the next contender.
+    std::thread::sleep(Duration::from_secs(2));
+}
+
+/// One line saying how a contender did, for progress output.
+pub fn progress_line(result: &ContenderResult) -> String {
+    if result.ok {
+        format!(
+            "ok: {} records/s, CPU {} s, peak RSS {} MB",
+            result
+                .records_per_sec
+                .map_or("-".into(), |v| format!("{v:.0}")),
+            result.cpu_seconds.map_or("-".into(), |v| format!("{v:.1}")),
+            result
+                .peak_rss_bytes
+                .map_or("-".into(), |v| format!("{:.0}", v as f64 / 1e6)),
+        )
+    } else {
+        format!("FAILED: {}", result.error.as_deref().unwrap_or("?"))
+    }
+}
