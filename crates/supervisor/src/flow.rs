@@ -65,6 +65,8 @@ struct FlowContext {
     target: Cluster,
     status: Arc<FlowStatus>,
     plane: DataPlane,
+    /// Counts errors by kind (`ferry_errors_total`).
+    metrics: Option<ferry_http::FlowMetrics>,
     target_admin: Admin,
     source_admin: Admin,
     source_reader: Arc<BaseConsumer<ClusterContext>>,
@@ -254,6 +256,7 @@ impl FlowRunner {
             target: self.target.clone(),
             status: self.status.clone(),
             plane: DataPlane::start(&self.flow, &self.source, &self.target, self.metrics.clone())?,
+            metrics: self.metrics.clone(),
             source_admin: admin(&self.source)?,
             target_admin,
             source_reader: reader(&self.source, "ferry-source-reader")?,
@@ -316,6 +319,7 @@ impl FlowRunner {
                             // Not ready while the source cannot be reached;
                             // copying continues where librdkafka can.
                             tracing::warn!(error = %e, "topic discovery failed; retrying next refresh");
+                            count_error(&ctx.metrics, "metadata");
                             self.status.set_error(Some(e.to_string()));
                             self.status.set_state(FlowState::Retrying);
                         }
@@ -325,7 +329,10 @@ impl FlowRunner {
                     let acked = ctx.plane.window.acked();
                     match write_progress(&ctx.target.name, &ctx.flow.source, &ctx.status, &committer, &mut committed).await {
                         Ok(()) => ctx.plane.window.persisted_up_to(acked),
-                        Err(e) => tracing::warn!(error = %e, "persisting progress failed; retrying"),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "persisting progress failed; retrying");
+                            count_error(&ctx.metrics, "progress");
+                        }
                     }
                     if last_lag_refresh.elapsed() >= LAG_REFRESH_INTERVAL {
                         last_lag_refresh = std::time::Instant::now();
@@ -473,6 +480,12 @@ async fn write_progress(
     first_error.map_or(Ok(()), Err)
 }
 
+fn count_error(metrics: &Option<ferry_http::FlowMetrics>, kind: &'static str) {
+    if let Some(m) = metrics {
+        m.error(kind);
+    }
+}
+
 /// Refreshes the source end offsets used for lag, from the cheap
 /// per-partition watermarks request.
 async fn refresh_end_offsets(ctx: &Arc<FlowContext>) {
@@ -531,6 +544,7 @@ async fn mirror_topic(
             Err(e) => {
                 let message = e.to_string();
                 tracing::error!(error = %message, retry_in = ?backoff, "topic stopped; retrying");
+                count_error(&ctx.metrics, "topic");
                 ctx.status.update_topic(&topic, |t| {
                     t.restarts += 1;
                     t.last_error = Some(message);
@@ -576,6 +590,7 @@ async fn run_topic(
                     // error is visible in the log and the topic's status.
                     Err(e) => {
                         tracing::warn!(error = %e, "topic config sync failed");
+                        count_error(&ctx.metrics, "config");
                         ctx.status.update_topic(topic, |t| t.last_error = Some(e.to_string()));
                     }
                 }
