@@ -1,0 +1,134 @@
+//! Ferry's migration toolkit: the commands an operator runs around a
+//! migration, as library calls the `ferry` binary renders.
+//!
+//! # Layout
+//! - [`verify`]: `ferry verify`, source and target compared partition by
+//!   partition over the replicated range (counts, order-sensitive digests,
+//!   the first divergent record of each side).
+//! - [`plan`]: `ferry plan`, a dry run of what a flow would do to its target
+//!   (topics, configs, consumer groups, backlog, warnings), human-readable
+//!   or JSON.
+//! - [`apply`]: `ferry plan --apply`, the metadata-only migration: create the
+//!   planned topics with their configs and write consumer-group offsets,
+//!   without copying data.
+//! - [`units`]: sizes, throughputs and durations as people read them.
+//!
+//! The record-level building blocks (reading a partition range, what "the
+//! same record" means, the digest, record descriptions) live in
+//! `ferry_supervisor::verify` so `ferry demo` shares them; topic selection,
+//! config filtering, progress and offset maps are the engine's own
+//! (`ferry_supervisor::{topics, progress, checkpoints}`), so the toolkit
+//! and the daemon never disagree about what a flow replicates.
+//!
+//! Nothing here writes to a cluster except [`apply`].
+//!
+//! `docs/migration.md` in this crate documents the commands, their exit
+//! codes and the JSON schemas.
+
+pub mod apply;
+pub mod plan;
+pub mod units;
+pub mod verify;
+
+use ferry_admin::Admin;
+use ferry_config::{Cluster, Flow, FlowId, Topology};
+use ferry_supervisor::clients::{client_config, Role};
+use ferry_supervisor::EngineError;
+
+/// The flows a command works on: the one named by `--flow` (even if
+/// disabled), else every enabled flow. `Err` is a message for bad input
+/// that names the value and the flows there are.
+pub fn select_flows(topology: &Topology, flow: Option<&str>) -> Result<Vec<Flow>, String> {
+    let Some(name) = flow else {
+        return Ok(topology
+            .flows
+            .iter()
+            .filter(|f| f.enabled)
+            .cloned()
+            .collect());
+    };
+    let id: FlowId = name.parse().map_err(|e| format!("--flow: {e}"))?;
+    match topology.flow(&id) {
+        Some(f) => Ok(vec![f.clone()]),
+        None => {
+            let known: Vec<String> = topology.flows.iter().map(|f| f.id().to_string()).collect();
+            Err(format!(
+                "--flow: no flow \"{id}\" in the topology (flows: {})",
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                }
+            ))
+        }
+    }
+}
+
+/// The source and target clusters of a validated flow.
+pub(crate) fn clusters<'a>(
+    topology: &'a Topology,
+    flow: &Flow,
+) -> Result<(&'a Cluster, &'a Cluster), EngineError> {
+    match (
+        topology.cluster(&flow.source),
+        topology.cluster(&flow.target),
+    ) {
+        (Some(s), Some(t)) => Ok((s, t)),
+        _ => Err(EngineError::Internal(format!(
+            "flow {} names a cluster missing from the validated topology",
+            flow.id()
+        ))),
+    }
+}
+
+/// An admin client for a cluster (Ferry's reader settings plus the
+/// operator's properties).
+pub(crate) fn admin(cluster: &Cluster, client_id: &str) -> Result<Admin, EngineError> {
+    Admin::new(&client_config(cluster, Role::Reader, client_id)).map_err(|e| EngineError::Client {
+        cluster: cluster.name.clone(),
+        cause: e.to_string(),
+    })
+}
+
+/// Wraps an admin error with the cluster it came from and what was asked.
+pub(crate) fn client_err(
+    cluster: &Cluster,
+    what: &str,
+) -> impl FnOnce(ferry_admin::AdminError) -> EngineError {
+    let cluster = cluster.name.clone();
+    let what = what.to_string();
+    move |e| EngineError::Client {
+        cluster,
+        cause: format!("{what}: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn topology() -> Topology {
+        let text =
+            "[clusters.a]\nbootstrap_servers=\"a:1\"\n[clusters.b]\nbootstrap_servers=\"b:1\"\n\
+             [[flows]]\nsource=\"a\"\ntarget=\"b\"\n\
+             [[flows]]\nsource=\"b\"\ntarget=\"a\"\nenabled=false\n";
+        ferry_config::parse(text, "t", std::path::Path::new("."))
+            .unwrap()
+            .topology
+    }
+
+    #[test]
+    fn flows_are_selected_by_name_or_enabled() {
+        let t = topology();
+        let all = select_flows(&t, None).unwrap();
+        assert_eq!(all.len(), 1, "disabled flows only when named");
+        assert_eq!(select_flows(&t, Some("b->a")).unwrap()[0].source, "b");
+        let err = select_flows(&t, Some("a->c")).unwrap_err();
+        assert!(
+            err.contains("\"a->c\"") && err.contains("a->b, b->a"),
+            "{err}"
+        );
+        let err = select_flows(&t, Some("nonsense")).unwrap_err();
+        assert!(err.contains("nonsense"), "{err}");
+    }
+}
