@@ -44,6 +44,48 @@ pub enum Command {
         #[arg(long, value_name = "GROUP")]
         group: Option<String>,
     },
+    /// Compare source and target partition by partition over the replicated
+    /// range: record counts, an order-sensitive digest of key, value,
+    /// headers and timestamp, and the first divergent record of each side.
+    /// Reads only. Exit 1 on any mismatch.
+    Verify {
+        #[arg(short, long, value_name = "FILE")]
+        config: PathBuf,
+        /// Only this flow, as SOURCE->TARGET (default: every enabled flow).
+        #[arg(long, value_name = "SOURCE->TARGET")]
+        flow: Option<String>,
+        /// Only source topics whose whole name matches this regex.
+        #[arg(long, value_name = "REGEX")]
+        topics: Option<String>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Partitions read at once.
+        #[arg(long, value_name = "N", default_value_t = 4,
+              value_parser = clap::value_parser!(u16).range(1..=256))]
+        parallel: u16,
+    },
+    /// Show what replicating would do to the target (topics, configs,
+    /// consumer groups, backlog, warnings) without changing anything; with
+    /// --apply, create the topics and group offsets without copying data.
+    Plan {
+        #[arg(short, long, value_name = "FILE")]
+        config: PathBuf,
+        /// Only this flow, as SOURCE->TARGET (default: every enabled flow).
+        #[arg(long, value_name = "SOURCE->TARGET")]
+        flow: Option<String>,
+        /// Print the plan as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Metadata-only migration: create the planned topics with their
+        /// configs and write consumer-group offsets on the target.
+        #[arg(long)]
+        apply: bool,
+        /// Catch-up throughput to assume, e.g. "50MB/s" (the default) or
+        /// "1GiB/s"; a bare number is MB/s.
+        #[arg(long, value_name = "RATE")]
+        throughput: Option<String>,
+    },
     /// Replicate live traffic between two embedded in-process clusters and
     /// verify the result (no brokers needed).
     Demo {

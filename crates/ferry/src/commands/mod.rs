@@ -3,7 +3,9 @@
 mod check;
 mod demo;
 mod offsets;
+mod plan;
 mod run;
+mod verify;
 
 use std::path::Path;
 
@@ -22,6 +24,26 @@ pub fn dispatch(cli: Cli) -> u8 {
             flow,
             group,
         } => offsets::offsets(&config, &flow, group.as_deref()),
+        Command::Verify {
+            config,
+            flow,
+            topics,
+            json,
+            parallel,
+        } => verify::verify(
+            &config,
+            flow.as_deref(),
+            topics.as_deref(),
+            json,
+            usize::from(parallel),
+        ),
+        Command::Plan {
+            config,
+            flow,
+            json,
+            apply,
+            throughput,
+        } => plan::plan(&config, flow.as_deref(), json, apply, throughput.as_deref()),
     }
 }
 

@@ -1,0 +1,88 @@
+//! `ferry verify`: compares source and target partition by partition over
+//! the replicated range (`ferry_migrate::verify`). Reads only. Exit 0 on a
+//! match, 1 on any mismatch or failure, 2 on bad input.
+
+use std::io::IsTerminal;
+use std::path::Path;
+use std::sync::Arc;
+
+use ferry_migrate::verify::{self, Outcome, VerifyOptions};
+
+use crate::exit;
+
+pub fn verify(
+    path: &Path,
+    flow: Option<&str>,
+    topics: Option<&str>,
+    json: bool,
+    parallel: usize,
+) -> u8 {
+    let loaded = match super::load_topology(path) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let topology = loaded.topology;
+    let flows = match ferry_migrate::select_flows(&topology, flow) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::BAD_INPUT;
+        }
+    };
+    let filter = match topics.map(verify::topics_filter).transpose() {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::BAD_INPUT;
+        }
+    };
+    crate::logging::init(&topology.log);
+    let rt = match super::runtime() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return exit::FAILURE;
+        }
+    };
+    let options = VerifyOptions {
+        topics: filter,
+        parallel,
+    };
+    // Per-partition progress for a person watching; scripts read the
+    // report.
+    let progress: Option<Arc<verify::Progress>> = std::io::stderr().is_terminal().then(|| {
+        Arc::new(|r: &verify::PartitionResult, done: usize, total: usize| {
+            eprintln!("{}", verify::progress_line(r, done, total));
+        }) as Arc<verify::Progress>
+    });
+    let report = match rt.block_on(verify::verify(&topology, &flows, &options, progress)) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::FAILURE;
+        }
+    };
+    if let (Some(pattern), 0) = (topics, report.partitions) {
+        let names: Vec<String> = flows.iter().map(|f| f.id().to_string()).collect();
+        eprintln!(
+            "error: --topics \"{pattern}\" matches no source topic replicated by {}",
+            names.join(", ")
+        );
+        return exit::BAD_INPUT;
+    }
+    if json {
+        match serde_json::to_string_pretty(&report) {
+            Ok(text) => println!("{text}"),
+            Err(e) => {
+                eprintln!("error: cannot encode the report: {e}");
+                return exit::FAILURE;
+            }
+        }
+    } else {
+        print!("{}", verify::render(&report));
+    }
+    match report.result {
+        Outcome::Match => exit::OK,
+        Outcome::Mismatch | Outcome::Error => exit::FAILURE,
+    }
+}
