@@ -602,3 +602,65 @@ pub fn start_daemon_with_env(topology: &Path, env: &[(&str, &str)]) -> Daemon {
         log,
     }
 }
+
+// ---------------------------------------------------------------------------
+// Cluster metadata (migration tooling)
+// ---------------------------------------------------------------------------
+
+/// Runs `ferry` with `args` to completion: (exit code, stdout, stderr).
+pub fn ferry_output(args: &[&str]) -> (Option<i32>, String, String) {
+    let out = ferry(args).output().expect("ferry runs");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Runs one `ferry_admin` call (topic metadata, configs, group listing; not
+/// group offsets, see `offsets_handle`) on a throwaway runtime.
+pub fn admin<T>(
+    cluster: &KafkaCluster,
+    f: impl for<'a> FnOnce(
+        &'a ferry_admin::Admin,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = T> + 'a>>,
+) -> T {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let admin = {
+        let _guard = rt.enter();
+        ferry_admin::Admin::new(&cluster.client_config()).expect("admin client")
+    };
+    rt.block_on(f(&admin))
+}
+
+/// The topics of a cluster whose name contains `needle`, with their
+/// partition counts.
+pub fn topics_containing(
+    cluster: &KafkaCluster,
+    needle: &str,
+) -> std::collections::BTreeMap<String, usize> {
+    admin(cluster, |a| Box::pin(a.topic_metadata()))
+        .expect("list topics")
+        .into_iter()
+        .filter(|(n, _)| n.contains(needle))
+        .collect()
+}
+
+/// The configs set on a topic itself (its overrides), by name.
+pub fn topic_overrides(
+    cluster: &KafkaCluster,
+    topic: &str,
+) -> std::collections::BTreeMap<String, String> {
+    let name = topic.to_string();
+    admin(cluster, move |a| {
+        Box::pin(async move { a.describe_topic_configs(&name).await })
+    })
+    .unwrap_or_else(|e| panic!("reading the configs of {topic}: {e}"))
+    .into_iter()
+    .filter(|e| matches!(e.source, ferry_admin::ConfigSource::DynamicTopic))
+    .filter_map(|e| Some((e.name, e.value?)))
+    .collect()
+}
