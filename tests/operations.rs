@@ -58,10 +58,36 @@ fn metrics_count_every_record_and_lag_returns_to_zero() {
             > 0.0
     );
     assert_eq!(metric(&body, "ferry_ready"), Some(1.0));
+    // `ferry status` shows the same as a table, read from the daemon.
+    let with_port = dir.path().join("status.toml");
+    let text = std::fs::read_to_string(&topology)
+        .unwrap()
+        .replace("127.0.0.1:0", &daemon.http_addr().to_string());
+    std::fs::write(&with_port, text).unwrap();
+    let out = ferry(&["status", "-c", with_port.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{table}");
+    assert!(table.contains("flow src->dst  state running"), "{table}");
+    let row = table
+        .lines()
+        .find(|l| l.trim_start().starts_with(&topic))
+        .expect("topic row");
+    assert!(
+        row.contains(&format!("src.{topic}")) && row.contains("6000"),
+        "{row}"
+    );
     assert!(body.contains("ferry_build_info{version="), "{body}");
     eprintln!("lag was observed above zero during the copy: {saw_lag}");
     let (code, log) = stop_daemon(daemon);
     assert_eq!(code, Some(0), "{log}");
+    // No daemon any more: a clear failure, exit 1.
+    let out = ferry(&["status", "-c", with_port.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read /status"));
 }
 
 #[test]

@@ -86,6 +86,15 @@ pub enum Command {
         #[arg(long, value_name = "RATE")]
         throughput: Option<String>,
     },
+    /// Show a running daemon's status (from its /status endpoint at
+    /// http.listen) as a table: flows, topics, records, lag, errors.
+    Status {
+        #[arg(short, long, value_name = "FILE")]
+        config: PathBuf,
+        /// Print the raw JSON document.
+        #[arg(long)]
+        json: bool,
+    },
     /// Replicate live traffic between two embedded in-process clusters and
     /// verify the result (no brokers needed).
     Demo {

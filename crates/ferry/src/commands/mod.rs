@@ -5,6 +5,7 @@ mod demo;
 mod offsets;
 mod plan;
 mod run;
+mod status;
 mod verify;
 
 use std::path::Path;
@@ -18,6 +19,7 @@ pub fn dispatch(cli: Cli) -> u8 {
     match cli.command {
         Command::Run { config, until } => run::run(&config, until),
         Command::Check { config, connect } => check::check(&config, connect),
+        Command::Status { config, json } => status::status(&config, json),
         Command::Demo { records, quiet } => demo::demo(records, quiet),
         Command::Offsets {
             config,

@@ -1,0 +1,114 @@
+//! `ferry status`: the running daemon's `/status`, as a table.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::time::Duration;
+
+use crate::exit;
+
+pub fn status(path: &Path, json: bool) -> u8 {
+    let loaded = match super::load_topology(path) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let addr = reachable(loaded.topology.http.listen);
+    let body = match get(addr, "/status") {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("error: cannot read /status from the daemon at {addr} (http.listen): {e}; is ferry running with this topology?");
+            return exit::FAILURE;
+        }
+    };
+    let doc: serde_json::Value = match serde_json::from_str(&body) {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!(
+                "error: the daemon at {addr} answered /status with something that is not JSON: {e}"
+            );
+            return exit::FAILURE;
+        }
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or(body));
+    } else {
+        print!("{}", table(&doc));
+    }
+    exit::OK
+}
+
+/// A wildcard listen address is reached on loopback.
+fn reachable(listen: SocketAddr) -> SocketAddr {
+    let mut addr = listen;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(match addr {
+            SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    addr
+}
+
+fn get(addr: SocketAddr, path: &str) -> std::io::Result<String> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let (head, body) = response
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| std::io::Error::other("malformed HTTP response"))?;
+    if !head.starts_with("HTTP/1.1 200") {
+        return Err(std::io::Error::other(
+            head.lines().next().unwrap_or("").to_string(),
+        ));
+    }
+    Ok(body.to_string())
+}
+
+fn table(doc: &serde_json::Value) -> String {
+    let mut out = format!(
+        "ready: {}   config digest: {}\n",
+        doc["ready"]
+            .as_bool()
+            .map_or("?", |r| if r { "yes" } else { "no" }),
+        doc["config_digest"].as_str().unwrap_or("?")
+    );
+    for flow in doc["flows"].as_array().into_iter().flatten() {
+        out.push_str(&format!(
+            "\nflow {}  state {}{}\n",
+            flow["flow"].as_str().unwrap_or("?"),
+            flow["state"].as_str().unwrap_or("?"),
+            flow["last_error"]
+                .as_str()
+                .map(|e| format!("  last error: {e}"))
+                .unwrap_or_default()
+        ));
+        out.push_str(&format!(
+            "  {:<32} {:<40} {:>5} {:>12} {:>10} {:>8}  {}\n",
+            "topic", "target topic", "parts", "records", "lag", "restarts", "last error"
+        ));
+        for t in flow["topics"].as_array().into_iter().flatten() {
+            let lag: i64 = t["partition_status"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|p| p["lag_records"].as_i64())
+                .sum();
+            out.push_str(&format!(
+                "  {:<32} {:<40} {:>5} {:>12} {:>10} {:>8}  {}\n",
+                t["topic"].as_str().unwrap_or("?"),
+                t["target_topic"].as_str().unwrap_or("?"),
+                t["partitions"].as_i64().unwrap_or(0),
+                t["records_replicated"].as_u64().unwrap_or(0),
+                lag,
+                t["restarts"].as_u64().unwrap_or(0),
+                t["last_error"].as_str().unwrap_or("-")
+            ));
+        }
+    }
+    out
+}
