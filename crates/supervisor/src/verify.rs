@@ -99,7 +99,16 @@ pub fn range_consumer(
     cfg.set("enable.partition.eof", "true")
         .set("auto.offset.reset", "error")
         .set("fetch.wait.max.ms", "100")
-        .set("queued.max.messages.kbytes", "16384");
+        // Bounded prefetch: about 6 MiB per consumer however large the
+        // partition (librdkafka's defaults allow 64 MiB or 100k records
+        // queued plus 50 MiB fetch responses) ...
+        .set("fetch.max.bytes", "4194304")
+        .set("max.partition.fetch.bytes", "1048576")
+        .set("queued.max.messages.kbytes", "2048")
+        .set("queued.min.messages", "10000")
+        // ... without librdkafka's default 1 s pause whenever that queue is
+        // full, which would make a reader wait a second per 2 MiB.
+        .set("fetch.queue.backoff.ms", "5");
     cfg.create_with_context(ReaderContext::new(cluster))
         .map_err(|e| EngineError::Client {
             cluster: cluster.name.clone(),
