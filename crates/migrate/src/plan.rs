@@ -20,10 +20,10 @@
 //! a timestamp the first record at or after it, `unconsumed` the smallest
 //! offset any matching group committed (the groups at that offset are
 //! named), else `unconsumed_fallback`. Records are `end - start` (an upper
-//! bound: transaction markers and aborted records count). Bytes are records
-//! times the average size (key + value + header keys and values) of up to
-//! [`SAMPLE_RECORDS`] records read at the start of the topic's largest
-//! backlog.
+//! bound: transaction markers, aborted records and records cycle protection
+//! skips count). Bytes are records times the average size (key + value +
+//! header keys and values) of up to [`SAMPLE_RECORDS`] records read at the
+//! start of the topic's largest backlog.
 //!
 //! Reads only; `crate::apply` does what a plan says.
 

@@ -25,7 +25,9 @@
 //! The target may be ahead of the progress watermark (progress is saved
 //! every second): target records past the aligned range are compared with
 //! the source records after the watermark, and only what has no source
-//! counterpart is extra.
+//! counterpart is extra. The target's end is read before the source's, so a
+//! verify during live replication never sees a copy whose original is past
+//! the source end it read.
 //!
 //! # What is reported
 //! Per partition: both ranges, record counts and SHA-256 digests, and the
@@ -478,7 +480,8 @@ fn compare(
     dst: &BaseConsumer<ReaderContext>,
     out: &mut PartitionResult,
 ) -> Result<(), String> {
-    let (low, high) = watermarks(src, &job.source.name, &job.topic, job.partition)?;
+    // The target first: while replication runs, every target record below
+    // this end then has its source record below the source end read next.
     let (tlow, thigh) = match job.target_missing {
         Some(why) => {
             out.notes.push(why.to_string());
@@ -486,6 +489,7 @@ fn compare(
         }
         None => watermarks(dst, &job.target.name, &job.remote, job.partition)?,
     };
+    let (low, high) = watermarks(src, &job.source.name, &job.topic, job.partition)?;
     let (basis, s0, t0) = if !job.segments.is_empty() {
         let (s, t) = aligned_start(&job.segments, low, tlow);
         (Basis::OffsetMap, s, t)
@@ -522,13 +526,11 @@ fn compare(
     let mut source_next = s0;
     loop {
         let tr = match &mut t {
-            Some(t) => t.next()?,
+            Some(t) => t.next(None)?,
             None => None,
         };
-        let sr = match s.next()? {
-            Some(m) if tr.is_none() && m.offset() >= src_end => None,
-            other => other,
-        };
+        // Past the progress watermark only while the target has records.
+        let sr = s.next(tr.is_none().then_some(src_end))?;
         if sr.is_none() && tr.is_none() {
             break;
         }
@@ -665,11 +667,16 @@ impl<'c> SideReader<'c> {
         self.reader.position()
     }
 
-    fn next(&mut self) -> Result<Option<BorrowedMessage<'c>>, String> {
+    /// The next record this side compares; `None` at the end of the range
+    /// or at the first record at or past `below`.
+    fn next(&mut self, below: Option<i64>) -> Result<Option<BorrowedMessage<'c>>, String> {
         loop {
             let Some(m) = self.reader.next_record()? else {
                 return Ok(None);
             };
+            if below.is_some_and(|b| m.offset() >= b) {
+                return Ok(None);
+            }
             let keep = match &self.filter {
                 None => true,
                 Some(Filter::NotVisited(target)) => {
