@@ -89,9 +89,22 @@ fn produce_with_transactions(cluster: &KafkaCluster, topic: &str) {
 fn verify_matches_after_a_bounded_run_and_catches_a_record_added_later() {
     let (source, target) = shared_pair().expect("test brokers start");
     let prefix = unique_name("verify-ok");
-    let (plain, txn) = (format!("{prefix}-plain"), format!("{prefix}-txn"));
+    let (plain, txn, late) = (
+        format!("{prefix}-plain"),
+        format!("{prefix}-txn"),
+        format!("{prefix}-late"),
+    );
     data::create_topic(&source.client_config(), &plain, 3, 1, &[]).expect("create");
     data::create_topic(&source.client_config(), &txn, 1, 1, &[]).expect("create");
+    // A target topic that already held 7 records of its own: the copies
+    // start at target offset 7.
+    data::create_topic(&source.client_config(), &late, 1, 1, &[]).expect("create");
+    produce_sequence(&source.client_config(), &late, &SequenceSpec::new(1, 40)).expect("produce");
+    let remote_late = format!("src.{late}");
+    data::create_topic(&target.client_config(), &remote_late, 1, 1, &[]).expect("create");
+    let mut foreign = SequenceSpec::new(1, 7);
+    foreign.first_seq = 1_000;
+    produce_sequence(&target.client_config(), &remote_late, &foreign).expect("produce");
     let mut spec = SequenceSpec::new(3, 300);
     spec.tombstone_every = 7;
     produce_sequence(&source.client_config(), &plain, &spec).expect("produce");
@@ -109,7 +122,7 @@ fn verify_matches_after_a_bounded_run_and_catches_a_record_added_later() {
     let (code, stdout, stderr) = ferry_output(&["verify", "-c", config_arg(&topology)]);
     assert_eq!(code, Some(0), "{stdout}\n{stderr}");
     assert!(
-        stdout.contains("result: match: 4 partitions, 960 records on each side"),
+        stdout.contains("result: match: 5 partitions, 1000 records on each side"),
         "{stdout}"
     );
 
@@ -117,7 +130,7 @@ fn verify_matches_after_a_bounded_run_and_catches_a_record_added_later() {
     assert_eq!(code, Some(0), "{report:#}");
     assert_eq!(report["result"], "match");
     let parts = partitions(&report);
-    assert_eq!(parts.len(), 4);
+    assert_eq!(parts.len(), 5);
     for p in parts.values() {
         assert_eq!(p["result"], "match", "{p:#}");
         assert_eq!(p["basis"], "offset-map", "{p:#}");
@@ -130,6 +143,19 @@ fn verify_matches_after_a_bounded_run_and_catches_a_record_added_later() {
     assert_eq!(t["source"]["records"], 60);
     assert_eq!(t["target"]["end"], 60);
     assert!(t["source"]["end"].as_i64().unwrap() > 60, "{t:#}");
+    let l = &parts[&(late.clone(), 0)];
+    assert_eq!(
+        (l["target"]["start"].as_i64(), l["target"]["end"].as_i64()),
+        (Some(7), Some(47)),
+        "{l:#}"
+    );
+    assert_eq!(
+        (
+            l["source"]["start"].as_i64(),
+            l["source"]["records"].as_u64()
+        ),
+        (Some(0), Some(40))
+    );
     // Reads only: the readers never joined or committed a group.
     let groups = admin(source, |a| Box::pin(a.list_consumer_groups())).expect("list groups");
     assert!(groups.iter().all(|g| !g.group_id.starts_with("ferry-")));
