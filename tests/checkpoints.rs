@@ -521,6 +521,13 @@ fn restarts_keep_checkpoints_monotonic_and_translate_after_the_rebuild() {
         let last = last_checkpoints(target, "src", &group, &remote);
         (o.len() == 2 && o.iter().all(|(p, d)| last.get(p).map(|c| c.1) == Some(*d))).then_some(o)
     });
+    // Fail over only once everything is copied (duplicates from the crash
+    // may make the target hold more than the source).
+    wait_for(
+        "run 3 to copy every record",
+        Duration::from_secs(60),
+        || (total(target, &remote) >= total(source, &topic)).then_some(()),
+    );
     let (code, log) = stop_daemon(daemon);
     assert_eq!(code, Some(0), "{log}");
 
