@@ -7,10 +7,9 @@
 //! ```no_run
 //! # use std::sync::Arc;
 //! # use ferry_http::*;
-//! # fn engine(_: Arc<Metrics>) -> Arc<dyn EngineView> { unimplemented!() }
-//! # fn main() -> Result<(), HttpError> {
+//! # fn run(view: Arc<dyn EngineView>) -> Result<(), HttpError> {
 //! let metrics = Arc::new(Metrics::new(MetricsOptions::default()));
-//! let view = engine(Arc::clone(&metrics)); // counts events, exposes atomics
+//! // `view`: the engine's EngineView, which reads its atomics at scrape time.
 //! let readiness = Readiness::new();
 //! let cancel = tokio_util::sync::CancellationToken::new();
 //! let server = HttpServer::bind("127.0.0.1:9644".parse().unwrap(), metrics, view, readiness.clone())?;

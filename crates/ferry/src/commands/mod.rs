@@ -66,6 +66,22 @@ pub fn load_topology(path: &Path) -> Result<Loaded, u8> {
     }
 }
 
+/// Loads a topology and the flows a command targets (`--flow A->B`, or
+/// every enabled flow). `Err` carries the exit code (2: bad input).
+pub fn load_flows(
+    path: &Path,
+    flow: Option<&str>,
+) -> Result<(ferry_config::Topology, Vec<ferry_config::Flow>), u8> {
+    let topology = load_topology(path)?.topology;
+    match ferry_migrate::select_flows(&topology, flow) {
+        Ok(flows) => Ok((topology, flows)),
+        Err(e) => {
+            eprintln!("error: {e}");
+            Err(exit::BAD_INPUT)
+        }
+    }
+}
+
 /// A multi-threaded runtime for commands that talk to clusters.
 pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()

@@ -16,17 +16,9 @@ pub fn plan(
     do_apply: bool,
     throughput: Option<&str>,
 ) -> u8 {
-    let loaded = match super::load_topology(path) {
-        Ok(l) => l,
+    let (topology, flows) = match super::load_flows(path, flow) {
+        Ok(loaded) => loaded,
         Err(code) => return code,
-    };
-    let topology = loaded.topology;
-    let flows = match ferry_migrate::select_flows(&topology, flow) {
-        Ok(f) => f,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::BAD_INPUT;
-        }
     };
     let throughput = match throughput.map(units::parse_throughput).transpose() {
         Ok(t) => t.unwrap_or(units::DEFAULT_THROUGHPUT_BYTES_PER_SEC),

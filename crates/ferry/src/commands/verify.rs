@@ -17,17 +17,9 @@ pub fn verify(
     json: bool,
     parallel: usize,
 ) -> u8 {
-    let loaded = match super::load_topology(path) {
-        Ok(l) => l,
+    let (topology, flows) = match super::load_flows(path, flow) {
+        Ok(loaded) => loaded,
         Err(code) => return code,
-    };
-    let topology = loaded.topology;
-    let flows = match ferry_migrate::select_flows(&topology, flow) {
-        Ok(f) => f,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::BAD_INPUT;
-        }
     };
     let filter = match topics.map(verify::topics_filter).transpose() {
         Ok(f) => f,
