@@ -80,12 +80,15 @@ fn failover_without_duplicates(naming: &str) {
         topic.clone()
     };
     // After a checkpoint cycle the target group holds translated offsets.
+    // A cycle that runs before the copy reaches a committed offset writes a
+    // conservative offset (never ahead) and a later cycle moves it forward,
+    // so wait for the settled value rather than the first one.
     let synced = wait_for(
         "group offsets on the target",
         Duration::from_secs(90),
         || {
             let offsets = group_offsets(target, &group, &remote);
-            (offsets.len() == 3).then_some(offsets)
+            (offsets.len() == 3 && offsets == committed).then_some(offsets)
         },
     );
     // Replication runs on while the source group is idle.
