@@ -115,6 +115,27 @@ impl NameFilter {
     pub fn exclude_patterns(&self) -> &[String] {
         &self.exclude_patterns
     }
+
+    /// A filter that selects exactly these names (each escaped, so no name
+    /// is read as a regex). Commands that act on a chosen set of topics
+    /// (`ferry cutover`) run the engine with it.
+    pub fn exactly<'a>(names: impl IntoIterator<Item = &'a str>) -> Self {
+        let include: Vec<String> = names.into_iter().map(regex::escape).collect();
+        Self::new(include, Vec::new()).expect("escaped literals always compile")
+    }
+
+    /// This filter with these names excluded as well (literally).
+    pub fn excluding<'a>(&self, names: impl IntoIterator<Item = &'a str>) -> Self {
+        let mut exclude = self.exclude_patterns.clone();
+        for name in names {
+            let literal = regex::escape(name);
+            if !exclude.contains(&literal) {
+                exclude.push(literal);
+            }
+        }
+        Self::new(self.include_patterns.clone(), exclude)
+            .expect("validated patterns and escaped literals compile")
+    }
 }
 
 impl PartialEq for NameFilter {

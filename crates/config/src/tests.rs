@@ -224,3 +224,21 @@ fn prefix_naming_round_trips() {
     );
     assert_eq!(n.upstream_of("primary", "backup.orders"), None);
 }
+
+#[test]
+fn exact_and_excluding_filters_take_names_literally() {
+    let only = NameFilter::exactly(["orders.v1", "pay+ments"]);
+    assert!(only.matches("orders.v1") && only.matches("pay+ments"));
+    assert!(!only.matches("ordersXv1"), "a dot is not a wildcard");
+    assert!(!only.matches("orders.v10"), "whole names only");
+    let all = NameFilter::exactly([]).excluding(["x"]);
+    assert!(!all.matches("anything"), "no names: nothing selected");
+    let loaded = parse_ok(
+        "[clusters.a]\nbootstrap_servers=\"a:1\"\n[clusters.b]\nbootstrap_servers=\"b:1\"\n\
+         [[flows]]\nsource=\"a\"\ntarget=\"b\"\ntopics=[\"orders.*\"]\n",
+    );
+    let topics = &loaded.topology.flows[0].topics;
+    let fewer = topics.excluding(["orders.v1", "orders.v1"]);
+    assert!(!fewer.matches("orders.v1") && fewer.matches("orders.v2"));
+    assert_eq!(fewer.exclude_patterns(), ["orders\\.v1"], "added once");
+}

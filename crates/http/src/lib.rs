@@ -50,16 +50,26 @@
 //! | `GET /health/live` | `200 ok` while the process runs |
 //! | `GET /health/ready` | `200 ready`, or `503 not ready: <reason>` when draining or a flow is not running |
 //! | `GET /status` | the engine's status document plus `"ready"` and `"version"` |
+//! | `POST /control/stop-topics` | `ferry cutover`'s last step: `{"flow": "a->b", "topics": [..]}`; `200` with the topics stopped, `409` with the reason, `404` where the process takes no control requests |
+//!
+//! The control endpoint changes what the daemon replicates, so `http.listen`
+//! should stay on loopback or a network only operators reach (the default is
+//! `127.0.0.1`).
 //!
 #![doc = include_str!("../docs/metrics.md")]
 
 mod collector;
+mod control;
 mod metrics;
 mod readiness;
 mod server;
 mod view;
 
 pub use collector::EngineCollector;
+pub use control::{
+    control_channel, ControlReceiver, ControlRequest, ControlSender, StopTopics, Stopped,
+    CONTROL_QUEUE,
+};
 pub use metrics::{
     metrics_markdown, FlowMetrics, MetricDoc, MetricKind, Metrics, MetricsOptions, ReloadResult,
     SyncResult, Updated, LATENCY_BUCKETS, METRICS, VERSION,

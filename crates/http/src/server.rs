@@ -16,10 +16,11 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use tokio_util::sync::CancellationToken;
 
+use crate::control::{ControlRequest, ControlSender, StopTopics};
 use crate::metrics::VERSION;
 use crate::{EngineCollector, EngineView, Metrics, Readiness};
 
@@ -96,6 +97,8 @@ struct AppState {
     view: Arc<dyn EngineView>,
     /// The draining latch.
     readiness: Readiness,
+    /// Where control requests go; `None`: refused with 404.
+    control: Option<ControlSender>,
 }
 
 impl HttpServer {
@@ -122,8 +125,18 @@ impl HttpServer {
                 collector,
                 view,
                 readiness,
+                control: None,
             }),
         })
+    }
+
+    /// Accepts `POST /control/stop-topics` and hands each request to
+    /// `control` (the daemon's supervisor loop answers it).
+    pub fn with_control(mut self, control: ControlSender) -> Self {
+        if let Some(state) = Arc::get_mut(&mut self.state) {
+            state.control = Some(control);
+        }
+        self
     }
 
     /// The bound address (with the real port when bound to port 0).
@@ -189,7 +202,37 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/health/live", get(live))
         .route("/health/ready", get(ready))
         .route("/status", get(status))
+        .route("/control/stop-topics", post(stop_topics))
         .with_state(state)
+}
+
+/// How long a control request may wait for the supervisor: stopping topic
+/// tasks drains their in-flight records first.
+const CONTROL_TIMEOUT: Duration = Duration::from_secs(60);
+
+async fn stop_topics(State(state): State<Arc<AppState>>, Json(stop): Json<StopTopics>) -> Response {
+    let Some(control) = &state.control else {
+        return (
+            StatusCode::NOT_FOUND,
+            "this process takes no control requests",
+        )
+            .into_response();
+    };
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    let flow = stop.flow.clone();
+    if control.send(ControlRequest { stop, reply }).await.is_err() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "the daemon is stopping").into_response();
+    }
+    match tokio::time::timeout(CONTROL_TIMEOUT, answer).await {
+        Ok(Ok(Ok(stopped))) => Json(stopped).into_response(),
+        Ok(Ok(Err(reason))) => (StatusCode::CONFLICT, reason).into_response(),
+        Ok(Err(_)) => (StatusCode::SERVICE_UNAVAILABLE, "the daemon is stopping").into_response(),
+        Err(_) => (
+            StatusCode::GATEWAY_TIMEOUT,
+            format!("flow {flow}: no answer within {CONTROL_TIMEOUT:?}"),
+        )
+            .into_response(),
+    }
 }
 
 async fn metrics(State(state): State<Arc<AppState>>) -> Response {

@@ -32,7 +32,7 @@ pub mod tracker;
 pub mod verify;
 pub mod view;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use ferry_config::{Flow, FlowId, Topology};
@@ -106,6 +106,11 @@ pub struct Supervisor {
     metrics: Arc<ferry_http::Metrics>,
     mode: RunMode,
     flows: BTreeMap<FlowId, RunningFlow>,
+    /// Topics handed over by `ferry cutover`, per flow: never replicated
+    /// again by this process, whatever a reload says, so a SIGHUP after a
+    /// cutover cannot restart copying into a cluster that consumers and
+    /// producers already moved to.
+    cut_over: BTreeMap<FlowId, BTreeSet<String>>,
 }
 
 impl Supervisor {
@@ -116,6 +121,7 @@ impl Supervisor {
             metrics,
             mode,
             flows: BTreeMap::new(),
+            cut_over: BTreeMap::new(),
         }
     }
 
@@ -140,6 +146,7 @@ impl Supervisor {
     }
 
     fn spawn_flow(&mut self, flow: Flow, parent: &CancellationToken) -> Result<(), EngineError> {
+        let flow = self.without_cut_over(flow);
         let (Some(source), Some(target)) = (
             self.topology.cluster(&flow.source).cloned(),
             self.topology.cluster(&flow.target).cloned(),
@@ -212,7 +219,7 @@ impl Supervisor {
             .flows
             .iter()
             .filter(|f| f.enabled)
-            .map(|f| (f.id(), f.clone()))
+            .map(|f| (f.id(), self.without_cut_over(f.clone())))
             .collect();
         let mut summary = ReloadSummary::default();
         let running: Vec<FlowId> = self.flows.keys().cloned().collect();
@@ -257,6 +264,48 @@ impl Supervisor {
             }
         }
         Ok(summary)
+    }
+
+    /// A flow with the topics already cut over excluded.
+    fn without_cut_over(&self, mut flow: Flow) -> Flow {
+        if let Some(names) = self.cut_over.get(&flow.id()) {
+            flow.topics = flow.topics.excluding(names.iter().map(String::as_str));
+        }
+        flow
+    }
+
+    /// Stops replicating `topics` in a running flow (the last step of
+    /// `ferry cutover` against a daemon): their tasks stop in place, the
+    /// flow's other topics do not pause, and the exclusion survives
+    /// reloads for the life of the process. Returns the topics the flow
+    /// was replicating among them.
+    pub fn stop_topics(&mut self, id: &FlowId, topics: &[String]) -> Result<Vec<String>, String> {
+        let Some(running) = self.flows.get(id) else {
+            let known: Vec<String> = self.flows.keys().map(|f| f.to_string()).collect();
+            return Err(format!(
+                "flow {id} is not running here (running: {})",
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                }
+            ));
+        };
+        let stopped: Vec<String> = topics
+            .iter()
+            .filter(|t| topics::selects(&running.flow, t))
+            .cloned()
+            .collect();
+        self.cut_over
+            .entry(id.clone())
+            .or_default()
+            .extend(topics.iter().cloned());
+        let narrowed = self.without_cut_over(running.flow.clone());
+        let entry = self.flows.get_mut(id).expect("checked above");
+        entry.flow = narrowed.clone();
+        let _ = entry.live.send(narrowed);
+        tracing::info!(flow = %id, topics = ?stopped, "cut over: these topics are no longer replicated by this process");
+        Ok(stopped)
     }
 
     /// Waits for every flow to finish (after cancellation, or in a bounded

@@ -3,7 +3,10 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use ferry_http::{HttpServer, Metrics, MetricsOptions, Readiness, ReloadResult};
+use ferry_http::{
+    control_channel, ControlReceiver, ControlRequest, HttpServer, Metrics, MetricsOptions,
+    Readiness, ReloadResult, Stopped,
+};
 use ferry_supervisor::view::StatusView;
 use ferry_supervisor::{RunMode, Supervisor};
 use futures::StreamExt;
@@ -41,6 +44,7 @@ pub fn run(path: &Path, until: Option<Until>) -> u8 {
         let metrics = Arc::new(Metrics::new(MetricsOptions::default()));
         let mut supervisor = Supervisor::new(topology.clone(), mode, metrics.clone());
         let readiness = Readiness::new();
+        let (control_tx, control_rx) = control_channel();
         // Bind before any flow starts: a taken port is reported at once.
         let server = match HttpServer::bind(
             topology.http.listen,
@@ -48,6 +52,9 @@ pub fn run(path: &Path, until: Option<Until>) -> u8 {
             Arc::new(StatusView(supervisor.status())),
             readiness.clone(),
         ) {
+            // Only a daemon answers control requests: a bounded run ends
+            // by itself.
+            Ok(s) if mode == RunMode::Continuous => s.with_control(control_tx),
             Ok(s) => s,
             Err(e) => {
                 eprintln!("error: {e}");
@@ -82,7 +89,7 @@ pub fn run(path: &Path, until: Option<Until>) -> u8 {
             return exit::FAILURE;
         }
         if mode == RunMode::Continuous {
-            reload_until_cancelled(&mut supervisor, path, &metrics, &cancel).await;
+            reload_until_cancelled(&mut supervisor, path, &metrics, control_rx, &cancel).await;
         }
         let result = supervisor.wait().await;
         readiness.mark_draining();
@@ -104,11 +111,14 @@ pub fn run(path: &Path, until: Option<Until>) -> u8 {
 
 /// Applies the topology file again on every SIGHUP, as a transaction: an
 /// invalid file or a change that needs a restart leaves the running
-/// topology as it is, and both outcomes are logged and counted.
+/// topology as it is, and both outcomes are logged and counted. Also
+/// answers control requests (`ferry cutover`), which change the running
+/// flows too and so take turns with reloads.
 async fn reload_until_cancelled(
     supervisor: &mut Supervisor,
     path: &Path,
     metrics: &Metrics,
+    mut control: ControlReceiver,
     cancel: &CancellationToken,
 ) {
     let mut hups = match Signals::new([SIGHUP]) {
@@ -122,6 +132,7 @@ async fn reload_until_cancelled(
     loop {
         tokio::select! {
             _ = cancel.cancelled() => return,
+            Some(request) = control.recv() => answer_control(supervisor, request),
             Some(_) = hups.next() => {
                 let result = match ferry_config::load(path) {
                     Err(e) => {
@@ -148,4 +159,23 @@ async fn reload_until_cancelled(
             }
         }
     }
+}
+
+/// Stops the requested topics in their flow and replies with what stopped.
+fn answer_control(supervisor: &mut Supervisor, request: ControlRequest) {
+    let ControlRequest { stop, reply } = request;
+    let answer = stop
+        .flow
+        .parse::<ferry_config::FlowId>()
+        .map_err(|e| format!("flow \"{}\": {e}", stop.flow))
+        .and_then(|id| supervisor.stop_topics(&id, &stop.topics))
+        .map(|stopped| Stopped {
+            flow: stop.flow.clone(),
+            stopped,
+        });
+    if let Err(reason) = &answer {
+        tracing::warn!(flow = %stop.flow, %reason, "control request refused");
+    }
+    // The requester may have given up; nothing to do then.
+    let _ = reply.send(answer);
 }
