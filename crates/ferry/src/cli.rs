@@ -86,6 +86,28 @@ pub enum Command {
         #[arg(long, value_name = "RATE")]
         throughput: Option<String>,
     },
+    /// Switch a flow's topics to the target: wait until lag is 0 and stays
+    /// 0 (producers stopped), hand consumer group offsets over, verify,
+    /// stop replicating the topics (in the running daemon, or in this
+    /// command when no daemon runs), and print the next steps. Every step
+    /// refuses to go on when its check fails (exit 1); run it again to
+    /// resume.
+    Cutover {
+        #[arg(short, long, value_name = "FILE")]
+        config: PathBuf,
+        /// The flow, as SOURCE->TARGET.
+        #[arg(long, value_name = "SOURCE->TARGET")]
+        flow: String,
+        /// Only source topics whose whole name matches this regex.
+        #[arg(long, value_name = "REGEX")]
+        topics: Option<String>,
+        /// How long lag must stay 0, with no new source records, e.g. "10s".
+        #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+        settle: std::time::Duration,
+        /// How long lag may take to reach 0 and settle before cutover refuses.
+        #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
+        wait: std::time::Duration,
+    },
     /// Show a running daemon's status (from its /status endpoint at
     /// http.listen) as a table: flows, topics, records, lag, errors.
     Status {
@@ -105,6 +127,12 @@ pub enum Command {
         #[arg(long)]
         quiet: bool,
     },
+}
+
+/// A duration such as "10s", "2m" or "1h 30m".
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(text)
+        .map_err(|e| format!("\"{text}\": {e} (for example \"10s\" or \"2m\")"))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -11,6 +11,10 @@
 //! - [`apply`]: `ferry plan --apply`, the metadata-only migration: create the
 //!   planned topics with their configs and write consumer-group offsets,
 //!   without copying data.
+//! - [`cutover`]: `ferry cutover`, the guided switch of a flow's topics:
+//!   lag settled at 0, final group offset sync, verify, stop replicating,
+//!   next steps; each step a check that refuses to go on.
+//! - [`daemon`]: the running daemon's HTTP endpoint (`/status`, control).
 //! - [`units`]: sizes, throughputs and durations as people read them.
 //!
 //! The record-level building blocks (reading a partition range, what "the
@@ -20,12 +24,14 @@
 //! (`ferry_supervisor::{topics, progress, checkpoints}`), so the toolkit
 //! and the daemon never disagree about what a flow replicates.
 //!
-//! Nothing here writes to a cluster except [`apply`].
+//! Nothing here writes to a cluster except [`apply`] and [`cutover`].
 //!
 //! `docs/migration.md` in this crate documents the commands, their exit
 //! codes and the JSON schemas.
 
 pub mod apply;
+pub mod cutover;
+pub mod daemon;
 pub mod plan;
 pub mod units;
 pub mod verify;

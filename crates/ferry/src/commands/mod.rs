@@ -1,6 +1,7 @@
 //! One module per CLI verb. Each returns a process exit code.
 
 mod check;
+mod cutover;
 mod demo;
 mod offsets;
 mod plan;
@@ -39,6 +40,13 @@ pub fn dispatch(cli: Cli) -> u8 {
             json,
             usize::from(parallel),
         ),
+        Command::Cutover {
+            config,
+            flow,
+            topics,
+            settle,
+            wait,
+        } => cutover::cutover(&config, &flow, topics.as_deref(), settle, wait),
         Command::Plan {
             config,
             flow,

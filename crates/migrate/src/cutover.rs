@@ -1,0 +1,863 @@
+//! `ferry cutover`: the guided switch of a flow's topics from the source to
+//! the target cluster.
+//!
+//! Steps, each a check that refuses to go on when it fails, and each safe to
+//! run again (a refused cutover is resumed by running the command again):
+//!
+//! 1. **preflight**: the topics exist, and no consumer group that is about
+//!    to be moved already has members on the target;
+//! 2. **lag**: every partition's saved progress reaches the source's end
+//!    offset and stays there, with the end offsets unchanged, for the
+//!    settle period. Partitions that keep growing are named: producers must
+//!    be stopped first;
+//! 3. **stop** (standalone): Ferry replicates the topics itself during the
+//!    command and stops here, which flushes the last offset syncs and
+//!    checkpoints; against a running daemon this is step 6;
+//! 4. **group offsets**: every matching source group's committed offsets
+//!    are translated through the offset map rebuilt from the offset-syncs
+//!    topic and written into the target group (absent or empty there, never
+//!    backwards);
+//! 5. **verify**: source and target compared record by record;
+//! 6. **stop** (daemon): the daemon at `http.listen` stops replicating the
+//!    topics (`POST /control/stop-topics`), and keeps them stopped across
+//!    reloads;
+//! 7. **next steps**: per group, the target offsets and what to do.
+//!
+//! Standalone or daemon: if a daemon answers at the topology's
+//! `http.listen` and runs the flow, it is the replicator and cutover only
+//! observes it until step 6; otherwise cutover runs the flow itself for the
+//! chosen topics, so two replicators never copy the same partitions.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ferry_admin::{Admin, AdminError};
+use ferry_checkpoint::group_sync::{self, TargetGroup};
+use ferry_checkpoint::Translation;
+use ferry_config::{Cluster, Flow, NameFilter, Topology};
+use ferry_supervisor::checkpoints::{self, OffsetRow};
+use ferry_supervisor::{progress, topics, RunMode, Supervisor};
+use regex::Regex;
+use tokio_util::sync::CancellationToken;
+
+use crate::verify::{self, Outcome, VerifyOptions, VerifyReport};
+use crate::{admin, client_err, clusters};
+
+/// How often lag is measured.
+const POLL: Duration = Duration::from_secs(1);
+/// How often a waiting step says where it stands.
+const REPORT_EVERY: Duration = Duration::from_secs(5);
+/// Progress-topic and offset-syncs reads.
+const READ_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long the daemon may take to drop stopped topics from `/status`.
+const DAEMON_STOP_TIMEOUT: Duration = Duration::from_secs(60);
+/// Partitions named in a refusal, at most.
+const NAMED_PARTITIONS: usize = 10;
+
+#[derive(Debug, Clone)]
+pub struct CutoverOptions {
+    /// Only source topics this regex matches (whole name).
+    pub topics: Option<Regex>,
+    /// Lag must stay 0, and the source must not grow, this long.
+    pub settle: Duration,
+    /// How long lag may take to reach 0 and settle before cutover refuses.
+    pub wait: Duration,
+    /// How long to wait for exact translations (the last offset syncs)
+    /// before going on with conservative ones.
+    pub translation_wait: Duration,
+}
+
+impl Default for CutoverOptions {
+    fn default() -> Self {
+        Self {
+            topics: None,
+            settle: Duration::from_secs(10),
+            wait: Duration::from_secs(300),
+            translation_wait: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Why cutover stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum CutoverError {
+    /// Bad input: the selection names no topic, the flow is unusable.
+    #[error("{0}")]
+    BadInput(String),
+    /// A check failed; nothing after it ran. Exit 1.
+    #[error("cutover refused at step \"{step}\": {reason}")]
+    Refused { step: &'static str, reason: String },
+    /// A cluster or the daemon could not be asked. Exit 1.
+    #[error(transparent)]
+    Engine(#[from] ferry_supervisor::EngineError),
+}
+
+fn refused(step: &'static str, reason: impl Into<String>) -> CutoverError {
+    CutoverError::Refused {
+        step,
+        reason: reason.into(),
+    }
+}
+
+/// Who replicates during the cutover.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Replicator {
+    /// This command, for the chosen topics only.
+    Standalone,
+    /// The daemon answering at this address.
+    Daemon(SocketAddr),
+}
+
+/// One partition's handed-over offset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HandedOver {
+    pub topic: String,
+    pub partition: i32,
+    pub target_topic: String,
+    pub source_offset: i64,
+    /// The target group's offset after the sync (`None`: no translation).
+    pub target_offset: Option<i64>,
+    pub exact: bool,
+    /// What happened, for the operator.
+    pub note: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupHandover {
+    pub group: String,
+    pub partitions: Vec<HandedOver>,
+}
+
+/// A finished cutover.
+#[derive(Debug, Clone)]
+pub struct CutoverReport {
+    pub flow: String,
+    pub source: String,
+    pub target: String,
+    pub target_bootstrap: String,
+    pub replicator: Replicator,
+    /// Source topic → target topic.
+    pub topics: BTreeMap<String, String>,
+    pub groups: Vec<GroupHandover>,
+    pub verify: VerifyReport,
+}
+
+/// Step progress for a person: one line at a time.
+pub type Log<'a> = &'a (dyn Fn(&str) + Sync);
+
+/// Runs the cutover of `flow`'s topics (all it selects, or those matching
+/// `options.topics`).
+pub async fn cutover(
+    topology: &Topology,
+    flow: &Flow,
+    options: &CutoverOptions,
+    log: Log<'_>,
+) -> Result<CutoverReport, CutoverError> {
+    let (source, target) = clusters(topology, flow)?;
+    let source_admin = admin(source, "ferry-cutover")?;
+    let target_admin = admin(target, "ferry-cutover")?;
+
+    // 1. preflight
+    let partitions = selected_partitions(&source_admin, source, flow, options).await?;
+    let names: Vec<&str> = partitions.keys().map(String::as_str).collect();
+    let narrowed = Flow {
+        topics: NameFilter::exactly(names.iter().copied()),
+        ..flow.clone()
+    };
+    let topic_map: BTreeMap<String, String> = partitions
+        .keys()
+        .map(|t| (t.clone(), flow.remote_topic(t)))
+        .collect();
+    log(&format!(
+        "[1/6] preflight: {} topic(s), {} partition(s): {}",
+        partitions.len(),
+        partitions.values().sum::<i32>(),
+        names.join(", ")
+    ));
+    let rows = translations(&narrowed, source, target).await?;
+    refuse_active_groups(&target_admin, target, &rows).await?;
+    let replicator = find_daemon(topology, flow);
+    log(&match replicator {
+        Replicator::Daemon(addr) => format!(
+            "      the daemon at {addr} replicates flow {}; cutover observes it",
+            flow.id()
+        ),
+        Replicator::Standalone => format!(
+            "      no daemon runs flow {} at {}; cutover replicates the topics itself",
+            flow.id(),
+            topology.http.listen
+        ),
+    });
+
+    // 2. lag, with the engine running in this process when standalone.
+    let engine = match replicator {
+        Replicator::Standalone => Some(Engine::start(topology, &narrowed)?),
+        Replicator::Daemon(_) => None,
+    };
+    let settled = wait_for_settled_lag(
+        &source_admin,
+        source,
+        target,
+        flow,
+        &partitions,
+        options,
+        log,
+    )
+    .await;
+    // 3. stop (standalone): drain, save progress, flush syncs.
+    if let Some(engine) = engine {
+        let stopped = engine.stop().await;
+        settled?;
+        stopped?;
+        log("[3/6] stop: replication of these topics stopped; progress, offset syncs and checkpoints saved");
+    } else {
+        settled?;
+        log("[3/6] stop: the daemon keeps replicating until the checks below pass");
+    }
+
+    // 4. group offsets
+    let rows = settled_translations(&narrowed, source, target, &partitions, options, log).await?;
+    let groups = sync_group_offsets(&target_admin, target, rows).await?;
+    log(&format!(
+        "[4/6] group offsets: {} group(s) handed over to {}",
+        groups.len(),
+        target.name
+    ));
+
+    // 5. verify
+    let verify_options = VerifyOptions {
+        topics: Some(exact_names(&names)),
+        ..VerifyOptions::default()
+    };
+    let report =
+        verify::verify(topology, std::slice::from_ref(flow), &verify_options, None).await?;
+    if report.result != Outcome::Match {
+        return Err(refused(
+            "verify",
+            format!(
+                "source and target differ; nothing was stopped on the daemon, fix the cause and run cutover again\n{}",
+                verify::render(&report)
+            ),
+        ));
+    }
+    log(&format!(
+        "[5/6] verify: match: {} partition(s), {} record(s) on each side",
+        report.partitions, report.source_records
+    ));
+
+    // 6. stop (daemon)
+    if let Replicator::Daemon(addr) = replicator {
+        stop_on_daemon(addr, flow, &names).await?;
+        log(&format!(
+            "[6/6] stop: the daemon at {addr} no longer replicates these topics"
+        ));
+    } else {
+        log("[6/6] done");
+    }
+    Ok(CutoverReport {
+        flow: flow.id().to_string(),
+        source: source.name.clone(),
+        target: target.name.clone(),
+        target_bootstrap: target.bootstrap_servers.clone(),
+        replicator,
+        topics: topic_map,
+        groups,
+        verify: report,
+    })
+}
+
+/// A regex that matches exactly these names.
+fn exact_names(names: &[&str]) -> Regex {
+    let alternatives: Vec<String> = names.iter().map(|n| regex::escape(n)).collect();
+    Regex::new(&format!("^(?:{})$", alternatives.join("|"))).expect("escaped names compile")
+}
+
+/// The source topics the cutover moves, with their partition counts.
+async fn selected_partitions(
+    source_admin: &Admin,
+    source: &Cluster,
+    flow: &Flow,
+    options: &CutoverOptions,
+) -> Result<BTreeMap<String, i32>, CutoverError> {
+    let listed = source_admin
+        .topic_metadata()
+        .await
+        .map_err(client_err(source, "cannot list topics"))?;
+    let chosen: BTreeMap<String, i32> = listed
+        .into_iter()
+        .filter(|(t, _)| topics::selects(flow, t))
+        .filter(|(t, _)| options.topics.as_ref().is_none_or(|r| r.is_match(t)))
+        .map(|(t, n)| (t, i32::try_from(n).unwrap_or(i32::MAX)))
+        .collect();
+    if chosen.is_empty() {
+        return Err(CutoverError::BadInput(match &options.topics {
+            Some(r) => format!(
+                "--topics \"{}\" matches no source topic that flow {} replicates",
+                r.as_str().trim_start_matches("^(?:").trim_end_matches(")$"),
+                flow.id()
+            ),
+            None => format!(
+                "flow {} selects no topic on cluster {}",
+                flow.id(),
+                source.name
+            ),
+        }));
+    }
+    Ok(chosen)
+}
+
+/// The daemon that runs `flow`, if one answers at `http.listen`.
+fn find_daemon(topology: &Topology, flow: &Flow) -> Replicator {
+    let addr = crate::daemon::reachable(topology.http.listen);
+    let id = flow.id().to_string();
+    match crate::daemon::status(addr) {
+        Ok(doc) => {
+            let runs = doc["flows"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|f| f["flow"].as_str() == Some(id.as_str()));
+            if runs {
+                Replicator::Daemon(addr)
+            } else {
+                Replicator::Standalone
+            }
+        }
+        Err(_) => Replicator::Standalone,
+    }
+}
+
+/// The flow replicated by this process for the cutover's topics.
+struct Engine {
+    cancel: CancellationToken,
+    supervisor: Supervisor,
+}
+
+impl Engine {
+    fn start(topology: &Topology, flow: &Flow) -> Result<Self, CutoverError> {
+        let mut only = topology.clone();
+        only.flows = vec![Flow {
+            enabled: true,
+            ..flow.clone()
+        }];
+        let metrics = Arc::new(ferry_http::Metrics::new(
+            ferry_http::MetricsOptions::default(),
+        ));
+        let mut supervisor = Supervisor::new(only, RunMode::Continuous, metrics);
+        let cancel = CancellationToken::new();
+        supervisor.start(&cancel)?;
+        Ok(Self { cancel, supervisor })
+    }
+
+    async fn stop(self) -> Result<(), CutoverError> {
+        self.cancel.cancel();
+        self.supervisor
+            .wait()
+            .await
+            .map_err(|e| refused("stop", format!("the final drain failed: {e}")))
+    }
+}
+
+/// Lag of one partition: the source end offset and the saved progress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct PartitionLag {
+    end: i64,
+    progress: Option<i64>,
+    low: i64,
+}
+
+impl PartitionLag {
+    fn records(&self) -> i64 {
+        (self.end - self.progress.unwrap_or(self.low)).max(0)
+    }
+}
+
+async fn lag_snapshot(
+    source_admin: &Admin,
+    source: &Cluster,
+    target: &Cluster,
+    flow: &Flow,
+    partitions: &BTreeMap<String, i32>,
+) -> Result<BTreeMap<(String, i32), PartitionLag>, CutoverError> {
+    let saved = progress::load(target, &flow.source, READ_TIMEOUT).await?;
+    let mut lag = BTreeMap::new();
+    for (topic, count) in partitions {
+        for p in 0..*count {
+            let w = source_admin.watermarks(topic, p).await.map_err(client_err(
+                source,
+                &format!("cannot read the end of {topic}[{p}]"),
+            ))?;
+            let key = (topic.clone(), p);
+            let progress = saved.get(&key).copied();
+            lag.insert(
+                key,
+                PartitionLag {
+                    end: w.high,
+                    progress,
+                    low: w.low,
+                },
+            );
+        }
+    }
+    Ok(lag)
+}
+
+/// Step 2: lag 0 on every partition, and no source partition growing, for
+/// `settle` in a row; refuses after `wait`, naming who still lags and
+/// which partitions are still written to.
+async fn wait_for_settled_lag(
+    source_admin: &Admin,
+    source: &Cluster,
+    target: &Cluster,
+    flow: &Flow,
+    partitions: &BTreeMap<String, i32>,
+    options: &CutoverOptions,
+    log: Log<'_>,
+) -> Result<(), CutoverError> {
+    let started = Instant::now();
+    let mut last_report = started;
+    let mut previous: Option<BTreeMap<(String, i32), PartitionLag>> = None;
+    let mut settled_since: Option<Instant> = None;
+    // Records added to each source partition since the step started.
+    let mut written: BTreeMap<(String, i32), i64> = BTreeMap::new();
+    loop {
+        let now = lag_snapshot(source_admin, source, target, flow, partitions).await?;
+        let mut grew = false;
+        if let Some(prev) = &previous {
+            for (key, l) in &now {
+                let before = prev.get(key).map_or(l.end, |p| p.end);
+                if l.end > before {
+                    grew = true;
+                    *written.entry(key.clone()).or_default() += l.end - before;
+                }
+            }
+        }
+        let lagging: Vec<(&(String, i32), i64)> = now
+            .iter()
+            .map(|(k, l)| (k, l.records()))
+            .filter(|(_, r)| *r > 0)
+            .collect();
+        let total: i64 = lagging.iter().map(|(_, r)| r).sum();
+        if lagging.is_empty() && !grew {
+            let since = *settled_since.get_or_insert_with(Instant::now);
+            if since.elapsed() >= options.settle {
+                log(&format!(
+                    "[2/6] lag: 0 on every partition, and no source partition written to, for {:?}",
+                    options.settle
+                ));
+                return Ok(());
+            }
+        } else {
+            settled_since = None;
+        }
+        if started.elapsed() >= options.wait {
+            let mut reasons = Vec::new();
+            if total > 0 {
+                reasons.push(format!(
+                    "{total} record(s) not yet copied on {} partition(s): {}",
+                    lagging.len(),
+                    name_partitions(lagging.iter().map(|(k, r)| (*k, *r)))
+                ));
+            }
+            let recent: Vec<(&(String, i32), i64)> = written.iter().map(|(k, n)| (k, *n)).collect();
+            if !recent.is_empty() {
+                reasons.push(format!(
+                    "producers still write to the source: {} partition(s) grew during the last {:?}: {}; stop every producer of these topics on cluster {}, then run cutover again",
+                    recent.len(),
+                    started.elapsed().min(options.wait),
+                    name_partitions(recent.into_iter()),
+                    source.name
+                ));
+            }
+            if reasons.is_empty() {
+                reasons.push(format!(
+                    "lag did not stay 0 for the settle period ({:?}) within {:?}",
+                    options.settle, options.wait
+                ));
+            }
+            return Err(refused("lag", reasons.join("; ")));
+        }
+        if last_report.elapsed() >= REPORT_EVERY {
+            last_report = Instant::now();
+            let writes = written.values().filter(|n| **n > 0).count();
+            log(&format!(
+                "      lag: {total} record(s) on {} partition(s); {writes} partition(s) written to since the start",
+                lagging.len()
+            ));
+        }
+        previous = Some(now);
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// `topic[p] (+n)` for the first few partitions, then how many more.
+fn name_partitions<'a>(items: impl Iterator<Item = (&'a (String, i32), i64)>) -> String {
+    let items: Vec<_> = items.collect();
+    let mut named: Vec<String> = items
+        .iter()
+        .take(NAMED_PARTITIONS)
+        .map(|((t, p), n)| format!("{t}[{p}] ({n})"))
+        .collect();
+    if items.len() > NAMED_PARTITIONS {
+        named.push(format!("and {} more", items.len() - NAMED_PARTITIONS));
+    }
+    named.join(", ")
+}
+
+/// Every matching source group's committed offsets on the chosen topics,
+/// translated from the offset-syncs topic.
+async fn translations(
+    flow: &Flow,
+    source: &Cluster,
+    target: &Cluster,
+) -> Result<Vec<OffsetRow>, CutoverError> {
+    Ok(checkpoints::offsets_report(flow, source, target, None).await?)
+}
+
+/// Translations once the last offset syncs are in: every row exact, or at
+/// the end of its partition (where a conservative translation is the true
+/// position: nothing follows it). Waits at most `translation_wait`, then
+/// goes on with what there is, which is never ahead of the truth.
+async fn settled_translations(
+    flow: &Flow,
+    source: &Cluster,
+    target: &Cluster,
+    partitions: &BTreeMap<String, i32>,
+    options: &CutoverOptions,
+    log: Log<'_>,
+) -> Result<Vec<OffsetRow>, CutoverError> {
+    let source_admin = admin(source, "ferry-cutover")?;
+    let mut ends: HashMap<(String, i32), i64> = HashMap::new();
+    for (topic, count) in partitions {
+        for p in 0..*count {
+            let w = source_admin.watermarks(topic, p).await.map_err(client_err(
+                source,
+                &format!("cannot read the end of {topic}[{p}]"),
+            ))?;
+            ends.insert((topic.clone(), p), w.high);
+        }
+    }
+    let started = Instant::now();
+    loop {
+        let rows = translations(flow, source, target).await?;
+        let settled = |r: &OffsetRow| match r.translated {
+            Translation::Exact(_) => true,
+            Translation::Conservative(_) => ends
+                .get(&(r.topic.clone(), r.partition))
+                .is_some_and(|end| r.source_offset >= *end),
+            Translation::Unknown => false,
+        };
+        let open = rows.iter().filter(|r| !settled(r)).count();
+        if open == 0 || started.elapsed() >= options.translation_wait {
+            if open > 0 {
+                log(&format!(
+                    "      {open} group partition(s) have no exact translation after {:?}; their offsets are conservative (never ahead: those consumers may re-read some records) or unknown",
+                    options.translation_wait
+                ));
+            }
+            return Ok(rows);
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// Step 1's group check: a group with members on the target is consuming
+/// there already; moving its offsets would make it skip or re-read.
+async fn refuse_active_groups(
+    target_admin: &Admin,
+    target: &Cluster,
+    rows: &[OffsetRow],
+) -> Result<(), CutoverError> {
+    let mut names: Vec<&str> = rows.iter().map(|r| r.group.as_str()).collect();
+    names.dedup();
+    let described = target_admin
+        .describe_consumer_groups(&names)
+        .await
+        .map_err(client_err(target, "cannot describe consumer groups"))?;
+    let active: Vec<String> = described
+        .iter()
+        .filter(|d| d.error.is_none() && !d.state.has_no_members())
+        .map(|d| {
+            let hosts: Vec<String> = d
+                .members
+                .iter()
+                .map(|m| format!("{}@{}", m.client_id, m.host))
+                .collect();
+            format!(
+                "{} ({} member(s): {})",
+                d.group_id,
+                d.member_count,
+                hosts.join(", ")
+            )
+        })
+        .collect();
+    if active.is_empty() {
+        return Ok(());
+    }
+    Err(refused(
+        "preflight",
+        format!(
+            "consumer group(s) already active on target cluster {}: {}; their consumers must stay stopped until cutover has written their offsets",
+            target.name,
+            active.join("; ")
+        ),
+    ))
+}
+
+/// Step 4: writes each group's translated offsets into the target group,
+/// by the same rules as the daemon's group offset sync (absent or empty
+/// groups only, never backwards).
+async fn sync_group_offsets(
+    target_admin: &Admin,
+    target: &Cluster,
+    rows: Vec<OffsetRow>,
+) -> Result<Vec<GroupHandover>, CutoverError> {
+    let mut by_group: BTreeMap<String, Vec<OffsetRow>> = BTreeMap::new();
+    for r in rows {
+        by_group.entry(r.group.clone()).or_default().push(r);
+    }
+    let names: Vec<&str> = by_group.keys().map(String::as_str).collect();
+    let described = target_admin
+        .describe_consumer_groups(&names)
+        .await
+        .map_err(client_err(target, "cannot describe consumer groups"))?;
+    let mut handovers = Vec::new();
+    for (group, rows) in by_group {
+        let state = described
+            .iter()
+            .find(|d| d.group_id == group)
+            .map_or(TargetGroup::Idle, |d| match &d.error {
+                Some(_) => TargetGroup::Idle,
+                None if d.state.has_no_members() => TargetGroup::Idle,
+                None => TargetGroup::Active,
+            });
+        if state == TargetGroup::Active {
+            return Err(refused(
+                "group offsets",
+                format!("consumer group {group} became active on target cluster {} during the cutover; stop its consumers and run cutover again", target.name),
+            ));
+        }
+        let desired: Vec<(&str, i32, i64)> = rows
+            .iter()
+            .filter_map(|r| Some((r.remote_topic.as_str(), r.partition, r.translated.offset()?)))
+            .collect();
+        let current: HashMap<(String, i32), i64> = rows
+            .iter()
+            .filter_map(|r| Some(((r.remote_topic.clone(), r.partition), r.target_offset?)))
+            .collect();
+        let plan = group_sync::plan(state, desired, &current);
+        if !plan.write.is_empty() {
+            let offsets: Vec<(&str, i32, i64)> = plan
+                .write
+                .iter()
+                .map(|(t, p, o)| (t.as_str(), *p, *o))
+                .collect();
+            target_admin
+                .alter_consumer_group_offsets(&group, &offsets)
+                .await
+                .map_err(|e| match e {
+                    AdminError::GroupNotEmpty { .. } => refused(
+                        "group offsets",
+                        format!("consumer group {group} became active on target cluster {} during the cutover; stop its consumers and run cutover again", target.name),
+                    ),
+                    e => client_err(target, &format!("cannot write the offsets of group {group}"))(e).into(),
+                })?;
+        }
+        let written: HashMap<(&str, i32), i64> = plan
+            .write
+            .iter()
+            .map(|(t, p, o)| ((t.as_str(), *p), *o))
+            .collect();
+        let skipped: HashMap<(&str, i32), String> = plan
+            .skip
+            .iter()
+            .map(|(t, p, _, why)| ((t.as_str(), *p), why.to_string()))
+            .collect();
+        let partitions = rows
+            .iter()
+            .map(|r| {
+                let key = (r.remote_topic.as_str(), r.partition);
+                let (target_offset, note) = match (written.get(&key), skipped.get(&key)) {
+                    (Some(o), _) => (Some(*o), "written".to_string()),
+                    (None, Some(why)) => (r.target_offset, format!("kept: {why}")),
+                    (None, None) => match r.translated.offset() {
+                        Some(o) => (Some(o), "already there".to_string()),
+                        None => (
+                            r.target_offset,
+                            "no translation: the committed offset is older than anything copied; the consumer starts by its auto.offset.reset".to_string(),
+                        ),
+                    },
+                };
+                HandedOver {
+                    topic: r.topic.clone(),
+                    partition: r.partition,
+                    target_topic: r.remote_topic.clone(),
+                    source_offset: r.source_offset,
+                    target_offset,
+                    exact: r.translated.is_exact(),
+                    note,
+                }
+            })
+            .collect();
+        handovers.push(GroupHandover { group, partitions });
+    }
+    Ok(handovers)
+}
+
+/// Step 6 against a daemon: ask it to stop the topics, then wait until its
+/// `/status` no longer lists them.
+async fn stop_on_daemon(addr: SocketAddr, flow: &Flow, names: &[&str]) -> Result<(), CutoverError> {
+    let request = ferry_http::StopTopics {
+        flow: flow.id().to_string(),
+        topics: names.iter().map(|n| n.to_string()).collect(),
+    };
+    let body = serde_json::to_string(&request).expect("plain strings serialize");
+    let fail = |why: String| refused("stop", format!("the daemon at {addr}: {why}"));
+    let answer = tokio::task::spawn_blocking(move || {
+        crate::daemon::request(
+            addr,
+            "POST",
+            "/control/stop-topics",
+            Some(&body),
+            DAEMON_STOP_TIMEOUT,
+        )
+    })
+    .await
+    .map_err(|e| fail(format!("request task failed: {e}")))?;
+    match answer {
+        Ok((200, _)) => {}
+        Ok((code, text)) => return Err(fail(format!("HTTP {code}: {}", text.trim()))),
+        Err(e) => return Err(fail(e.to_string())),
+    }
+    let id = flow.id().to_string();
+    let started = Instant::now();
+    loop {
+        let doc = tokio::task::spawn_blocking(move || crate::daemon::status(addr))
+            .await
+            .map_err(|e| fail(format!("request task failed: {e}")))?
+            .map_err(|e| fail(e.to_string()))?;
+        let still: Vec<String> = doc["flows"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|f| f["flow"].as_str() == Some(id.as_str()))
+            .flat_map(|f| f["topics"].as_array().into_iter().flatten())
+            .filter_map(|t| t["topic"].as_str())
+            .filter(|t| names.contains(t))
+            .map(str::to_string)
+            .collect();
+        if still.is_empty() {
+            return Ok(());
+        }
+        if started.elapsed() >= DAEMON_STOP_TIMEOUT {
+            return Err(fail(format!(
+                "still replicates {} after {DAEMON_STOP_TIMEOUT:?}",
+                still.join(", ")
+            )));
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// The closing instructions: per group, where its consumers resume on the
+/// target, then what to change.
+pub fn render_next_steps(report: &CutoverReport) -> String {
+    let mut out = format!(
+        "\ncutover of flow {} complete: {} topic(s) now live on cluster {} ({})\n",
+        report.flow,
+        report.topics.len(),
+        report.target,
+        report.target_bootstrap
+    );
+    out.push_str("\ntopics (source -> target):\n");
+    for (s, t) in &report.topics {
+        out.push_str(&format!("  {s} -> {t}\n"));
+    }
+    if report.groups.is_empty() {
+        out.push_str("\nno consumer group had committed offsets on these topics\n");
+    } else {
+        out.push_str("\nconsumer groups on the target:\n");
+        for g in &report.groups {
+            out.push_str(&format!("  group {}\n", g.group));
+            for p in &g.partitions {
+                out.push_str(&format!(
+                    "    {}[{}]  offset {}  ({}; source offset {}{})\n",
+                    p.target_topic,
+                    p.partition,
+                    p.target_offset.map_or("-".to_string(), |o| o.to_string()),
+                    p.note,
+                    p.source_offset,
+                    if p.exact { ", exact" } else { "" }
+                ));
+            }
+        }
+    }
+    out.push_str("\nnext steps:\n");
+    out.push_str(&format!(
+        "  1. point consumers at {} ({}), subscribed to the target topics above; they resume at the offsets shown\n",
+        report.target, report.target_bootstrap
+    ));
+    out.push_str(&format!(
+        "  2. point producers at {} and start them\n",
+        report.target
+    ));
+    out.push_str(&format!(
+        "  3. remove these topics from flow {} in the topology file (or disable the flow){}\n",
+        report.flow,
+        match report.replicator {
+            Replicator::Daemon(_) => {
+                "; the running daemon already stopped them and keeps them stopped until it restarts"
+            }
+            Replicator::Standalone => "",
+        }
+    ));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lag_counts_from_progress_or_the_log_start() {
+        let l = PartitionLag {
+            end: 100,
+            progress: Some(90),
+            low: 0,
+        };
+        assert_eq!(l.records(), 10);
+        let fresh = PartitionLag {
+            end: 100,
+            progress: None,
+            low: 40,
+        };
+        assert_eq!(
+            fresh.records(),
+            60,
+            "nothing saved yet: all that is in the log"
+        );
+        let empty = PartitionLag {
+            end: 5,
+            progress: None,
+            low: 5,
+        };
+        assert_eq!(empty.records(), 0);
+    }
+
+    #[test]
+    fn exact_names_do_not_read_names_as_regexes() {
+        let r = exact_names(&["orders.v1", "a+b"]);
+        assert!(r.is_match("orders.v1") && r.is_match("a+b"));
+        assert!(!r.is_match("ordersXv1") && !r.is_match("orders.v12") && !r.is_match("aab"));
+    }
+
+    #[test]
+    fn partitions_are_named_up_to_a_limit() {
+        let keys: Vec<(String, i32)> = (0..12).map(|p| ("t".to_string(), p)).collect();
+        let text = name_partitions(keys.iter().map(|k| (k, 3)));
+        assert!(text.starts_with("t[0] (3), t[1] (3)"), "{text}");
+        assert!(text.ends_with("and 2 more"), "{text}");
+    }
+}

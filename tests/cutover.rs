@@ -1,0 +1,388 @@
+//! `ferry cutover` end to end against real Apache Kafka: the full
+//! migration drill (a daemon replicating while producers and consumers run
+//! on the source, producers stop, cutover, consumers resume on the target)
+//! and every refusal path (lag not zero, verify mismatch, a group already
+//! active on the target).
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use common::*;
+use ferry_testkit::data::{self, produce_sequence, unique_name, Record, SequenceId, SequenceSpec};
+use ferry_testkit::{shared_pair, KafkaCluster};
+
+const PARTITIONS: i32 = 3;
+
+fn flow(topic: &str, group: &str) -> String {
+    one_flow(&format!(
+        "topics = [\"{topic}\"]\ngroups = [\"{group}\"]\ncheckpoint_interval = \"1s\""
+    ))
+}
+
+/// The topology, with `http.listen` on a free port so that `ferry cutover`
+/// finds the daemon there.
+fn topology_with_port(
+    dir: &Path,
+    source: &KafkaCluster,
+    target: &KafkaCluster,
+    flows: &str,
+) -> PathBuf {
+    let path = write_topology(dir, source, target, flows);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("127.0.0.1:0", &format!("127.0.0.1:{port}"));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn cutover(topology: &Path, extra: &[&str]) -> (Option<i32>, String, String) {
+    let mut args = vec![
+        "cutover",
+        "-c",
+        topology.to_str().unwrap(),
+        "--flow",
+        "src->dst",
+    ];
+    args.extend_from_slice(extra);
+    ferry_output(&args)
+}
+
+/// Producers on the source: batches of sequence-numbered records on every
+/// partition until stopped. Returns how many records each partition got.
+struct Producers {
+    stop: Arc<AtomicBool>,
+    handle: JoinHandle<u64>,
+}
+
+impl Producers {
+    fn start(
+        source: &KafkaCluster,
+        topic: &str,
+        first_seq: u64,
+        batch: u64,
+        pause: Duration,
+    ) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let config = source.client_config();
+        let topic = topic.to_string();
+        let flag = stop.clone();
+        let handle = std::thread::spawn(move || {
+            let mut next = first_seq;
+            while !flag.load(Ordering::Relaxed) {
+                let mut spec = SequenceSpec::new(PARTITIONS, batch);
+                spec.first_seq = next;
+                produce_sequence(&config, &topic, &spec).expect("produce");
+                next += batch;
+                std::thread::sleep(pause);
+            }
+            next - first_seq
+        });
+        Self { stop, handle }
+    }
+
+    fn stop(self) -> u64 {
+        self.stop.store(true, Ordering::Relaxed);
+        self.handle.join().expect("producer thread")
+    }
+}
+
+fn sequences(records: &[Record]) -> Vec<SequenceId> {
+    records.iter().filter_map(Record::sequence).collect()
+}
+
+fn all_sequences(cluster: &KafkaCluster, topic: &str) -> BTreeSet<SequenceId> {
+    data::read_topic(&cluster.client_config(), topic)
+        .expect("read")
+        .iter()
+        .flatten()
+        .filter_map(Record::sequence)
+        .collect()
+}
+
+/// Exactly `expected`, each once.
+fn assert_exactly(what: &str, got: &[SequenceId], expected: &BTreeSet<SequenceId>) {
+    let mut seen = BTreeSet::new();
+    let duplicates = got.iter().filter(|s| !seen.insert(**s)).count();
+    let missing = expected.difference(&seen).count();
+    let unexpected = seen.difference(expected).count();
+    assert!(
+        duplicates == 0 && missing == 0 && unexpected == 0,
+        "{what}: {duplicates} duplicates, {missing} missing, {unexpected} unexpected of {} expected",
+        expected.len()
+    );
+}
+
+#[test]
+fn migration_drill_moves_consumers_without_loss_or_duplicates() {
+    let (source, target) = shared_pair().expect("test brokers start");
+    let topic = unique_name("drill");
+    let group = unique_name("drill-group");
+    let remote = format!("src.{topic}");
+    data::create_topic(&source.client_config(), &topic, PARTITIONS, 1, &[]).expect("create");
+    let dir = tempfile::tempdir().unwrap();
+    let topology = topology_with_port(dir.path(), source, target, &flow(&topic, &group));
+
+    // Producers and a consumer group at work on the source while the
+    // daemon replicates.
+    let producers = Producers::start(source, &topic, 0, 50, Duration::from_millis(100));
+    let daemon = start_daemon(&topology);
+    wait_for("records on the source", Duration::from_secs(30), || {
+        (total(source, &topic) >= 600).then_some(())
+    });
+    let (mut consumed, _) =
+        consume_and_commit(source, &group, &topic, &[(0, 120), (1, 60), (2, 200)]);
+    let (more, committed) = consume_and_commit(source, &group, &topic, &[(0, 30), (1, 90), (2, 1)]);
+    consumed.extend(more);
+    // Producers stop; the consumers stop too (they move next).
+    let produced = producers.stop();
+    assert!(produced >= 200, "producers wrote {produced} per partition");
+
+    let (code, stdout, stderr) = cutover(&topology, &["--settle", "3s", "--wait", "120s"]);
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}\n{}", daemon.log());
+    assert!(
+        stdout.contains("replicates flow src->dst; cutover observes it"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("[5/6] verify: match"), "{stdout}");
+    assert!(
+        stdout.contains("no longer replicates these topics"),
+        "{stdout}"
+    );
+    assert!(stdout.contains(&format!("group {group}")), "{stdout}");
+
+    // The group's offsets on the target: translated, for every partition.
+    let on_target = group_offsets(target, &group, &remote);
+    assert_eq!(
+        on_target.len(),
+        committed.len(),
+        "{on_target:?} vs {committed:?}"
+    );
+
+    // Consumers restart on the target: exactly what they had not read.
+    let read = consume_from_committed(target, &group, &remote, &[0, 1, 2]);
+    let everything = all_sequences(source, &topic);
+    let already: BTreeSet<SequenceId> = sequences(&consumed).into_iter().collect();
+    let remaining: BTreeSet<SequenceId> = everything.difference(&already).copied().collect();
+    assert!(!remaining.is_empty());
+    assert_exactly("the group on the target", &sequences(&read), &remaining);
+
+    // The daemon no longer replicates the topic: a late source record
+    // stays on the source.
+    let copied = total(target, &remote);
+    let mut late = SequenceSpec::new(1, 5);
+    late.first_seq = 1_000_000;
+    produce_sequence(&source.client_config(), &topic, &late).expect("produce late");
+    std::thread::sleep(Duration::from_secs(6));
+    assert_eq!(
+        total(target, &remote),
+        copied,
+        "nothing copied after cutover"
+    );
+    let (_, status) = daemon.get("/status");
+    assert!(!status.contains(&format!("\"{topic}\"")), "{status}");
+
+    // Running cutover again is safe: the topics are already handed over.
+    let (code, stdout, stderr) = cutover(&topology, &["--settle", "1s", "--wait", "5s"]);
+    assert_eq!(
+        code,
+        Some(1),
+        "the late record is not on the target:\n{stdout}\n{stderr}"
+    );
+    assert!(stderr.contains("refused at step \"lag\""), "{stderr}");
+
+    let (code, log) = stop_daemon(daemon);
+    assert_eq!(code, Some(0), "{log}");
+}
+
+#[test]
+fn cutover_refuses_while_producers_still_write() {
+    let (source, target) = shared_pair().expect("test brokers start");
+    let topic = unique_name("cutover-busy");
+    let group = unique_name("cutover-busy-group");
+    data::create_topic(&source.client_config(), &topic, PARTITIONS, 1, &[]).expect("create");
+    produce_sequence(
+        &source.client_config(),
+        &topic,
+        &SequenceSpec::new(PARTITIONS, 100),
+    )
+    .expect("produce");
+    consume_and_commit(source, &group, &topic, &[(0, 10), (1, 10), (2, 10)]);
+    let dir = tempfile::tempdir().unwrap();
+    let topology = topology_with_port(dir.path(), source, target, &flow(&topic, &group));
+
+    let producers = Producers::start(source, &topic, 100, 5, Duration::from_millis(200));
+    let (code, stdout, stderr) = cutover(&topology, &["--settle", "3s", "--wait", "15s"]);
+    producers.stop();
+    assert_eq!(code, Some(1), "{stdout}\n{stderr}");
+    assert!(stderr.contains("refused at step \"lag\""), "{stderr}");
+    assert!(
+        stderr.contains("producers still write to the source"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("{topic}[")),
+        "names the partitions: {stderr}"
+    );
+    // Refused before the hand-over step.
+    assert!(!stdout.contains("[4/6]"), "{stdout}");
+}
+
+#[test]
+fn cutover_standalone_then_refuses_on_a_verify_mismatch() {
+    let (source, target) = shared_pair().expect("test brokers start");
+    let topic = unique_name("cutover-verify");
+    let group = unique_name("cutover-verify-group");
+    let remote = format!("src.{topic}");
+    data::create_topic(&source.client_config(), &topic, PARTITIONS, 1, &[]).expect("create");
+    produce_sequence(
+        &source.client_config(),
+        &topic,
+        &SequenceSpec::new(PARTITIONS, 200),
+    )
+    .expect("produce");
+    let (_, committed) = consume_and_commit(source, &group, &topic, &[(0, 50), (1, 199), (2, 200)]);
+    let dir = tempfile::tempdir().unwrap();
+    let topology = topology_with_port(dir.path(), source, target, &flow(&topic, &group));
+
+    // No daemon runs: cutover replicates the topic itself, then hands over.
+    let (code, stdout, stderr) = cutover(&topology, &["--settle", "2s", "--wait", "120s"]);
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("cutover replicates the topics itself"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("[5/6] verify: match: 3 partition(s), 600 record(s)"),
+        "{stdout}"
+    );
+    // A fresh target topic: translated offsets equal the source's.
+    assert_eq!(group_offsets(target, &group, &remote), committed);
+
+    // One record the source never had appears on the target.
+    let mut foreign = SequenceSpec::new(1, 1);
+    foreign.first_seq = 9_999;
+    produce_sequence(&target.client_config(), &remote, &foreign).expect("produce foreign");
+    let (code, stdout, stderr) = cutover(&topology, &["--settle", "1s", "--wait", "60s"]);
+    assert_eq!(code, Some(1), "{stdout}\n{stderr}");
+    assert!(stderr.contains("refused at step \"verify\""), "{stderr}");
+    assert!(
+        stderr.contains("the target has a record the source does not"),
+        "names the divergence: {stderr}"
+    );
+    assert!(!stdout.contains("[6/6]"), "{stdout}");
+}
+
+#[test]
+fn cutover_refuses_when_a_group_is_active_on_the_target() {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let (source, target) = shared_pair().expect("test brokers start");
+    let topic = unique_name("cutover-active");
+    let group = unique_name("cutover-active-group");
+    let remote = format!("src.{topic}");
+    data::create_topic(&source.client_config(), &topic, 1, 1, &[]).expect("create");
+    produce_sequence(&source.client_config(), &topic, &SequenceSpec::new(1, 50)).expect("produce");
+    consume_and_commit(source, &group, &topic, &[(0, 20)]);
+    data::create_topic(&target.client_config(), &remote, 1, 1, &[]).expect("create remote");
+
+    // A consumer of the same group already runs against the target.
+    let running = Arc::new(AtomicBool::new(true));
+    let polls = Arc::new(AtomicU64::new(0));
+    let consumer_thread = {
+        let (running, polls) = (running.clone(), polls.clone());
+        let consumer: BaseConsumer = target
+            .client_config()
+            .set("group.id", &group)
+            .set("enable.auto.commit", "false")
+            .create()
+            .expect("consumer");
+        consumer.subscribe(&[&remote]).expect("subscribe");
+        std::thread::spawn(move || {
+            while running.load(Ordering::Relaxed) {
+                let _ = consumer.poll(Duration::from_millis(100));
+                polls.fetch_add(1, Ordering::Relaxed);
+            }
+        })
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let topology = topology_with_port(dir.path(), source, target, &flow(&topic, &group));
+    // Wait until the group has a member on the target.
+    let admin_config = target.client_config();
+    wait_for(
+        "the group's member on the target",
+        Duration::from_secs(60),
+        || {
+            let admin: BaseConsumer = admin_config
+                .clone()
+                .set("group.id", "probe")
+                .create()
+                .ok()?;
+            let list = admin
+                .fetch_group_list(Some(&group), Duration::from_secs(5))
+                .ok()?;
+            list.groups()
+                .iter()
+                .any(|g| g.name() == group && !g.members().is_empty())
+                .then_some(())
+        },
+    );
+
+    let (code, stdout, stderr) = cutover(&topology, &["--settle", "1s", "--wait", "60s"]);
+    running.store(false, Ordering::Relaxed);
+    consumer_thread.join().unwrap();
+    assert!(polls.load(Ordering::Relaxed) > 0);
+    assert_eq!(code, Some(1), "{stdout}\n{stderr}");
+    assert!(stderr.contains("refused at step \"preflight\""), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{group} (1 member(s)")),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("already active on target cluster dst"),
+        "{stderr}"
+    );
+    // Nothing was copied: the refusal came before replication started.
+    assert_eq!(total(target, &remote), 0);
+}
+
+#[test]
+fn cutover_names_bad_input_and_exits_2() {
+    let (source, target) = shared_pair().expect("test brokers start");
+    let dir = tempfile::tempdir().unwrap();
+    let topology = write_topology(
+        dir.path(),
+        source,
+        target,
+        &one_flow("topics = [\"nothing-here-.*\"]"),
+    );
+    let (code, _, stderr) = cutover(&topology, &["--topics", "orders("]);
+    assert_eq!(code, Some(2));
+    assert!(
+        stderr.contains("--topics: invalid regex \"orders(\""),
+        "{stderr}"
+    );
+    let (code, _, stderr) = cutover(&topology, &[]);
+    assert_eq!(code, Some(2));
+    assert!(
+        stderr.contains("flow src->dst selects no topic on cluster src"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = ferry_output(&[
+        "cutover",
+        "-c",
+        topology.to_str().unwrap(),
+        "--flow",
+        "src->nowhere",
+    ]);
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("src->nowhere"), "{stderr}");
+}
