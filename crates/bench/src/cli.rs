@@ -27,7 +27,10 @@ pub enum Command {
     W2(RunArgs),
     /// W3 breadth: 1,000 topics × 4 partitions, light traffic.
     W3(RunArgs),
-    /// W1, then W2 (at 50% of Ferry's W1 rate), then W3, on the same brokers.
+    /// W4 offset translation: 100 groups × 8 partitions against the truth,
+    /// Ferry beside MirrorMaker 2, and offset maps at 10,000 partitions.
+    W4(RunArgs),
+    /// W1, then W2 (at 50% of Ferry's W1 rate), W3 and W4, on the same brokers.
     All(RunArgs),
     /// The limit's consume-only half (run by the harness as its own process).
     #[command(hide = true)]
@@ -55,12 +58,28 @@ pub enum Command {
         #[arg(long)]
         base_timestamp_ms: i64,
     },
+    /// W4's in-process offset maps (run by the harness as its own process).
+    #[command(hide = true)]
+    W4Map {
+        #[arg(long)]
+        partitions: u64,
+        #[arg(long)]
+        records_per_partition: u64,
+        /// Records per transaction (a marker after each); contiguous if unset.
+        #[arg(long)]
+        gap_every: Option<u64>,
+        #[arg(long)]
+        groups: u64,
+        #[arg(long)]
+        cycles: u64,
+    },
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct RunArgs {
     /// Small sizes for a CI smoke run (W1: 20,000 × 200 B and 2,000 × 2 KB;
-    /// W2: 3 s at 1,000 records/s; W3: 20 topics).
+    /// W2: 3 s at 1,000 records/s; W3: 20 topics; W4: 4,000 records, 10
+    /// groups, maps of 80 partitions).
     #[arg(long)]
     pub quick: bool,
     /// Where to write the JSON summary [default: target/bench/summary.json].

@@ -31,6 +31,8 @@ from_display!(
     ferry_testkit::HarnessError,
     rdkafka::error::KafkaError,
     serde_json::Error,
+    ferry_checkpoint::OffsetMapError,
+    ferry_checkpoint::DecodeError,
 );
 
 /// Prefixes an error with what was being done.

@@ -11,7 +11,7 @@ use ferry_bench::contenders::limit;
 use ferry_bench::dataset::{now_ms, Dataset};
 use ferry_bench::error::Result;
 use ferry_bench::report::{render_case, CaseReport, Host, Summary, WorkloadReport};
-use ferry_bench::workloads::{w1, w2, w3};
+use ferry_bench::workloads::{w1, w2, w3, w4, w4_map};
 use ferry_bench::{default_work_dir, Env, EnvOptions};
 
 fn main() -> ExitCode {
@@ -41,7 +41,22 @@ fn main() -> ExitCode {
         Command::W1(args) => run(&["w1"], args),
         Command::W2(args) => run(&["w2"], args),
         Command::W3(args) => run(&["w3"], args),
-        Command::All(args) => run(&["w1", "w2", "w3"], args),
+        Command::W4(args) => run(&["w4"], args),
+        Command::W4Map {
+            partitions,
+            records_per_partition,
+            gap_every,
+            groups,
+            cycles,
+        } => w4_map::main(w4_map::Shape {
+            partitions,
+            records_per_partition,
+            gap_every,
+            groups,
+            cycles,
+        })
+        .map(|()| true),
+        Command::All(args) => run(&["w1", "w2", "w3", "w4"], args),
     };
     match outcome {
         Ok(true) => ExitCode::SUCCESS,
@@ -81,7 +96,8 @@ fn run(workloads: &[&str], args: RunArgs) -> Result<bool> {
         let cases = match workload {
             "w1" => w1::run(&env)?,
             "w2" => w2::run(&env, w2_load(&args, &summary))?,
-            _ => w3::run(&env)?,
+            "w3" => w3::run(&env)?,
+            _ => w4::run(&env)?,
         };
         all_ok &= cases.iter().all(|c| c.results.iter().all(|r| r.ok));
         let tables: String = cases.iter().map(|c| render_case(workload, c)).collect();

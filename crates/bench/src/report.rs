@@ -100,6 +100,10 @@ pub struct ContenderResult {
     pub peak_rss_bytes: Option<u64>,
     pub latency_ms: Option<Latency>,
     pub breadth: Option<Breadth>,
+    /// W4 on the brokers: the contender's checkpoints against the truth.
+    pub checkpointing: Option<Checkpointing>,
+    /// W4 in process: Ferry's offset maps at scale.
+    pub offset_map: Option<OffsetMapScale>,
     /// `limit` only: its consume-only and produce-only runs.
     pub parts: Vec<ContenderResult>,
     /// CPU seconds by thread name (digits shown as `#`), biggest first.
@@ -144,6 +148,123 @@ pub struct Breadth {
     /// Sample lines (not comments) of `GET /metrics`; `null` = n/a.
     pub prometheus_series: Option<u64>,
     pub prometheus_note: Option<String>,
+}
+
+/// W4: translated downstream offsets against the true downstream position
+/// (the target offset of the first copied record whose source offset is at
+/// or after the committed one), over committed (group, partition) offsets.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TranslationError {
+    /// Committed offsets checked.
+    pub offsets: u64,
+    /// Of them, those with a translation (a checkpoint, or an answer of the
+    /// rule); the rest were refused.
+    pub translated: u64,
+    pub exact: u64,
+    /// Translated before the truth: a consumer failing over re-reads.
+    pub behind: u64,
+    /// Translated past the truth: a consumer failing over skips records.
+    pub ahead: u64,
+    /// Smallest and largest translated − true.
+    pub error_min: Option<i64>,
+    pub error_max: Option<i64>,
+    /// Re-read distance (true − translated, 0 when exact or ahead), summed,
+    /// averaged over translated offsets, and the largest.
+    pub reread_total: u64,
+    pub reread_mean: Option<f64>,
+    pub reread_max: u64,
+}
+
+impl TranslationError {
+    /// Counts one committed offset: its translation (`None`: refused) and
+    /// the true downstream position.
+    pub fn add(&mut self, translated: Option<i64>, truth: i64) {
+        self.offsets += 1;
+        let Some(translated) = translated else {
+            return;
+        };
+        self.translated += 1;
+        let error = translated - truth;
+        self.error_min = Some(self.error_min.map_or(error, |m| m.min(error)));
+        self.error_max = Some(self.error_max.map_or(error, |m| m.max(error)));
+        match error {
+            0 => self.exact += 1,
+            e if e > 0 => self.ahead += 1,
+            e => {
+                self.behind += 1;
+                self.reread_total += e.unsigned_abs();
+                self.reread_max = self.reread_max.max(e.unsigned_abs());
+            }
+        }
+        self.reread_mean = Some(self.reread_total as f64 / self.translated as f64);
+    }
+}
+
+/// Durations of repeated cycles.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct CycleTimes {
+    pub cycles: u64,
+    pub median_seconds: Option<f64>,
+    pub max_seconds: Option<f64>,
+}
+
+impl CycleTimes {
+    pub fn of(mut seconds: Vec<f64>) -> CycleTimes {
+        seconds.sort_by(f64::total_cmp);
+        CycleTimes {
+            cycles: seconds.len() as u64,
+            median_seconds: seconds.get(seconds.len() / 2).copied(),
+            max_seconds: seconds.last().copied(),
+        }
+    }
+}
+
+/// W4 on the brokers: one replicator's checkpoints of the committed offsets.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Checkpointing {
+    pub groups: u64,
+    pub checkpoint_interval_seconds: f64,
+    /// Its checkpoints (the last one per group and partition).
+    pub checkpoints: TranslationError,
+    /// MirrorMaker 2's rule (newest sync with upstream ≤ U, then +1 unless
+    /// equal) on this contender's own offset-sync stream, every sync kept.
+    pub mm2_rule_on_syncs: Option<TranslationError>,
+    /// Offset syncs it wrote for the source topic.
+    pub offset_syncs: Option<u64>,
+    /// Process start until its checkpoints reached their final values.
+    pub checkpoints_final_seconds: Option<f64>,
+    /// Ferry: its cycles that saw every group, as it logged them.
+    pub cycle: Option<CycleTimes>,
+    /// Ferry: those of them that wrote at least one checkpoint.
+    pub writing_cycle: Option<CycleTimes>,
+}
+
+/// W4 in process: Ferry's offset maps for many partitions, and checkpoint
+/// cycles over them without the I/O.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct OffsetMapScale {
+    pub partitions: u64,
+    pub records_per_partition: u64,
+    /// Records per transaction (a marker after each), `null` = contiguous.
+    pub gap_every: Option<u64>,
+    pub segments: u64,
+    /// `OffsetMap::approx_bytes` summed: Ferry's own accounting.
+    pub map_bytes: u64,
+    /// Heap in use (glibc `mallinfo2`) after building the maps and sync
+    /// emitters minus before.
+    pub heap_bytes: Option<u64>,
+    pub build_seconds: f64,
+    pub groups: u64,
+    pub offsets_per_cycle: u64,
+    pub checkpoints_per_cycle: u64,
+    pub cycle: CycleTimes,
+    /// Heap the checkpoint ledger held after the cycles.
+    pub ledger_heap_bytes: Option<u64>,
+    /// Ferry's translations (the offset maps).
+    pub translation: TranslationError,
+    /// MirrorMaker 2's rule on the syncs Ferry's emitters wrote.
+    pub mm2_rule_on_syncs: TranslationError,
+    pub offset_syncs: u64,
 }
 
 /// One of the goals in `benchmarks.md` / the issue.
@@ -274,9 +395,169 @@ fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
+/// Seconds as milliseconds.
+fn ms(v: Option<f64>) -> String {
+    f(v.map(|s| s * 1e3), 1)
+}
+
+/// One row of a W4 translation table.
+fn translation_row(what: String, t: &TranslationError) -> Vec<String> {
+    let int = |v: Option<i64>| v.map_or_else(|| "-".to_string(), |v| v.to_string());
+    vec![
+        what,
+        t.offsets.to_string(),
+        t.translated.to_string(),
+        t.exact.to_string(),
+        t.behind.to_string(),
+        t.ahead.to_string(),
+        int(t.error_min),
+        int(t.error_max),
+        f(t.reread_mean, 1),
+        t.reread_max.to_string(),
+    ]
+}
+
+const TRANSLATION_HEADER: &[&str] = &[
+    "translation",
+    "offsets",
+    "translated",
+    "exact",
+    "behind",
+    "ahead",
+    "err min",
+    "err max",
+    "mean re-read",
+    "max re-read",
+];
+
+/// W4: the process table and the translation table (brokers), or the
+/// offset-map table (in process).
+fn render_w4(case: &CaseReport) -> String {
+    let mut out = String::new();
+    let mut translations = Vec::new();
+    if case.results.iter().any(|r| r.offset_map.is_some()) {
+        let mut rows = Vec::new();
+        for r in &case.results {
+            let Some(m) = &r.offset_map else { continue };
+            rows.push(vec![
+                r.contender.clone(),
+                status(r).into(),
+                m.partitions.to_string(),
+                m.segments.to_string(),
+                format!("{:.1}", m.map_bytes as f64 / 1e6),
+                m.heap_bytes
+                    .map_or("-".into(), |b| format!("{:.1}", b as f64 / 1e6)),
+                f(Some(m.build_seconds), 2),
+                m.offsets_per_cycle.to_string(),
+                m.checkpoints_per_cycle.to_string(),
+                ms(m.cycle.median_seconds),
+                ms(m.cycle.max_seconds),
+                m.ledger_heap_bytes
+                    .map_or("-".into(), |b| format!("{:.0}", b as f64 / 1e6)),
+                mb(r.peak_rss_bytes),
+            ]);
+            translations.push(translation_row(
+                format!("{} offset maps", r.contender),
+                &m.translation,
+            ));
+            translations.push(translation_row(
+                format!("MM2 rule on {}'s syncs ({})", r.contender, m.offset_syncs),
+                &m.mm2_rule_on_syncs,
+            ));
+        }
+        out += &table(
+            &[
+                "contender",
+                "status",
+                "partitions",
+                "segments",
+                "map MB",
+                "heap MB",
+                "build s",
+                "offsets/cycle",
+                "checkpoints/cycle",
+                "cycle p50 ms",
+                "cycle max ms",
+                "ledger MB",
+                "peak RSS MB",
+            ],
+            &rows,
+        );
+    } else {
+        let mut rows = Vec::new();
+        for r in &case.results {
+            let c = r.checkpointing.as_ref();
+            rows.push(vec![
+                r.contender.clone(),
+                status(r).into(),
+                f(r.wall_seconds, 1),
+                f(c.and_then(|c| c.checkpoints_final_seconds), 1),
+                c.and_then(|c| c.cycle.as_ref())
+                    .map_or("-".into(), |t| t.cycles.to_string()),
+                ms(c.and_then(|c| c.cycle.as_ref())
+                    .and_then(|t| t.median_seconds)),
+                ms(c.and_then(|c| c.cycle.as_ref()).and_then(|t| t.max_seconds)),
+                ms(c.and_then(|c| c.writing_cycle.as_ref())
+                    .and_then(|t| t.max_seconds)),
+                c.and_then(|c| c.offset_syncs)
+                    .map_or("-".into(), |n| n.to_string()),
+                f(r.cpu_seconds, 1),
+                mb(r.peak_rss_bytes),
+                f(r.host_load_1m, 1),
+            ]);
+            if let Some(c) = c {
+                translations.push(translation_row(
+                    format!("{} checkpoints", r.contender),
+                    &c.checkpoints,
+                ));
+                if let Some(rule) = &c.mm2_rule_on_syncs {
+                    translations.push(translation_row(
+                        format!("MM2 rule on {}'s syncs", r.contender),
+                        rule,
+                    ));
+                }
+            }
+        }
+        out += &table(
+            &[
+                "contender",
+                "status",
+                "copied s",
+                "checkpoints final s",
+                "cycles",
+                "cycle p50 ms",
+                "cycle max ms",
+                "writing cycle max ms",
+                "syncs",
+                "CPU s",
+                "peak RSS MB",
+                "load 1m",
+            ],
+            &rows,
+        );
+    }
+    if !translations.is_empty() {
+        out += "\n";
+        out += &table(TRANSLATION_HEADER, &translations);
+    }
+    out
+}
+
 /// The human-readable report of one case.
 pub fn render_case(workload: &str, case: &CaseReport) -> String {
     let mut out = format!("\n== {} — {}\n", case.name, case.description);
+    if workload == "w4" {
+        out += &render_w4(case);
+        for r in case.results.iter().filter(|r| r.error.is_some()) {
+            let _ = writeln!(
+                out,
+                "  {} FAILED: {}",
+                r.contender,
+                r.error.as_deref().unwrap_or("")
+            );
+        }
+        return out;
+    }
     let rows_of = |r: &ContenderResult, indent: bool| -> Vec<String> {
         let name = if indent {
             format!("  {}", r.contender)
@@ -429,6 +710,13 @@ mod tests {
             results: vec![ContenderResult {
                 latency_ms: Some(Latency::default()),
                 breadth: Some(Breadth::default()),
+                checkpointing: Some(Checkpointing {
+                    mm2_rule_on_syncs: Some(TranslationError::default()),
+                    cycle: Some(CycleTimes::default()),
+                    writing_cycle: Some(CycleTimes::default()),
+                    ..Default::default()
+                }),
+                offset_map: Some(OffsetMapScale::default()),
                 threads: vec![ThreadCpu {
                     name: "x".into(),
                     cpu_seconds: 1.0,
@@ -501,10 +789,11 @@ mod tests {
         case.add_target("ferry/mm2 records_per_sec", ">=", 1.5);
         assert_eq!(case.targets[0].met, Some(true));
         assert_eq!(case.targets[1].met, None);
-        for workload in ["w2", "w3"] {
+        for workload in ["w2", "w3", "w4"] {
             let mut other = case.clone();
             other.results[0].latency_ms = Some(Latency::default());
             other.results[0].breadth = Some(Breadth::default());
+            other.results[0].checkpointing = Some(Checkpointing::default());
             assert!(render_case(workload, &other).contains("ferry"));
         }
         case.results[1].parts = vec![result("limit-consume", 1.0)];

@@ -1,15 +1,17 @@
-//! CI smoke run of the benchmark harness: `ferry-bench w1 --quick` with
-//! Ferry, the limit and the naive Python peer against real Apache Kafka,
-//! then checks that the JSON summary parses and that every contender copied
-//! every record. MirrorMaker 2 is left to the real benchmark runs: its JVM
-//! start alone would take a third of this test's budget.
+//! CI smoke runs of the benchmark harness against real Apache Kafka:
+//! `ferry-bench w1 --quick` with Ferry, the limit and the naive Python peer
+//! (the JSON summary parses, every contender copied every record), and
+//! `ferry-bench w4 --quick` with Ferry (every checkpoint exact, the
+//! in-process offset maps too). MirrorMaker 2 is left to the real benchmark
+//! runs: its JVM start alone would take a third of this test's budget.
 //!
 //! Nothing is skipped: when a contender cannot run (no ferry binary, no
 //! Kafka install, pip cannot install confluent-kafka) the harness fails with
 //! a message saying why, and so does this test.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use ferry_bench::report::{Summary, SCHEMA_VERSION};
@@ -28,24 +30,24 @@ fn ferry_binary() -> PathBuf {
     ferry
 }
 
-#[test]
-fn quick_w1_copies_every_record_with_every_contender() {
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let json = dir.path().join("summary.json");
+/// Each run starts its own pair of brokers: one run at a time, so two tests
+/// never share the CI machine's cores with four brokers.
+static ONE_RUN_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+/// Runs `ferry-bench <args> --quick` in `dir`, failing with its output
+/// unless it succeeds within `budget`.
+fn run_quick(dir: &Path, args: &[&str], budget: Duration) -> Output {
+    let _one = ONE_RUN_AT_A_TIME
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
     let started = Instant::now();
     let output = Command::new(env!("CARGO_BIN_EXE_ferry-bench"))
-        .args([
-            "w1",
-            "--quick",
-            "--contenders",
-            "ferry,limit,python",
-            "--timeout",
-            "120",
-        ])
+        .args(args)
+        .args(["--quick", "--timeout", "120"])
         .arg("--json")
-        .arg(&json)
+        .arg(dir.join("summary.json"))
         .arg("--work-dir")
-        .arg(dir.path())
+        .arg(dir)
         .arg("--ferry")
         .arg(ferry_binary())
         .output()
@@ -54,17 +56,28 @@ fn quick_w1_copies_every_record_with_every_contender() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         output.status.success(),
-        "ferry-bench w1 --quick failed ({}):\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
+        "ferry-bench {args:?} --quick failed ({}):\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
         output.status
     );
-    assert!(
-        started.elapsed() < Duration::from_secs(300),
-        "took {:?}",
-        started.elapsed()
-    );
+    assert!(started.elapsed() < budget, "took {:?}", started.elapsed());
+    output
+}
 
-    let text = std::fs::read_to_string(&json).expect("the summary was written");
-    let summary: Summary = serde_json::from_str(&text).expect("the summary parses");
+fn summary(dir: &Path) -> Summary {
+    let text = std::fs::read_to_string(dir.join("summary.json")).expect("the summary was written");
+    serde_json::from_str(&text).expect("the summary parses")
+}
+
+#[test]
+fn quick_w1_copies_every_record_with_every_contender() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let output = run_quick(
+        dir.path(),
+        &["w1", "--contenders", "ferry,limit,python"],
+        Duration::from_secs(300),
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let summary = summary(dir.path());
     assert_eq!(summary.schema_version, SCHEMA_VERSION);
     let w1 = &summary.workloads["w1"];
     assert!(w1.quick);
@@ -106,4 +119,45 @@ fn quick_w1_copies_every_record_with_every_contender() {
         stdout.contains("== w1-200B"),
         "the table is printed:\n{stdout}"
     );
+}
+
+#[test]
+fn quick_w4_checkpoints_are_exact() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let output = run_quick(
+        dir.path(),
+        &["w4", "--contenders", "ferry"],
+        Duration::from_secs(120),
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let w4 = &summary(dir.path()).workloads["w4"];
+    assert!(w4.quick);
+    let names: Vec<&str> = w4.cases.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["w4", "w4-map-contiguous", "w4-map-gaps"]);
+
+    let ferry = &w4.cases[0].results[0];
+    assert!(ferry.ok, "{:?}", ferry.error);
+    let c = ferry.checkpointing.as_ref().expect("checkpointing figures");
+    assert_eq!(c.checkpoints.offsets, 10 * 8, "{c:?}");
+    assert_eq!(c.checkpoints.exact, c.checkpoints.offsets, "{c:?}");
+    let rule = c
+        .mm2_rule_on_syncs
+        .as_ref()
+        .expect("MM2's rule on Ferry's syncs");
+    assert_eq!(rule.offsets, c.checkpoints.offsets);
+    assert_eq!(rule.ahead, 0, "MM2's rule is never ahead on these syncs");
+    assert!(c.cycle.as_ref().is_some_and(|t| t.cycles > 0), "{c:?}");
+
+    for case in &w4.cases[1..] {
+        let result = &case.results[0];
+        assert!(result.ok, "{}: {:?}", case.name, result.error);
+        let map = result.offset_map.as_ref().expect("offset map figures");
+        assert_eq!(
+            map.translation.exact, map.translation.offsets,
+            "{}",
+            case.name
+        );
+        assert_eq!(map.cycle.cycles, 5, "{}", case.name);
+    }
+    assert!(stdout.contains("== w4 "), "the table is printed:\n{stdout}");
 }

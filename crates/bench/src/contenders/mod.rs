@@ -13,6 +13,7 @@ pub mod python;
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::time::Duration;
 
 use crate::bail;
 use crate::error::{BenchError, Result};
@@ -100,6 +101,11 @@ pub struct Job {
     pub catch_up: bool,
     /// MirrorMaker 2's `tasks.max`.
     pub tasks: usize,
+    /// W4: both replicators checkpoint consumer groups at this interval
+    /// (Ferry's `checkpoint_interval`, MM2's
+    /// `emit.checkpoints.interval.seconds`), and Ferry logs every
+    /// checkpoint cycle's duration. `None`: each contender's defaults.
+    pub checkpoint_interval: Option<Duration>,
 }
 
 impl Job {

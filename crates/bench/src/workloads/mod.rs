@@ -5,6 +5,8 @@
 pub mod w1;
 pub mod w2;
 pub mod w3;
+pub mod w4;
+pub mod w4_map;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};

@@ -159,6 +159,7 @@ fn run_replicator(env: &Env, case: &Case, contender: Contender, bytes: u64) -> C
         topics: Topics::Names(vec![case.topic()]),
         catch_up: true,
         tasks: PARTITIONS as usize,
+        checkpoint_interval: None,
     };
     let target_topic = job.target_topic(&case.topic());
     let outcome = (|| -> Result<ContenderResult> {

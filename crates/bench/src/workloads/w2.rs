@@ -120,6 +120,7 @@ fn run_one(env: &Env, contender: Contender, load: Load) -> Result<ContenderResul
         topics: Topics::Names(vec![source_topic.clone()]),
         catch_up: false,
         tasks: PARTITIONS as usize,
+        checkpoint_interval: None,
     };
     // `direct` reads the source topic itself and deletes nothing.
     let (read_from, target_topic) = match direct {

@@ -155,6 +155,7 @@ fn run_one(
         topics: Topics::Pattern("w3-[0-9]+".into()),
         catch_up: false,
         tasks: 4,
+        checkpoint_interval: None,
     };
     let targets: Vec<String> = topics.iter().map(|t| job.target_topic(t)).collect();
     let outcome = (|| {
