@@ -4,6 +4,7 @@
 mod cli;
 mod commands;
 mod logging;
+mod progress;
 mod shutdown;
 
 use std::process::ExitCode;

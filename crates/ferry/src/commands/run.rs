@@ -91,7 +91,16 @@ pub fn run(path: &Path, until: Option<Until>) -> u8 {
         if mode == RunMode::Continuous {
             reload_until_cancelled(&mut supervisor, path, &metrics, control_rx, &cancel).await;
         }
+        let reporting = (mode == RunMode::UntilCaughtUp).then(|| {
+            let stop = CancellationToken::new();
+            let task = tokio::spawn(crate::progress::report(supervisor.status(), stop.clone()));
+            (stop, task)
+        });
         let result = supervisor.wait().await;
+        if let Some((stop, task)) = reporting {
+            stop.cancel();
+            let _ = task.await;
+        }
         readiness.mark_draining();
         http_cancel.cancel();
         let _ = tokio::task::spawn_blocking(move || http.join()).await;
