@@ -25,39 +25,6 @@ fn flow(topic: &str, groups: &[&str], extra: &str) -> String {
     ))
 }
 
-fn sequences(records: &[Record]) -> Vec<SequenceId> {
-    records.iter().filter_map(Record::sequence).collect()
-}
-
-/// Asserts that what a failed-over consumer read is exactly `expected`: no
-/// duplicate, nothing missing, nothing else (foreign records ignored when
-/// `foreign_ok`).
-fn assert_exactly(what: &str, got: &[SequenceId], expected: &BTreeSet<SequenceId>) {
-    let mut seen = BTreeSet::new();
-    let duplicates: Vec<_> = got.iter().filter(|s| !seen.insert(**s)).collect();
-    let missing: Vec<_> = expected.difference(&seen).collect();
-    let unexpected: Vec<_> = seen.difference(expected).collect();
-    assert!(
-        duplicates.is_empty() && missing.is_empty() && unexpected.is_empty(),
-        "{what}: {} duplicates {:?}..., {} missing {:?}..., {} unexpected {:?}...",
-        duplicates.len(),
-        &duplicates[..duplicates.len().min(5)],
-        missing.len(),
-        &missing[..missing.len().min(5)],
-        unexpected.len(),
-        &unexpected[..unexpected.len().min(5)],
-    );
-}
-
-fn all_sequences(cluster: &KafkaCluster, topic: &str) -> Vec<SequenceId> {
-    data::read_topic(&cluster.client_config(), topic)
-        .expect("read")
-        .iter()
-        .flatten()
-        .filter_map(Record::sequence)
-        .collect()
-}
-
 fn failover_without_duplicates(naming: &str) {
     let (source, target) = shared_pair().expect("test brokers start");
     let topic = unique_name(&format!("failover-{naming}"));

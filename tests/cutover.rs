@@ -14,7 +14,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use common::*;
-use ferry_testkit::data::{self, produce_sequence, unique_name, Record, SequenceId, SequenceSpec};
+use ferry_testkit::data::{self, produce_sequence, unique_name, SequenceId, SequenceSpec};
 use ferry_testkit::{shared_pair, KafkaCluster};
 
 const PARTITIONS: i32 = 3;
@@ -96,32 +96,6 @@ impl Producers {
     }
 }
 
-fn sequences(records: &[Record]) -> Vec<SequenceId> {
-    records.iter().filter_map(Record::sequence).collect()
-}
-
-fn all_sequences(cluster: &KafkaCluster, topic: &str) -> BTreeSet<SequenceId> {
-    data::read_topic(&cluster.client_config(), topic)
-        .expect("read")
-        .iter()
-        .flatten()
-        .filter_map(Record::sequence)
-        .collect()
-}
-
-/// Exactly `expected`, each once.
-fn assert_exactly(what: &str, got: &[SequenceId], expected: &BTreeSet<SequenceId>) {
-    let mut seen = BTreeSet::new();
-    let duplicates = got.iter().filter(|s| !seen.insert(**s)).count();
-    let missing = expected.difference(&seen).count();
-    let unexpected = seen.difference(expected).count();
-    assert!(
-        duplicates == 0 && missing == 0 && unexpected == 0,
-        "{what}: {duplicates} duplicates, {missing} missing, {unexpected} unexpected of {} expected",
-        expected.len()
-    );
-}
-
 #[test]
 fn migration_drill_moves_consumers_without_loss_or_duplicates() {
     let (source, target) = shared_pair().expect("test brokers start");
@@ -170,7 +144,7 @@ fn migration_drill_moves_consumers_without_loss_or_duplicates() {
 
     // Consumers restart on the target: exactly what they had not read.
     let read = consume_from_committed(target, &group, &remote, &[0, 1, 2]);
-    let everything = all_sequences(source, &topic);
+    let everything: BTreeSet<SequenceId> = all_sequences(source, &topic).into_iter().collect();
     let already: BTreeSet<SequenceId> = sequences(&consumed).into_iter().collect();
     let remaining: BTreeSet<SequenceId> = everything.difference(&already).copied().collect();
     assert!(!remaining.is_empty());

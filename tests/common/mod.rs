@@ -664,3 +664,43 @@ pub fn topic_overrides(
     .filter_map(|e| Some((e.name, e.value?)))
     .collect()
 }
+
+pub fn sequences(records: &[ferry_testkit::data::Record]) -> Vec<ferry_testkit::data::SequenceId> {
+    records
+        .iter()
+        .filter_map(ferry_testkit::data::Record::sequence)
+        .collect()
+}
+
+/// Asserts that what a failed-over consumer read is exactly `expected`: no
+/// duplicate, nothing missing, nothing else (foreign records ignored when
+/// `foreign_ok`).
+pub fn assert_exactly(
+    what: &str,
+    got: &[ferry_testkit::data::SequenceId],
+    expected: &std::collections::BTreeSet<ferry_testkit::data::SequenceId>,
+) {
+    let mut seen = std::collections::BTreeSet::new();
+    let duplicates: Vec<_> = got.iter().filter(|s| !seen.insert(**s)).collect();
+    let missing: Vec<_> = expected.difference(&seen).collect();
+    let unexpected: Vec<_> = seen.difference(expected).collect();
+    assert!(
+        duplicates.is_empty() && missing.is_empty() && unexpected.is_empty(),
+        "{what}: {} duplicates {:?}..., {} missing {:?}..., {} unexpected {:?}...",
+        duplicates.len(),
+        &duplicates[..duplicates.len().min(5)],
+        missing.len(),
+        &missing[..missing.len().min(5)],
+        unexpected.len(),
+        &unexpected[..unexpected.len().min(5)],
+    );
+}
+
+pub fn all_sequences(cluster: &KafkaCluster, topic: &str) -> Vec<ferry_testkit::data::SequenceId> {
+    ferry_testkit::data::read_topic(&cluster.client_config(), topic)
+        .expect("read")
+        .iter()
+        .flatten()
+        .filter_map(ferry_testkit::data::Record::sequence)
+        .collect()
+}

@@ -33,7 +33,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ferry_admin::{Admin, AdminError};
+use ferry_admin::{Admin, AdminError, Watermarks};
 use ferry_checkpoint::group_sync::{self, TargetGroup};
 use ferry_checkpoint::Translation;
 use ferry_config::{Cluster, Flow, NameFilter, Topology};
@@ -382,26 +382,41 @@ async fn lag_snapshot(
     partitions: &BTreeMap<String, i32>,
 ) -> Result<BTreeMap<(String, i32), PartitionLag>, CutoverError> {
     let saved = progress::load(target, &flow.source, READ_TIMEOUT).await?;
-    let mut lag = BTreeMap::new();
-    for (topic, count) in partitions {
-        for p in 0..*count {
-            let w = source_admin.watermarks(topic, p).await.map_err(client_err(
-                source,
-                &format!("cannot read the end of {topic}[{p}]"),
-            ))?;
-            let key = (topic.clone(), p);
+    let lag = watermarks(source_admin, source, partitions)
+        .await?
+        .into_iter()
+        .map(|(key, w)| {
             let progress = saved.get(&key).copied();
-            lag.insert(
+            (
                 key,
                 PartitionLag {
                     end: w.high,
                     progress,
                     low: w.low,
                 },
-            );
+            )
+        })
+        .collect();
+    Ok(lag)
+}
+
+/// Low and high watermark of every chosen source partition.
+async fn watermarks(
+    source_admin: &Admin,
+    source: &Cluster,
+    partitions: &BTreeMap<String, i32>,
+) -> Result<BTreeMap<(String, i32), Watermarks>, CutoverError> {
+    let mut marks = BTreeMap::new();
+    for (topic, count) in partitions {
+        for p in 0..*count {
+            let w = source_admin.watermarks(topic, p).await.map_err(client_err(
+                source,
+                &format!("cannot read the end of {topic}[{p}]"),
+            ))?;
+            marks.insert((topic.clone(), p), w);
         }
     }
-    Ok(lag)
+    Ok(marks)
 }
 
 /// Step 2: lag 0 on every partition, and no source partition growing, for
@@ -529,16 +544,11 @@ async fn settled_translations(
     log: Log<'_>,
 ) -> Result<Vec<OffsetRow>, CutoverError> {
     let source_admin = admin(source, "ferry-cutover")?;
-    let mut ends: HashMap<(String, i32), i64> = HashMap::new();
-    for (topic, count) in partitions {
-        for p in 0..*count {
-            let w = source_admin.watermarks(topic, p).await.map_err(client_err(
-                source,
-                &format!("cannot read the end of {topic}[{p}]"),
-            ))?;
-            ends.insert((topic.clone(), p), w.high);
-        }
-    }
+    let ends: HashMap<(String, i32), i64> = watermarks(&source_admin, source, partitions)
+        .await?
+        .into_iter()
+        .map(|(key, w)| (key, w.high))
+        .collect();
     let started = Instant::now();
     loop {
         let rows = translations(flow, source, target).await?;
@@ -634,10 +644,7 @@ async fn sync_group_offsets(
                 None => TargetGroup::Active,
             });
         if state == TargetGroup::Active {
-            return Err(refused(
-                "group offsets",
-                format!("consumer group {group} became active on target cluster {} during the cutover; stop its consumers and run cutover again", target.name),
-            ));
+            return Err(became_active(&group, target));
         }
         let desired: Vec<(&str, i32, i64)> = rows
             .iter()
@@ -658,11 +665,12 @@ async fn sync_group_offsets(
                 .alter_consumer_group_offsets(&group, &offsets)
                 .await
                 .map_err(|e| match e {
-                    AdminError::GroupNotEmpty { .. } => refused(
-                        "group offsets",
-                        format!("consumer group {group} became active on target cluster {} during the cutover; stop its consumers and run cutover again", target.name),
-                    ),
-                    e => client_err(target, &format!("cannot write the offsets of group {group}"))(e).into(),
+                    AdminError::GroupNotEmpty { .. } => became_active(&group, target),
+                    e => client_err(
+                        target,
+                        &format!("cannot write the offsets of group {group}"),
+                    )(e)
+                    .into(),
                 })?;
         }
         let written: HashMap<(&str, i32), i64> = plan
@@ -704,6 +712,17 @@ async fn sync_group_offsets(
         handovers.push(GroupHandover { group, partitions });
     }
     Ok(handovers)
+}
+
+/// A group that joined on the target between the preflight and its sync.
+fn became_active(group: &str, target: &Cluster) -> CutoverError {
+    refused(
+        "group offsets",
+        format!(
+            "consumer group {group} became active on target cluster {} during the cutover; stop its consumers and run cutover again",
+            target.name
+        ),
+    )
 }
 
 /// Step 6 against a daemon: ask it to stop the topics, then wait until its

@@ -6,7 +6,6 @@ use std::path::Path;
 use std::time::Duration;
 
 use ferry_migrate::cutover::{self, CutoverError, CutoverOptions};
-use ferry_migrate::verify;
 
 use crate::exit;
 
@@ -21,20 +20,13 @@ pub fn cutover(
         Ok(loaded) => loaded,
         Err(code) => return code,
     };
-    let filter = match topics.map(verify::topics_filter).transpose() {
+    let filter = match super::topics_arg(topics) {
         Ok(f) => f,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::BAD_INPUT;
-        }
+        Err(code) => return code,
     };
-    crate::logging::init(&topology.log);
-    let rt = match super::runtime() {
+    let rt = match super::start_command(&topology) {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the runtime: {e}");
-            return exit::FAILURE;
-        }
+        Err(code) => return code,
     };
     let options = CutoverOptions {
         topics: filter,

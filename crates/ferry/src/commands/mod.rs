@@ -90,6 +90,28 @@ pub fn load_flows(
     }
 }
 
+/// A `--topics REGEX` argument, compiled; `Err` (after printing why) is
+/// the exit code for bad input.
+pub fn topics_arg(topics: Option<&str>) -> Result<Option<regex::Regex>, u8> {
+    topics
+        .map(ferry_migrate::verify::topics_filter)
+        .transpose()
+        .map_err(|e| {
+            eprintln!("error: {e}");
+            exit::BAD_INPUT
+        })
+}
+
+/// Logging as the topology sets it, and the runtime of a command that talks
+/// to clusters; `Err` (after printing why) is the exit code.
+pub fn start_command(topology: &ferry_config::Topology) -> Result<tokio::runtime::Runtime, u8> {
+    crate::logging::init(&topology.log);
+    runtime().map_err(|e| {
+        eprintln!("error: cannot start the runtime: {e}");
+        exit::FAILURE
+    })
+}
+
 /// A multi-threaded runtime for commands that talk to clusters.
 pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()

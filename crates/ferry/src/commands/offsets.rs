@@ -44,13 +44,9 @@ pub fn offsets(path: &Path, flow: &str, group: Option<&str>) -> u8 {
         return exit::BAD_INPUT;
     };
     // librdkafka's warnings (TLS, SASL, unreachable brokers) go to stderr.
-    crate::logging::init(&topology.log);
-    let rt = match super::runtime() {
+    let rt = match super::start_command(&topology) {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the runtime: {e}");
-            return exit::FAILURE;
-        }
+        Err(code) => return code,
     };
     let report = rt.block_on(async {
         tokio::time::timeout(

@@ -27,13 +27,9 @@ pub fn plan(
             return exit::BAD_INPUT;
         }
     };
-    crate::logging::init(&topology.log);
-    let rt = match super::runtime() {
+    let rt = match super::start_command(&topology) {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the runtime: {e}");
-            return exit::FAILURE;
-        }
+        Err(code) => return code,
     };
     let options = plan::PlanOptions { throughput };
     let the_plan = match rt.block_on(plan::plan(&topology, &flows, &options)) {

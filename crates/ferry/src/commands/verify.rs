@@ -21,20 +21,13 @@ pub fn verify(
         Ok(loaded) => loaded,
         Err(code) => return code,
     };
-    let filter = match topics.map(verify::topics_filter).transpose() {
+    let filter = match super::topics_arg(topics) {
         Ok(f) => f,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::BAD_INPUT;
-        }
+        Err(code) => return code,
     };
-    crate::logging::init(&topology.log);
-    let rt = match super::runtime() {
+    let rt = match super::start_command(&topology) {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the runtime: {e}");
-            return exit::FAILURE;
-        }
+        Err(code) => return code,
     };
     let options = VerifyOptions {
         topics: filter,
