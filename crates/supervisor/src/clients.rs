@@ -46,6 +46,11 @@ pub fn client_config(cluster: &Cluster, role: Role, client_id: &str) -> ClientCo
                 // Prefetch is bounded per partition so one slow target cannot
                 // make the process grow: 4 MiB × partitions at most.
                 .set("queued.max.messages.kbytes", "4096")
+                // With a prefetch cap this small the queue fills often, and
+                // librdkafka's default reaction (the next fetch waits 1 s)
+                // would leave a partition idle long after the pump drained
+                // it; retry within the fetch wait instead.
+                .set("fetch.queue.backoff.ms", "10")
                 .set("fetch.max.bytes", "52428800")
                 .set("max.partition.fetch.bytes", "4194304")
                 .set("fetch.wait.max.ms", "100");

@@ -683,7 +683,9 @@ async fn prepare_target(
     }
     ctx.plane
         .await_target_partitions(remote, partitions, REQUEST_TIMEOUT)
-        .await
+        .await?;
+    tracing::debug!(target_topic = remote, partitions, "target partitions visible to the producer");
+    Ok(())
 }
 
 /// Creates slots for the partitions, resolving where each starts: the
@@ -701,6 +703,7 @@ async fn assign(
     let mut assignments = Vec::new();
     for p in range {
         let (low, high) = watermarks(ctx, topic, p).await?;
+        tracing::debug!(partition = p, low, high, "watermarks read");
         let start = match resume
             .get(&p)
             .copied()
@@ -730,6 +733,7 @@ async fn assign(
     }
     let slots: Vec<_> = assignments.iter().map(|(s, _)| s.clone()).collect();
     ctx.plane.send(PumpCommand::Assign(assignments)).await?;
+    tracing::debug!(partitions = slots.len(), "partitions handed to the pump");
     Ok(slots)
 }
 

@@ -310,7 +310,9 @@ impl DataPlane {
                         ),
                     });
                 }
-                std::thread::sleep(Duration::from_millis(200));
+                // A new topic's leaders are usually known within tens of
+                // milliseconds; every step here delays its first record.
+                std::thread::sleep(Duration::from_millis(20));
             }
         })
         .await
