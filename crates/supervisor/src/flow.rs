@@ -684,7 +684,11 @@ async fn prepare_target(
     ctx.plane
         .await_target_partitions(remote, partitions, REQUEST_TIMEOUT)
         .await?;
-    tracing::debug!(target_topic = remote, partitions, "target partitions visible to the producer");
+    tracing::debug!(
+        target_topic = remote,
+        partitions,
+        "target partitions visible to the producer"
+    );
     Ok(())
 }
 
