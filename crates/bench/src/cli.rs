@@ -117,6 +117,10 @@ pub struct RunArgs {
     /// `LD_PRELOAD=...` or `MALLOC_ARENA_MAX=2`); repeatable. For experiments.
     #[arg(long, value_name = "KEY=VALUE")]
     pub ferry_env: Vec<String>,
+    /// Extra environment variable for both halves of the limit (e.g.
+    /// `LD_PRELOAD=...` to give them the allocator Ferry ships); repeatable.
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub limit_env: Vec<String>,
     /// Keep every contender's target topics instead of deleting them.
     #[arg(long)]
     pub keep_topics: bool,

@@ -77,6 +77,8 @@ pub struct Env {
     pub ferry_target_client: Vec<(String, String)>,
     /// Extra environment of the ferry process (experiments only).
     pub ferry_env: Vec<(String, String)>,
+    /// Extra environment of the limit's halves (experiments only).
+    pub limit_env: Vec<(String, String)>,
     python: OnceLock<std::result::Result<PathBuf, String>>,
 }
 
@@ -91,6 +93,7 @@ pub struct EnvOptions {
     pub ferry_source_client: Vec<String>,
     pub ferry_target_client: Vec<String>,
     pub ferry_env: Vec<String>,
+    pub limit_env: Vec<String>,
 }
 
 /// Parses `KEY=VALUE` pairs.
@@ -114,6 +117,7 @@ impl Env {
         let ferry_source_client = key_values(&options.ferry_source_client)?;
         let ferry_target_client = key_values(&options.ferry_target_client)?;
         let ferry_env = key_values(&options.ferry_env)?;
+        let limit_env = key_values(&options.limit_env)?;
         let bench_bin =
             std::env::current_exe().context(|| "cannot find the ferry-bench executable")?;
         let wants = |c: Contender| options.contenders.contains(&c);
@@ -195,6 +199,7 @@ impl Env {
             ferry_source_client,
             ferry_target_client,
             ferry_env,
+            limit_env,
             python,
         })
     }

@@ -89,6 +89,7 @@ fn run(workloads: &[&str], args: RunArgs) -> Result<bool> {
         ferry_source_client: args.ferry_source_client.clone(),
         ferry_target_client: args.ferry_target_client.clone(),
         ferry_env: args.ferry_env.clone(),
+        limit_env: args.limit_env.clone(),
     })?;
     let mut all_ok = true;
     for &workload in workloads {

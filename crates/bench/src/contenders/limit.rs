@@ -38,6 +38,7 @@ pub fn consumer_config(bootstrap: &str) -> ClientConfig {
         .set("isolation.level", "read_committed")
         .set("auto.offset.reset", "earliest")
         .set("queued.max.messages.kbytes", "4096")
+        .set("fetch.queue.backoff.ms", "10")
         .set("fetch.max.bytes", "52428800")
         .set("max.partition.fetch.bytes", "4194304")
         .set("fetch.wait.max.ms", "100");
@@ -47,6 +48,17 @@ pub fn consumer_config(bootstrap: &str) -> ClientConfig {
 /// `ferry-bench limit-consume`: reads every partition of `topic` from the
 /// start to the end offsets it sees at start; prints `{"records","bytes"}`.
 pub fn consume_main(bootstrap: &str, topic: &str, partitions: i32) -> Result<()> {
+    let (records, bytes) = drain(bootstrap, topic, partitions)?;
+    println!(
+        "{}",
+        serde_json::json!({ "records": records, "bytes": bytes })
+    );
+    Ok(())
+}
+
+/// Reads every partition of `topic` from the start to the end offsets seen
+/// at start, touching what a replicator must copy: (records, bytes).
+pub fn drain(bootstrap: &str, topic: &str, partitions: i32) -> Result<(u64, u64)> {
     let cfg = consumer_config(bootstrap);
     let ends = Offsets::new(&cfg)?.topic_end_offsets(topic, partitions)?;
     let consumer: BaseConsumer = cfg.create().context(|| "cannot create the consumer")?;
@@ -84,11 +96,7 @@ pub fn consume_main(bootstrap: &str, topic: &str, partitions: i32) -> Result<()>
             remaining -= 1;
         }
     }
-    println!(
-        "{}",
-        serde_json::json!({ "records": records, "bytes": bytes })
-    );
-    Ok(())
+    Ok((records, bytes))
 }
 
 /// `ferry-bench limit-produce`: writes `dataset` to `topic`.
@@ -110,6 +118,7 @@ pub fn launch_consume(env: &Env, topic: &str, partitions: i32, log_name: &str) -
         .args(["--bootstrap", env.source.bootstrap_servers()])
         .args(["--topic", topic])
         .args(["--partitions", &partitions.to_string()]);
+    cmd.envs(env.limit_env.iter().map(|(k, v)| (k, v)));
     Tracked::spawn(
         "limit-consume",
         cmd,
@@ -135,6 +144,7 @@ pub fn launch_produce(
             "--base-timestamp-ms",
             &dataset.base_timestamp_ms.to_string(),
         ]);
+    cmd.envs(env.limit_env.iter().map(|(k, v)| (k, v)));
     Tracked::spawn(
         "limit-produce",
         cmd,

@@ -14,7 +14,7 @@ use super::{all_copied, cleanup, failed, fill_throughput, finish, progress_line,
 use crate::contenders::{self, limit, Contender, Job, Topics};
 use crate::dataset::{produce_dataset, producer_config, Dataset, RecordBuf, SEQ_HEADER};
 use crate::error::Result;
-use crate::kafka::create_topics;
+use crate::kafka::{create_topics, delete_topics};
 use crate::report::{CaseReport, ContenderResult};
 use crate::Env;
 
@@ -111,6 +111,7 @@ pub fn run(env: &Env) -> Result<Vec<CaseReport>> {
             ..Default::default()
         });
     }
+    warm_up(env, &cases)?;
     for (case, report) in cases.iter().zip(&mut reports) {
         for &contender in &env.contenders {
             eprintln!("ferry-bench: {} — {contender} ...", case.name);
@@ -128,6 +129,35 @@ pub fn run(env: &Env) -> Result<Vec<CaseReport>> {
         add_ratios(report);
     }
     Ok(reports)
+}
+
+/// Fresh broker JVMs compile their produce and fetch paths on first use.
+/// On two cores that compilation competes with whichever contender runs
+/// first: JFR on the target broker during the first contender's run showed
+/// about 4 s of JIT compilation, and that contender's target-broker CPU was
+/// three times the second one's for the same records. One pass of the same
+/// traffic before any contender (each case's records written to a scratch
+/// topic on the target, each preloaded topic drained from the source) makes
+/// the results independent of the contenders' order.
+fn warm_up(env: &Env, cases: &[Case]) -> Result<()> {
+    let started = Instant::now();
+    let target = env.target.client_config();
+    for case in cases {
+        let scratch = format!("warmup_{}", case.id);
+        create_topics(&target, std::slice::from_ref(&scratch), PARTITIONS)?;
+        produce_dataset(
+            &producer_config(env.target.bootstrap_servers()),
+            &scratch,
+            &case.dataset,
+        )?;
+        delete_topics(&target, std::slice::from_ref(&scratch))?;
+        limit::drain(env.source.bootstrap_servers(), &case.topic(), PARTITIONS)?;
+    }
+    eprintln!(
+        "ferry-bench: warmed both brokers up in {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
 }
 
 /// The ratios and goals of a W1 case.
