@@ -35,6 +35,12 @@ pub struct Tracked {
     /// Latest CPU seconds of every thread seen, by thread id (with its
     /// name): threads that exit keep their last value.
     threads: BTreeMap<u32, (String, f64)>,
+    /// Highest `VmHWM` seen in `/proc/<pid>/status`. Peak RSS comes from
+    /// here rather than from wait4's `ru_maxrss`, which on Linux also counts
+    /// the high-water mark of the harness's own memory that the child
+    /// inherited at fork, before exec: every contender would then report
+    /// at least the harness's size (it holds the preloaded records).
+    hwm_bytes: u64,
 }
 
 impl Tracked {
@@ -53,6 +59,7 @@ impl Tracked {
             log: log.to_path_buf(),
             exited: None,
             threads: BTreeMap::new(),
+            hwm_bytes: 0,
         })
     }
 
@@ -68,7 +75,10 @@ impl Tracked {
     pub fn poll_exit(&mut self) -> Result<Option<(ExitStatus, ProcStats, Duration)>> {
         if self.exited.is_none() {
             self.sample_threads();
-            if let Some(done) = wait4(self.pid, false)? {
+            if let Some(mut done) = wait4(self.pid, false)? {
+                if self.hwm_bytes > 0 {
+                    done.1.peak_rss_bytes = self.hwm_bytes;
+                }
                 self.exited = Some((done.0, done.1, self.started.elapsed()));
                 // Reaped: dropping the handle neither waits nor kills.
                 self.child.take();
@@ -165,6 +175,9 @@ impl Tracked {
     }
 
     fn sample_threads(&mut self) {
+        if let Ok(stats) = sample(self.pid) {
+            self.hwm_bytes = self.hwm_bytes.max(stats.peak_rss_bytes);
+        }
         for (tid, name, cpu) in read_threads(self.pid) {
             self.threads.insert(tid, (name, cpu));
         }
