@@ -826,10 +826,20 @@ fn side_by_side_with_mirrormaker2_ferry_rereads_nothing() {
     let topology = write_topology(dir.path(), source, target, &flow(&topic, &[&group], ""));
     let daemon = start_daemon(&topology);
     let (ferry_remote, mm2_remote) = (format!("src.{topic}"), format!("{alias}.{topic}"));
-    let ferry_cp = wait_for("Ferry's checkpoints", Duration::from_secs(120), || {
-        let c = last_checkpoints(target, "src", &group, &ferry_remote);
-        (c.len() == 2).then_some(c)
-    });
+    // Checkpoints written while the copy is still behind a committed
+    // offset are conservative; compare what each writes once its copy is
+    // complete (MirrorMaker 2's wait below is the same), two checkpoint
+    // cycles later.
+    wait_for(
+        "Ferry's copy and checkpoints",
+        Duration::from_secs(120),
+        || {
+            let c = last_checkpoints(target, "src", &group, &ferry_remote);
+            (c.len() == 2 && total(target, &ferry_remote) == 2000).then_some(())
+        },
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let ferry_cp = last_checkpoints(target, "src", &group, &ferry_remote);
     let mm2_cp = wait_for(
         "MirrorMaker 2's checkpoints",
         Duration::from_secs(180),
