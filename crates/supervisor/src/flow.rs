@@ -486,23 +486,41 @@ fn count_error(metrics: &Option<ferry_http::FlowMetrics>, kind: &'static str) {
     }
 }
 
-/// Refreshes the source end offsets used for lag, from the cheap
-/// per-partition watermarks request.
+/// Refreshes the source end offsets used for lag: one ListOffsets request
+/// per source broker for every partition of the flow (the latest offset,
+/// under read_committed the last stable one: what can be copied now).
+/// A request per partition, as before, kept a thread busy all the time
+/// with thousands of partitions.
 async fn refresh_end_offsets(ctx: &Arc<FlowContext>) {
     let slots = ctx.status.slots();
+    if slots.is_empty() {
+        return;
+    }
     let reader = ctx.source_reader.clone();
     let ends = blocking(move || {
-        let mut ends = HashMap::new();
-        for s in slots {
-            if let Ok((_, high)) = reader.fetch_watermarks(&s.topic, s.partition, REQUEST_TIMEOUT) {
-                ends.insert((s.topic.to_string(), s.partition), high);
-            }
+        let mut latest = TopicPartitionList::with_capacity(slots.len());
+        for s in &slots {
+            latest
+                .add_partition_offset(&s.topic, s.partition, Offset::End)
+                .map_err(|e| EngineError::Internal(format!("bad partition: {e}")))?;
         }
-        Ok(ends)
+        let answered = reader
+            .offsets_for_times(latest, REQUEST_TIMEOUT)
+            .map_err(|e| EngineError::Internal(format!("cannot list end offsets: {e}")))?;
+        Ok(answered
+            .elements()
+            .iter()
+            .filter(|e| e.error().is_ok())
+            .filter_map(|e| match e.offset() {
+                Offset::Offset(end) => Some(((e.topic().to_string(), e.partition()), end)),
+                _ => None,
+            })
+            .collect::<HashMap<_, _>>())
     })
     .await;
-    if let Ok(ends) = ends {
-        ctx.status.set_end_offsets(ends);
+    match ends {
+        Ok(ends) => ctx.status.set_end_offsets(ends),
+        Err(e) => tracing::debug!(error = %e, "end offsets not refreshed; lag keeps the last ones"),
     }
 }
 
