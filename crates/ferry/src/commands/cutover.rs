@@ -16,16 +16,8 @@ pub fn cutover(
     settle: Duration,
     wait: Duration,
 ) -> u8 {
-    let (topology, flows) = match super::load_flows(path, Some(flow)) {
-        Ok(loaded) => loaded,
-        Err(code) => return code,
-    };
-    let filter = match super::topics_arg(topics) {
-        Ok(f) => f,
-        Err(code) => return code,
-    };
-    let rt = match super::start_command(&topology) {
-        Ok(rt) => rt,
+    let (topology, flows, filter, rt) = match super::start_topic_command(path, Some(flow), topics) {
+        Ok(started) => started,
         Err(code) => return code,
     };
     let options = CutoverOptions {

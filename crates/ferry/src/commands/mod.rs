@@ -112,6 +112,29 @@ pub fn start_command(topology: &ferry_config::Topology) -> Result<tokio::runtime
     })
 }
 
+/// What a command over some flows' topics needs (`verify`, `cutover`):
+/// the topology, its flows (`--flow`, or every enabled one), the compiled
+/// `--topics` filter, and a runtime with logging set up. `Err` (after
+/// printing why) is the exit code.
+pub fn start_topic_command(
+    path: &Path,
+    flow: Option<&str>,
+    topics: Option<&str>,
+) -> Result<
+    (
+        ferry_config::Topology,
+        Vec<ferry_config::Flow>,
+        Option<regex::Regex>,
+        tokio::runtime::Runtime,
+    ),
+    u8,
+> {
+    let (topology, flows) = load_flows(path, flow)?;
+    let filter = topics_arg(topics)?;
+    let rt = start_command(&topology)?;
+    Ok((topology, flows, filter, rt))
+}
+
 /// A multi-threaded runtime for commands that talk to clusters.
 pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()

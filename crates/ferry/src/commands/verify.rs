@@ -17,16 +17,8 @@ pub fn verify(
     json: bool,
     parallel: usize,
 ) -> u8 {
-    let (topology, flows) = match super::load_flows(path, flow) {
-        Ok(loaded) => loaded,
-        Err(code) => return code,
-    };
-    let filter = match super::topics_arg(topics) {
-        Ok(f) => f,
-        Err(code) => return code,
-    };
-    let rt = match super::start_command(&topology) {
-        Ok(rt) => rt,
+    let (topology, flows, filter, rt) = match super::start_topic_command(path, flow, topics) {
+        Ok(started) => started,
         Err(code) => return code,
     };
     let options = VerifyOptions {
