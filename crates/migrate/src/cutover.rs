@@ -33,7 +33,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ferry_admin::{Admin, AdminError, Watermarks};
+use ferry_admin::{Admin, AdminError, GroupDescription, Watermarks};
 use ferry_checkpoint::group_sync::{self, TargetGroup};
 use ferry_checkpoint::Translation;
 use ferry_config::{Cluster, Flow, NameFilter, Topology};
@@ -176,7 +176,7 @@ pub async fn cutover(
         partitions.values().sum::<i32>(),
         names.join(", ")
     ));
-    let rows = translations(&narrowed, source, target).await?;
+    let rows = checkpoints::offsets_report(&narrowed, source, target, None).await?;
     refuse_active_groups(&target_admin, target, &rows).await?;
     let replicator = find_daemon(topology, flow);
     log(&match replicator {
@@ -207,18 +207,20 @@ pub async fn cutover(
     )
     .await;
     // 3. stop (standalone): drain, save progress, flush syncs.
-    if let Some(engine) = engine {
+    let ends = if let Some(engine) = engine {
         let stopped = engine.stop().await;
-        settled?;
+        let ends = settled?;
         stopped?;
         log("[3/6] stop: replication of these topics stopped; progress, offset syncs and checkpoints saved");
+        ends
     } else {
-        settled?;
+        let ends = settled?;
         log("[3/6] stop: the daemon keeps replicating until the checks below pass");
-    }
+        ends
+    };
 
     // 4. group offsets
-    let rows = settled_translations(&narrowed, source, target, &partitions, options, log).await?;
+    let rows = settled_translations(&narrowed, source, target, &ends, options, log).await?;
     let groups = sync_group_offsets(&target_admin, target, rows).await?;
     log(&format!(
         "[4/6] group offsets: {} group(s) handed over to {}",
@@ -421,7 +423,8 @@ async fn watermarks(
 
 /// Step 2: lag 0 on every partition, and no source partition growing, for
 /// `settle` in a row; refuses after `wait`, naming who still lags and
-/// which partitions are still written to.
+/// which partitions are still written to. Returns the settled source end
+/// offsets.
 async fn wait_for_settled_lag(
     source_admin: &Admin,
     source: &Cluster,
@@ -430,7 +433,7 @@ async fn wait_for_settled_lag(
     partitions: &BTreeMap<String, i32>,
     options: &CutoverOptions,
     log: Log<'_>,
-) -> Result<(), CutoverError> {
+) -> Result<HashMap<(String, i32), i64>, CutoverError> {
     let started = Instant::now();
     let mut last_report = started;
     let mut previous: Option<BTreeMap<(String, i32), PartitionLag>> = None;
@@ -462,7 +465,7 @@ async fn wait_for_settled_lag(
                     "[2/6] lag: 0 on every partition, and no source partition written to, for {:?}",
                     options.settle
                 ));
-                return Ok(());
+                return Ok(now.into_iter().map(|(key, l)| (key, l.end)).collect());
             }
         } else {
             settled_since = None;
@@ -521,16 +524,6 @@ fn name_partitions<'a>(items: impl Iterator<Item = (&'a (String, i32), i64)>) ->
     named.join(", ")
 }
 
-/// Every matching source group's committed offsets on the chosen topics,
-/// translated from the offset-syncs topic.
-async fn translations(
-    flow: &Flow,
-    source: &Cluster,
-    target: &Cluster,
-) -> Result<Vec<OffsetRow>, CutoverError> {
-    Ok(checkpoints::offsets_report(flow, source, target, None).await?)
-}
-
 /// Translations once the last offset syncs are in: every row exact, or at
 /// the end of its partition (where a conservative translation is the true
 /// position: nothing follows it). Waits at most `translation_wait`, then
@@ -539,19 +532,13 @@ async fn settled_translations(
     flow: &Flow,
     source: &Cluster,
     target: &Cluster,
-    partitions: &BTreeMap<String, i32>,
+    ends: &HashMap<(String, i32), i64>,
     options: &CutoverOptions,
     log: Log<'_>,
 ) -> Result<Vec<OffsetRow>, CutoverError> {
-    let source_admin = admin(source, "ferry-cutover")?;
-    let ends: HashMap<(String, i32), i64> = watermarks(&source_admin, source, partitions)
-        .await?
-        .into_iter()
-        .map(|(key, w)| (key, w.high))
-        .collect();
     let started = Instant::now();
     loop {
-        let rows = translations(flow, source, target).await?;
+        let rows = checkpoints::offsets_report(flow, source, target, None).await?;
         let settled = |r: &OffsetRow| match r.translated {
             Translation::Exact(_) => true,
             Translation::Conservative(_) => ends
@@ -588,7 +575,7 @@ async fn refuse_active_groups(
         .map_err(client_err(target, "cannot describe consumer groups"))?;
     let active: Vec<String> = described
         .iter()
-        .filter(|d| d.error.is_none() && !d.state.has_no_members())
+        .filter(|d| has_members(d))
         .map(|d| {
             let hosts: Vec<String> = d
                 .members
@@ -638,10 +625,12 @@ async fn sync_group_offsets(
         let state = described
             .iter()
             .find(|d| d.group_id == group)
-            .map_or(TargetGroup::Idle, |d| match &d.error {
-                Some(_) => TargetGroup::Idle,
-                None if d.state.has_no_members() => TargetGroup::Idle,
-                None => TargetGroup::Active,
+            .map_or(TargetGroup::Idle, |d| {
+                if has_members(d) {
+                    TargetGroup::Active
+                } else {
+                    TargetGroup::Idle
+                }
             });
         if state == TargetGroup::Active {
             return Err(became_active(&group, target));
@@ -712,6 +701,12 @@ async fn sync_group_offsets(
         handovers.push(GroupHandover { group, partitions });
     }
     Ok(handovers)
+}
+
+/// A described target group with live members (one that could not be
+/// described, such as a group that does not exist, has none).
+fn has_members(d: &GroupDescription) -> bool {
+    d.error.is_none() && !d.state.has_no_members()
 }
 
 /// A group that joined on the target between the preflight and its sync.
