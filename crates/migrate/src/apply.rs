@@ -92,8 +92,8 @@ async fn run(
         }
         let done = topics::ensure_target_topic(
             &target_admin,
-            &target.name,
-            &t.target_topic,
+            async |spec| topics::create_topic(&target_admin, spec).await,
+            (&target.name, &t.target_topic),
             t.partitions,
             t.target_partitions,
             flow.replication_factor,

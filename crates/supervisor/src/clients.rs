@@ -53,7 +53,12 @@ pub fn client_config(cluster: &Cluster, role: Role, client_id: &str) -> ClientCo
                 .set("fetch.queue.backoff.ms", "10")
                 .set("fetch.max.bytes", "52428800")
                 .set("max.partition.fetch.bytes", "4194304")
-                .set("fetch.wait.max.ms", "100");
+                // A fetch returns as soon as any partition has data, so this
+                // only paces fetches of idle partitions. librdkafka knows no
+                // fetch sessions: every fetch names every assigned partition,
+                // and at 100 ms thousands of idle partitions kept the source
+                // broker and Ferry busy at rest.
+                .set("fetch.wait.max.ms", "500");
         }
         Role::TargetProducer => {
             cfg.set("enable.idempotence", "true")

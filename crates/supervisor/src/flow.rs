@@ -18,6 +18,7 @@ use tracing::Instrument;
 
 use crate::checkpoints::{self, Checkpointing, OffsetRegistry};
 use crate::clients::{client_config, ClusterContext, Role};
+use crate::lookups::{self, Lookups};
 use crate::progress::{self, ProgressMap};
 use crate::pump::{DataPlane, PumpCommand};
 use crate::status::{FlowState, FlowStatus};
@@ -31,9 +32,23 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 /// crash can cause, not the data at risk (nothing unacknowledged is ever
 /// recorded as done).
 const COMMIT_INTERVAL: Duration = Duration::from_millis(200);
-/// How often source end offsets are read for lag (one request per partition).
-const LAG_REFRESH_INTERVAL: Duration = Duration::from_secs(1);
+/// How often source end offsets are read for lag (one ListOffsets request
+/// per broker and 500 partitions): every second for up to 1,000 partitions,
+/// then a second more per 1,000, up to 10 s, so that a flow at rest with
+/// thousands of partitions does not keep the source busy answering.
+fn lag_refresh_interval(partitions: usize) -> Duration {
+    Duration::from_secs((partitions as u64).div_ceil(1000).clamp(1, 10))
+}
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+#[cfg(test)]
+#[test]
+fn lag_refresh_slows_down_with_thousands_of_partitions_only() {
+    assert_eq!(lag_refresh_interval(0), Duration::from_secs(1));
+    assert_eq!(lag_refresh_interval(1000), Duration::from_secs(1));
+    assert_eq!(lag_refresh_interval(4000), Duration::from_secs(4));
+    assert_eq!(lag_refresh_interval(50_000), Duration::from_secs(10));
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RunMode {
@@ -70,7 +85,8 @@ struct FlowContext {
     target_admin: Admin,
     source_admin: Admin,
     source_reader: Arc<BaseConsumer<ClusterContext>>,
-    target_reader: Arc<BaseConsumer<ClusterContext>>,
+    /// Batched target-topic and watermark lookups of the topic tasks.
+    lookups: Lookups,
     /// Progress loaded at start; the first assignment of a partition resumes
     /// from here.
     progress: ProgressMap,
@@ -113,17 +129,17 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| EngineError::Internal(format!("blocking task failed: {e}")))?
 }
 
-/// Topic name → partition count, as the cluster reports it.
+/// Every topic of the cluster with its partition count (topics whose
+/// metadata carries an error, e.g. still being created, are left out).
 async fn topic_partitions(
     reader: &Arc<BaseConsumer<ClusterContext>>,
     cluster: &str,
-    topic: Option<String>,
 ) -> Result<BTreeMap<String, i32>, EngineError> {
     let reader = reader.clone();
     let cluster = cluster.to_string();
     blocking(move || {
         let md = reader
-            .fetch_metadata(topic.as_deref(), REQUEST_TIMEOUT)
+            .fetch_metadata(None, REQUEST_TIMEOUT)
             .map_err(|e| EngineError::Client {
                 cluster: cluster.clone(),
                 cause: format!(
@@ -131,32 +147,6 @@ async fn topic_partitions(
                     reader.context().scrub(&e.to_string())
                 ),
             })?;
-        // Asked about one topic, a refusal (authorization, policy) is that
-        // topic's error to report, not a sign that it is missing.
-        if let Some(name) = topic.as_deref() {
-            use rdkafka::types::RDKafkaRespErr as E;
-            if let Some(err) = md
-                .topics()
-                .iter()
-                .find(|t| t.name() == name)
-                .and_then(|t| t.error())
-            {
-                if !matches!(
-                    err,
-                    E::RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART
-                        | E::RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE
-                ) {
-                    return Err(EngineError::Topic {
-                        cluster,
-                        topic: name.to_string(),
-                        cause: format!(
-                            "the cluster refuses the topic: {}",
-                            rdkafka::error::RDKafkaErrorCode::from(err)
-                        ),
-                    });
-                }
-            }
-        }
         Ok(md
             .topics()
             .iter()
@@ -250,6 +240,12 @@ impl FlowRunner {
         tracing::info!(partitions = loaded.len(), "progress loaded");
         let handover = checkpoints::mm2_resume_positions(&self.flow, &self.target).await?;
         let (offsets, syncs_rx) = OffsetRegistry::new();
+        let source_reader = reader(&self.source, "ferry-source-reader")?;
+        let lookups = Lookups::start(
+            (&self.source.name, source_reader.clone()),
+            (&self.target.name, target_reader, target_admin.clone()),
+            REQUEST_TIMEOUT,
+        );
         let ctx = Arc::new(FlowContext {
             flow: self.flow.clone(),
             source: self.source.clone(),
@@ -259,8 +255,8 @@ impl FlowRunner {
             metrics: self.metrics.clone(),
             source_admin: admin(&self.source)?,
             target_admin,
-            source_reader: reader(&self.source, "ferry-source-reader")?,
-            target_reader,
+            lookups,
+            source_reader,
             progress: loaded,
             unconsumed: tokio::sync::OnceCell::new(),
             run_ends: Default::default(),
@@ -292,7 +288,7 @@ impl FlowRunner {
         let mut refresh = tokio::time::interval(self.flow.refresh_interval);
         let mut commit = tokio::time::interval(COMMIT_INTERVAL);
         let mut discovered_once = false;
-        let mut last_lag_refresh = std::time::Instant::now() - LAG_REFRESH_INTERVAL;
+        let mut last_lag_refresh: Option<std::time::Instant> = None;
         self.status.set_error(None);
         let mut live_open = true;
         let outcome = loop {
@@ -309,7 +305,7 @@ impl FlowRunner {
                     }
                 }
                 _ = refresh.tick() => {
-                    match topic_partitions(&ctx.source_reader, &ctx.source.name, None).await {
+                    match topic_partitions(&ctx.source_reader, &ctx.source.name).await {
                         Ok(found) => {
                             self.reconcile(&ctx, &tasks, &mut running, found, cancel);
                             discovered_once = true;
@@ -334,8 +330,9 @@ impl FlowRunner {
                             count_error(&ctx.metrics, "progress");
                         }
                     }
-                    if last_lag_refresh.elapsed() >= LAG_REFRESH_INTERVAL {
-                        last_lag_refresh = std::time::Instant::now();
+                    let due = lag_refresh_interval(ctx.status.slot_count());
+                    if last_lag_refresh.is_none_or(|at| at.elapsed() >= due) {
+                        last_lag_refresh = Some(std::time::Instant::now());
                         refresh_end_offsets(&ctx).await;
                     }
                     if self.mode == RunMode::UntilCaughtUp && discovered_once && caught_up(&ctx, &running) {
@@ -498,24 +495,23 @@ async fn refresh_end_offsets(ctx: &Arc<FlowContext>) {
     }
     let reader = ctx.source_reader.clone();
     let ends = blocking(move || {
-        let mut latest = TopicPartitionList::with_capacity(slots.len());
-        for s in &slots {
-            latest
-                .add_partition_offset(&s.topic, s.partition, Offset::End)
-                .map_err(|e| EngineError::Internal(format!("bad partition: {e}")))?;
-        }
-        let answered = reader
-            .offsets_for_times(latest, REQUEST_TIMEOUT)
-            .map_err(|e| EngineError::Internal(format!("cannot list end offsets: {e}")))?;
-        Ok(answered
-            .elements()
+        let partitions: Vec<(String, i32)> = slots
             .iter()
-            .filter(|e| e.error().is_ok())
-            .filter_map(|e| match e.offset() {
-                Offset::Offset(end) => Some(((e.topic().to_string(), e.partition()), end)),
-                _ => None,
-            })
-            .collect::<HashMap<_, _>>())
+            .map(|s| (s.topic.to_string(), s.partition))
+            .collect();
+        let ends: HashMap<(String, i32), i64> =
+            lookups::list_offsets(&reader, &partitions, Offset::End, REQUEST_TIMEOUT)
+                .map_err(|e| EngineError::Internal(format!("cannot list end offsets: {e}")))?
+                .into_iter()
+                .filter_map(|(key, end)| Some((key, end.ok()?)))
+                .collect();
+        for s in &slots {
+            if let Some(end) = ends.get(&(s.topic.to_string(), s.partition)) {
+                s.source_end
+                    .store(*end, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+        Ok(ends)
     })
     .await;
     match ends {
@@ -586,16 +582,24 @@ async fn run_topic(
 ) -> Result<(), EngineError> {
     let remote = ctx.flow.remote_topic(topic);
     let mut count = *partitions.borrow_and_update();
-    prepare_target(ctx, topic, &remote, count).await?;
+    let (action, created_with) = prepare_target(ctx, topic, &remote, count).await?;
     ctx.status.update_topic(topic, |t| {
         t.remote_topic = remote.clone();
         t.partitions = count;
     });
     let mut slots = assign(ctx, topic, &remote, 0..count, resume).await?;
 
-    let mut tick = tokio::time::interval(Duration::from_millis(250));
-    let mut config_sync = tokio::time::interval(ctx.flow.refresh_interval);
-    let mut copied_configs = std::collections::BTreeSet::new();
+    // Notices a failed partition; a second is quick enough to restart it,
+    // and a thousand topic tasks waking more often add up at rest.
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    // A topic created just now already has the source's configs; one that
+    // existed is brought in line at once.
+    let first_sync = match action {
+        TargetTopicAction::Created => tokio::time::Instant::now() + ctx.flow.refresh_interval,
+        _ => tokio::time::Instant::now(),
+    };
+    let mut config_sync = tokio::time::interval_at(first_sync, ctx.flow.refresh_interval);
+    let mut copied_configs: std::collections::BTreeSet<String> = created_with.into_keys().collect();
     loop {
         tokio::select! {
             _ = config_sync.tick(), if ctx.flow.sync_topic_configs => {
@@ -661,20 +665,14 @@ async fn run_topic(
 }
 
 /// Creates or grows the target topic, copying the source topic's configs.
+/// Returns what it did and the configs a new topic was created with.
 async fn prepare_target(
     ctx: &FlowContext,
     topic: &str,
     remote: &str,
     partitions: i32,
-) -> Result<(), EngineError> {
-    let existing = topic_partitions(
-        &ctx.target_reader,
-        &ctx.target.name,
-        Some(remote.to_string()),
-    )
-    .await?
-    .get(remote)
-    .copied();
+) -> Result<(TargetTopicAction, BTreeMap<String, String>), EngineError> {
+    let existing = ctx.lookups.target_partitions(remote).await?;
     let configs = if ctx.flow.sync_topic_configs && existing.is_none() {
         match ctx.source_admin.describe_topic_configs(topic).await {
             Ok(entries) => topics::configs_to_copy(&ctx.flow, &entries),
@@ -688,8 +686,8 @@ async fn prepare_target(
     };
     let action = topics::ensure_target_topic(
         &ctx.target_admin,
-        &ctx.target.name,
-        remote,
+        async |spec| ctx.lookups.create_topic(spec).await,
+        (&ctx.target.name, remote),
         partitions,
         existing,
         ctx.flow.replication_factor,
@@ -707,7 +705,12 @@ async fn prepare_target(
         partitions,
         "target partitions visible to the producer"
     );
-    Ok(())
+    let created_with = if action == TargetTopicAction::Created {
+        configs
+    } else {
+        BTreeMap::new()
+    };
+    Ok((action, created_with))
 }
 
 /// Creates slots for the partitions, resolving where each starts: the
@@ -723,8 +726,15 @@ async fn assign(
     let topic_arc: Arc<str> = Arc::from(topic);
     let remote_arc: Arc<str> = Arc::from(remote);
     let mut assignments = Vec::new();
-    for p in range {
-        let (low, high) = watermarks(ctx, topic, p).await?;
+    // All partitions at once, so they share the flow's lookup rounds.
+    let marks = futures::future::join_all(
+        range
+            .clone()
+            .map(|p| ctx.lookups.source_watermarks(topic, p)),
+    )
+    .await;
+    for (p, marks) in range.zip(marks) {
+        let (low, high) = marks?;
         tracing::debug!(partition = p, low, high, "watermarks read");
         let start = match resume
             .get(&p)
@@ -757,26 +767,6 @@ async fn assign(
     ctx.plane.send(PumpCommand::Assign(assignments)).await?;
     tracing::debug!(partitions = slots.len(), "partitions handed to the pump");
     Ok(slots)
-}
-
-async fn watermarks(
-    ctx: &FlowContext,
-    topic: &str,
-    partition: i32,
-) -> Result<(i64, i64), EngineError> {
-    let reader = ctx.source_reader.clone();
-    let (cluster, topic) = (ctx.source.name.clone(), topic.to_string());
-    blocking(move || {
-        reader
-            .fetch_watermarks(&topic, partition, REQUEST_TIMEOUT)
-            .map_err(|e| EngineError::Partition {
-                cluster,
-                topic,
-                partition,
-                cause: format!("cannot read watermarks: {e}"),
-            })
-    })
-    .await
 }
 
 /// Where a partition with no saved progress starts, per `start_from`.

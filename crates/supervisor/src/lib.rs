@@ -21,9 +21,11 @@
 //! Invariant: the offset persisted for a partition is the first source offset
 //! whose record, or any earlier one, the target has not acknowledged.
 
+mod batch;
 pub mod checkpoints;
 pub mod clients;
 mod flow;
+mod lookups;
 pub mod progress;
 mod pump;
 pub mod status;

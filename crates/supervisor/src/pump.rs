@@ -27,7 +27,9 @@ use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, Prod
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::mpsc;
 
+use crate::batch::Batcher;
 use crate::clients::{client_config, ClusterContext, Role};
+use crate::lookups::visible_partitions;
 use crate::tracker::PartitionSlot;
 use crate::EngineError;
 
@@ -160,6 +162,8 @@ pub(crate) struct DataPlane {
     commands: mpsc::Sender<PumpCommand>,
     pub window: Arc<Window>,
     producer: Arc<TargetProducer>,
+    /// Partitions per target topic as the producer's metadata shows them.
+    producer_view: Batcher<String, usize>,
     stop_pump: Arc<AtomicBool>,
     stop_delivery: Arc<AtomicBool>,
     pump: Option<JoinHandle<()>>,
@@ -254,9 +258,30 @@ impl DataPlane {
                 })
                 .map_err(spawn_err)?
         };
+        let producer_view = {
+            let producer = producer.clone();
+            // Paced: tasks ask again until their topic shows up, and every
+            // round is a full metadata request that the target must answer.
+            Batcher::spawn_paced(
+                4096,
+                Duration::from_millis(100),
+                move |topics: Vec<String>| {
+                    let producer = producer.clone();
+                    async move {
+                        let asked = topics.len();
+                        tokio::task::spawn_blocking(move || {
+                            visible_partitions(producer.client(), &topics, Duration::from_secs(5))
+                        })
+                        .await
+                        .unwrap_or_else(|_| vec![0; asked])
+                    }
+                },
+            )
+        };
         Ok(Self {
             commands: tx,
             window,
+            producer_view,
             producer,
             stop_pump,
             stop_delivery,
@@ -275,48 +300,32 @@ impl DataPlane {
     /// Waits until the target producer's metadata shows `partitions` for
     /// `topic`. librdkafka refreshes topic metadata only every few minutes,
     /// so after Ferry grows a target topic the producer would otherwise
-    /// refuse the new partitions as unknown.
+    /// refuse the new partitions as unknown. Topic tasks waiting at the same
+    /// time share one metadata request per round.
     pub async fn await_target_partitions(
         &self,
         topic: &str,
         partitions: i32,
         timeout: Duration,
     ) -> Result<(), EngineError> {
-        let producer = self.producer.clone();
-        let topic = topic.to_string();
-        tokio::task::spawn_blocking(move || {
-            let deadline = Instant::now() + timeout;
-            loop {
-                let seen = producer
-                    .client()
-                    .fetch_metadata(Some(&topic), Duration::from_secs(5))
-                    .ok()
-                    .and_then(|md| {
-                        md.topics()
-                            .iter()
-                            .find(|t| t.name() == topic)
-                            .map(|t| t.partitions().len())
-                    })
-                    .unwrap_or(0);
-                if seen >= partitions as usize {
-                    return Ok(());
-                }
-                if Instant::now() > deadline {
-                    return Err(EngineError::Topic {
-                        cluster: producer.context().cluster.cluster().to_string(),
-                        topic: topic.clone(),
-                        cause: format!(
-                            "the target still reports {seen} partitions, expected {partitions}"
-                        ),
-                    });
-                }
-                // A new topic's leaders are usually known within tens of
-                // milliseconds; every step here delays its first record.
-                std::thread::sleep(Duration::from_millis(20));
+        let deadline = Instant::now() + timeout;
+        loop {
+            let seen = self.producer_view.ask(topic.to_string()).await.unwrap_or(0);
+            if seen >= partitions as usize {
+                return Ok(());
             }
-        })
-        .await
-        .map_err(|e| EngineError::Internal(format!("metadata task failed: {e}")))?
+            if Instant::now() > deadline {
+                return Err(EngineError::Topic {
+                    cluster: self.producer.context().cluster.cluster().to_string(),
+                    topic: topic.to_string(),
+                    cause: format!(
+                        "the target still reports {seen} partitions, expected {partitions}"
+                    ),
+                });
+            }
+            // No sleep: the view's rounds are paced, so asking again waits
+            // for the next one.
+        }
     }
 
     /// Stops fetching, then waits (up to `timeout`) for the target to
@@ -382,8 +391,9 @@ impl Pump {
         match cmd {
             PumpCommand::Assign(slots) => {
                 for (slot, start) in slots {
-                    if let Err(e) =
-                        tpl.add_partition_offset(&slot.topic, slot.partition, Offset::Offset(start))
+                    if let Err(e) = tpl
+                        .add_partition(&slot.topic, slot.partition)
+                        .set_offset(Offset::Offset(start))
                     {
                         slot.fail_local(start, format!("cannot assign: {e}"));
                         continue;
@@ -429,8 +439,22 @@ impl Pump {
     /// Lets slots move past offsets the consumer skipped on its own
     /// (transaction markers, aborted records). Runs on this thread, after
     /// every polled record was forwarded, so the position is safe to use.
+    ///
+    /// Only while some partition is behind the source's end: librdkafka
+    /// finds each assigned partition by a linear search over the topics, so
+    /// with thousands of idle partitions the call would be the daemon's
+    /// main cost at rest.
     fn sync_positions(&mut self) {
         self.last_position_sync = Instant::now();
+        let behind = self
+            .routes
+            .values()
+            .flatten()
+            .flatten()
+            .any(|slot| slot.behind_source_end());
+        if !behind {
+            return;
+        }
         let Ok(positions) = self.consumer.position() else {
             return;
         };

@@ -114,6 +114,10 @@ impl FlowStatus {
     }
 
     /// A snapshot of the current slots.
+    pub(crate) fn slot_count(&self) -> usize {
+        lock(&self.slots).len()
+    }
+
     pub fn slots(&self) -> Vec<Arc<PartitionSlot>> {
         lock(&self.slots).values().cloned().collect()
     }

@@ -198,12 +198,13 @@ pub enum TargetTopicAction {
 
 /// Makes sure the target topic exists with at least `partitions`
 /// partitions. `existing` is its current partition count on the target, if
-/// it exists. A broker that lacks an admin API gets a clear error for this
+/// it exists; `create` creates it (see [`create_topic`]; the engine batches
+/// the creations of many topics). A broker that lacks an admin API gets a clear error for this
 /// topic; the caller retries it later and the other topics keep flowing.
 pub async fn ensure_target_topic(
     admin: &Admin,
-    target_cluster: &str,
-    remote: &str,
+    create: impl AsyncFnOnce(NewTopicSpec) -> Result<bool, AdminError>,
+    (target_cluster, remote): (&str, &str),
     partitions: i32,
     existing: Option<i32>,
     replication: Option<i32>,
@@ -237,7 +238,7 @@ pub async fn ensure_target_topic(
                 .iter()
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect();
-            match create_topic(admin, spec).await {
+            match create(spec).await {
                 Ok(true) => Ok(TargetTopicAction::Created),
                 Ok(false) => Ok(TargetTopicAction::Existed),
                 Err(e) => Err(fail(format!(

@@ -57,6 +57,8 @@ pub struct PartitionSlot {
     pub last_target_offset: AtomicI64,
     /// CreateTime (ms) of the last acknowledged record (-1 before any).
     pub last_timestamp_ms: AtomicI64,
+    /// The source end offset as last read for lag (-1 before the first read).
+    pub source_end: AtomicI64,
     /// This slot's session of the partition's offset map: every
     /// acknowledged (source, target) offset pair is recorded there, in
     /// order, for offset translation.
@@ -87,6 +89,7 @@ impl PartitionSlot {
             bytes_acked: AtomicU64::new(0),
             last_target_offset: AtomicI64::new(-1),
             last_timestamp_ms: AtomicI64::new(-1),
+            source_end: AtomicI64::new(-1),
             offsets: None,
         }
     }
@@ -164,6 +167,13 @@ impl PartitionSlot {
         if position > s.next_unhandled {
             s.next_unhandled = position;
         }
+    }
+
+    /// Whether the source holds offsets this slot has not handled yet, as
+    /// of the last end-offset read: records still to come, or transaction
+    /// markers the consumer skipped silently (see `advance_to`).
+    pub fn behind_source_end(&self) -> bool {
+        self.state().next_unhandled < self.source_end.load(Ordering::Relaxed)
     }
 
     /// The next source offset to copy if the process stopped now.
