@@ -421,15 +421,18 @@ fn restarts_keep_checkpoints_monotonic_and_translate_after_the_rebuild() {
     let dir = tempfile::tempdir().unwrap();
     let topology = write_topology(dir.path(), source, target, &flow(&topic, &[&group], ""));
     let (group_ref, remote_ref) = (&group, &remote);
-    let checkpoints_at = |offsets: &BTreeMap<i32, i64>| {
+    // The newest checkpoint of every partition names `offsets` upstream;
+    // `exact`: and the same offset downstream. A checkpoint taken while the
+    // copy is still behind the group is conservative (downstream behind), so
+    // a run on contiguous data is waited for until its translation is exact.
+    let checkpoints_at = |offsets: &BTreeMap<i32, i64>, exact: bool| {
         let want: BTreeMap<i32, i64> = offsets.clone();
         let (group, remote) = (group_ref, remote_ref);
         move || {
-            let got: BTreeMap<i32, i64> = last_checkpoints(target, "src", group, remote)
-                .into_iter()
-                .map(|(p, (u, _))| (p, u))
-                .collect();
-            (got == want).then_some(())
+            let last = last_checkpoints(target, "src", group, remote);
+            let upstream: BTreeMap<i32, i64> = last.iter().map(|(p, (u, _))| (*p, *u)).collect();
+            let settled = !exact || last.values().all(|(u, d)| u == d);
+            (upstream == want && settled).then_some(())
         }
     };
     let mut consumed = Vec::new();
@@ -442,7 +445,7 @@ fn restarts_keep_checkpoints_monotonic_and_translate_after_the_rebuild() {
     wait_for(
         "run 1 checkpoints",
         Duration::from_secs(60),
-        checkpoints_at(&committed),
+        checkpoints_at(&committed, true),
     );
     let (code, log) = stop_daemon(daemon);
     assert_eq!(code, Some(0), "{log}");
@@ -457,7 +460,7 @@ fn restarts_keep_checkpoints_monotonic_and_translate_after_the_rebuild() {
     wait_for(
         "run 2 checkpoints",
         Duration::from_secs(60),
-        checkpoints_at(&committed),
+        checkpoints_at(&committed, true),
     );
     let log2 = daemon.log();
     let (code, _) = stop_daemon_with(daemon, libc::SIGKILL);
@@ -484,7 +487,7 @@ fn restarts_keep_checkpoints_monotonic_and_translate_after_the_rebuild() {
     wait_for(
         "run 3 checkpoints",
         Duration::from_secs(60),
-        checkpoints_at(&committed),
+        checkpoints_at(&committed, false),
     );
     let synced = wait_for("synced offsets", Duration::from_secs(30), || {
         let o = group_offsets(target, &group, &remote);
@@ -501,8 +504,8 @@ fn restarts_keep_checkpoints_monotonic_and_translate_after_the_rebuild() {
     let (code, log) = stop_daemon(daemon);
     assert_eq!(code, Some(0), "{log}");
 
-    // Monotonic per partition, in topic order, across the three runs; exact
-    // before the crash (a graceful stop flushes every sync chain).
+    // Monotonic per partition, in topic order, across the three runs; never
+    // ahead before the crash (runs 1 and 2 were waited for until exact).
     let history = read_checkpoints(target, "src");
     for p in [0, 1] {
         let series: Vec<(i64, i64)> = history
@@ -519,8 +522,8 @@ fn restarts_keep_checkpoints_monotonic_and_translate_after_the_rebuild() {
         );
         let before_crash: Vec<_> = series.iter().filter(|(u, _)| *u < committed[&p]).collect();
         assert!(
-            before_crash.iter().all(|(u, d)| u == d),
-            "partition {p}: exact before the crash: {series:?}"
+            before_crash.iter().all(|(u, d)| d <= u),
+            "partition {p}: ahead before the crash: {series:?}"
         );
         eprintln!(
             "partition {p}: checkpoints {series:?}, synced {}",
