@@ -5,6 +5,11 @@
 //! record on the target, waits until everything is copied, then watches it
 //! idle for 10 s (`--quick`: 2 s): CPU over that window, resident memory at
 //! its end, and the number of Prometheus series Ferry exposes.
+//!
+//! The limit of W3 is the target broker itself: the harness creates as many
+//! topics there (same partitions, one CreateTopics per 200) and times how
+//! long until every partition has a leader. No replicator can have its
+//! first record on every topic sooner than its broker has the topics.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -66,13 +71,13 @@ pub fn run(env: &Env) -> Result<Vec<CaseReport>> {
         ..Default::default()
     };
     for &contender in &env.contenders {
-        if contender == Contender::Limit {
-            eprintln!("ferry-bench: w3 — limit: not run (breadth is about replicators)");
-            continue;
-        }
         eprintln!("ferry-bench: w3 — {contender} ...");
-        let result = run_one(env, contender, &topics, &dataset, idle)
-            .unwrap_or_else(|e| failed(contender.name(), report.records, e.to_string()));
+        let result = if contender == Contender::Limit {
+            topic_creation_limit(env, topics.len())
+        } else {
+            run_one(env, contender, &topics, &dataset, idle)
+        }
+        .unwrap_or_else(|e| failed(contender.name(), report.records, e.to_string()));
         eprintln!(
             "ferry-bench: w3 — {contender}: {}",
             match (&result.breadth, &result.error) {
@@ -89,6 +94,12 @@ pub fn run(env: &Env) -> Result<Vec<CaseReport>> {
     }
     let breadth =
         |f: fn(&Breadth) -> Option<f64>| move |r: &ContenderResult| r.breadth.as_ref().and_then(f);
+    report.add_ratio(
+        "ferry",
+        "limit",
+        "all_topics_seconds",
+        breadth(|b| b.all_topics_seconds),
+    );
     report.add_ratio(
         "ferry",
         "mm2",
@@ -112,6 +123,29 @@ pub fn run(env: &Env) -> Result<Vec<CaseReport>> {
     });
     report.add_target("ferry/mm2 peak_rss_bytes", "<=", 0.25);
     Ok(vec![report])
+}
+
+/// The target broker alone: creates `count` topics of [`PARTITIONS`] there,
+/// times until every partition is led, and deletes them again.
+fn topic_creation_limit(env: &Env, count: usize) -> Result<ContenderResult> {
+    let names: Vec<String> = (0..count).map(|i| format!("w3-limit-{i:04}")).collect();
+    let started = Instant::now();
+    let created = create_topics(&env.target.client_config(), &names, PARTITIONS);
+    let took = started.elapsed();
+    cleanup(env, &names);
+    created?;
+    Ok(ContenderResult {
+        contender: Contender::Limit.to_string(),
+        version: Some("target broker, topic creation only".into()),
+        ok: true,
+        host_load_1m: super::load_1m(),
+        breadth: Some(Breadth {
+            topics_expected: count as u64,
+            all_topics_seconds: Some(took.as_secs_f64()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    })
 }
 
 /// Writes `dataset` to every topic with one producer.
