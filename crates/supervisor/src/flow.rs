@@ -727,12 +727,14 @@ async fn assign(
     let remote_arc: Arc<str> = Arc::from(remote);
     let mut assignments = Vec::new();
     // All partitions at once, so they share the flow's lookup rounds.
-    let marks = futures::future::join_all(
-        range
-            .clone()
-            .map(|p| ctx.lookups.source_watermarks(topic, p)),
-    )
-    .await;
+    let (marks, ()) = tokio::join!(
+        futures::future::join_all(
+            range
+                .clone()
+                .map(|p| ctx.lookups.source_watermarks(topic, p)),
+        ),
+        ctx.plane.warm_source_metadata(topic),
+    );
     for (p, marks) in range.zip(marks) {
         let (low, high) = marks?;
         tracing::debug!(partition = p, low, high, "watermarks read");

@@ -86,7 +86,7 @@ pub(crate) fn visible_partitions<C: ClientContext>(
 ) -> Vec<usize> {
     let started = std::time::Instant::now();
     let md = metadata_for(client, topics, timeout)
-        .inspect_err(|e| tracing::debug!(error = %e, asked = topics.len(), "metadata for the producer failed"))
+        .inspect_err(|e| tracing::debug!(error = %e, asked = topics.len(), "metadata round failed"))
         .ok();
     let seen: HashMap<&str, usize> = md
         .as_ref()
@@ -98,7 +98,7 @@ pub(crate) fn visible_partitions<C: ClientContext>(
                 .collect()
         })
         .unwrap_or_default();
-    tracing::debug!(asked = topics.len(), listed = seen.len(), took = ?started.elapsed(), "producer metadata round");
+    tracing::debug!(asked = topics.len(), listed = seen.len(), took = ?started.elapsed(), "metadata round");
     topics
         .iter()
         .map(|t| seen.get(t.as_str()).copied().unwrap_or(0))

@@ -164,6 +164,9 @@ pub(crate) struct DataPlane {
     producer: Arc<TargetProducer>,
     /// Partitions per target topic as the producer's metadata shows them.
     producer_view: Batcher<String, usize>,
+    /// Partitions per source topic as the source consumer's metadata shows
+    /// them; asking also fills the consumer's metadata cache.
+    consumer_view: Batcher<String, usize>,
     stop_pump: Arc<AtomicBool>,
     stop_delivery: Arc<AtomicBool>,
     pump: Option<JoinHandle<()>>,
@@ -171,7 +174,7 @@ pub(crate) struct DataPlane {
 }
 
 struct Pump {
-    consumer: BaseConsumer<ClusterContext>,
+    consumer: Arc<BaseConsumer<ClusterContext>>,
     producer: Arc<TargetProducer>,
     commands: mpsc::Receiver<PumpCommand>,
     /// source topic → slots by partition number.
@@ -199,11 +202,12 @@ impl DataPlane {
             cluster: cluster.name.clone(),
             cause: e.to_string(),
         };
-        let consumer: BaseConsumer<ClusterContext> =
+        let consumer: Arc<BaseConsumer<ClusterContext>> = Arc::new(
             client_config(source, Role::SourceConsumer, &format!("ferry-{flow_id}"))
                 .set("group.id", format!("ferry-{}-{}", flow.source, flow.target))
                 .create_with_context(ClusterContext::new(source))
-                .map_err(|e| create_err(source, e))?;
+                .map_err(|e| create_err(source, e))?,
+        );
         let in_flight_bytes = Arc::new(AtomicU64::new(0));
         let window = Arc::new(Window::default());
         let producer: TargetProducer =
@@ -225,6 +229,8 @@ impl DataPlane {
         let provenance = (flow.topic_naming == TopicNaming::Identity && flow.cycle_protection)
             .then(|| (flow.source.clone(), flow.target.clone()));
 
+        // Not paced: a task asks once, just before it assigns its topic.
+        let consumer_view = metadata_view(consumer.clone(), |c| c.client(), Duration::ZERO);
         let pump = Pump {
             consumer,
             producer: producer.clone(),
@@ -258,30 +264,15 @@ impl DataPlane {
                 })
                 .map_err(spawn_err)?
         };
-        let producer_view = {
-            let producer = producer.clone();
-            // Paced: tasks ask again until their topic shows up, and every
-            // round is a full metadata request that the target must answer.
-            Batcher::spawn_paced(
-                4096,
-                Duration::from_millis(100),
-                move |topics: Vec<String>| {
-                    let producer = producer.clone();
-                    async move {
-                        let asked = topics.len();
-                        tokio::task::spawn_blocking(move || {
-                            visible_partitions(producer.client(), &topics, Duration::from_secs(5))
-                        })
-                        .await
-                        .unwrap_or_else(|_| vec![0; asked])
-                    }
-                },
-            )
-        };
+        // Paced: tasks ask again until their topic shows up, and every
+        // round is a full metadata request that the target must answer.
+        let producer_view =
+            metadata_view(producer.clone(), |p| p.client(), Duration::from_millis(100));
         Ok(Self {
             commands: tx,
             window,
             producer_view,
+            consumer_view,
             producer,
             stop_pump,
             stop_delivery,
@@ -328,6 +319,16 @@ impl DataPlane {
         }
     }
 
+    /// Puts `topic` into the source consumer's metadata cache before its
+    /// partitions are assigned. librdkafka looks up the leaders of a newly
+    /// assigned topic it knows nothing about only on its one-second topic
+    /// scan, so every topic would start copying up to a second late; a
+    /// topic found in the cache starts fetching at once. Best effort: a
+    /// topic the cache still lacks is found by that scan.
+    pub async fn warm_source_metadata(&self, topic: &str) {
+        let _ = self.consumer_view.ask(topic.to_string()).await;
+    }
+
     /// Stops fetching, then waits (up to `timeout`) for the target to
     /// acknowledge everything in flight. Blocking work runs off the runtime.
     pub async fn shutdown(mut self, timeout: Duration) -> Result<(), EngineError> {
@@ -353,6 +354,30 @@ impl DataPlane {
         .await
         .map_err(|e| EngineError::Internal(format!("shutdown task panicked: {e}")))?
     }
+}
+
+/// A batcher answering "how many partitions does the client's metadata show
+/// for this topic", one metadata request per round, run off the runtime.
+fn metadata_view<T, C>(
+    handle: Arc<T>,
+    client: fn(&T) -> &rdkafka::client::Client<C>,
+    min_gap: Duration,
+) -> Batcher<String, usize>
+where
+    T: Send + Sync + 'static,
+    C: ClientContext + 'static,
+{
+    Batcher::spawn_paced(4096, min_gap, move |topics: Vec<String>| {
+        let handle = handle.clone();
+        async move {
+            let asked = topics.len();
+            tokio::task::spawn_blocking(move || {
+                visible_partitions(client(&handle), &topics, Duration::from_secs(5))
+            })
+            .await
+            .unwrap_or_else(|_| vec![0; asked])
+        }
+    })
 }
 
 impl Drop for DataPlane {
