@@ -291,6 +291,7 @@ impl FlowRunner {
         let mut last_lag_refresh: Option<std::time::Instant> = None;
         self.status.set_error(None);
         let mut live_open = true;
+        let mut progress_writable = true;
         let outcome = loop {
             tokio::select! {
                 _ = cancel.cancelled() => break Ok(()),
@@ -321,15 +322,13 @@ impl FlowRunner {
                         }
                     }
                 }
+                // Early writes only while writes succeed: a failing one is
+                // retried on the timer, not in a loop.
+                _ = ctx.plane.window.write_due(), if progress_writable => {
+                    progress_writable = persist_progress(&ctx, &committer, &mut committed).await;
+                }
                 _ = commit.tick() => {
-                    let acked = ctx.plane.window.acked();
-                    match write_progress(&ctx.target.name, &ctx.flow.source, &ctx.status, &committer, &mut committed).await {
-                        Ok(()) => ctx.plane.window.persisted_up_to(acked),
-                        Err(e) => {
-                            tracing::warn!(error = %e, "persisting progress failed; retrying");
-                            count_error(&ctx.metrics, "progress");
-                        }
-                    }
+                    progress_writable = persist_progress(&ctx, &committer, &mut committed).await;
                     let due = lag_refresh_interval(ctx.status.slot_count());
                     if last_lag_refresh.is_none_or(|at| at.elapsed() >= due) {
                         last_lag_refresh = Some(std::time::Instant::now());
@@ -417,6 +416,36 @@ impl FlowRunner {
                 mirror_topic(ctx.clone(), topic.clone(), rx, token.clone()).instrument(span),
             );
             running.insert(topic, (token, tx));
+        }
+    }
+}
+
+/// One progress write for the flow, freeing the window's budget when it
+/// lands; a failure is logged and retried by the next write. True when it
+/// landed.
+async fn persist_progress(
+    ctx: &FlowContext,
+    committer: &FutureProducer<ClusterContext>,
+    committed: &mut HashMap<(String, i32), i64>,
+) -> bool {
+    let acked = ctx.plane.window.begin_write();
+    match write_progress(
+        &ctx.target.name,
+        &ctx.flow.source,
+        &ctx.status,
+        committer,
+        committed,
+    )
+    .await
+    {
+        Ok(()) => {
+            ctx.plane.window.persisted_up_to(acked);
+            true
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "persisting progress failed; retrying");
+            count_error(&ctx.metrics, "progress");
+            false
         }
     }
 }

@@ -50,8 +50,6 @@ pub(crate) struct DeliveryContext {
     cluster: ClusterContext,
     in_flight_bytes: Arc<AtomicU64>,
     window: Arc<Window>,
-    cap: u64,
-    pump: OnceLock<Thread>,
     /// Observes source-CreateTime-to-target-ack latency per record.
     metrics: Option<ferry_http::FlowMetrics>,
     clock: BatchClock,
@@ -112,15 +110,15 @@ impl ProducerContext for DeliveryContext {
         }
         if let Some(d) = slot.on_delivered(outcome) {
             if acked {
-                self.window
-                    .acked
-                    .fetch_add(u64::from(d.bytes), Ordering::AcqRel);
+                self.window.on_acked(u64::from(d.bytes));
             }
-            let before = self
-                .in_flight_bytes
+            self.in_flight_bytes
                 .fetch_sub(u64::from(d.bytes), Ordering::AcqRel);
-            if before >= self.cap && before - u64::from(d.bytes) < self.cap {
-                if let Some(t) = self.pump.get() {
+            // An acknowledged record's bytes stay in the budget until
+            // progress covers them (the window frees them then); a failed
+            // record's bytes are free now.
+            if !acked {
+                if let Some(t) = self.window.pump.get() {
                     t.unpark();
                 }
             }
@@ -134,25 +132,79 @@ type TargetProducer = BaseProducer<DeliveryContext>;
 /// progress. They count against the flow's in-flight cap together with the
 /// unacknowledged bytes, so a crash (SIGKILL) can re-copy at most
 /// `max_in_flight_bytes` worth of records.
-#[derive(Debug, Default)]
+///
+/// Because of that, progress must be written as often as the cap needs,
+/// not only on the flow's timer: at a few hundred MB/s a 64 MiB cap fills
+/// between two timed writes and the pump would sit idle waiting for the
+/// next one. Once an eighth of the cap is acknowledged but unpersisted, the
+/// window asks the flow for a write at once.
+#[derive(Debug)]
 pub(crate) struct Window {
     acked: AtomicU64,
     persisted: AtomicU64,
+    /// The snapshot the latest write started with: what it will cover.
+    writing: AtomicU64,
+    cap: u64,
+    /// Set from the moment a write is asked for until the flow starts it,
+    /// so that the delivery thread asks once, not once per record.
+    write_requested: AtomicBool,
+    write_due: tokio::sync::Notify,
+    /// The pump, woken when a write frees budget.
+    pump: OnceLock<Thread>,
 }
 
 impl Window {
+    fn new(cap: u64) -> Self {
+        Self {
+            acked: AtomicU64::new(0),
+            persisted: AtomicU64::new(0),
+            writing: AtomicU64::new(0),
+            cap,
+            write_requested: AtomicBool::new(false),
+            write_due: tokio::sync::Notify::new(),
+            pump: OnceLock::new(),
+        }
+    }
+
+    fn on_acked(&self, bytes: u64) {
+        let acked = self.acked.fetch_add(bytes, Ordering::AcqRel) + bytes;
+        // Bytes a write in flight will cover are not asked for again.
+        let covered = self
+            .persisted
+            .load(Ordering::Acquire)
+            .max(self.writing.load(Ordering::Acquire));
+        if acked.saturating_sub(covered) >= self.cap / 8
+            && !self.write_requested.swap(true, Ordering::AcqRel)
+        {
+            self.write_due.notify_one();
+        }
+    }
+
+    /// Resolves when acknowledged bytes call for a progress write before
+    /// the flow's timer would make one.
+    pub async fn write_due(&self) {
+        self.write_due.notified().await
+    }
+
     /// Snapshot taken *before* reading watermarks for a progress write.
-    pub fn acked(&self) -> u64 {
-        self.acked.load(Ordering::Acquire)
+    pub fn begin_write(&self) -> u64 {
+        self.write_requested.store(false, Ordering::Release);
+        let snapshot = self.acked.load(Ordering::Acquire);
+        self.writing.fetch_max(snapshot, Ordering::AcqRel);
+        snapshot
     }
 
     /// Everything acknowledged up to `snapshot` is now in persisted progress.
     pub fn persisted_up_to(&self, snapshot: u64) {
         self.persisted.fetch_max(snapshot, Ordering::AcqRel);
+        if let Some(pump) = self.pump.get() {
+            pump.unpark();
+        }
     }
 
     fn unpersisted(&self) -> u64 {
-        self.acked()
+        self.acked
+            .load(Ordering::Acquire)
             .saturating_sub(self.persisted.load(Ordering::Acquire))
     }
 }
@@ -209,15 +261,13 @@ impl DataPlane {
                 .map_err(|e| create_err(source, e))?,
         );
         let in_flight_bytes = Arc::new(AtomicU64::new(0));
-        let window = Arc::new(Window::default());
+        let window = Arc::new(Window::new(flow.max_in_flight_bytes));
         let producer: TargetProducer =
             client_config(target, Role::TargetProducer, &format!("ferry-{flow_id}"))
                 .create_with_context(DeliveryContext {
                     cluster: ClusterContext::new(target),
                     in_flight_bytes: in_flight_bytes.clone(),
                     window: window.clone(),
-                    cap: flow.max_in_flight_bytes,
-                    pump: OnceLock::new(),
                     metrics,
                     clock: BatchClock::default(),
                 })
@@ -250,7 +300,7 @@ impl DataPlane {
             .name(format!("pump {flow_id}"))
             .spawn(move || pump.run())
             .map_err(spawn_err)?;
-        let _ = producer.context().pump.set(pump.thread().clone());
+        let _ = window.pump.set(pump.thread().clone());
         let delivery = {
             let producer = producer.clone();
             let stop = stop_delivery.clone();
@@ -602,5 +652,35 @@ impl Pump {
             value: Some(trail.as_bytes()),
         });
         Some(Some(out))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn window_asks_for_a_progress_write_once_an_eighth_is_unpersisted() {
+        let window = Window::new(800);
+        window.on_acked(99);
+        let early = tokio::time::timeout(Duration::from_millis(50), window.write_due()).await;
+        assert!(
+            early.is_err(),
+            "asked for a write below an eighth of the cap"
+        );
+
+        window.on_acked(1);
+        window.on_acked(50); // asks once, not once per record
+        tokio::time::timeout(Duration::from_secs(1), window.write_due())
+            .await
+            .expect("no write asked for at an eighth of the cap");
+        let snapshot = window.begin_write();
+        assert_eq!((snapshot, window.unpersisted()), (150, 150));
+
+        window.on_acked(10); // acknowledged while the write is in flight
+        window.persisted_up_to(snapshot);
+        assert_eq!(window.unpersisted(), 10);
+        let again = tokio::time::timeout(Duration::from_millis(50), window.write_due()).await;
+        assert!(again.is_err(), "asked again though little is unpersisted");
     }
 }
