@@ -99,6 +99,10 @@ pub struct ContenderResult {
     pub cpu_seconds_per_gb: Option<f64>,
     pub peak_rss_bytes: Option<u64>,
     pub latency_ms: Option<Latency>,
+    /// W2: the same latency read from the *source* topic by a second
+    /// consumer while the contender runs: the floor under the same load.
+    /// What the contender adds is the difference.
+    pub source_latency_ms: Option<Latency>,
     pub breadth: Option<Breadth>,
     /// W4 on the brokers: the contender's checkpoints against the truth.
     pub checkpointing: Option<Checkpointing>,
@@ -576,6 +580,8 @@ pub fn render_case(workload: &str, case: &CaseReport) -> String {
                     f(l.map(|l| l.p50), 0),
                     f(l.map(|l| l.p99), 0),
                     f(l.map(|l| l.max), 0),
+                    f(r.source_latency_ms.as_ref().map(|l| l.p50), 0),
+                    f(r.source_latency_ms.as_ref().map(|l| l.p99), 0),
                     f(r.cpu_seconds_per_gb, 1),
                     mb(r.peak_rss_bytes),
                 ]
@@ -622,6 +628,8 @@ pub fn render_case(workload: &str, case: &CaseReport) -> String {
             "p50 ms",
             "p99 ms",
             "max ms",
+            "src p50 ms",
+            "src p99 ms",
             "CPU-s/GB",
             "peak RSS MB",
         ],

@@ -7,7 +7,10 @@
 //!
 //! In the limit's place runs `direct`: the same producer and latency
 //! consumer on a source topic with no replicator in between, the floor of
-//! what this machine can measure.
+//! what this machine can measure. While a replicator runs, a second latency
+//! consumer reads its source topic: on two shared cores the replicator's
+//! load slows the harness and the source broker too, and that source-side
+//! figure is the floor under the same load.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -154,6 +157,14 @@ fn run_one(env: &Env, contender: Contender, load: Load) -> Result<ContenderResul
                 ..Default::default()
             };
             let consumer = LatencyConsumer::start(read_from.to_string(), target_topic.clone());
+            // The floor under the same load: the source topic, read while
+            // the replicator runs (for `direct` that is the main consumer).
+            let source_side = (!direct).then(|| {
+                LatencyConsumer::start(
+                    env.source.bootstrap_servers().to_string(),
+                    source_topic.clone(),
+                )
+            });
             let producer: BaseProducer<DeliveryCounter> = {
                 let mut cfg = producer_config(env.source.bootstrap_servers());
                 // The source producer's own batching counts in the latency;
@@ -243,6 +254,9 @@ fn run_one(env: &Env, contender: Contender, load: Load) -> Result<ContenderResul
             }
             let after = launched.as_mut().map(|l| l.process.sample()).transpose()?;
             let latencies = consumer.stop()?;
+            if let Some(source_side) = source_side {
+                result.source_latency_ms = Some(latency_stats(source_side.stop()?, sent));
+            }
             if let Some(l) = launched.as_mut() {
                 let (stats, _) = finish(l)?;
                 result.threads = l.process.thread_cpu();
