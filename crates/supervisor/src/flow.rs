@@ -87,9 +87,9 @@ struct FlowContext {
     source_reader: Arc<BaseConsumer<ClusterContext>>,
     /// Batched target-topic and watermark lookups of the topic tasks.
     lookups: Lookups,
-    /// Progress loaded at start; the first assignment of a partition resumes
-    /// from here.
-    progress: ProgressMap,
+    /// Saved progress and MirrorMaker 2's positions, loaded once per start
+    /// (see [`FlowContext::resume`]).
+    resume: tokio::sync::OnceCell<Resume>,
     /// For `start_from = "unconsumed"`: per (topic, partition), the smallest
     /// committed offset of the matching groups, resolved once per start.
     unconsumed: tokio::sync::OnceCell<HashMap<(String, i32), i64>>,
@@ -97,8 +97,41 @@ struct FlowContext {
     run_ends: std::sync::Mutex<HashMap<(String, i32), i64>>,
     /// Per-partition offset maps; every slot feeds its partition's map.
     offsets: Arc<OffsetRegistry>,
+}
+
+/// Where partitions resume after a start.
+struct Resume {
+    /// Saved progress; the first assignment of a partition resumes here.
+    progress: ProgressMap,
     /// Where MirrorMaker 2 stopped, for partitions Ferry has no progress for.
     handover: HashMap<(String, i32), i64>,
+}
+
+impl FlowContext {
+    /// Loads the saved progress (creating its topic on a first start) and
+    /// MirrorMaker 2's positions once; the first caller loads, the others
+    /// wait. Only assignment needs them, so the flow starts this at once and
+    /// prepares its target topics meanwhile: the reads are a few round trips
+    /// to the target that a short catch-up run would otherwise wait for.
+    async fn resume(&self) -> Result<&Resume, EngineError> {
+        self.resume
+            .get_or_try_init(|| async {
+                topics::ensure_internal_topic(
+                    &self.target_admin,
+                    &self.target.name,
+                    &progress::progress_topic(&self.flow.source),
+                    self.flow.replication_factor,
+                )
+                .await?;
+                let progress =
+                    progress::load(&self.target, &self.flow.source, Duration::from_secs(60))
+                        .await?;
+                tracing::info!(partitions = progress.len(), "progress loaded");
+                let handover = checkpoints::mm2_resume_positions(&self.flow, &self.target).await?;
+                Ok(Resume { progress, handover })
+            })
+            .await
+    }
 }
 
 fn reader(cluster: &Cluster, name: &str) -> Result<Arc<BaseConsumer<ClusterContext>>, EngineError> {
@@ -227,18 +260,6 @@ impl FlowRunner {
     async fn run_once(&mut self, cancel: &CancellationToken) -> Result<(), EngineError> {
         let target_admin = admin(&self.target)?;
         let target_reader = reader(&self.target, "ferry-target-reader")?;
-        let progress_topic = progress::progress_topic(&self.flow.source);
-        topics::ensure_internal_topic(
-            &target_admin,
-            &self.target.name,
-            &progress_topic,
-            self.flow.replication_factor,
-        )
-        .await?;
-        let loaded =
-            progress::load(&self.target, &self.flow.source, Duration::from_secs(60)).await?;
-        tracing::info!(partitions = loaded.len(), "progress loaded");
-        let handover = checkpoints::mm2_resume_positions(&self.flow, &self.target).await?;
         let (offsets, syncs_rx) = OffsetRegistry::new();
         let source_reader = reader(&self.source, "ferry-source-reader")?;
         let lookups = Lookups::start(
@@ -257,11 +278,10 @@ impl FlowRunner {
             target_admin,
             lookups,
             source_reader,
-            progress: loaded,
+            resume: tokio::sync::OnceCell::new(),
             unconsumed: tokio::sync::OnceCell::new(),
             run_ends: Default::default(),
             offsets: offsets.clone(),
-            handover,
         });
         let checkpointing = Checkpointing::start(checkpoints::Setup {
             flow: self.flow.clone(),
@@ -281,7 +301,13 @@ impl FlowRunner {
                     cluster: self.target.name.clone(),
                     cause: e.to_string(),
                 })?;
-        let mut committed: HashMap<(String, i32), i64> = ctx.progress.clone();
+        // Filled once the progress is loaded; until then no partition is
+        // assigned, so there is nothing to write.
+        let mut committed: HashMap<(String, i32), i64> = HashMap::new();
+        // Polled to the end by the loop: dropping it mid-load would make the
+        // next caller start the reads again.
+        let mut resumed = false;
+        let mut resume = Box::pin(ctx.resume());
 
         let tasks = TaskTracker::new();
         let mut running: HashMap<String, (CancellationToken, watch::Sender<i32>)> = HashMap::new();
@@ -295,6 +321,15 @@ impl FlowRunner {
         let outcome = loop {
             tokio::select! {
                 _ = cancel.cancelled() => break Ok(()),
+                loaded = &mut resume, if !resumed => {
+                    match loaded {
+                        Ok(r) => {
+                            resumed = true;
+                            committed.extend(r.progress.iter().map(|(k, v)| (k.clone(), *v)));
+                        }
+                        Err(e) => break Err(e),
+                    }
+                }
                 changed = self.live.changed(), if live_open => {
                     match changed {
                         Ok(()) => {
@@ -342,6 +377,7 @@ impl FlowRunner {
             }
         };
 
+        drop(resume);
         // Drain: stop the tasks (they unassign), wait for the target to
         // acknowledge what is in flight, then persist the final progress.
         self.status.set_state(FlowState::Draining);
@@ -755,6 +791,7 @@ async fn assign(
     let topic_arc: Arc<str> = Arc::from(topic);
     let remote_arc: Arc<str> = Arc::from(remote);
     let mut assignments = Vec::new();
+    let saved = ctx.resume().await?;
     // All partitions at once, so they share the flow's lookup rounds.
     let (marks, ()) = tokio::join!(
         futures::future::join_all(
@@ -770,8 +807,8 @@ async fn assign(
         let start = match resume
             .get(&p)
             .copied()
-            .or_else(|| ctx.progress.get(&(topic.to_string(), p)).copied())
-            .or_else(|| ctx.handover.get(&(topic.to_string(), p)).copied())
+            .or_else(|| saved.progress.get(&(topic.to_string(), p)).copied())
+            .or_else(|| saved.handover.get(&(topic.to_string(), p)).copied())
         {
             Some(o) if o < low => {
                 tracing::error!(
