@@ -51,8 +51,14 @@ pub fn client_config(cluster: &Cluster, role: Role, client_id: &str) -> ClientCo
                 // would leave a partition idle long after the pump drained
                 // it; retry within the fetch wait instead.
                 .set("fetch.queue.backoff.ms", "10")
-                .set("fetch.max.bytes", "52428800")
-                .set("max.partition.fetch.bytes", "4194304")
+                // A fetch response is one allocation; at 8 MiB and above
+                // jemalloc serves it from fresh pages every time (its
+                // oversize threshold), and librdkafka keeps it alive while
+                // any of its records is in flight. Responses under 8 MiB
+                // reuse memory: W1 peak RSS 308 -> 177 MB and CPU per GB
+                // down a fifth, at the same throughput.
+                .set("fetch.max.bytes", "8000000")
+                .set("max.partition.fetch.bytes", "1048576")
                 // A fetch returns as soon as any partition has data, so this
                 // only paces fetches of idle partitions. librdkafka knows no
                 // fetch sessions: every fetch names every assigned partition,

@@ -39,9 +39,9 @@ pub fn consumer_config(bootstrap: &str) -> ClientConfig {
         .set("auto.offset.reset", "earliest")
         .set("queued.max.messages.kbytes", "4096")
         .set("fetch.queue.backoff.ms", "10")
-        .set("fetch.max.bytes", "52428800")
-        .set("max.partition.fetch.bytes", "4194304")
-        .set("fetch.wait.max.ms", "100");
+        .set("fetch.max.bytes", "8000000")
+        .set("max.partition.fetch.bytes", "1048576")
+        .set("fetch.wait.max.ms", "500");
     cfg
 }
 
