@@ -15,33 +15,35 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use ferry_config::Cluster;
+use ferry_supervisor::clients::{client_config, Role};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, Message};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
 use crate::bail;
-use crate::dataset::{produce_dataset, producer_config, Dataset};
+use crate::dataset::{produce_dataset, Dataset};
 use crate::error::{Context, Result};
 use crate::kafka::Offsets;
 use crate::measure::Tracked;
 use crate::Env;
 
+/// Ferry's own librdkafka settings for `role` (`ferry_supervisor::clients`,
+/// the function the daemon calls), so the limit cannot drift from what
+/// Ferry's clients are configured to do.
+fn ferry_client_config(bootstrap: &str, role: Role, client_id: &str) -> ClientConfig {
+    let cluster = Cluster {
+        name: "limit".into(),
+        bootstrap_servers: bootstrap.into(),
+        client: Default::default(),
+    };
+    client_config(&cluster, role, client_id)
+}
+
 /// Ferry's source-consumer settings, for one topic drained by assignment.
 pub fn consumer_config(bootstrap: &str) -> ClientConfig {
-    let mut cfg = ClientConfig::new();
-    cfg.set("bootstrap.servers", bootstrap)
-        .set("client.id", "ferry-bench-limit-consume")
-        .set("group.id", "ferry-bench-limit")
-        .set("enable.auto.commit", "false")
-        .set("enable.auto.offset.store", "false")
-        .set("enable.partition.eof", "false")
-        .set("isolation.level", "read_committed")
-        .set("auto.offset.reset", "earliest")
-        .set("queued.max.messages.kbytes", "4096")
-        .set("fetch.queue.backoff.ms", "10")
-        .set("fetch.max.bytes", "8000000")
-        .set("max.partition.fetch.bytes", "1048576")
-        .set("fetch.wait.max.ms", "500");
+    let mut cfg = ferry_client_config(bootstrap, Role::SourceConsumer, "ferry-bench-limit-consume");
+    cfg.set("group.id", "ferry-bench-limit");
     cfg
 }
 
@@ -101,8 +103,9 @@ pub fn drain(bootstrap: &str, topic: &str, partitions: i32) -> Result<(u64, u64)
 
 /// `ferry-bench limit-produce`: writes `dataset` to `topic`.
 pub fn produce_main(bootstrap: &str, topic: &str, dataset: &Dataset) -> Result<()> {
-    let mut cfg = producer_config(bootstrap);
-    cfg.set("client.id", "ferry-bench-limit-produce");
+    let mut cfg = ferry_client_config(bootstrap, Role::TargetProducer, "ferry-bench-limit-produce");
+    // As the preload: a slow broker must not fail the run.
+    cfg.set("message.timeout.ms", "300000");
     let bytes = produce_dataset(&cfg, topic, dataset)?;
     println!(
         "{}",
