@@ -102,6 +102,12 @@ pub struct RunArgs {
     /// Directory for run directories (configs, logs) [default: target/bench].
     #[arg(long)]
     pub work_dir: Option<PathBuf>,
+    /// Where the brokers keep their data [default: /dev/shm when writable,
+    /// else the system's temporary directory]. In memory, the disk's fsync
+    /// latency (which varied fourfold between days on the same VM) cannot
+    /// decide topic creation and W3.
+    #[arg(long, value_name = "DIR")]
+    pub broker_dir: Option<PathBuf>,
     /// Upper bound for one contender's run, in seconds.
     #[arg(long, default_value_t = 1800)]
     pub timeout: u64,

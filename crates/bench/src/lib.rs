@@ -60,6 +60,8 @@ pub struct Env {
     pub kafka_home: KafkaHome,
     /// Generated configs and contender logs of this invocation.
     pub run_dir: PathBuf,
+    /// Where both brokers keep their data.
+    pub broker_dir: PathBuf,
     pub ferry_bin: PathBuf,
     pub ferry_version: Option<String>,
     /// This executable, for the limit's subcommands.
@@ -88,6 +90,7 @@ pub struct EnvOptions {
     pub quick: bool,
     pub ferry_bin: Option<PathBuf>,
     pub work_dir: PathBuf,
+    pub broker_dir: Option<PathBuf>,
     pub timeout: Duration,
     pub keep_topics: bool,
     pub ferry_source_client: Vec<String>,
@@ -166,10 +169,15 @@ impl Env {
         std::fs::create_dir_all(&run_dir)
             .context(|| format!("cannot create {}", run_dir.display()))?;
 
-        eprintln!("ferry-bench: starting the source and target Kafka clusters");
+        let broker_dir = options.broker_dir.unwrap_or_else(default_broker_dir);
+        eprintln!(
+            "ferry-bench: starting the source and target Kafka clusters (data in {})",
+            broker_dir.display()
+        );
+        let broker = KafkaOptions::new().data_parent(&broker_dir);
         let (source, target) = std::thread::scope(|s| {
-            let a = s.spawn(|| KafkaOptions::new().start());
-            let b = s.spawn(|| KafkaOptions::new().start());
+            let a = s.spawn(|| broker.start());
+            let b = s.spawn(|| broker.start());
             (a.join(), b.join())
         });
         let join = |r: std::thread::Result<ferry_testkit::Result<KafkaCluster>>, which: &str| {
@@ -189,6 +197,7 @@ impl Env {
             target,
             kafka_home,
             run_dir,
+            broker_dir,
             ferry_bin,
             ferry_version,
             bench_bin,
@@ -214,6 +223,18 @@ impl Env {
 
     pub fn runs(&self, c: Contender) -> bool {
         self.contenders.contains(&c)
+    }
+}
+
+/// `/dev/shm` when this process can write there, else the system's
+/// temporary directory.
+fn default_broker_dir() -> PathBuf {
+    let shm = Path::new("/dev/shm");
+    let writable = tempfile::tempdir_in(shm).is_ok();
+    if writable {
+        shm.to_path_buf()
+    } else {
+        std::env::temp_dir()
     }
 }
 

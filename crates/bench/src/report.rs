@@ -33,6 +33,9 @@ pub struct WorkloadReport {
     pub quick: bool,
     pub host: Host,
     pub kafka_version: String,
+    /// Where both brokers kept their data (`--broker-dir`).
+    #[serde(default)]
+    pub broker_data_dir: String,
     /// `ferry --version` of the binary under test.
     pub ferry_version: Option<String>,
     pub cases: Vec<CaseReport>,
@@ -746,6 +749,7 @@ mod tests {
                 kernel: String::new(),
             },
             kafka_version: String::new(),
+            broker_data_dir: String::new(),
             ferry_version: None,
             cases: vec![case],
         };

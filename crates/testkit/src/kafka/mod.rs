@@ -65,6 +65,7 @@ pub struct KafkaOptions {
     sasl_scram: bool,
     overrides: Vec<(String, String)>,
     start_timeout: Duration,
+    data_parent: Option<PathBuf>,
 }
 
 impl Default for KafkaOptions {
@@ -75,6 +76,7 @@ impl Default for KafkaOptions {
             sasl_scram: false,
             overrides: Vec::new(),
             start_timeout: Duration::from_secs(60),
+            data_parent: None,
         }
     }
 }
@@ -118,6 +120,14 @@ impl KafkaOptions {
     /// How long starting (or restarting a broker) may take before failing.
     pub fn start_timeout(mut self, timeout: Duration) -> Self {
         self.start_timeout = timeout;
+        self
+    }
+
+    /// The directory under which the cluster keeps its logs and metadata
+    /// [default: the system's temporary directory]. A memory-backed one
+    /// (`/dev/shm`) takes the disk's fsync latency out of measurements.
+    pub fn data_parent(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.data_parent = Some(dir.into());
         self
     }
 
@@ -189,11 +199,20 @@ impl KafkaCluster {
             ));
         }
         let home = KafkaHome::locate()?;
-        sweep_stale_dirs();
+        let parent = options
+            .data_parent
+            .clone()
+            .unwrap_or_else(std::env::temp_dir);
+        sweep_stale_dirs(&parent);
         let dir = tempfile::Builder::new()
             .prefix(DIR_PREFIX)
-            .tempdir()
-            .context(|| "cannot create a temporary directory for Kafka".into())?;
+            .tempdir_in(&parent)
+            .context(|| {
+                format!(
+                    "cannot create a directory for Kafka in {}",
+                    parent.display()
+                )
+            })?;
         let owner = dir.path().join(OWNER_FILE);
         fs::write(&owner, std::process::id().to_string())
             .context(|| format!("cannot write {}", owner.display()))?;
@@ -706,8 +725,8 @@ fn random_cluster_id() -> String {
 
 /// Removes the directories of clusters whose owning process is gone: a test
 /// run ended by Ctrl-C or SIGKILL gets no chance to clean up after itself.
-fn sweep_stale_dirs() {
-    let Ok(entries) = fs::read_dir(std::env::temp_dir()) else {
+fn sweep_stale_dirs(parent: &Path) {
+    let Ok(entries) = fs::read_dir(parent) else {
         return;
     };
     for entry in entries.flatten() {
