@@ -88,13 +88,14 @@ use ferry_http::{FlowMetrics, SyncResult};
 use futures::StreamExt;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
-use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
+use rdkafka::producer::BaseRecord;
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::clients::{client_config, ClusterContext, Role};
+use crate::internal::InternalProducer;
 use crate::{topics, EngineError};
 
 /// Most segments one partition's map keeps (24 bytes each); see the module
@@ -656,64 +657,6 @@ pub async fn mm2_resume_positions(
 // Producing
 // ---------------------------------------------------------------------------
 
-/// A producer for internal topics, and what scrubs its errors.
-#[derive(Clone)]
-struct InternalProducer {
-    producer: FutureProducer<ClusterContext>,
-    scrubber: Arc<ClusterContext>,
-}
-
-impl InternalProducer {
-    fn scrub(&self, e: &dyn std::fmt::Display) -> String {
-        self.scrubber.scrub(&e.to_string())
-    }
-}
-
-fn internal_producer(cluster: &Cluster, name: &str) -> Result<InternalProducer, EngineError> {
-    let producer = client_config(cluster, Role::InternalProducer, name)
-        .create_with_context(ClusterContext::new(cluster))
-        .map_err(|e| EngineError::Client {
-            cluster: cluster.name.clone(),
-            cause: e.to_string(),
-        })?;
-    Ok(InternalProducer {
-        producer,
-        scrubber: Arc::new(ClusterContext::new(cluster)),
-    })
-}
-
-/// Enqueues a record now (unlike `FutureProducer::send`, which only
-/// enqueues when first polled), waiting while librdkafka's queue is full.
-async fn enqueue(
-    producer: &InternalProducer,
-    mut record: FutureRecord<'_, [u8], [u8]>,
-) -> Result<DeliveryFuture, String> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        match producer.producer.send_result(record) {
-            Ok(f) => return Ok(f),
-            Err((
-                rdkafka::error::KafkaError::MessageProduction(
-                    rdkafka::types::RDKafkaErrorCode::QueueFull,
-                ),
-                r,
-            )) if Instant::now() < deadline => {
-                record = r;
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-            Err((e, _)) => return Err(producer.scrub(&e)),
-        }
-    }
-}
-
-async fn delivered(producer: &InternalProducer, f: DeliveryFuture) -> Result<(), String> {
-    match f.await {
-        Ok(Ok(_)) => Ok(()),
-        Ok(Err((e, _))) => Err(producer.scrub(&e)),
-        Err(_) => Err("the producer was dropped before delivery".into()),
-    }
-}
-
 use topics::ensure_internal_topic;
 
 /// Creates an internal topic, retrying with backoff until it works or
@@ -761,6 +704,8 @@ pub(crate) struct Setup {
     pub metrics: Option<FlowMetrics>,
     pub registry: Arc<OffsetRegistry>,
     pub syncs: mpsc::Receiver<SyncMsg>,
+    /// The flow's producer for internal topics on the target.
+    pub internal: InternalProducer,
 }
 
 /// The running checkpointing tasks of one flow. Dropping it stops them.
@@ -804,6 +749,7 @@ impl Checkpointing {
             metrics,
             registry,
             syncs,
+            internal,
         } = setup;
         let stop_cycle = CancellationToken::new();
         let stop_writer = CancellationToken::new();
@@ -815,8 +761,11 @@ impl Checkpointing {
             SyncsLocation::Target => (target_admin.clone(), flow.replication_factor),
             SyncsLocation::Source => (source_admin.clone(), None),
         };
-        let syncs_producer = internal_producer(&syncs_cluster, "ferry-offset-syncs")?;
-        let target_producer = internal_producer(&target, "ferry-checkpoints")?;
+        let syncs_producer = match flow.offset_syncs_location {
+            SyncsLocation::Target => internal.clone(),
+            SyncsLocation::Source => InternalProducer::new(&syncs_cluster, "ferry-offset-syncs")?,
+        };
+        let target_producer = internal;
 
         // The topic exists before the rebuild reads it and the writer writes.
         let topic_ready = Arc::new(tokio::sync::Notify::new());
@@ -1019,7 +968,7 @@ impl Writer {
             };
             let value = record.encode_value();
             let link = wire::encode_sync_link(&m.sync.link);
-            let mut rec = FutureRecord::<[u8], [u8]>::to(&self.topic)
+            let mut rec = BaseRecord::<[u8], [u8]>::to(&self.topic)
                 .partition(0)
                 .key(&key[..])
                 .payload(&value[..]);
@@ -1029,12 +978,12 @@ impl Writer {
                     value: Some(&link[..]),
                 }));
             }
-            let sent = enqueue(&self.producer, rec).await;
+            let sent = self.producer.send(rec).await;
             pending.push((m, sent));
         }
         for (m, sent) in pending {
             let result = match sent {
-                Ok(f) => delivered(&self.producer, f).await,
+                Ok(ack) => InternalProducer::acknowledged(ack).await,
                 Err(e) => Err(e),
             };
             match result {
@@ -1287,11 +1236,11 @@ impl Cycle {
             let encoded = cp.encode_key().and_then(|k| Ok((k, cp.encode_value()?)));
             let sent = match encoded {
                 Ok((k, v)) => {
-                    let rec = FutureRecord::<[u8], [u8]>::to(&self.checkpoints_topic)
+                    let rec = BaseRecord::<[u8], [u8]>::to(&self.checkpoints_topic)
                         .partition(0)
                         .key(&k[..])
                         .payload(&v[..]);
-                    enqueue(&self.producer, rec).await
+                    self.producer.send(rec).await
                 }
                 Err(e) => Err(e.to_string()),
             };
@@ -1300,7 +1249,7 @@ impl Cycle {
         let mut written = 0;
         for (key, upstream, downstream, sent) in pending {
             let result = match sent {
-                Ok(f) => delivered(&self.producer, f).await,
+                Ok(ack) => InternalProducer::acknowledged(ack).await,
                 Err(e) => Err(e),
             };
             match result {
@@ -1536,14 +1485,11 @@ async fn heartbeats(
             timestamp_ms: now_ms(),
         }
         .encode_value();
-        let rec = FutureRecord::<[u8], [u8]>::to(topic)
+        let rec = BaseRecord::<[u8], [u8]>::to(topic)
             .partition(0)
             .key(&key[..])
             .payload(&value[..]);
-        let result = match enqueue(&producer, rec).await {
-            Ok(f) => delivered(&producer, f).await,
-            Err(e) => Err(e),
-        };
+        let result = producer.write(rec).await;
         match result {
             Ok(()) => failing = false,
             Err(cause) => {

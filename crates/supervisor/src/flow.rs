@@ -9,7 +9,7 @@ use std::time::Duration;
 use ferry_admin::Admin;
 use ferry_config::{Cluster, Fallback, Flow, StartFrom};
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::BaseRecord;
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -18,6 +18,7 @@ use tracing::Instrument;
 
 use crate::checkpoints::{self, Checkpointing, OffsetRegistry};
 use crate::clients::{client_config, ClusterContext, Role};
+use crate::internal::InternalProducer;
 use crate::lookups::{self, Lookups};
 use crate::progress::{self, ProgressMap};
 use crate::pump::{DataPlane, PumpCommand};
@@ -283,6 +284,7 @@ impl FlowRunner {
             run_ends: Default::default(),
             offsets: offsets.clone(),
         });
+        let committer = InternalProducer::new(&self.target, "ferry-internal")?;
         let checkpointing = Checkpointing::start(checkpoints::Setup {
             flow: self.flow.clone(),
             live: self.live.clone(),
@@ -293,17 +295,11 @@ impl FlowRunner {
             metrics: self.metrics.clone(),
             registry: offsets,
             syncs: syncs_rx,
+            internal: committer.clone(),
         })?;
-        let committer: FutureProducer<ClusterContext> =
-            client_config(&self.target, Role::InternalProducer, "ferry-progress")
-                .create_with_context(ClusterContext::new(&self.target))
-                .map_err(|e| EngineError::Client {
-                    cluster: self.target.name.clone(),
-                    cause: e.to_string(),
-                })?;
         // Filled once the progress is loaded; until then no partition is
         // assigned, so there is nothing to write.
-        let mut committed: HashMap<(String, i32), i64> = HashMap::new();
+        let mut committed = CommittedProgress::new();
         // Polled to the end by the loop: dropping it mid-load would make the
         // next caller start the reads again.
         let mut resumed = false;
@@ -325,7 +321,7 @@ impl FlowRunner {
                     match loaded {
                         Ok(r) => {
                             resumed = true;
-                            committed.extend(r.progress.iter().map(|(k, v)| (k.clone(), *v)));
+                            committed.extend(r.progress.iter().map(|((t, p), v)| ((Arc::from(t.as_str()), *p), *v)));
                         }
                         Err(e) => break Err(e),
                     }
@@ -461,8 +457,8 @@ impl FlowRunner {
 /// landed.
 async fn persist_progress(
     ctx: &FlowContext,
-    committer: &FutureProducer<ClusterContext>,
-    committed: &mut HashMap<(String, i32), i64>,
+    committer: &InternalProducer,
+    committed: &mut CommittedProgress,
 ) -> bool {
     let acked = ctx.plane.window.begin_write();
     match write_progress(
@@ -486,21 +482,28 @@ async fn persist_progress(
     }
 }
 
+/// The last watermark the target acknowledged per (topic, partition). Keyed
+/// by the slots' shared topic names: the map is compared against every
+/// partition several times a second, and a `String` key would allocate for
+/// each of them.
+type CommittedProgress = HashMap<PartitionKey, i64>;
+type PartitionKey = (Arc<str>, i32);
+
 /// Writes the watermark of every partition whose watermark moved, and
 /// records it as committed only once the target acknowledged it.
 async fn write_progress(
     target: &str,
     source_alias: &str,
     status: &FlowStatus,
-    producer: &FutureProducer<ClusterContext>,
-    committed: &mut HashMap<(String, i32), i64>,
+    producer: &InternalProducer,
+    committed: &mut CommittedProgress,
 ) -> Result<(), EngineError> {
     let topic = progress::progress_topic(source_alias);
-    let changed: Vec<((String, i32), i64, String, String)> = status
+    let changed: Vec<(PartitionKey, i64, String, String)> = status
         .slots()
         .into_iter()
         .filter_map(|slot| {
-            let key = (slot.topic.to_string(), slot.partition);
+            let key = (slot.topic.clone(), slot.partition);
             let watermark = slot.watermark();
             (committed.get(&key) != Some(&watermark)).then(|| {
                 let record_key = progress::encode_key(&key.0, key.1);
@@ -508,10 +511,9 @@ async fn write_progress(
             })
         })
         .collect();
-    // Enqueue all (send_result hands the record to librdkafka at once;
-    // `send` would only do so when awaited), then await all: one round trip
-    // for the whole batch instead of one per partition.
-    let fail = |key: &(String, i32), e: &dyn std::fmt::Display| EngineError::Progress {
+    // Hand all to librdkafka, then await all: one round trip for the whole
+    // batch instead of one per partition.
+    let fail = |key: &PartitionKey, e: &dyn std::fmt::Display| EngineError::Progress {
         cluster: target.to_string(),
         topic: topic.clone(),
         cause: format!("writing progress of {}:{} failed: {e}", key.0, key.1),
@@ -519,23 +521,23 @@ async fn write_progress(
     let mut first_error = None;
     let mut pending = Vec::with_capacity(changed.len());
     for (key, watermark, record_key, value) in &changed {
-        match producer.send_result(FutureRecord::to(&topic).key(record_key).payload(value)) {
-            Ok(delivery) => pending.push((key, *watermark, delivery)),
-            Err((e, _)) => {
+        let record = BaseRecord::to(&topic)
+            .key(record_key.as_bytes())
+            .payload(value.as_bytes());
+        match producer.send(record).await {
+            Ok(ack) => pending.push((key, *watermark, ack)),
+            Err(e) => {
                 first_error.get_or_insert(fail(key, &e));
             }
         }
     }
-    for (key, watermark, delivery) in pending {
-        match delivery.await {
-            Ok(Ok(_)) => {
+    for (key, watermark, ack) in pending {
+        match InternalProducer::acknowledged(ack).await {
+            Ok(()) => {
                 committed.insert(key.clone(), watermark);
             }
-            Ok(Err((e, _))) => {
+            Err(e) => {
                 first_error.get_or_insert(fail(key, &e));
-            }
-            Err(_) => {
-                first_error.get_or_insert(fail(key, &"the producer was dropped"));
             }
         }
     }
@@ -652,11 +654,10 @@ async fn run_topic(
         t.remote_topic = remote.clone();
         t.partitions = count;
     });
-    let mut slots = assign(ctx, topic, &remote, 0..count, resume).await?;
-
-    // Notices a failed partition; a second is quick enough to restart it,
-    // and a thousand topic tasks waking more often add up at rest.
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    // Woken by a failing partition: a thousand topic tasks polling their
+    // partitions would add up at rest.
+    let failures = Arc::new(tokio::sync::Notify::new());
+    let mut slots = assign(ctx, topic, &remote, 0..count, resume, &failures).await?;
     // A topic created just now already has the source's configs; one that
     // existed is brought in line at once.
     let first_sync = match action {
@@ -695,13 +696,13 @@ async fn run_topic(
                 if grown > count {
                     tracing::info!(from = count, to = grown, "source topic grew; adding partitions");
                     prepare_target(ctx, topic, &remote, grown).await?;
-                    let added = assign(ctx, topic, &remote, count..grown, resume).await?;
+                    let added = assign(ctx, topic, &remote, count..grown, resume, &failures).await?;
                     slots.extend(added);
                     count = grown;
                     ctx.status.update_topic(topic, |t| t.partitions = count);
                 }
             }
-            _ = tick.tick() => {
+            _ = failures.notified() => {
                 if let Some(slot) = slots.iter().find(|s| s.is_failed()) {
                     let failure = slot.failure().unwrap_or_else(|| crate::tracker::PartitionFailure {
                         offset: slot.watermark(),
@@ -787,6 +788,7 @@ async fn assign(
     remote: &str,
     range: std::ops::Range<i32>,
     resume: &mut HashMap<i32, i64>,
+    failures: &Arc<tokio::sync::Notify>,
 ) -> Result<Vec<Arc<PartitionSlot>>, EngineError> {
     let topic_arc: Arc<str> = Arc::from(topic);
     let remote_arc: Arc<str> = Arc::from(remote);
@@ -826,7 +828,8 @@ async fn assign(
             .insert((topic.to_string(), p), high);
         let slot = Arc::new(
             PartitionSlot::new(topic_arc.clone(), p, remote_arc.clone(), start)
-                .with_offsets(ctx.offsets.attach(&topic_arc, p)),
+                .with_offsets(ctx.offsets.attach(&topic_arc, p))
+                .with_failure_notify(failures.clone()),
         );
         ctx.status.put_slot(slot.clone());
         assignments.push((slot, start));

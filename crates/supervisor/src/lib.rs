@@ -25,6 +25,7 @@ mod batch;
 pub mod checkpoints;
 pub mod clients;
 mod flow;
+mod internal;
 mod lookups;
 pub mod progress;
 mod pump;

@@ -309,7 +309,8 @@ impl DataPlane {
                 .spawn(move || {
                     while !stop.load(Ordering::Acquire) {
                         producer.context().clock.invalidate();
-                        producer.poll(Duration::from_millis(100));
+                        // Not a round 100 ms: see `ACK_POLL`.
+                        producer.poll(crate::internal::ACK_POLL);
                     }
                 })
                 .map_err(spawn_err)?

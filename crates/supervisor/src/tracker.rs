@@ -22,6 +22,8 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use tokio::sync::Notify;
+
 use crate::checkpoints::SessionHandle;
 
 /// Why a partition stopped moving.
@@ -50,6 +52,9 @@ pub struct PartitionSlot {
     state: Mutex<SlotState>,
     fenced: AtomicBool,
     failed: AtomicBool,
+    /// Woken when the partition fails, so its topic task restarts it
+    /// without polling.
+    on_failure: Option<Arc<Notify>>,
     /// Cheap counters read by metrics and status without taking the lock.
     pub records_acked: AtomicU64,
     pub bytes_acked: AtomicU64,
@@ -91,6 +96,21 @@ impl PartitionSlot {
             last_timestamp_ms: AtomicI64::new(-1),
             source_end: AtomicI64::new(-1),
             offsets: None,
+            on_failure: None,
+        }
+    }
+
+    /// Wakes `notify` when this partition fails.
+    pub fn with_failure_notify(mut self, notify: Arc<Notify>) -> Self {
+        self.on_failure = Some(notify);
+        self
+    }
+
+    fn mark_failed(&self) {
+        self.failed.store(true, Ordering::Release);
+        if let Some(n) = &self.on_failure {
+            // A stored permit covers a task that is not waiting yet.
+            n.notify_one();
         }
     }
 
@@ -150,7 +170,7 @@ impl PartitionSlot {
                         cause,
                     });
                 }
-                self.failed.store(true, Ordering::Release);
+                self.mark_failed();
             }
         }
         Some(Delivered {
@@ -214,7 +234,7 @@ impl PartitionSlot {
                 cause,
             });
         }
-        self.failed.store(true, Ordering::Release);
+        self.mark_failed();
         bytes
     }
 
