@@ -104,8 +104,8 @@ pub struct RunArgs {
     pub work_dir: Option<PathBuf>,
     /// Where the brokers keep their data [default: /dev/shm when writable,
     /// else the system's temporary directory]. In memory, the disk's fsync
-    /// latency (which varied fourfold between days on the same VM) cannot
-    /// decide topic creation and W3.
+    /// latency (which made creating the W3 topics take 5 to 28 s on the same
+    /// VM) cannot decide topic creation and W3.
     #[arg(long, value_name = "DIR")]
     pub broker_dir: Option<PathBuf>,
     /// Upper bound for one contender's run, in seconds.

@@ -38,7 +38,7 @@ pub(crate) type Ack = oneshot::Receiver<Result<(), String>>;
 
 type AckSender = Box<oneshot::Sender<Result<(), String>>>;
 
-pub(crate) struct AckContext {
+struct AckContext {
     cluster: ClusterContext,
 }
 

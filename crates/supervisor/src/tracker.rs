@@ -293,6 +293,33 @@ mod tests {
         assert_eq!(s.failure().unwrap().offset, 1);
     }
 
+    /// The topic task no longer polls its partitions: a failure, refused
+    /// by the target or before the record left the process, must wake it,
+    /// even when it was not waiting yet.
+    #[tokio::test]
+    async fn a_failure_wakes_the_topic_task() {
+        async fn woken(notify: &Notify) -> bool {
+            tokio::time::timeout(std::time::Duration::from_millis(200), notify.notified())
+                .await
+                .is_ok()
+        }
+        let notify = Arc::new(Notify::new());
+        let s = slot(0).with_failure_notify(notify.clone());
+        s.on_produced(0, 1);
+        s.on_delivered(Ok((0, 0)));
+        assert!(!woken(&notify).await, "an acknowledgement wakes nobody");
+
+        s.on_produced(1, 1);
+        s.on_delivered(Err("TOPIC_AUTHORIZATION_FAILED".into()));
+        assert!(woken(&notify).await, "a refused record wakes the task");
+
+        let local = slot(5).with_failure_notify(notify.clone());
+        local.on_produced(5, 1);
+        local.fail_local(5, "queue full for too long".into());
+        assert!(woken(&notify).await, "a local failure wakes the task");
+        assert!(local.is_failed());
+    }
+
     #[test]
     fn skipped_records_count_once_earlier_ones_are_acknowledged() {
         let s = slot(0);
