@@ -122,7 +122,9 @@ fn verify_matches_after_a_bounded_run_and_catches_a_record_added_later() {
     let (code, stdout, stderr) = ferry_output(&["verify", "-c", config_arg(&topology)]);
     assert_eq!(code, Some(0), "{stdout}\n{stderr}");
     assert!(
-        stdout.contains("result: match: 5 partitions, 1000 records on each side"),
+        stdout.contains(
+            "result: match: 5 partitions, compared 1000 of 1000 source records, 1000 records on each side"
+        ),
         "{stdout}"
     );
 
@@ -136,6 +138,12 @@ fn verify_matches_after_a_bounded_run_and_catches_a_record_added_later() {
         assert_eq!(p["basis"], "offset-map", "{p:#}");
         assert_eq!(p["source"]["records"], p["target"]["records"], "{p:#}");
         assert_eq!(p["source"]["digest"], p["target"]["digest"], "{p:#}");
+        assert_eq!(coverage(p).0, coverage(p).1, "{p:#}");
+        assert_eq!(
+            Some(coverage(p).0),
+            p["source"]["records"].as_u64(),
+            "{p:#}"
+        );
     }
     // Markers and the aborted transaction: the offsets differ, the records
     // align.
@@ -285,6 +293,169 @@ fn verify_reports_the_first_divergence_of_altered_missing_and_extra_records() {
     assert_eq!(
         get("missing")["divergence"]["target_record"]["value"]["preview"],
         "\"p0:s21:\""
+    );
+}
+
+/// A source topic of `partitions` x `records` sequence records, copied by
+/// `ferry run --until caught-up` over one flow with `extra` keys: (the
+/// topic, the directory holding the topology, the topology file).
+fn copied_topic(
+    prefix: &str,
+    partitions: i32,
+    records: u64,
+    extra: &str,
+) -> (String, tempfile::TempDir, std::path::PathBuf) {
+    let (source, target) = shared_pair().expect("test brokers start");
+    let topic = unique_name(prefix);
+    data::create_topic(&source.client_config(), &topic, partitions, 1, &[]).expect("create");
+    let spec = SequenceSpec::new(partitions, records);
+    produce_sequence(&source.client_config(), &topic, &spec).expect("produce");
+    let dir = tempfile::tempdir().unwrap();
+    let flow = one_flow(&format!("topics = [\"{topic}\"]\n{extra}"));
+    let topology = write_topology(dir.path(), source, target, &flow);
+    run_until_caught_up(&topology);
+    (topic, dir, topology)
+}
+
+/// Continues the sequence of [`copied_topic`] on the source.
+fn produce_more(topic: &str, partitions: i32, from: u64, records: u64) {
+    let (source, _) = shared_pair().expect("test brokers start");
+    let mut more = SequenceSpec::new(partitions, records);
+    more.first_seq = from;
+    produce_sequence(&source.client_config(), topic, &more).expect("produce more");
+}
+
+/// Coverage of one partition of a `verify --json` report: (records
+/// compared, source records in the range).
+fn coverage(p: &Value) -> (u64, u64) {
+    (
+        p["coverage"]["compared"]
+            .as_u64()
+            .expect("coverage.compared"),
+        p["coverage"]["in_range"]
+            .as_u64()
+            .expect("coverage.in_range"),
+    )
+}
+
+#[test]
+fn verify_compares_the_whole_source_range_while_a_restarted_daemon_runs() {
+    let (topic, _dir, topology) = copied_topic("verify-whole", 2, 500, "");
+    // The daemon starts again from its saved progress and writes offset
+    // syncs of its own; more records arrive while it runs, and verify waits
+    // for them to be copied.
+    let daemon = start_daemon(&topology);
+    produce_more(&topic, 2, 500, 100);
+
+    let (code, report) = verify_json(&topology, &["--wait", "60s"]);
+    assert_eq!(code, Some(0), "{report:#}");
+    assert_eq!(report["result"], "match");
+    let parts = partitions(&report);
+    assert_eq!(parts.len(), 2);
+    for p in parts.values() {
+        assert_eq!(p["result"], "match", "{p:#}");
+        assert_eq!(coverage(p), (600, 600), "{p:#}");
+        assert_eq!(
+            (p["source"]["start"].as_i64(), p["source"]["end"].as_i64()),
+            (Some(0), Some(600)),
+            "{p:#}"
+        );
+        assert_eq!(p["target"]["records"], 600, "{p:#}");
+    }
+    assert_eq!(
+        (report["compared"].as_u64(), report["in_range"].as_u64()),
+        (Some(1200), Some(1200))
+    );
+
+    let (code, stdout, stderr) = ferry_output(&["verify", "-c", config_arg(&topology)]);
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("600/600"),
+        "per-partition coverage: {stdout}"
+    );
+    assert!(
+        stdout.contains("result: match: 2 partitions, compared 1200 of 1200 source records"),
+        "{stdout}"
+    );
+    let (code, log) = stop_daemon(daemon);
+    assert_eq!(code, Some(0), "{log}");
+}
+
+#[test]
+fn verify_is_incomplete_while_source_records_are_not_yet_on_the_target() {
+    let (topic, _dir, topology) = copied_topic("verify-behind", 1, 100, "");
+    // Written after the copy, with no daemon running.
+    produce_more(&topic, 1, 100, 50);
+
+    let (code, stdout, stderr) =
+        ferry_output(&["verify", "-c", config_arg(&topology), "--wait", "2s"]);
+    assert_eq!(code, Some(3), "{stdout}\n{stderr}");
+    assert!(!stdout.contains("result: match"), "{stdout}");
+    assert!(stdout.contains("100/150"), "{stdout}");
+    assert!(
+        stdout.contains("50 source records from offset 100 are not (yet) on the target"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("result: INCOMPLETE"), "{stdout}");
+    let (code, report) = verify_json(&topology, &["--wait", "0s"]);
+    assert_eq!(code, Some(3), "{report:#}");
+    assert_eq!(report["result"], "incomplete");
+    let p = &partitions(&report)[&(topic.clone(), 0)];
+    assert_eq!(p["result"], "incomplete", "{p:#}");
+    assert_eq!(coverage(p), (100, 150), "{p:#}");
+    assert!(p["divergence"].is_null(), "{p:#}");
+
+    // Once copied, the same range matches.
+    run_until_caught_up(&topology);
+    let (code, report) = verify_json(&topology, &[]);
+    assert_eq!(code, Some(0), "{report:#}");
+    assert_eq!(coverage(&partitions(&report)[&(topic, 0)]), (150, 150));
+}
+
+#[test]
+fn verify_treats_records_written_into_a_one_way_target_as_a_mismatch() {
+    let (source, target) = shared_pair().expect("test brokers start");
+    let one_way = "topic_naming = \"identity\"";
+    let (topic, dir, topology) = copied_topic("verify-foreign", 1, 40, one_way);
+    // A record written straight into the target topic (same name).
+    let mut stray = SequenceSpec::new(1, 1);
+    stray.first_seq = 7_000;
+    produce_sequence(&target.client_config(), &topic, &stray).expect("produce into the target");
+
+    let (code, stdout, stderr) = ferry_output(&["verify", "-c", config_arg(&topology)]);
+    assert_eq!(code, Some(1), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("the target has a record that was not copied from src"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("p0:s7000:"),
+        "the foreign record is shown: {stdout}"
+    );
+    let (code, report) = verify_json(&topology, &[]);
+    assert_eq!(code, Some(1), "{report:#}");
+    let p = &partitions(&report)[&(topic.clone(), 0)];
+    assert_eq!(p["result"], "mismatch", "{p:#}");
+    assert_eq!(p["divergence"]["kind"], "foreign", "{p:#}");
+    assert_eq!(p["divergence"]["target_offset"], 40, "{p:#}");
+    assert_eq!(coverage(p), (40, 40), "{p:#}");
+
+    // With a reverse flow over the same topics (active-active), records
+    // written on the target are expected: counted, not a mismatch.
+    let identity = format!("topics = [\"{topic}\"]\n{one_way}");
+    let both = format!(
+        "{}\n[[flows]]\nsource = \"dst\"\ntarget = \"src\"\nrefresh_interval = \"2s\"\n{identity}\n",
+        one_flow(&identity)
+    );
+    let active_active = dir.path().join("active-active");
+    std::fs::create_dir_all(&active_active).unwrap();
+    let topology = write_topology(&active_active, source, target, &both);
+    let (code, stdout, stderr) =
+        ferry_output(&["verify", "-c", config_arg(&topology), "--flow", "src->dst"]);
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("1 target records not copied from src (expected: flow dst->src writes to this topic too)"),
+        "{stdout}"
     );
 }
 

@@ -47,7 +47,12 @@ pub enum Command {
     /// Compare source and target partition by partition over the replicated
     /// range: record counts, an order-sensitive digest of key, value,
     /// headers and timestamp, and the first divergent record of each side.
-    /// Reads only. Exit 1 on any mismatch.
+    /// The range runs from the later of the source log start and the flow's
+    /// start position to the source end offsets captured at the start;
+    /// while replication runs, verify first waits for it to get there.
+    /// Reads only. Exit 0: match; 1: mismatch; 3: incomplete (source
+    /// records not, or not yet, on the target, or a range that could not
+    /// be compared; each partition says why).
     Verify {
         #[arg(short, long, value_name = "FILE")]
         config: PathBuf,
@@ -64,6 +69,11 @@ pub enum Command {
         #[arg(long, value_name = "N", default_value_t = 4,
               value_parser = clap::value_parser!(u16).range(1..=256))]
         parallel: u16,
+        /// How long to wait for running replication to reach the source
+        /// end offsets captured at the start, e.g. "30s"; "0s" compares at
+        /// once.
+        #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+        wait: std::time::Duration,
     },
     /// Show what replicating would do to the target (topics, configs,
     /// consumer groups, backlog, warnings) without changing anything; with

@@ -29,6 +29,9 @@ pub mod exit {
     pub const FAILURE: u8 = 1;
     /// Bad input: configuration or arguments.
     pub const BAD_INPUT: u8 = 2;
+    /// `verify`: not everything could be compared (records not yet on the
+    /// target, a range that could not be read); never a match.
+    pub const INCOMPLETE: u8 = 3;
 }
 
 fn main() -> ExitCode {

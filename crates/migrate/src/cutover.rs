@@ -239,7 +239,11 @@ pub async fn cutover(
         return Err(refused(
             "verify",
             format!(
-                "source and target differ; nothing was stopped on the daemon, fix the cause and run cutover again\n{}",
+                "{}; nothing was stopped on the daemon, fix the cause and run cutover again\n{}",
+                match report.result {
+                    Outcome::Mismatch => "source and target differ",
+                    _ => "not every source record could be compared",
+                },
                 verify::render(&report)
             ),
         ));

@@ -33,12 +33,14 @@ pub fn dispatch(cli: Cli) -> u8 {
             topics,
             json,
             parallel,
+            wait,
         } => verify::verify(
             &config,
             flow.as_deref(),
             topics.as_deref(),
             json,
             usize::from(parallel),
+            wait,
         ),
         Command::Cutover {
             config,

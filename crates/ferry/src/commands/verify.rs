@@ -1,10 +1,13 @@
 //! `ferry verify`: compares source and target partition by partition over
 //! the replicated range (`ferry_migrate::verify`). Reads only. Exit 0 on a
-//! match, 1 on any mismatch or failure, 2 on bad input.
+//! match, 1 on any mismatch, 2 on bad input, 3 when incomplete: not every
+//! source record of the range could be compared, or a cluster could not be
+//! read at all.
 
 use std::io::IsTerminal;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use ferry_migrate::verify::{self, Outcome, VerifyOptions};
 
@@ -16,6 +19,7 @@ pub fn verify(
     topics: Option<&str>,
     json: bool,
     parallel: usize,
+    wait: Duration,
 ) -> u8 {
     let (topology, flows, filter, rt) = match super::start_topic_command(path, flow, topics) {
         Ok(started) => started,
@@ -24,6 +28,8 @@ pub fn verify(
     let options = VerifyOptions {
         topics: filter,
         parallel,
+        wait,
+        notice: Some(Arc::new(|line: &str| eprintln!("{line}"))),
     };
     // Per-partition progress for a person watching; scripts read the
     // report.
@@ -35,8 +41,10 @@ pub fn verify(
     let report = match rt.block_on(verify::verify(&topology, &flows, &options, progress)) {
         Ok(r) => r,
         Err(e) => {
+            // Nothing (or not everything) could be compared: incomplete,
+            // never to be read as a mismatch of the data.
             eprintln!("error: {e}");
-            return exit::FAILURE;
+            return exit::INCOMPLETE;
         }
     };
     if let (Some(pattern), 0) = (topics, report.partitions) {
@@ -60,6 +68,7 @@ pub fn verify(
     }
     match report.result {
         Outcome::Match => exit::OK,
-        Outcome::Mismatch | Outcome::Error => exit::FAILURE,
+        Outcome::Mismatch => exit::FAILURE,
+        Outcome::Incomplete | Outcome::Error => exit::INCOMPLETE,
     }
 }
