@@ -120,6 +120,36 @@ fn version_and_help() {
 }
 
 #[test]
+fn version_verbose_names_librdkafka_and_its_features() {
+    let out = ferry(&["version"]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(text, format!("ferry {}\n", env!("CARGO_PKG_VERSION")));
+
+    let out = ferry(&["version", "--verbose"]);
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let (_, librdkafka) = rdkafka::util::get_rdkafka_version();
+    assert!(
+        text.contains(&format!("librdkafka {librdkafka} (0x")),
+        "{text}"
+    );
+    let features = text
+        .lines()
+        .find_map(|l| l.strip_prefix("builtin.features: "))
+        .unwrap_or_else(|| panic!("no builtin.features line: {text}"));
+    let features: Vec<&str> = features.split(',').collect();
+    // What the release build is configured with (Cargo.toml's rdkafka
+    // features): TLS, SASL (SCRAM, OAUTHBEARER), zstd.
+    for wanted in ["ssl", "sasl_scram", "sasl_oauthbearer", "zstd"] {
+        assert!(
+            features.contains(&wanted),
+            "{wanted} missing from {features:?}"
+        );
+    }
+}
+
+#[test]
 fn no_secret_in_any_output_even_when_the_file_is_wrong() {
     let dir = tempfile::tempdir().unwrap();
     let pw_file = dir.path().join("pw");

@@ -127,6 +127,14 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Print Ferry's version; with --verbose also the librdkafka it was
+    /// built with and that library's built-in features (sasl_oauthbearer,
+    /// gssapi, ssl, zstd, curl, ...), which decide what a cluster's
+    /// `client` properties can ask for.
+    Version {
+        #[arg(long)]
+        verbose: bool,
+    },
     /// Replicate live traffic between two embedded in-process clusters and
     /// verify the result (no brokers needed).
     Demo {

@@ -8,6 +8,7 @@ mod plan;
 mod run;
 mod status;
 mod verify;
+mod version;
 
 use std::path::Path;
 
@@ -22,6 +23,7 @@ pub fn dispatch(cli: Cli) -> u8 {
         Command::Check { config, connect } => check::check(&config, connect),
         Command::Status { config, json } => status::status(&config, json),
         Command::Demo { records, quiet } => demo::demo(records, quiet),
+        Command::Version { verbose } => version::version(verbose),
         Command::Offsets {
             config,
             flow,
