@@ -155,3 +155,129 @@ fn replicates_from_tls_to_scram_and_names_the_cluster_on_bad_credentials() {
         "cause named: {line}"
     );
 }
+
+#[test]
+fn a_rotated_scram_password_is_read_again_on_sighup_and_other_flows_keep_copying() {
+    let (source, target) = ferry_testkit::shared_pair().expect("test brokers start");
+    let mut scram = KafkaOptions::new()
+        .sasl_scram(true)
+        .start()
+        .expect("SCRAM cluster starts");
+    let prefix = unique_name("rotate");
+    let (steady, secured) = (format!("{prefix}-steady"), format!("{prefix}-secured"));
+    for t in [&steady, &secured] {
+        data::create_topic(&source.client_config(), t, 2, 1, &[]).expect("create");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let password_file = dir.path().join("scram-password");
+    std::fs::write(&password_file, scram.sasl_password().expect("password")).unwrap();
+    let topology = dir.path().join("rotate.toml");
+    std::fs::write(
+        &topology,
+        format!(
+            r#"
+[clusters.src]
+bootstrap_servers = "{}"
+[clusters.dst]
+bootstrap_servers = "{}"
+[clusters.scram]
+bootstrap_servers = "{}"
+[clusters.scram.client]
+"security.protocol" = "SASL_PLAINTEXT"
+"sasl.mechanism" = "SCRAM-SHA-512"
+"sasl.username" = "{}"
+"sasl.password" = "${{file:{}}}"
+
+[[flows]]
+source = "src"
+target = "dst"
+topics = ["{steady}"]
+
+[[flows]]
+source = "src"
+target = "scram"
+topics = ["{secured}"]
+
+[http]
+listen = "127.0.0.1:0"
+"#,
+            source.bootstrap_servers(),
+            target.bootstrap_servers(),
+            scram.bootstrap_servers(),
+            scram.sasl_user().expect("scram user"),
+            password_file.display(),
+        ),
+    )
+    .unwrap();
+    let daemon = start_daemon(&topology);
+
+    // Steady traffic on the flow that does not touch the SCRAM cluster, all
+    // through the rotation.
+    let producer = {
+        let (config, topic) = (source.client_config(), steady.clone());
+        std::thread::spawn(move || {
+            for batch in 0..20u64 {
+                let mut spec = SequenceSpec::new(2, 250);
+                spec.first_seq = batch * 250;
+                produce_sequence(&config, &topic, &spec).expect("produce");
+                std::thread::sleep(std::time::Duration::from_millis(200));
+            }
+        })
+    };
+    produce_sequence(
+        &source.client_config(),
+        &secured,
+        &SequenceSpec::new(2, 100),
+    )
+    .expect("produce");
+    let remote = format!("src.{secured}");
+    wait_for(
+        "the first records copied to the SCRAM cluster",
+        std::time::Duration::from_secs(60),
+        || (total(&scram, &remote) == 200).then_some(()),
+    );
+
+    // Rotate: the broker first, then the file, then SIGHUP.
+    let old_password = scram.sasl_password().expect("password").to_string();
+    let new_password = format!("rotated-{}", rand::random::<u32>());
+    scram
+        .change_scram_password(&new_password)
+        .expect("change the SCRAM password");
+    std::fs::write(&password_file, &new_password).unwrap();
+    signal(daemon.child(), libc::SIGHUP);
+    let mut more = SequenceSpec::new(2, 100);
+    more.first_seq = 100;
+    produce_sequence(&source.client_config(), &secured, &more).expect("produce");
+    // New connections to the SCRAM cluster only work with the new password.
+    wait_for(
+        "records after the rotation copied with the new password",
+        std::time::Duration::from_secs(90),
+        || (total(&scram, &remote) == 400).then_some(()),
+    );
+
+    producer.join().expect("producer");
+    wait_for(
+        "the steady flow caught up",
+        std::time::Duration::from_secs(60),
+        || (total(target, &format!("src.{steady}")) == 10_000).then_some(()),
+    );
+    let (code, log) = stop_daemon(daemon);
+    assert_eq!(code, Some(0), "{log}");
+    let applied: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("reload applied"))
+        .collect();
+    assert_eq!(applied.len(), 1, "{log}");
+    assert!(
+        applied[0].contains(r#"restarted: [FlowId { source: "src", target: "scram" }]"#)
+            && !applied[0].contains(r#"target: "dst""#),
+        "only the flow that uses the credential restarts: {}",
+        applied[0]
+    );
+    for secret in [&old_password, &new_password] {
+        assert!(!log.contains(secret.as_str()), "a password reached the log");
+    }
+    // Nothing lost or copied twice on either flow.
+    assert_same(source, &steady, target, &format!("src.{steady}"), 10_000);
+    assert_same(source, &secured, &scram, &remote, 400);
+}

@@ -335,6 +335,51 @@ impl KafkaCluster {
             .map(|(_, password)| password.as_str())
     }
 
+    /// Gives the SCRAM user a new password on the brokers, through Kafka's
+    /// own `kafka-configs` tool (AlterUserScramCredentials). Connections
+    /// already authenticated stay open; new ones need the new password,
+    /// which [`KafkaCluster::client_config`] uses from here on.
+    pub fn change_scram_password(&mut self, new_password: &str) -> Result<()> {
+        let home = self.home()?;
+        let Some((user, old)) = self.security.sasl.clone() else {
+            return Err(HarnessError::Usage(format!(
+                "the Kafka cluster at {} has no SCRAM user",
+                self.bootstrap
+            )));
+        };
+        if self.security.ca_pem.is_some() {
+            return Err(HarnessError::Usage(
+                "changing the SCRAM password of a TLS cluster is not supported".into(),
+            ));
+        }
+        let dir =
+            self.dir.as_ref().map(TempDir::path).ok_or_else(|| {
+                HarnessError::Usage("an external cluster has no directory".into())
+            })?;
+        // The tool authenticates with the current password.
+        let command_config = dir.join("scram-admin.properties");
+        fs::write(
+            &command_config,
+            format!(
+                "security.protocol={}\nsasl.mechanism={SCRAM_MECHANISM}\n\
+                 sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username=\"{user}\" password=\"{old}\";\n",
+                self.security.protocol
+            ),
+        )
+        .context(|| format!("cannot write {}", command_config.display()))?;
+        let mut cmd = home.java(TOOL_JVM_OPTIONS, "kafka.admin.ConfigCommand");
+        cmd.args(["--bootstrap-server", &self.bootstrap, "--command-config"])
+            .arg(&command_config)
+            .args(["--alter", "--entity-type", "users", "--entity-name", &user])
+            .args([
+                "--add-config",
+                &format!("{SCRAM_MECHANISM}=[password={new_password}]"),
+            ]);
+        run_tool(cmd, "changing the SCRAM password")?;
+        self.security.sasl = Some((user, new_password.to_string()));
+        Ok(())
+    }
+
     /// Number of nodes the harness runs (0 for an external cluster).
     pub fn broker_count(&self) -> usize {
         self.nodes.len()
