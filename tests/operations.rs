@@ -281,6 +281,7 @@ target = "dst"
 topics = ["{topic}"]
 [http]
 listen = "127.0.0.1:0"
+status_public = true
 [log]
 level = "debug"
 "#,
