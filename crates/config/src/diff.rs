@@ -38,6 +38,10 @@ pub fn diff(old: &Topology, new: &Topology) -> TopologyDiff {
         d.not_reloadable
             .push("http.status_public: cannot change at runtime, restart Ferry".to_string());
     }
+    if old.http.partition_metrics != new.http.partition_metrics {
+        d.not_reloadable
+            .push("http.partition_metrics: cannot change at runtime, restart Ferry".to_string());
+    }
     if old.log.format != new.log.format {
         d.not_reloadable
             .push("log.format: the log format cannot change at runtime, restart Ferry".to_string());

@@ -259,6 +259,8 @@ pub struct HttpSettings {
     pub control_token: Option<Secret>,
     /// `/status` answers without the token.
     pub status_public: bool,
+    /// Export one lag series per source partition (high cardinality).
+    pub partition_metrics: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

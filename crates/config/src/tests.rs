@@ -315,3 +315,15 @@ fn control_token_and_status_public_need_a_restart() {
     assert!(d.not_reloadable[1].starts_with("http.status_public"));
     assert!(!format!("{d:?}").contains("first") && !format!("{d:?}").contains("second"));
 }
+
+#[test]
+fn partition_metrics_is_off_unless_asked_and_needs_a_restart() {
+    let off = parse_ok(&with_http("")).topology;
+    let on = parse_ok(&with_http("partition_metrics = true")).topology;
+    assert!(!off.http.partition_metrics && on.http.partition_metrics);
+    let d = diff(&off, &on);
+    assert_eq!(d.not_reloadable.len(), 1, "{:?}", d.not_reloadable);
+    assert!(d.not_reloadable[0].starts_with("http.partition_metrics"));
+    let issues = parse_err(&with_http("partition_metrics = \"yes\""));
+    assert_eq!(issues[0].path, "http.partition_metrics", "{issues:?}");
+}

@@ -365,6 +365,7 @@ pub(crate) fn check_document(
             .as_deref()
             .and_then(|raw| check_control_token(checker, raw)),
         status_public: http.status_public.unwrap_or(false),
+        partition_metrics: http.partition_metrics.unwrap_or(false),
     };
     let log_level = log.level.unwrap_or_else(|| "info".into());
     if let Err(e) = parse_log_level(&log_level) {

@@ -41,7 +41,10 @@ pub fn run(path: &Path, until: Option<Until>) -> u8 {
             eprintln!("error: cannot install signal handlers: {e}");
             return exit::FAILURE;
         }
-        let metrics = Arc::new(Metrics::new(MetricsOptions::default()));
+        let metrics = Arc::new(Metrics::new(MetricsOptions {
+            partition_lag: topology.http.partition_metrics,
+            ..MetricsOptions::default()
+        }));
         let mut supervisor = Supervisor::new(topology.clone(), mode, metrics.clone());
         let readiness = Readiness::new();
         let (control_tx, control_rx) = control_channel();
