@@ -11,6 +11,7 @@ fn ferry(args: &[&str]) -> Output {
         // Secrets referenced by the shipped examples.
         .env("FERRY_NEW_PASSWORD", "example-new-password")
         .env("FERRY_KEY_PASSWORD", "example-key-password")
+        .env("FERRY_CONTROL_TOKEN", "example-control-token")
         .output()
         .expect("ferry binary runs")
 }
@@ -46,7 +47,9 @@ fn every_shipped_example_is_accepted() {
         );
         assert!(stdout.contains("flows ("), "summary printed: {stdout}");
         assert!(
-            !stdout.contains("example-new-password") && !stdout.contains("example-key-password")
+            !stdout.contains("example-new-password")
+                && !stdout.contains("example-key-password")
+                && !stdout.contains("example-control-token")
         );
     }
 }

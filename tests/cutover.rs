@@ -18,6 +18,8 @@ use ferry_testkit::data::{self, produce_sequence, unique_name, SequenceId, Seque
 use ferry_testkit::{shared_pair, KafkaCluster};
 
 const PARTITIONS: i32 = 3;
+/// The daemon's control token in the drill.
+const DRILL_TOKEN: &str = "drill-control-token-0b7e";
 
 fn flow(topic: &str, group: &str) -> String {
     one_flow(&format!(
@@ -105,6 +107,9 @@ fn migration_drill_moves_consumers_without_loss_or_duplicates() {
     data::create_topic(&source.client_config(), &topic, PARTITIONS, 1, &[]).expect("create");
     let dir = tempfile::tempdir().unwrap();
     let topology = topology_with_port(dir.path(), source, target, &flow(&topic, &group));
+    // The daemon takes control requests only with a token; cutover reads
+    // it from the same topology file.
+    lock_http(&topology, DRILL_TOKEN);
 
     // Producers and a consumer group at work on the source while the
     // daemon replicates.
@@ -162,7 +167,14 @@ fn migration_drill_moves_consumers_without_loss_or_duplicates() {
         copied,
         "nothing copied after cutover"
     );
-    let (_, status) = daemon.get("/status");
+    let (code, status) = http_request(
+        daemon.http_addr(),
+        "GET",
+        "/status",
+        Some(DRILL_TOKEN),
+        None,
+    );
+    assert_eq!(code, 200, "{status}");
     assert!(!status.contains(&format!("\"{topic}\"")), "{status}");
 
     // Running cutover again is safe: the topics are already handed over.
@@ -359,4 +371,48 @@ fn cutover_names_bad_input_and_exits_2() {
     ]);
     assert_eq!(code, Some(2));
     assert!(stderr.contains("src->nowhere"), "{stderr}");
+}
+
+/// Cutover never replicates next to a daemon it cannot control: a daemon
+/// without a control token, or one whose `/status` refuses this topology's
+/// (missing) token, stops it at the preflight, before any group moves.
+#[test]
+fn cutover_refuses_a_daemon_it_cannot_stop() {
+    let (source, target) = shared_pair().expect("test brokers start");
+    let topic = unique_name("cutover-locked");
+    let group = unique_name("cutover-locked-group");
+    data::create_topic(&source.client_config(), &topic, PARTITIONS, 1, &[]).expect("create");
+    let dir = tempfile::tempdir().unwrap();
+    let open = topology_with_port(dir.path(), source, target, &flow(&topic, &group));
+    let locked = dir.path().join("locked.toml");
+    std::fs::copy(&open, &locked).unwrap();
+    lock_http(&locked, "locked-token-93d2");
+
+    // No token configured: the daemon's control endpoint is disabled.
+    let daemon = start_daemon(&open);
+    wait_for("the daemon runs the flow", Duration::from_secs(30), || {
+        let (code, body) = daemon.get("/status");
+        (code == 200 && body.contains(&format!("\"{topic}\""))).then_some(())
+    });
+    let (code, stdout, stderr) = cutover(&open, &["--settle", "1s", "--wait", "30s"]);
+    assert_eq!(code, Some(1), "{stdout}\n{stderr}");
+    assert!(stderr.contains("refused at step \"preflight\""), "{stderr}");
+    assert!(stderr.contains("sets no http.control_token"), "{stderr}");
+    assert!(!stdout.contains("[2/6]"), "{stdout}");
+    let (code, log) = stop_daemon(daemon);
+    assert_eq!(code, Some(0), "{log}");
+
+    // A locked daemon, and a cutover whose topology lacks the token: the
+    // daemon's 401 is a refusal, not "no daemon here".
+    let daemon = start_daemon(&locked);
+    wait_for("the locked daemon answers", Duration::from_secs(30), || {
+        (daemon.get("/status").0 == 401).then_some(())
+    });
+    let (code, stdout, stderr) = cutover(&open, &["--settle", "1s", "--wait", "30s"]);
+    assert_eq!(code, Some(1), "{stdout}\n{stderr}");
+    assert!(stderr.contains("refused at step \"preflight\""), "{stderr}");
+    assert!(stderr.contains("HTTP 401"), "{stderr}");
+    assert!(!stdout.contains("replicates the topics itself"), "{stdout}");
+    let (code, log) = stop_daemon(daemon);
+    assert_eq!(code, Some(0), "{log}");
 }

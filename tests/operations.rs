@@ -281,6 +281,7 @@ target = "dst"
 topics = ["{topic}"]
 [http]
 listen = "127.0.0.1:0"
+status_public = true
 [log]
 level = "debug"
 "#,
@@ -305,5 +306,74 @@ level = "debug"
     );
     for (what, text) in [("/status", &status), ("/metrics", &metrics), ("log", &log)] {
         assert!(!text.contains(sentinel), "{what} contains the secret");
+    }
+}
+
+/// The per-partition lag samples of `topic` in a scrape: partition -> lag.
+fn partition_lag(body: &str, topic: &str) -> std::collections::BTreeMap<i32, f64> {
+    body.lines()
+        .filter(|l| l.starts_with("ferry_replication_partition_lag_records{"))
+        .filter(|l| l.contains(&format!("topic=\"{topic}\"")))
+        .filter_map(|l| {
+            let partition = l
+                .split("partition=\"")
+                .nth(1)?
+                .split('"')
+                .next()?
+                .parse()
+                .ok()?;
+            Some((partition, l.rsplit(' ').next()?.parse().ok()?))
+        })
+        .collect()
+}
+
+#[test]
+fn partition_metrics_appear_only_when_switched_on() {
+    let (source, target) = shared_pair().expect("test brokers start");
+    let dir = tempfile::tempdir().unwrap();
+    // Two daemons side by side, each on its own topic: one with the key on,
+    // one with the default.
+    let mut runs = Vec::new();
+    for (name, extra) in [("on", "partition_metrics = true\n"), ("off", "")] {
+        let topic = unique_name(&format!("partition-metrics-{name}"));
+        data::create_topic(&source.client_config(), &topic, 3, 1, &[]).expect("create");
+        produce_sequence(&source.client_config(), &topic, &SequenceSpec::new(3, 100))
+            .expect("produce");
+        let sub = dir.path().join(name);
+        std::fs::create_dir(&sub).unwrap();
+        let topology = write_topology(
+            &sub,
+            source,
+            target,
+            &one_flow(&format!("topics = [\"{topic}\"]")),
+        );
+        let text = std::fs::read_to_string(&topology)
+            .unwrap()
+            .replace("[http]\n", &format!("[http]\n{extra}"));
+        std::fs::write(&topology, text).unwrap();
+        runs.push((topic, start_daemon(&topology)));
+    }
+    for (topic, daemon) in &runs {
+        let records =
+            format!("ferry_records_replicated_total{{flow=\"src->dst\",topic=\"{topic}\"}}");
+        wait_for(&format!("{topic} copied"), Duration::from_secs(60), || {
+            (metric(&daemon.get("/metrics").1, &records)? == 300.0).then_some(())
+        });
+    }
+    let (on_topic, on) = &runs[0];
+    let per_partition = wait_for("per-partition lag at 0", Duration::from_secs(30), || {
+        let lag = partition_lag(&on.get("/metrics").1, on_topic);
+        (lag.len() == 3 && lag.values().all(|l| *l == 0.0)).then_some(lag)
+    });
+    assert_eq!(per_partition.keys().copied().collect::<Vec<_>>(), [0, 1, 2]);
+    let (_, off) = &runs[1];
+    let body = off.get("/metrics").1;
+    assert!(
+        !body.contains("ferry_replication_partition_lag_records"),
+        "off by default:\n{body}"
+    );
+    for (_, daemon) in runs {
+        let (code, log) = stop_daemon(daemon);
+        assert_eq!(code, Some(0), "{log}");
     }
 }

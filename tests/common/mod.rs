@@ -30,6 +30,7 @@ bootstrap_servers = "{}"
 
 [http]
 listen = "127.0.0.1:0"   # tests run daemons side by side
+status_public = true     # lock_http() replaces this line with a control token
 
 [log]
 level = "info"
@@ -39,6 +40,24 @@ level = "info"
     );
     std::fs::write(&path, text).expect("write topology");
     path
+}
+
+/// Gives a topology written by `write_topology` a control token, read from
+/// the file `control-token` next to it, and makes `/status` need it too.
+pub fn lock_http(topology: &Path, token: &str) {
+    let token_file = topology.with_file_name("control-token");
+    std::fs::write(&token_file, format!("{token}\n")).expect("write the token file");
+    // 0600 like a real secret file, so the load warns about nothing.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&token_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let text = std::fs::read_to_string(topology).expect("read topology");
+    assert!(text.contains("status_public = true"), "{text}");
+    let text = text.replacen(
+        "status_public = true",
+        "control_token = \"${file:control-token}\"",
+        1,
+    );
+    std::fs::write(topology, text).expect("write topology");
 }
 
 /// One `src -> dst` flow with a fast refresh, plus `extra` keys.
@@ -222,15 +241,39 @@ pub fn total(cluster: &KafkaCluster, topic: &str) -> i64 {
 
 /// A minimal HTTP/1.1 GET over loopback, enough for /metrics and /status.
 pub fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
+    http_request(addr, "GET", path, None, None)
+}
+
+/// One HTTP/1.1 request over loopback, with `Authorization: Bearer <token>`
+/// when a token is given and a JSON body when one is given.
+pub fn http_request(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    json_body: Option<&str>,
+) -> (u16, String) {
     use std::io::{Read, Write};
     let mut stream =
         std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
     stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
+        .set_read_timeout(Some(Duration::from_secs(70)))
         .unwrap();
+    let authorization = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    let body = json_body.unwrap_or("");
+    let content = json_body
+        .map(|b| {
+            format!(
+                "Content-Type: application/json\r\nContent-Length: {}\r\n",
+                b.len()
+            )
+        })
+        .unwrap_or_default();
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{authorization}{content}\r\n{body}"
     )
     .unwrap();
     let mut response = String::new();

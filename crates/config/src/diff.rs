@@ -27,6 +27,21 @@ pub fn diff(old: &Topology, new: &Topology) -> TopologyDiff {
             old.http.listen, new.http.listen
         ));
     }
+    // The HTTP server is built once at start; its access rules with it.
+    if old.http.control_token != new.http.control_token {
+        d.not_reloadable.push(
+            "http.control_token: the control token cannot change at runtime, restart Ferry"
+                .to_string(),
+        );
+    }
+    if old.http.status_public != new.http.status_public {
+        d.not_reloadable
+            .push("http.status_public: cannot change at runtime, restart Ferry".to_string());
+    }
+    if old.http.partition_metrics != new.http.partition_metrics {
+        d.not_reloadable
+            .push("http.partition_metrics: cannot change at runtime, restart Ferry".to_string());
+    }
     if old.log.format != new.log.format {
         d.not_reloadable
             .push("log.format: the log format cannot change at runtime, restart Ferry".to_string());

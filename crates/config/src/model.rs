@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use regex::Regex;
 
-use crate::secret::ClientProperties;
+use crate::secret::{ClientProperties, Secret};
 
 /// The whole topology file, validated.
 #[derive(Debug, Clone)]
@@ -254,6 +254,13 @@ impl Flow {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpSettings {
     pub listen: SocketAddr,
+    /// The bearer token control requests (and `/status`, unless public)
+    /// must carry. None: the control endpoint is disabled.
+    pub control_token: Option<Secret>,
+    /// `/status` answers without the token.
+    pub status_public: bool,
+    /// Export one lag series per source partition (high cardinality).
+    pub partition_metrics: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

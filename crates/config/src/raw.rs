@@ -45,6 +45,9 @@ pub struct RawFlow {
 #[derive(Debug, Default, Deserialize)]
 pub struct RawHttp {
     pub listen: Option<String>,
+    pub control_token: Option<String>,
+    pub status_public: Option<bool>,
+    pub partition_metrics: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -112,6 +112,29 @@ impl fmt::Debug for ClientProperties {
     }
 }
 
+/// A credential Ferry itself checks or sends (the HTTP control token), as
+/// opposed to one handed to librdkafka. `Debug` shows `***`; only
+/// [`Secret::expose`] gives the value.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub(crate) fn new(value: String) -> Self {
+        Secret(value)
+    }
+
+    /// The value itself. Never log it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{REDACTED:?}")
+    }
+}
+
 /// The result of expanding `${provider:arg}` references in one string.
 pub(crate) struct Interpolated {
     pub value: String,

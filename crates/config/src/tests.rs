@@ -242,3 +242,88 @@ fn exact_and_excluding_filters_take_names_literally() {
     assert!(!fewer.matches("orders.v1") && fewer.matches("orders.v2"));
     assert_eq!(fewer.exclude_patterns(), ["orders\\.v1"], "added once");
 }
+
+/// A minimal valid topology plus an `[http]` section.
+fn with_http(http: &str) -> String {
+    format!(
+        "[clusters.a]\nbootstrap_servers=\"a:1\"\n[clusters.b]\nbootstrap_servers=\"b:1\"\n\
+         [[flows]]\nsource=\"a\"\ntarget=\"b\"\n[http]\n{http}\n"
+    )
+}
+
+#[test]
+fn control_token_from_a_file_is_a_redacted_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("token"), "tok-sentinel-5e1f\n").unwrap();
+    let text = with_http("control_token = \"${file:token}\"\nstatus_public = true");
+    let loaded = parse(&text, "test.toml", dir.path()).unwrap_or_else(|e| panic!("{e}"));
+    let http = &loaded.topology.http;
+    let token = http.control_token.as_ref().expect("a token");
+    assert_eq!(
+        token.expose(),
+        "tok-sentinel-5e1f",
+        "the newline is trimmed"
+    );
+    assert!(http.status_public);
+    let shown = format!("{:?} {:#?}", loaded.topology, loaded.topology);
+    assert!(!shown.contains("tok-sentinel-5e1f"), "{shown}");
+
+    let plain = parse_ok(&with_http("")).topology.http;
+    assert!(plain.control_token.is_none() && !plain.status_public);
+}
+
+#[test]
+fn unreadable_or_empty_control_token_names_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("empty"), "\n").unwrap();
+    std::fs::write(dir.path().join("spaced"), "two words").unwrap();
+    for (value, says) in [
+        ("${file:missing}", "cannot read secret file"),
+        ("${file:empty}", "is empty"),
+        ("", "is empty"),
+        ("${file:spaced}", "spaces"),
+        ("two words", "spaces"),
+    ] {
+        let text = with_http(&format!("control_token = \"{value}\""));
+        let issues = match parse(&text, "test.toml", dir.path()) {
+            Ok(_) => panic!("{value:?} accepted"),
+            Err(e) => e.issues().to_vec(),
+        };
+        assert_eq!(issues.len(), 1, "{issues:?}");
+        assert_eq!(issues[0].path, "http.control_token", "{issues:?}");
+        assert!(issues[0].message.contains(says), "{value:?}: {issues:?}");
+        assert!(!issues[0].message.contains("two words"), "{issues:?}");
+    }
+}
+
+#[test]
+fn control_token_and_status_public_need_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("t1"), "first").unwrap();
+    std::fs::write(dir.path().join("t2"), "second").unwrap();
+    let load = |http: &str| {
+        parse(&with_http(http), "test.toml", dir.path())
+            .unwrap_or_else(|e| panic!("{e}"))
+            .topology
+    };
+    let d = diff(
+        &load("control_token = \"${file:t1}\""),
+        &load("control_token = \"${file:t2}\"\nstatus_public = true"),
+    );
+    assert_eq!(d.not_reloadable.len(), 2, "{:?}", d.not_reloadable);
+    assert!(d.not_reloadable[0].starts_with("http.control_token"));
+    assert!(d.not_reloadable[1].starts_with("http.status_public"));
+    assert!(!format!("{d:?}").contains("first") && !format!("{d:?}").contains("second"));
+}
+
+#[test]
+fn partition_metrics_is_off_unless_asked_and_needs_a_restart() {
+    let off = parse_ok(&with_http("")).topology;
+    let on = parse_ok(&with_http("partition_metrics = true")).topology;
+    assert!(!off.http.partition_metrics && on.http.partition_metrics);
+    let d = diff(&off, &on);
+    assert_eq!(d.not_reloadable.len(), 1, "{:?}", d.not_reloadable);
+    assert!(d.not_reloadable[0].starts_with("http.partition_metrics"));
+    let issues = parse_err(&with_http("partition_metrics = \"yes\""));
+    assert_eq!(issues[0].path, "http.partition_metrics", "{issues:?}");
+}

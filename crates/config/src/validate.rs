@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 
 use crate::model::*;
 use crate::raw::*;
-use crate::secret::{interpolate, ClientProperties};
+use crate::secret::{interpolate, ClientProperties, Secret};
 use crate::Issue;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9644";
@@ -360,6 +360,12 @@ pub(crate) fn check_document(
                     .expect("default listen address parses")
             }
         },
+        control_token: http
+            .control_token
+            .as_deref()
+            .and_then(|raw| check_control_token(checker, raw)),
+        status_public: http.status_public.unwrap_or(false),
+        partition_metrics: http.partition_metrics.unwrap_or(false),
     };
     let log_level = log.level.unwrap_or_else(|| "info".into());
     if let Err(e) = parse_log_level(&log_level) {
@@ -406,6 +412,35 @@ pub(crate) fn check_document(
         engine: EngineSettings { shutdown_timeout },
         digest,
     })
+}
+
+/// `http.control_token`: usually `${file:…}` or `${env:…}`. It travels as
+/// `Authorization: Bearer <token>`, so it must be one non-empty word. No
+/// message here quotes the value, nor the raw text, which may be the token
+/// written literally.
+fn check_control_token(checker: &mut Checker<'_>, raw: &str) -> Option<Secret> {
+    const KEY: &str = "http.control_token";
+    let (value, from_secret_source) = checker.interpolated(KEY, raw)?;
+    if value.trim().is_empty() {
+        checker.issue(
+            KEY,
+            "the control token is empty; put a random token in it, e.g. `openssl rand -hex 32`",
+        );
+        return None;
+    }
+    if value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        checker.issue(
+            KEY,
+            "the control token contains spaces or control characters; it is sent as one HTTP header word",
+        );
+        return None;
+    }
+    if !from_secret_source {
+        checker.warnings.push(format!(
+            "{KEY}: written literally in the topology file; prefer \"${{file:PATH}}\" or \"${{env:NAME}}\""
+        ));
+    }
+    Some(Secret::new(value))
 }
 
 fn check_cluster(checker: &mut Checker<'_>, name: &str, raw: RawCluster) -> Option<Cluster> {

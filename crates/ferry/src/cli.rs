@@ -101,7 +101,8 @@ pub enum Command {
     /// stop replicating the topics (in the running daemon, or in this
     /// command when no daemon runs), and print the next steps. Every step
     /// refuses to go on when its check fails (exit 1); run it again to
-    /// resume.
+    /// resume. A running daemon is asked with the topology's
+    /// http.control_token, which it must have too.
     Cutover {
         #[arg(short, long, value_name = "FILE")]
         config: PathBuf,
@@ -119,7 +120,8 @@ pub enum Command {
         wait: std::time::Duration,
     },
     /// Show a running daemon's status (from its /status endpoint at
-    /// http.listen) as a table: flows, topics, records, lag, errors.
+    /// http.listen, sending the topology's http.control_token) as a table:
+    /// flows, topics, records, lag, errors.
     Status {
         #[arg(short, long, value_name = "FILE")]
         config: PathBuf,

@@ -12,7 +12,8 @@
 //! // `view`: the engine's EngineView, which reads its atomics at scrape time.
 //! let readiness = Readiness::new();
 //! let cancel = tokio_util::sync::CancellationToken::new();
-//! let server = HttpServer::bind("127.0.0.1:9644".parse().unwrap(), metrics, view, readiness.clone())?;
+//! let server = HttpServer::bind("127.0.0.1:9644".parse().unwrap(), metrics, view, readiness.clone())?
+//!     .with_access(Access::new(Some("the control token"), false));
 //! let handle = server.serve(cancel.clone())?;
 //! // ... on SIGTERM: not ready first, then drain, then stop the server.
 //! readiness.mark_draining();
@@ -33,6 +34,7 @@
 //!   the per-(flow, topic) numbers from the view at scrape time, so the record
 //!   path never touches prometheus.
 //! - `readiness.rs`: the [`Readiness`] draining latch.
+//! - `access.rs`: [`Access`], the bearer token and who needs it.
 //! - `server.rs`: [`HttpServer`], axum on its own OS thread and
 //!   current-thread runtime, so it answers when the data path saturates the
 //!   main runtime.
@@ -49,15 +51,26 @@
 //! | `GET /metrics` | Prometheus text format 0.0.4 |
 //! | `GET /health/live` | `200 ok` while the process runs |
 //! | `GET /health/ready` | `200 ready`, or `503 not ready: <reason>` when draining or a flow is not running |
-//! | `GET /status` | the engine's status document plus `"ready"` and `"version"` |
-//! | `POST /control/stop-topics` | `ferry cutover`'s last step: `{"flow": "a->b", "topics": [..]}`; `200` with the topics stopped, `409` with the reason, `404` where the process takes no control requests |
+//! | `GET /status` | the engine's status document plus `"ready"` and `"version"`; needs the token unless `http.status_public = true`, else `401` |
+//! | `POST /control/stop-topics` | `ferry cutover`'s last step: `{"flow": "a->b", "topics": [..]}`; `200` with the topics stopped, `409` with the reason, `401` without the right token, `404` where the process takes no control requests or no token is configured |
 //!
-//! The control endpoint changes what the daemon replicates, so `http.listen`
-//! should stay on loopback or a network only operators reach (the default is
-//! `127.0.0.1`).
+//! # Access
+//!
+//! `/metrics` and the health probes are open: Prometheus and kubelets carry
+//! no credentials, and they reveal no topology. Control requests change what
+//! the daemon replicates, so they need `Authorization: Bearer <token>`
+//! carrying `http.control_token` ([`Access`]); without a configured token
+//! the control endpoint is disabled (`404`). `/status` shows the topology's
+//! structure (clusters, flows, topics), so it needs the same token unless
+//! `http.status_public = true`. A missing or wrong token gets `401` with
+//! `WWW-Authenticate: Bearer`. Tokens are compared in constant time and
+//! never logged. The listener is plain HTTP: keep `http.listen` on
+//! loopback or a network only operators reach (the default is
+//! `127.0.0.1`), since the token crosses it in clear.
 //!
 #![doc = include_str!("../docs/metrics.md")]
 
+mod access;
 mod collector;
 mod control;
 mod metrics;
@@ -65,6 +78,7 @@ mod readiness;
 mod server;
 mod view;
 
+pub use access::Access;
 pub use collector::EngineCollector;
 pub use control::{
     control_channel, ControlReceiver, ControlRequest, ControlSender, StopTopics, Stopped,

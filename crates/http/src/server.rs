@@ -1,4 +1,5 @@
-//! The HTTP server: `/metrics`, `/health/live`, `/health/ready`, `/status`.
+//! The HTTP server: `/metrics`, `/health/live`, `/health/ready`, `/status`,
+//! `POST /control/stop-topics`; who may call which is in `access.rs`.
 //!
 //! It runs on its own OS thread with its own current-thread tokio runtime.
 //! When the data path saturates the main runtime (every worker busy moving
@@ -20,6 +21,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use tokio_util::sync::CancellationToken;
 
+use crate::access::{Access, ControlAllowed, HasAccess, StatusAllowed};
 use crate::control::{ControlRequest, ControlSender, StopTopics};
 use crate::metrics::VERSION;
 use crate::{EngineCollector, EngineView, Metrics, Readiness};
@@ -99,6 +101,14 @@ struct AppState {
     readiness: Readiness,
     /// Where control requests go; `None`: refused with 404.
     control: Option<ControlSender>,
+    /// The control token and whether `/status` is public.
+    access: Access,
+}
+
+impl HasAccess for Arc<AppState> {
+    fn access(&self) -> &Access {
+        &self.access
+    }
 }
 
 impl HttpServer {
@@ -126,6 +136,7 @@ impl HttpServer {
                 view,
                 readiness,
                 control: None,
+                access: Access::default(),
             }),
         })
     }
@@ -135,6 +146,15 @@ impl HttpServer {
     pub fn with_control(mut self, control: ControlSender) -> Self {
         if let Some(state) = Arc::get_mut(&mut self.state) {
             state.control = Some(control);
+        }
+        self
+    }
+
+    /// Who may make control requests and read `/status` (the default:
+    /// nobody, since no token is set).
+    pub fn with_access(mut self, access: Access) -> Self {
+        if let Some(state) = Arc::get_mut(&mut self.state) {
+            state.access = access;
         }
         self
     }
@@ -210,7 +230,13 @@ fn router(state: Arc<AppState>) -> Router {
 /// tasks drains their in-flight records first.
 const CONTROL_TIMEOUT: Duration = Duration::from_secs(60);
 
-async fn stop_topics(State(state): State<Arc<AppState>>, Json(stop): Json<StopTopics>) -> Response {
+/// `ControlAllowed` comes before the body: an unauthenticated request is
+/// answered 401 whatever it sends.
+async fn stop_topics(
+    State(state): State<Arc<AppState>>,
+    _: ControlAllowed,
+    Json(stop): Json<StopTopics>,
+) -> Response {
     let Some(control) = &state.control else {
         return (
             StatusCode::NOT_FOUND,
@@ -262,7 +288,7 @@ async fn ready(State(state): State<Arc<AppState>>) -> Response {
     }
 }
 
-async fn status(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
+async fn status(State(state): State<Arc<AppState>>, _: StatusAllowed) -> Json<serde_json::Value> {
     let ready = state.readiness.is_ready(state.view.as_ref());
     let mut doc = match state.view.status() {
         serde_json::Value::Object(map) => map,

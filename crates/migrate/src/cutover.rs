@@ -19,8 +19,8 @@
 //!    backwards);
 //! 5. **verify**: source and target compared record by record;
 //! 6. **stop** (daemon): the daemon at `http.listen` stops replicating the
-//!    topics (`POST /control/stop-topics`), and keeps them stopped across
-//!    reloads;
+//!    topics (`POST /control/stop-topics`, authorized by the topology's
+//!    `http.control_token`), and keeps them stopped across reloads;
 //! 7. **next steps**: per group, the target offsets and what to do.
 //!
 //! Standalone or daemon: if a daemon answers at the topology's
@@ -36,7 +36,7 @@ use std::time::{Duration, Instant};
 use ferry_admin::{Admin, AdminError, GroupDescription, Watermarks};
 use ferry_checkpoint::group_sync::{self, TargetGroup};
 use ferry_checkpoint::Translation;
-use ferry_config::{Cluster, Flow, NameFilter, Topology};
+use ferry_config::{Cluster, Flow, NameFilter, Secret, Topology};
 use ferry_supervisor::checkpoints::{self, OffsetRow};
 use ferry_supervisor::{progress, topics, RunMode, Supervisor};
 use regex::Regex;
@@ -53,6 +53,8 @@ const REPORT_EVERY: Duration = Duration::from_secs(5);
 const READ_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long the daemon may take to drop stopped topics from `/status`.
 const DAEMON_STOP_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long the daemon may take to answer `/status` in the preflight.
+const STATUS_TIMEOUT: Duration = Duration::from_secs(10);
 /// Partitions named in a refusal, at most.
 const NAMED_PARTITIONS: usize = 10;
 
@@ -178,7 +180,7 @@ pub async fn cutover(
     ));
     let rows = checkpoints::offsets_report(&narrowed, source, target, None).await?;
     refuse_active_groups(&target_admin, target, &rows).await?;
-    let replicator = find_daemon(topology, flow);
+    let replicator = find_daemon(topology, flow)?;
     log(&match replicator {
         Replicator::Daemon(addr) => format!(
             "      the daemon at {addr} replicates flow {}; cutover observes it",
@@ -255,7 +257,7 @@ pub async fn cutover(
 
     // 6. stop (daemon)
     if let Replicator::Daemon(addr) = replicator {
-        stop_on_daemon(addr, flow, &names).await?;
+        stop_on_daemon(addr, topology.http.control_token.clone(), flow, &names).await?;
         log(&format!(
             "[6/6] stop: the daemon at {addr} no longer replicates these topics"
         ));
@@ -315,24 +317,56 @@ async fn selected_partitions(
 }
 
 /// The daemon that runs `flow`, if one answers at `http.listen`.
-fn find_daemon(topology: &Topology, flow: &Flow) -> Replicator {
+///
+/// Something that answers HTTP there but refuses the status document is a
+/// refusal, not a reason to replicate standalone: a daemon this command
+/// cannot see into may be copying the same partitions. A daemon that runs
+/// the flow without a control token cannot be asked to stop the topics at
+/// the end, so that is refused before anything changes.
+fn find_daemon(topology: &Topology, flow: &Flow) -> Result<Replicator, CutoverError> {
     let addr = crate::daemon::reachable(topology.http.listen);
+    let token = topology.http.control_token.as_ref();
     let id = flow.id().to_string();
-    match crate::daemon::status(addr) {
-        Ok(doc) => {
-            let runs = doc["flows"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .any(|f| f["flow"].as_str() == Some(id.as_str()));
-            if runs {
-                Replicator::Daemon(addr)
-            } else {
-                Replicator::Standalone
-            }
-        }
-        Err(_) => Replicator::Standalone,
+    let fail = |why: String| {
+        refused(
+            "preflight",
+            format!("the daemon at {addr} (http.listen): {why}"),
+        )
+    };
+    // No HTTP answer at all: no daemon runs with this topology.
+    let Ok((code, body)) =
+        crate::daemon::request(addr, "GET", "/status", None, token, STATUS_TIMEOUT)
+    else {
+        return Ok(Replicator::Standalone);
+    };
+    if code != 200 {
+        let hint = if code == 401 {
+            "; put the daemon's http.control_token in this topology file"
+        } else {
+            ""
+        };
+        return Err(fail(format!(
+            "/status answered HTTP {code}: {}{hint}; cutover never replicates next to a daemon it cannot see",
+            body.trim()
+        )));
     }
+    let doc: serde_json::Value = serde_json::from_str(&body)
+        .map_err(|e| fail(format!("/status answered something that is not JSON: {e}")))?;
+    let runs = doc["flows"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|f| f["flow"].as_str() == Some(id.as_str()));
+    if !runs {
+        return Ok(Replicator::Standalone);
+    }
+    if token.is_none() {
+        return Err(fail(format!(
+            "it replicates flow {id}, but the topology sets no http.control_token, so its control endpoint is disabled and cutover could not stop the topics there; \
+             set http.control_token, restart the daemon and run cutover again"
+        )));
+    }
+    Ok(Replicator::Daemon(addr))
 }
 
 /// The flow replicated by this process for the cutover's topics.
@@ -726,21 +760,30 @@ fn became_active(group: &str, target: &Cluster) -> CutoverError {
 
 /// Step 6 against a daemon: ask it to stop the topics, then wait until its
 /// `/status` no longer lists them.
-async fn stop_on_daemon(addr: SocketAddr, flow: &Flow, names: &[&str]) -> Result<(), CutoverError> {
+async fn stop_on_daemon(
+    addr: SocketAddr,
+    token: Option<Secret>,
+    flow: &Flow,
+    names: &[&str],
+) -> Result<(), CutoverError> {
     let request = ferry_http::StopTopics {
         flow: flow.id().to_string(),
         topics: names.iter().map(|n| n.to_string()).collect(),
     };
     let body = serde_json::to_string(&request).expect("plain strings serialize");
     let fail = |why: String| refused("stop", format!("the daemon at {addr}: {why}"));
-    let answer = tokio::task::spawn_blocking(move || {
-        crate::daemon::request(
-            addr,
-            "POST",
-            "/control/stop-topics",
-            Some(&body),
-            DAEMON_STOP_TIMEOUT,
-        )
+    let answer = tokio::task::spawn_blocking({
+        let token = token.clone();
+        move || {
+            crate::daemon::request(
+                addr,
+                "POST",
+                "/control/stop-topics",
+                Some(&body),
+                token.as_ref(),
+                DAEMON_STOP_TIMEOUT,
+            )
+        }
     })
     .await
     .map_err(|e| fail(format!("request task failed: {e}")))?;
@@ -752,7 +795,8 @@ async fn stop_on_daemon(addr: SocketAddr, flow: &Flow, names: &[&str]) -> Result
     let id = flow.id().to_string();
     let started = Instant::now();
     loop {
-        let doc = tokio::task::spawn_blocking(move || crate::daemon::status(addr))
+        let token = token.clone();
+        let doc = tokio::task::spawn_blocking(move || crate::daemon::status(addr, token.as_ref()))
             .await
             .map_err(|e| fail(format!("request task failed: {e}")))?
             .map_err(|e| fail(e.to_string()))?;

@@ -2,10 +2,16 @@
 //! `ferry status` reads `/status`, `ferry cutover` also asks it to stop
 //! topics. Plain HTTP/1.1 over a blocking socket: two requests a command do
 //! not justify an HTTP client crate.
+//!
+//! Every request carries the topology's `http.control_token`, when it has
+//! one, as `Authorization: Bearer`: the daemon wants it for control
+//! requests, and for `/status` unless `http.status_public` is set.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
+
+use ferry_config::Secret;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -22,12 +28,14 @@ pub fn reachable(listen: SocketAddr) -> SocketAddr {
 }
 
 /// One request; the status code and the body. `read_timeout` bounds the
-/// wait for the answer.
+/// wait for the answer. `Err` only when no HTTP answer came (nothing
+/// listens, or the connection failed).
 pub fn request(
     addr: SocketAddr,
     method: &str,
     path: &str,
     json_body: Option<&str>,
+    token: Option<&Secret>,
     read_timeout: Duration,
 ) -> std::io::Result<(u16, String)> {
     let mut stream = TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT)?;
@@ -41,9 +49,12 @@ pub fn request(
     } else {
         String::new()
     };
+    let authorization = token
+        .map(|t| format!("Authorization: Bearer {}\r\n", t.expose()))
+        .unwrap_or_default();
     write!(
         stream,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{content}\r\n{body}"
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{authorization}{content}\r\n{body}"
     )?;
     let mut response = String::new();
     stream.read_to_string(&mut response)?;
@@ -59,8 +70,8 @@ pub fn request(
 }
 
 /// `GET path`, which must answer 200.
-pub fn get(addr: SocketAddr, path: &str) -> std::io::Result<String> {
-    let (code, body) = request(addr, "GET", path, None, Duration::from_secs(10))?;
+pub fn get(addr: SocketAddr, path: &str, token: Option<&Secret>) -> std::io::Result<String> {
+    let (code, body) = request(addr, "GET", path, None, token, Duration::from_secs(10))?;
     if code != 200 {
         return Err(std::io::Error::other(format!("HTTP {code}: {body}")));
     }
@@ -68,8 +79,8 @@ pub fn get(addr: SocketAddr, path: &str) -> std::io::Result<String> {
 }
 
 /// The daemon's `/status` document, if one answers at `addr`.
-pub fn status(addr: SocketAddr) -> std::io::Result<serde_json::Value> {
-    let body = get(addr, "/status")?;
+pub fn status(addr: SocketAddr, token: Option<&Secret>) -> std::io::Result<serde_json::Value> {
+    let body = get(addr, "/status", token)?;
     serde_json::from_str(&body).map_err(|e| {
         std::io::Error::other(format!("/status answered something that is not JSON: {e}"))
     })

@@ -4,7 +4,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use ferry_http::{
-    control_channel, ControlReceiver, ControlRequest, HttpServer, Metrics, MetricsOptions,
+    control_channel, Access, ControlReceiver, ControlRequest, HttpServer, Metrics, MetricsOptions,
     Readiness, ReloadResult, Stopped,
 };
 use ferry_supervisor::view::StatusView;
@@ -41,7 +41,10 @@ pub fn run(path: &Path, until: Option<Until>) -> u8 {
             eprintln!("error: cannot install signal handlers: {e}");
             return exit::FAILURE;
         }
-        let metrics = Arc::new(Metrics::new(MetricsOptions::default()));
+        let metrics = Arc::new(Metrics::new(MetricsOptions {
+            partition_lag: topology.http.partition_metrics,
+            ..MetricsOptions::default()
+        }));
         let mut supervisor = Supervisor::new(topology.clone(), mode, metrics.clone());
         let readiness = Readiness::new();
         let (control_tx, control_rx) = control_channel();
@@ -61,6 +64,10 @@ pub fn run(path: &Path, until: Option<Until>) -> u8 {
                 return exit::FAILURE;
             }
         };
+        let server = server.with_access(Access::new(
+            topology.http.control_token.as_ref().map(|t| t.expose()),
+            topology.http.status_public,
+        ));
         let http_addr = server.local_addr();
         let http_cancel = CancellationToken::new();
         let http = match server.serve(http_cancel.clone()) {

@@ -12,7 +12,8 @@ pub fn status(path: &Path, json: bool) -> u8 {
         Err(code) => return code,
     };
     let addr = reachable(loaded.topology.http.listen);
-    let body = match get(addr, "/status") {
+    let token = loaded.topology.http.control_token.as_ref();
+    let body = match get(addr, "/status", token) {
         Ok(b) => b,
         Err(e) => {
             eprintln!("error: cannot read /status from the daemon at {addr} (http.listen): {e}; is ferry running with this topology?");

@@ -13,7 +13,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use ferry_http::{
-    EngineView, HttpError, HttpServer, Metrics, MetricsOptions, PartitionSample, Readiness,
+    Access, EngineView, HttpError, HttpServer, Metrics, MetricsOptions, PartitionSample, Readiness,
     TopicSample,
 };
 use tokio_util::sync::CancellationToken;
@@ -119,7 +119,9 @@ impl Running {
             engine.clone(),
             readiness.clone(),
         )
-        .expect("bind a free port");
+        .expect("bind a free port")
+        // No token: these tests read `/status` as a public document.
+        .with_access(Access::new(None, true));
         let addr = server.local_addr();
         let handle = server.serve(cancel.clone()).expect("start the server");
         Running {
