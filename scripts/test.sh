@@ -5,10 +5,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tests/brokers/install.sh >/dev/null
-# promtool checks the shipped alert rules (Debian's prometheus package).
-if ! command -v promtool >/dev/null; then
+# Debian packages the tests call: promtool checks the shipped alert rules
+# (prometheus), curl checks the HTTPS listener as an operator would.
+missing=()
+command -v promtool >/dev/null || missing+=(prometheus)
+command -v curl >/dev/null || missing+=(curl)
+if [ "${#missing[@]}" -gt 0 ]; then
     sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
-    $sudo apt-get update -qq && $sudo apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+    $sudo apt-get update -qq && $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings

@@ -246,3 +246,101 @@ fn the_control_token_appears_in_no_output() {
         assert!(!text.contains("ctl-s3ntinel-rotated"), "{what}:\n{text}");
     }
 }
+
+/// A self-signed certificate for 127.0.0.1 and localhost, as `name.crt` and
+/// `name.key` in `dir`.
+fn self_signed(dir: &std::path::Path, name: &str) -> std::path::PathBuf {
+    let made = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into(), "localhost".into()])
+        .expect("generate a certificate");
+    let cert = dir.join(format!("{name}.crt"));
+    std::fs::write(&cert, made.cert.pem()).unwrap();
+    std::fs::write(
+        dir.join(format!("{name}.key")),
+        made.key_pair.serialize_pem(),
+    )
+    .unwrap();
+    cert
+}
+
+#[test]
+fn https_listener_serves_curl_and_ferry_status_and_a_sighup_installs_a_renewed_certificate() {
+    let (source, target) = shared_pair().expect("test brokers start");
+    let (topic, dir, topology) = one_topic_with_records(source, target, "https");
+    let first = self_signed(dir.path(), "first");
+    std::fs::copy(&first, dir.path().join("tls.crt")).unwrap();
+    std::fs::copy(dir.path().join("first.key"), dir.path().join("tls.key")).unwrap();
+    let text = std::fs::read_to_string(&topology).unwrap().replacen(
+        "[http]\n",
+        "[http]\ntls_cert = \"tls.crt\"\ntls_key = \"tls.key\"\n",
+        1,
+    );
+    std::fs::write(&topology, text).unwrap();
+    lock_http(&topology, TOKEN);
+
+    // A key that does not belong to the certificate is bad input.
+    let mismatched = dir.path().join("mismatched.toml");
+    let other = self_signed(dir.path(), "other");
+    std::fs::write(
+        &mismatched,
+        std::fs::read_to_string(&topology)
+            .unwrap()
+            .replace("tls.crt", other.file_name().unwrap().to_str().unwrap()),
+    )
+    .unwrap();
+    let (code, _, stderr) = ferry_output(&["check", "-c", mismatched.to_str().unwrap()]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("http.tls_key: the key in"), "{stderr}");
+
+    let daemon = start_daemon(&topology);
+    copied(target, &topic, 20);
+    let url = format!("https://{}/metrics", daemon.http_addr());
+    let curl = |cert: &std::path::Path| {
+        let out = std::process::Command::new("curl")
+            .args(["-sS", "--max-time", "10", "--cacert"])
+            .arg(cert)
+            .arg(&url)
+            .output()
+            .expect("curl runs");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (code, body) = curl(&first);
+    assert_eq!(code, Some(0));
+    assert!(body.contains("ferry_build_info"), "{body}");
+    // `ferry status` speaks HTTPS too, trusting the topology's certificate
+    // (the same file, with the port the daemon bound).
+    let with_port = dir.path().join("status.toml");
+    let text = std::fs::read_to_string(&topology)
+        .unwrap()
+        .replace("127.0.0.1:0", &daemon.http_addr().to_string());
+    std::fs::write(&with_port, text).unwrap();
+    let status = || ferry_output(&["status", "-c", with_port.to_str().unwrap()]);
+    let (code, stdout, stderr) = status();
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert!(stdout.contains(&topic), "{stdout}");
+
+    // Renew: new files in place, then SIGHUP.
+    let second = self_signed(dir.path(), "second");
+    std::fs::copy(&second, dir.path().join("tls.crt")).unwrap();
+    std::fs::copy(dir.path().join("second.key"), dir.path().join("tls.key")).unwrap();
+    signal(daemon.child(), libc::SIGHUP);
+    wait_for(
+        "the renewed certificate served",
+        Duration::from_secs(30),
+        || (curl(&second).0 == Some(0)).then_some(()),
+    );
+    assert_eq!(curl(&first).0, Some(60), "the old certificate is gone");
+    let (code, stdout, stderr) = status();
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+
+    let (code, log) = stop_daemon(daemon);
+    assert_eq!(code, Some(0), "{log}");
+    assert!(log.contains("HTTPS certificate reloaded"), "{log}");
+    let key = std::fs::read_to_string(dir.path().join("second.key")).unwrap();
+    assert!(
+        !log.contains(key.lines().nth(1).unwrap()),
+        "no key material in the log"
+    );
+}

@@ -38,6 +38,11 @@ pub fn diff(old: &Topology, new: &Topology) -> TopologyDiff {
         d.not_reloadable
             .push("http.status_public: cannot change at runtime, restart Ferry".to_string());
     }
+    if old.http.tls.is_some() != new.http.tls.is_some() {
+        d.not_reloadable.push(
+            "http.tls_cert: switching the HTTP listener between HTTP and HTTPS needs a restart; a reload re-reads the certificate files".to_string(),
+        );
+    }
     if old.http.partition_metrics != new.http.partition_metrics {
         d.not_reloadable
             .push("http.partition_metrics: cannot change at runtime, restart Ferry".to_string());

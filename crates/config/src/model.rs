@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use regex::Regex;
@@ -261,6 +262,22 @@ pub struct HttpSettings {
     pub status_public: bool,
     /// Export one lag series per source partition (high cardinality).
     pub partition_metrics: bool,
+    /// Serve HTTPS instead of HTTP.
+    pub tls: Option<HttpTls>,
+}
+
+/// TLS on the HTTP listener. The files are read when the server starts and
+/// again on every reload, so a renewed certificate needs only a SIGHUP.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpTls {
+    /// PEM certificate chain, the server's certificate first.
+    pub cert: PathBuf,
+    /// PEM private key. Its contents are a secret: no message quotes them.
+    pub key: PathBuf,
+    /// PEM certificates `ferry status` and `ferry cutover` trust when they
+    /// reach the daemon; `None`: the certificates in `cert` (enough for a
+    /// self-signed certificate or a chain that includes its CA).
+    pub ca: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

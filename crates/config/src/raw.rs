@@ -48,6 +48,9 @@ pub struct RawHttp {
     pub control_token: Option<String>,
     pub status_public: Option<bool>,
     pub partition_metrics: Option<bool>,
+    pub tls_cert: Option<String>,
+    pub tls_key: Option<String>,
+    pub tls_ca: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

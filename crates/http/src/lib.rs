@@ -76,6 +76,7 @@ mod control;
 mod metrics;
 mod readiness;
 mod server;
+mod tls;
 mod view;
 
 pub use access::Access;
@@ -90,4 +91,5 @@ pub use metrics::{
 };
 pub use readiness::{NotReady, Readiness};
 pub use server::{HttpError, HttpServer, METRICS_CONTENT_TYPE};
+pub use tls::{LoadedIdentity, TlsError, TlsIdentity};
 pub use view::{EngineView, PartitionSample, TopicSample};

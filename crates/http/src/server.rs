@@ -24,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 use crate::access::{Access, ControlAllowed, HasAccess, StatusAllowed};
 use crate::control::{ControlRequest, ControlSender, StopTopics};
 use crate::metrics::VERSION;
+use crate::tls::{TlsIdentity, TlsListener};
 use crate::{EngineCollector, EngineView, Metrics, Readiness};
 
 /// The content type of the Prometheus text exposition format 0.0.4.
@@ -80,6 +81,8 @@ pub struct HttpServer {
     local_addr: SocketAddr,
     /// Shared by every request handler.
     state: Arc<AppState>,
+    /// Serve HTTPS with this certificate; `None`: plain HTTP.
+    tls: Option<Arc<TlsIdentity>>,
 }
 
 impl std::fmt::Debug for HttpServer {
@@ -138,6 +141,7 @@ impl HttpServer {
                 control: None,
                 access: Access::default(),
             }),
+            tls: None,
         })
     }
 
@@ -156,6 +160,13 @@ impl HttpServer {
         if let Some(state) = Arc::get_mut(&mut self.state) {
             state.access = access;
         }
+        self
+    }
+
+    /// Serves HTTPS with `identity` (which a reload may replace while
+    /// serving) instead of plain HTTP.
+    pub fn with_tls(mut self, identity: Arc<TlsIdentity>) -> Self {
+        self.tls = Some(identity);
         self
     }
 
@@ -191,21 +202,20 @@ impl HttpServer {
             .build()
             .map_err(|source| HttpError::Start { addr, source })?;
         let router = router(self.state);
+        let (listener, tls) = (self.listener, self.tls);
         let result = runtime.block_on(async move {
-            let listener = tokio::net::TcpListener::from_std(self.listener)
+            let listener = tokio::net::TcpListener::from_std(listener)
                 .map_err(|source| HttpError::Start { addr, source })?;
-            tracing::info!(%addr, "HTTP server listening");
-            let server = axum::serve(listener, router)
-                .with_graceful_shutdown(cancel.clone().cancelled_owned());
-            let deadline = async {
-                cancel.cancelled().await;
-                tokio::time::sleep(SHUTDOWN_GRACE).await;
-            };
-            tokio::select! {
-                served = server => served.map_err(|source| HttpError::Serve { addr, source }),
-                () = deadline => {
-                    tracing::warn!(%addr, grace = ?SHUTDOWN_GRACE, "HTTP connections still open after the grace period; closing them");
-                    Ok(())
+            match tls {
+                None => {
+                    tracing::info!(%addr, "HTTP server listening");
+                    serve_until_cancelled(listener, router, addr, &cancel).await
+                }
+                Some(identity) => {
+                    let listener = TlsListener::start(listener, &identity)
+                        .map_err(|source| HttpError::Start { addr, source })?;
+                    tracing::info!(%addr, "HTTPS server listening");
+                    serve_until_cancelled(listener, router, addr, &cancel).await
                 }
             }
         });
@@ -213,6 +223,32 @@ impl HttpServer {
         drop(runtime);
         tracing::info!(%addr, "HTTP server stopped");
         result
+    }
+}
+
+/// Serves until `cancel`, then lets requests in progress finish for up to
+/// [`SHUTDOWN_GRACE`].
+async fn serve_until_cancelled<L>(
+    listener: L,
+    router: Router,
+    addr: SocketAddr,
+    cancel: &CancellationToken,
+) -> Result<(), HttpError>
+where
+    L: axum::serve::Listener<Addr = SocketAddr>,
+{
+    let server =
+        axum::serve(listener, router).with_graceful_shutdown(cancel.clone().cancelled_owned());
+    let deadline = async {
+        cancel.cancelled().await;
+        tokio::time::sleep(SHUTDOWN_GRACE).await;
+    };
+    tokio::select! {
+        served = server => served.map_err(|source| HttpError::Serve { addr, source }),
+        () = deadline => {
+            tracing::warn!(%addr, grace = ?SHUTDOWN_GRACE, "HTTP connections still open after the grace period; closing them");
+            Ok(())
+        }
     }
 }
 

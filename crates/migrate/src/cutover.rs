@@ -257,7 +257,9 @@ pub async fn cutover(
 
     // 6. stop (daemon)
     if let Replicator::Daemon(addr) = replicator {
-        stop_on_daemon(addr, topology.http.control_token.clone(), flow, &names).await?;
+        let endpoint =
+            crate::daemon::Endpoint::of(&topology.http).map_err(|e| refused("stop", e))?;
+        stop_on_daemon(endpoint, topology.http.control_token.clone(), flow, &names).await?;
         log(&format!(
             "[6/6] stop: the daemon at {addr} no longer replicates these topics"
         ));
@@ -324,7 +326,9 @@ async fn selected_partitions(
 /// the flow without a control token cannot be asked to stop the topics at
 /// the end, so that is refused before anything changes.
 fn find_daemon(topology: &Topology, flow: &Flow) -> Result<Replicator, CutoverError> {
-    let addr = crate::daemon::reachable(topology.http.listen);
+    let endpoint =
+        crate::daemon::Endpoint::of(&topology.http).map_err(|e| refused("preflight", e))?;
+    let addr = endpoint.addr;
     let token = topology.http.control_token.as_ref();
     let id = flow.id().to_string();
     let fail = |why: String| {
@@ -335,7 +339,7 @@ fn find_daemon(topology: &Topology, flow: &Flow) -> Result<Replicator, CutoverEr
     };
     // No HTTP answer at all: no daemon runs with this topology.
     let Ok((code, body)) =
-        crate::daemon::request(addr, "GET", "/status", None, token, STATUS_TIMEOUT)
+        crate::daemon::request(&endpoint, "GET", "/status", None, token, STATUS_TIMEOUT)
     else {
         return Ok(Replicator::Standalone);
     };
@@ -761,7 +765,7 @@ fn became_active(group: &str, target: &Cluster) -> CutoverError {
 /// Step 6 against a daemon: ask it to stop the topics, then wait until its
 /// `/status` no longer lists them.
 async fn stop_on_daemon(
-    addr: SocketAddr,
+    endpoint: crate::daemon::Endpoint,
     token: Option<Secret>,
     flow: &Flow,
     names: &[&str],
@@ -771,12 +775,13 @@ async fn stop_on_daemon(
         topics: names.iter().map(|n| n.to_string()).collect(),
     };
     let body = serde_json::to_string(&request).expect("plain strings serialize");
+    let addr = endpoint.addr;
     let fail = |why: String| refused("stop", format!("the daemon at {addr}: {why}"));
     let answer = tokio::task::spawn_blocking({
-        let token = token.clone();
+        let (token, endpoint) = (token.clone(), endpoint.clone());
         move || {
             crate::daemon::request(
-                addr,
+                &endpoint,
                 "POST",
                 "/control/stop-topics",
                 Some(&body),
@@ -795,11 +800,12 @@ async fn stop_on_daemon(
     let id = flow.id().to_string();
     let started = Instant::now();
     loop {
-        let token = token.clone();
-        let doc = tokio::task::spawn_blocking(move || crate::daemon::status(addr, token.as_ref()))
-            .await
-            .map_err(|e| fail(format!("request task failed: {e}")))?
-            .map_err(|e| fail(e.to_string()))?;
+        let (token, endpoint) = (token.clone(), endpoint.clone());
+        let doc =
+            tokio::task::spawn_blocking(move || crate::daemon::status(&endpoint, token.as_ref()))
+                .await
+                .map_err(|e| fail(format!("request task failed: {e}")))?
+                .map_err(|e| fail(e.to_string()))?;
         let still: Vec<String> = doc["flows"]
             .as_array()
             .into_iter()

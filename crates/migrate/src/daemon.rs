@@ -1,17 +1,19 @@
 //! Talking to a running `ferry run` over its HTTP endpoint (`http.listen`):
 //! `ferry status` reads `/status`, `ferry cutover` also asks it to stop
-//! topics. Plain HTTP/1.1 over a blocking socket: two requests a command do
-//! not justify an HTTP client crate.
+//! topics, over HTTP or, with `http.tls_cert`, HTTPS (ureq: blocking, and
+//! rustls with the same *ring* provider as the server).
 //!
 //! Every request carries the topology's `http.control_token`, when it has
 //! one, as `Authorization: Bearer`: the daemon wants it for control
 //! requests, and for `/status` unless `http.status_public` is set.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
-use ferry_config::Secret;
+use ferry_config::{HttpSettings, Secret};
+use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig, TlsProvider};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -27,51 +29,150 @@ pub fn reachable(listen: SocketAddr) -> SocketAddr {
     addr
 }
 
+/// Where a topology's daemon answers, and how to reach it: plain HTTP, or
+/// HTTPS trusting `http.tls_ca` (else the certificates of `http.tls_cert`,
+/// which covers a self-signed certificate and a chain that includes its CA).
+/// The certificate must name the address reached (127.0.0.1 when the daemon
+/// listens on a wildcard address).
+#[derive(Clone)]
+pub struct Endpoint {
+    pub addr: SocketAddr,
+    /// The certificates trusted for HTTPS; `None`: plain HTTP.
+    trusted: Option<Arc<Vec<Certificate<'static>>>>,
+}
+
+impl fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{self}")
+    }
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.trusted {
+            Some(_) => write!(f, "https://{}", self.addr),
+            None => write!(f, "{}", self.addr),
+        }
+    }
+}
+
+impl Endpoint {
+    /// The endpoint of `http`. `Err` names the key whose file cannot be
+    /// read or holds no certificate.
+    pub fn of(http: &HttpSettings) -> Result<Endpoint, String> {
+        let addr = reachable(http.listen);
+        let Some(tls) = &http.tls else {
+            return Ok(Endpoint {
+                addr,
+                trusted: None,
+            });
+        };
+        let (key, path) = match &tls.ca {
+            Some(ca) => ("http.tls_ca", ca),
+            None => ("http.tls_cert", &tls.cert),
+        };
+        let pem = std::fs::read(path)
+            .map_err(|e| format!("{key}: cannot read \"{}\": {e}", path.display()))?;
+        let certificates: Vec<Certificate<'static>> = ureq::tls::parse_pem(&pem)
+            .filter_map(|item| match item {
+                Ok(PemItem::Certificate(c)) => Some(c.to_owned()),
+                _ => None,
+            })
+            .collect();
+        if certificates.is_empty() {
+            return Err(format!(
+                "{key}: \"{}\" holds no PEM certificate",
+                path.display()
+            ));
+        }
+        Ok(Endpoint {
+            addr,
+            trusted: Some(Arc::new(certificates)),
+        })
+    }
+
+    /// A plain-HTTP endpoint at `addr`.
+    pub fn plain(addr: SocketAddr) -> Endpoint {
+        Endpoint {
+            addr,
+            trusted: None,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        match self.trusted {
+            Some(_) => format!("https://{}{path}", self.addr),
+            None => format!("http://{}{path}", self.addr),
+        }
+    }
+
+    fn agent(&self, read_timeout: Duration) -> ureq::Agent {
+        let mut config = ureq::Agent::config_builder()
+            .timeout_connect(Some(CONNECT_TIMEOUT))
+            .timeout_global(Some(CONNECT_TIMEOUT + read_timeout))
+            // Every status is an answer the caller reads (401, 409, ...).
+            .http_status_as_error(false);
+        if let Some(trusted) = &self.trusted {
+            config = config.tls_config(
+                TlsConfig::builder()
+                    .provider(TlsProvider::Rustls)
+                    .root_certs(RootCerts::Specific(Arc::clone(trusted)))
+                    .build(),
+            );
+        }
+        config.build().into()
+    }
+}
+
 /// One request; the status code and the body. `read_timeout` bounds the
 /// wait for the answer. `Err` only when no HTTP answer came (nothing
-/// listens, or the connection failed).
+/// listens, the TLS handshake failed, the connection broke).
 pub fn request(
-    addr: SocketAddr,
+    endpoint: &Endpoint,
     method: &str,
     path: &str,
     json_body: Option<&str>,
     token: Option<&Secret>,
     read_timeout: Duration,
 ) -> std::io::Result<(u16, String)> {
-    let mut stream = TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT)?;
-    stream.set_read_timeout(Some(read_timeout))?;
-    let body = json_body.unwrap_or("");
-    let content = if json_body.is_some() {
-        format!(
-            "Content-Type: application/json\r\nContent-Length: {}\r\n",
-            body.len()
-        )
-    } else {
-        String::new()
+    let agent = endpoint.agent(read_timeout);
+    let url = endpoint.url(path);
+    let bearer = token.map(|t| format!("Bearer {}", t.expose()));
+    let answer = match (method, json_body) {
+        ("GET", None) => {
+            let mut req = agent.get(&url);
+            if let Some(b) = &bearer {
+                req = req.header("Authorization", b);
+            }
+            req.call()
+        }
+        ("POST", body) => {
+            let mut req = agent.post(&url);
+            if let Some(b) = &bearer {
+                req = req.header("Authorization", b);
+            }
+            req.content_type("application/json")
+                .send(body.unwrap_or(""))
+        }
+        _ => {
+            return Err(std::io::Error::other(format!(
+                "unsupported request {method} {path}"
+            )))
+        }
     };
-    let authorization = token
-        .map(|t| format!("Authorization: Bearer {}\r\n", t.expose()))
-        .unwrap_or_default();
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{authorization}{content}\r\n{body}"
-    )?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response)?;
-    let (head, body) = response
-        .split_once("\r\n\r\n")
-        .ok_or_else(|| std::io::Error::other("malformed HTTP response"))?;
-    let code = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .ok_or_else(|| std::io::Error::other(format!("malformed status line: {head}")))?;
-    Ok((code, body.to_string()))
+    // ureq's errors name the URL and the cause, never a header's value.
+    let mut response = answer.map_err(std::io::Error::other)?;
+    let code = response.status().as_u16();
+    let body = response
+        .body_mut()
+        .read_to_string()
+        .map_err(std::io::Error::other)?;
+    Ok((code, body))
 }
 
 /// `GET path`, which must answer 200.
-pub fn get(addr: SocketAddr, path: &str, token: Option<&Secret>) -> std::io::Result<String> {
-    let (code, body) = request(addr, "GET", path, None, token, Duration::from_secs(10))?;
+pub fn get(endpoint: &Endpoint, path: &str, token: Option<&Secret>) -> std::io::Result<String> {
+    let (code, body) = request(endpoint, "GET", path, None, token, Duration::from_secs(10))?;
     if code != 200 {
         return Err(std::io::Error::other(format!("HTTP {code}: {body}")));
     }
@@ -79,8 +180,8 @@ pub fn get(addr: SocketAddr, path: &str, token: Option<&Secret>) -> std::io::Res
 }
 
 /// The daemon's `/status` document, if one answers at `addr`.
-pub fn status(addr: SocketAddr, token: Option<&Secret>) -> std::io::Result<serde_json::Value> {
-    let body = get(addr, "/status", token)?;
+pub fn status(endpoint: &Endpoint, token: Option<&Secret>) -> std::io::Result<serde_json::Value> {
+    let body = get(endpoint, "/status", token)?;
     serde_json::from_str(&body).map_err(|e| {
         std::io::Error::other(format!("/status answered something that is not JSON: {e}"))
     })

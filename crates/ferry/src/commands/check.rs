@@ -12,6 +12,14 @@ pub fn check(path: &Path, connect: bool) -> u8 {
         Ok(l) => l,
         Err(code) => return code,
     };
+    // The HTTPS certificate and key are parsed in full, as `ferry run`
+    // will: a key that does not match its certificate is bad input.
+    if let Some(files) = &loaded.topology.http.tls {
+        if let Err(e) = ferry_http::TlsIdentity::read(&files.cert, &files.key) {
+            eprintln!("error: {}: {e}", path.display());
+            return exit::BAD_INPUT;
+        }
+    }
     print!("{}", summary(&loaded.topology));
     if !connect {
         println!("ok: {} is valid", path.display());

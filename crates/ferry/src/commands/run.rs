@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use ferry_http::{
     control_channel, Access, ControlReceiver, ControlRequest, HttpServer, Metrics, MetricsOptions,
-    Readiness, ReloadResult, Stopped,
+    Readiness, ReloadResult, Stopped, TlsIdentity,
 };
 use ferry_supervisor::view::StatusView;
 use ferry_supervisor::{RunMode, Supervisor};
@@ -23,6 +23,21 @@ pub fn run(path: &Path, until: Option<Until>) -> u8 {
         Err(code) => return code,
     };
     let topology = loaded.topology;
+    // The certificate files are bad input like the rest of the file:
+    // reported before anything starts.
+    let tls = match topology
+        .http
+        .tls
+        .as_ref()
+        .map(|t| TlsIdentity::load(&t.cert, &t.key))
+    {
+        None => None,
+        Some(Ok(identity)) => Some(identity),
+        Some(Err(e)) => {
+            eprintln!("error: {}: {e}", path.display());
+            return exit::BAD_INPUT;
+        }
+    };
     logging::init(&topology.log);
     let rt = match super::runtime() {
         Ok(rt) => rt,
@@ -64,6 +79,10 @@ pub fn run(path: &Path, until: Option<Until>) -> u8 {
                 return exit::FAILURE;
             }
         };
+        let server = match &tls {
+            Some(identity) => server.with_tls(identity.clone()),
+            None => server,
+        };
         let server = server.with_access(Access::new(
             topology.http.control_token.as_ref().map(|t| t.expose()),
             topology.http.status_public,
@@ -96,7 +115,15 @@ pub fn run(path: &Path, until: Option<Until>) -> u8 {
             return exit::FAILURE;
         }
         if mode == RunMode::Continuous {
-            reload_until_cancelled(&mut supervisor, path, &metrics, control_rx, &cancel).await;
+            reload_until_cancelled(
+                &mut supervisor,
+                path,
+                &metrics,
+                tls.as_deref(),
+                control_rx,
+                &cancel,
+            )
+            .await;
         }
         let reporting = (mode == RunMode::UntilCaughtUp).then(|| {
             let stop = CancellationToken::new();
@@ -134,6 +161,7 @@ async fn reload_until_cancelled(
     supervisor: &mut Supervisor,
     path: &Path,
     metrics: &Metrics,
+    tls: Option<&TlsIdentity>,
     mut control: ControlReceiver,
     cancel: &CancellationToken,
 ) {
@@ -159,15 +187,31 @@ async fn reload_until_cancelled(
                         for w in &loaded.warnings {
                             tracing::warn!("{w}");
                         }
-                        match supervisor.reload(loaded.topology, cancel).await {
-                            Ok(summary) => {
-                                tracing::info!(?summary, "reload applied");
-                                ReloadResult::Applied
-                            }
-                            Err(e) => {
-                                tracing::error!(error = %e, "reload rejected");
+                        // A renewed certificate is read before anything
+                        // changes, and installed only with the topology.
+                        let certificate = match (tls, &loaded.topology.http.tls) {
+                            (Some(_), Some(files)) => Some(TlsIdentity::read(&files.cert, &files.key)),
+                            _ => None,
+                        };
+                        match certificate {
+                            Some(Err(e)) => {
+                                tracing::error!(error = %e, "reload rejected: keeping the running topology and certificate");
                                 ReloadResult::Rejected
                             }
+                            certificate => match supervisor.reload(loaded.topology, cancel).await {
+                                Ok(summary) => {
+                                    if let (Some(identity), Some(Ok(fresh))) = (tls, certificate) {
+                                        identity.install(fresh);
+                                        tracing::info!("HTTPS certificate reloaded");
+                                    }
+                                    tracing::info!(?summary, "reload applied");
+                                    ReloadResult::Applied
+                                }
+                                Err(e) => {
+                                    tracing::error!(error = %e, "reload rejected");
+                                    ReloadResult::Rejected
+                                }
+                            },
                         }
                     }
                 };

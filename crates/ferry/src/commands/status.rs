@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use ferry_migrate::daemon::{get, reachable};
+use ferry_migrate::daemon::{get, Endpoint};
 
 use crate::exit;
 
@@ -11,9 +11,15 @@ pub fn status(path: &Path, json: bool) -> u8 {
         Ok(l) => l,
         Err(code) => return code,
     };
-    let addr = reachable(loaded.topology.http.listen);
+    let addr = match Endpoint::of(&loaded.topology.http) {
+        Ok(endpoint) => endpoint,
+        Err(e) => {
+            eprintln!("error: {}: {e}", path.display());
+            return exit::BAD_INPUT;
+        }
+    };
     let token = loaded.topology.http.control_token.as_ref();
-    let body = match get(addr, "/status", token) {
+    let body = match get(&addr, "/status", token) {
         Ok(b) => b,
         Err(e) => {
             eprintln!("error: cannot read /status from the daemon at {addr} (http.listen): {e}; is ferry running with this topology?");
