@@ -1284,7 +1284,7 @@ fn render_flow(out: &mut String, f: &FlowPlan, throughput: f64) {
     if handed_over > 0 {
         let m = &f.mm2_offsets;
         out.push_str(&format!(
-            "taking over from MirrorMaker 2: {} from its positions in {} on {} (connector {})\n",
+            "taking over from MirrorMaker 2: {} start where it stopped, per {} on {} (connector {})\n",
             plural(handed_over, "partition", "partitions"),
             m.topic,
             m.cluster,
