@@ -1009,3 +1009,117 @@ listen = "127.0.0.1:0"
         );
     }
 }
+
+/// A handover from MirrorMaker 2 hosted in Kafka Connect (as Strimzi or MSK
+/// Connect run it): its positions are in the Connect worker's offsets topic
+/// under the connector's name. Named in `mm2_offsets`, Ferry continues from
+/// them: every source record exactly once on the target, including those
+/// produced after MM2 stopped, and `ferry plan` says where it takes over.
+#[test]
+fn handover_from_mirrormaker2_in_kafka_connect_copies_nothing_twice() {
+    let (source, target) = shared_pair().expect("test brokers start");
+    let topic = unique_name("connect-handover");
+    let alias = unique_name("mm2conn");
+    let connector = unique_name("mm2-source");
+    let remote = format!("{alias}.{topic}");
+    data::create_topic(&source.client_config(), &topic, 2, 1, &[]).expect("create");
+    produce_sequence(&source.client_config(), &topic, &SequenceSpec::new(2, 1000))
+        .expect("produce");
+
+    // Connect's own cluster is the target: a source connector writes there.
+    let mut worker = ferry_testkit::ConnectWorker::start(target, &unique_name("connect"))
+        .expect("a Kafka Connect worker starts");
+    let byte_array = "org.apache.kafka.connect.converters.ByteArrayConverter";
+    worker
+        .put_connector(
+            &connector,
+            &[
+                (
+                    "connector.class",
+                    "org.apache.kafka.connect.mirror.MirrorSourceConnector",
+                ),
+                ("source.cluster.alias", &alias),
+                ("target.cluster.alias", "dst"),
+                (
+                    "source.cluster.bootstrap.servers",
+                    source.bootstrap_servers(),
+                ),
+                (
+                    "target.cluster.bootstrap.servers",
+                    target.bootstrap_servers(),
+                ),
+                ("topics", &topic),
+                ("tasks.max", "1"),
+                ("key.converter", byte_array),
+                ("value.converter", byte_array),
+                ("header.converter", byte_array),
+                ("replication.factor", "1"),
+                ("offset-syncs.topic.replication.factor", "1"),
+                ("sync.topic.acls.enabled", "false"),
+                ("refresh.topics.interval.seconds", "1"),
+            ],
+        )
+        .expect("Connect accepts the MirrorSourceConnector");
+    worker
+        .wait_running(&connector, Duration::from_secs(120))
+        .expect("the MirrorSourceConnector runs");
+    wait_for(
+        "MirrorMaker 2 in Connect to copy 2000 records",
+        Duration::from_secs(180),
+        || (total(target, &remote) == 2000).then_some(()),
+    );
+    // Let an offset flush happen; stopping the worker commits the rest.
+    std::thread::sleep(Duration::from_secs(3));
+    let offsets_topic = worker.offsets_topic().to_string();
+    let status = worker.stop().expect("the Connect worker stops");
+    eprintln!("Connect worker stopped: {status}");
+
+    // Traffic goes on while nobody replicates.
+    let mut more = SequenceSpec::new(2, 500);
+    more.first_seq = 1000;
+    produce_sequence(&source.client_config(), &topic, &more).expect("produce more");
+
+    let dir = tempfile::tempdir().unwrap();
+    let topology = dir.path().join("connect-handover.toml");
+    std::fs::write(
+        &topology,
+        format!(
+            r#"[clusters.{alias}]
+bootstrap_servers = "{}"
+[clusters.dst]
+bootstrap_servers = "{}"
+
+[[flows]]
+source = "{alias}"
+target = "dst"
+topics = ["{topic}"]
+refresh_interval = "2s"
+mm2_offsets = {{ cluster = "dst", topic = "{offsets_topic}", connector = "{connector}" }}
+
+[http]
+listen = "127.0.0.1:0"
+"#,
+            source.bootstrap_servers(),
+            target.bootstrap_servers()
+        ),
+    )
+    .unwrap();
+
+    let (code, plan, stderr) = ferry_output(&["plan", "-c", topology.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{plan}{stderr}");
+    let expected = format!(
+        "taking over from MirrorMaker 2: 2 partitions start where it stopped, per {offsets_topic} \
+         on dst (connector {connector})"
+    );
+    assert!(plan.contains(&expected), "{plan}");
+    assert_eq!(
+        plan.matches("where MirrorMaker 2 stopped").count(),
+        2,
+        "{plan}"
+    );
+
+    let log = run_until_caught_up(&topology);
+    assert!(log.contains("taking over from MirrorMaker 2"), "{log}");
+    // MM2's copies, then Ferry's: every source record exactly once.
+    assert_same(source, &topic, target, &remote, 3000);
+}

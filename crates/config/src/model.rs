@@ -237,6 +237,8 @@ pub struct Flow {
     /// record to a cluster it has already visited.
     pub cycle_protection: bool,
     pub offset_syncs_location: SyncsLocation,
+    /// Where MirrorMaker 2 kept its positions, for taking the flow over.
+    pub mm2_offsets: Mm2Offsets,
 }
 
 impl Flow {
@@ -249,6 +251,36 @@ impl Flow {
 
     pub fn remote_topic(&self, topic: &str) -> String {
         self.topic_naming.remote_topic(&self.source, topic)
+    }
+}
+
+/// The Kafka Connect offsets topic and key namespace holding MirrorMaker 2's
+/// source positions, which Ferry reads once at start to take a flow over
+/// from MM2 without copying again what MM2 copied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mm2Offsets {
+    /// The cluster holding the offsets topic (Connect's own Kafka cluster).
+    pub cluster: String,
+    /// Connect's `offset.storage.topic`.
+    pub topic: String,
+    /// The connector's name: Connect keys every position by it.
+    pub connector: String,
+}
+
+impl Mm2Offsets {
+    /// The connector name MirrorMaker 2's dedicated mode gives its source
+    /// connector (it names each connector after its class).
+    pub const DEDICATED_CONNECTOR: &'static str = "MirrorSourceConnector";
+
+    /// MirrorMaker 2 in dedicated mode (`connect-mirror-maker`): it keeps
+    /// the offsets of flows from `source` on the target, in
+    /// `mm2-offsets.<source>.internal`.
+    pub fn dedicated(source: &str, target: &str) -> Self {
+        Mm2Offsets {
+            cluster: target.to_string(),
+            topic: format!("mm2-offsets.{source}.internal"),
+            connector: Self::DEDICATED_CONNECTOR.to_string(),
+        }
     }
 }
 

@@ -40,6 +40,16 @@ pub struct RawFlow {
     pub max_in_flight_bytes: Option<toml::Value>,
     pub cycle_protection: Option<bool>,
     pub offset_syncs_location: Option<String>,
+    pub mm2_offsets: Option<RawMm2Offsets>,
+}
+
+/// `flows[].mm2_offsets`: where a MirrorMaker 2 hosted in Kafka Connect keeps
+/// its source positions.
+#[derive(Debug, Default, Deserialize)]
+pub struct RawMm2Offsets {
+    pub cluster: Option<String>,
+    pub topic: Option<String>,
+    pub connector: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -327,3 +327,86 @@ fn partition_metrics_is_off_unless_asked_and_needs_a_restart() {
     let issues = parse_err(&with_http("partition_metrics = \"yes\""));
     assert_eq!(issues[0].path, "http.partition_metrics", "{issues:?}");
 }
+
+const MM2_BASE: &str = r#"
+[clusters.a]
+bootstrap_servers = "a:9092"
+[clusters.b]
+bootstrap_servers = "b:9092"
+[clusters.connect]
+bootstrap_servers = "c:9092"
+
+[[flows]]
+source = "a"
+target = "b"
+"#;
+
+#[test]
+fn mm2_offsets_default_to_dedicated_mode() {
+    let loaded = parse_ok(MM2_BASE);
+    let f = &loaded.topology.flows[0];
+    assert_eq!(f.mm2_offsets, Mm2Offsets::dedicated("a", "b"));
+    assert_eq!(f.mm2_offsets.topic, "mm2-offsets.a.internal");
+    assert_eq!(f.mm2_offsets.connector, "MirrorSourceConnector");
+    assert_eq!(f.mm2_offsets.cluster, "b");
+    assert!(
+        loaded
+            .warnings
+            .iter()
+            .any(|w| w == "clusters.connect: not used by any flow"),
+        "{:?}",
+        loaded.warnings
+    );
+}
+
+#[test]
+fn mm2_offsets_of_a_connect_cluster() {
+    let on_target = format!(
+        "{MM2_BASE}mm2_offsets = {{ topic = \"connect-offsets\", connector = \"mm2-src\" }}\n"
+    );
+    let f = parse_ok(&on_target).topology.flows[0].mm2_offsets.clone();
+    assert_eq!(
+        f,
+        Mm2Offsets {
+            cluster: "b".into(),
+            topic: "connect-offsets".into(),
+            connector: "mm2-src".into()
+        }
+    );
+    let elsewhere = format!(
+        "{MM2_BASE}mm2_offsets = {{ cluster = \"connect\", topic = \"co\", connector = \"x\" }}\n"
+    );
+    let loaded = parse_ok(&elsewhere);
+    assert_eq!(loaded.topology.flows[0].mm2_offsets.cluster, "connect");
+    assert!(
+        !loaded
+            .warnings
+            .iter()
+            .any(|w| w.contains("clusters.connect")),
+        "the Connect cluster is used: {:?}",
+        loaded.warnings
+    );
+}
+
+#[test]
+fn mm2_offsets_problems_name_their_keys() {
+    let text = format!(
+        "{MM2_BASE}mm2_offsets = {{ cluster = \"nope\", topic = \" \", color = \"red\" }}\n"
+    );
+    let issues = parse_err(&text);
+    let paths: Vec<&str> = issues.iter().map(|i| i.path.as_str()).collect();
+    for key in ["cluster", "topic", "connector", "color"] {
+        assert!(
+            paths.contains(&format!("flows[0].mm2_offsets.{key}").as_str()),
+            "{key}: {issues:?}"
+        );
+    }
+    let cluster = issues
+        .iter()
+        .find(|i| i.path == "flows[0].mm2_offsets.cluster")
+        .unwrap();
+    assert!(
+        cluster.message.contains("unknown cluster \"nope\""),
+        "{cluster:?}"
+    );
+}

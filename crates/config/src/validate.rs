@@ -391,7 +391,13 @@ pub(crate) fn check_document(
 
     let used: BTreeSet<&str> = flows
         .iter()
-        .flat_map(|(_, f)| [f.source.as_str(), f.target.as_str()])
+        .flat_map(|(_, f)| {
+            [
+                f.source.as_str(),
+                f.target.as_str(),
+                f.mm2_offsets.cluster.as_str(),
+            ]
+        })
         .collect();
     for name in known_clusters.iter().filter(|n| !used.contains(n.as_str())) {
         checker
@@ -718,6 +724,7 @@ fn check_flow(
             DEFAULT_MAX_IN_FLIGHT_BYTES
         }
     };
+    let mm2_offsets = check_mm2_offsets(checker, path, raw.mm2_offsets, &source, &target, clusters);
     let make_filter = |inc: Vec<String>, exc: Vec<String>| NameFilter::new(inc, exc).ok();
     let topics = make_filter(topics, topics_exclude);
     let groups = make_filter(groups, groups_exclude);
@@ -746,7 +753,68 @@ fn check_flow(
         max_in_flight_bytes,
         cycle_protection: raw.cycle_protection.unwrap_or(true),
         offset_syncs_location,
+        mm2_offsets,
     })
+}
+
+/// `flows[].mm2_offsets`: absent means MirrorMaker 2 in dedicated mode. When
+/// given, the offsets topic and the connector are required (Connect has no
+/// default an operator could rely on), the cluster defaults to the target.
+fn check_mm2_offsets(
+    checker: &mut Checker<'_>,
+    path: &str,
+    raw: Option<RawMm2Offsets>,
+    source: &str,
+    target: &str,
+    clusters: &BTreeSet<String>,
+) -> Mm2Offsets {
+    let Some(raw) = raw else {
+        return Mm2Offsets::dedicated(source, target);
+    };
+    let path = format!("{path}.mm2_offsets");
+    let cluster = match raw.cluster {
+        None => target.to_string(),
+        Some(name) => {
+            if !clusters.contains(&name) {
+                let known: Vec<&str> = clusters.iter().map(String::as_str).collect();
+                checker.issue(
+                    format!("{path}.cluster"),
+                    format!(
+                        "unknown cluster \"{name}\" (known: {}): name the cluster that holds the Connect offsets topic",
+                        known.join(", ")
+                    ),
+                );
+            }
+            name
+        }
+    };
+    let mut required = |key: &str, value: Option<String>, example: &str| -> String {
+        match value.filter(|v| !v.trim().is_empty()) {
+            Some(v) => v,
+            None => {
+                checker.issue(
+                    format!("{path}.{key}"),
+                    format!("missing or empty: {example}"),
+                );
+                String::new()
+            }
+        }
+    };
+    let topic = required(
+        "topic",
+        raw.topic,
+        "name the Connect worker's offset.storage.topic, e.g. \"connect-offsets\"",
+    );
+    let connector = required(
+        "connector",
+        raw.connector,
+        "name the MirrorSourceConnector as created in Connect, e.g. \"mm2-source\"",
+    );
+    Mm2Offsets {
+        cluster,
+        topic,
+        connector,
+    }
 }
 
 /// Identity naming without cycle protection loops forever around any cycle

@@ -100,6 +100,16 @@ pub struct FlowPlan {
     /// `backlog.bytes / throughput`.
     pub catch_up_seconds: f64,
     pub warnings: Vec<Warning>,
+    /// Where MirrorMaker 2's positions were looked for (`mm2_offsets`).
+    pub mm2_offsets: Mm2OffsetsPlan,
+}
+
+/// The Connect offsets a flow takes over from MirrorMaker 2 with.
+#[derive(Debug, Clone, Serialize)]
+pub struct Mm2OffsetsPlan {
+    pub cluster: String,
+    pub topic: String,
+    pub connector: String,
 }
 
 impl FlowPlan {
@@ -666,7 +676,13 @@ async fn plan_flow(
         }
     }
     let saved = progress::load(target, &flow.source, INTERNAL_READ_TIMEOUT).await?;
-    let handover = checkpoints::mm2_resume_positions(flow, target).await?;
+    let mm2_offsets_cluster = topology.cluster(&flow.mm2_offsets.cluster).ok_or_else(|| {
+        EngineError::Internal(format!(
+            "flow {} names a cluster missing from the validated topology",
+            flow.id()
+        ))
+    })?;
+    let handover = checkpoints::mm2_resume_positions(flow, mm2_offsets_cluster, target).await?;
     let rows = checkpoints::offsets_report(flow, source, target, None).await?;
     let mut warnings = Vec::new();
 
@@ -954,6 +970,11 @@ async fn plan_flow(
         backlog: total,
         catch_up_seconds,
         warnings,
+        mm2_offsets: Mm2OffsetsPlan {
+            cluster: flow.mm2_offsets.cluster.clone(),
+            topic: flow.mm2_offsets.topic.clone(),
+            connector: flow.mm2_offsets.connector.clone(),
+        },
     })
 }
 
@@ -1253,6 +1274,22 @@ fn render_flow(out: &mut String, f: &FlowPlan, throughput: f64) {
     }
     if rows.len() > 1 {
         out.push_str(&crate::verify::table(&rows));
+    }
+    let handed_over = f
+        .topics
+        .iter()
+        .flat_map(|t| &t.partition_backlog)
+        .filter(|b| b.from == StartReason::Mm2Handover)
+        .count();
+    if handed_over > 0 {
+        let m = &f.mm2_offsets;
+        out.push_str(&format!(
+            "taking over from MirrorMaker 2: {} start where it stopped, per {} on {} (connector {})\n",
+            plural(handed_over, "partition", "partitions"),
+            m.topic,
+            m.cluster,
+            m.connector
+        ));
     }
 
     out.push_str("\nconsumer groups: ");

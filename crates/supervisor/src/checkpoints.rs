@@ -83,7 +83,7 @@ use ferry_checkpoint::{
     CheckpointKey, CheckpointLedger, Decision, EmittedSync, OffsetMap, SyncEmitter, SyncReplay,
     Translation,
 };
-use ferry_config::{Cluster, Flow, SyncsLocation};
+use ferry_config::{Cluster, Flow, Mm2Offsets, SyncsLocation};
 use ferry_http::{FlowMetrics, SyncResult};
 use futures::StreamExt;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -556,27 +556,21 @@ pub async fn read_checkpoints(
 // Handover from MirrorMaker 2
 // ---------------------------------------------------------------------------
 
-/// MirrorMaker 2's Connect offsets topic for flows from `source_alias`
-/// (dedicated mode keeps it on the target: `mm2-offsets.<source>.internal`).
-pub fn mm2_offsets_topic(source_alias: &str) -> String {
-    format!("mm2-offsets.{source_alias}.internal")
-}
-
-/// One record of MM2's Connect offsets topic, if it is a
-/// `MirrorSourceConnector` position of `source_alias`: ((topic, partition),
-/// last copied offset, or `None` for a tombstone).
+/// One record of a Connect offsets topic, if it is a position of
+/// `connector` (Connect keys each position `[connector name, partition]`)
+/// for a partition of `source_alias`, as MirrorMaker 2's source task writes
+/// it: ((topic, partition), last copied offset, or `None` for a tombstone).
 fn parse_mm2_offset(
+    connector: &str,
     source_alias: &str,
     key: &[u8],
     value: Option<&[u8]>,
 ) -> Option<((String, i32), Option<i64>)> {
     let key: serde_json::Value = serde_json::from_slice(key).ok()?;
-    let [connector, partition] = key.as_array()?.as_slice() else {
+    let [namespace, partition] = key.as_array()?.as_slice() else {
         return None;
     };
-    if connector.as_str()? != "MirrorSourceConnector"
-        || partition.get("cluster")?.as_str()? != source_alias
-    {
+    if namespace.as_str()? != connector || partition.get("cluster")?.as_str()? != source_alias {
         return None;
     }
     let topic = partition.get("topic")?.as_str()?.to_string();
@@ -595,23 +589,27 @@ fn parse_mm2_offset(
 
 /// Where MirrorMaker 2 stopped copying, per source partition of this flow:
 /// the next source offset to copy (MM2 stores its last copied record and
-/// resumes one past it). Read from the Connect offsets topic MM2 keeps on the
-/// target, so Ferry can take a flow over from MM2 without copying again what
-/// MM2 copied. Only partitions whose target topic, under this flow's naming,
-/// already holds records count: a naming mismatch must never make Ferry skip
-/// data. Empty when MM2 never ran.
+/// resumes one past it). Read from the Connect offsets topic the flow's
+/// `mm2_offsets` names (by default the one MM2's dedicated mode keeps on the
+/// target), held by `offsets_cluster`, so Ferry can take a flow over from
+/// MM2 without copying again what MM2 copied. Only partitions whose target
+/// topic, under this flow's naming, already holds records count: a naming
+/// mismatch must never make Ferry skip data. Empty when MM2 never ran.
 pub async fn mm2_resume_positions(
     flow: &Flow,
+    offsets_cluster: &Cluster,
     target: &Cluster,
 ) -> Result<HashMap<(String, i32), i64>, EngineError> {
-    let (flow, target) = (flow.clone(), target.clone());
-    let topic = mm2_offsets_topic(&flow.source);
+    let (flow, offsets_cluster, target) = (flow.clone(), offsets_cluster.clone(), target.clone());
+    let Mm2Offsets {
+        topic, connector, ..
+    } = flow.mm2_offsets.clone();
     tokio::task::spawn_blocking(move || {
         let mut positions: HashMap<(String, i32), i64> = HashMap::new();
-        read_topic_blocking(&target, &topic, READ_TIMEOUT, |msg| {
+        read_topic_blocking(&offsets_cluster, &topic, READ_TIMEOUT, |msg| {
             if let Some((key, offset)) = msg
                 .key()
-                .and_then(|k| parse_mm2_offset(&flow.source, k, msg.payload()))
+                .and_then(|k| parse_mm2_offset(&connector, &flow.source, k, msg.payload()))
             {
                 match offset {
                     Some(o) => positions.insert(key, o + 1),
@@ -620,9 +618,9 @@ pub async fn mm2_resume_positions(
             }
         })
         .map_err(|cause| EngineError::Topic {
-            cluster: target.name.clone(),
+            cluster: offsets_cluster.name.clone(),
             topic: topic.clone(),
-            cause: format!("cannot read MirrorMaker 2's offsets: {cause}"),
+            cause: format!("cannot read MirrorMaker 2's offsets (connector {connector}): {cause}"),
         })?;
         if positions.is_empty() {
             return Ok(positions);
@@ -642,6 +640,7 @@ pub async fn mm2_resume_positions(
             if copied && topics::selects(&flow, t) {
                 tracing::info!(
                     topic = %t, partition = p, resume_at = *next, target_topic = %remote,
+                    connector = %connector, offsets_topic = %topic,
                     "taking over from MirrorMaker 2: it copied this partition up to here"
                 );
             }
@@ -1676,24 +1675,42 @@ mod tests {
 
     #[test]
     fn mm2_connect_offsets_are_parsed_for_this_source_only() {
+        const DEDICATED: &str = Mm2Offsets::DEDICATED_CONNECTOR;
         let key = br#"["MirrorSourceConnector",{"cluster":"a","partition":3,"topic":"orders"}]"#;
         assert_eq!(
-            parse_mm2_offset("a", key, Some(br#"{"offset":41}"#)),
+            parse_mm2_offset(DEDICATED, "a", key, Some(br#"{"offset":41}"#)),
             Some((("orders".into(), 3), Some(41)))
         );
         assert_eq!(
-            parse_mm2_offset("a", key, None),
+            parse_mm2_offset(DEDICATED, "a", key, None),
             Some((("orders".into(), 3), None))
         );
-        assert_eq!(parse_mm2_offset("b", key, Some(br#"{"offset":41}"#)), None);
+        assert_eq!(
+            parse_mm2_offset(DEDICATED, "b", key, Some(br#"{"offset":41}"#)),
+            None
+        );
         let checkpoint_connector =
             br#"["MirrorCheckpointConnector",{"cluster":"a","partition":3,"topic":"orders"}]"#;
         assert_eq!(
-            parse_mm2_offset("a", checkpoint_connector, Some(b"{}")),
+            parse_mm2_offset(DEDICATED, "a", checkpoint_connector, Some(b"{}")),
             None
         );
-        assert_eq!(parse_mm2_offset("a", b"not json", None), None);
-        assert_eq!(parse_mm2_offset("a", key, Some(b"{}")), None);
+        assert_eq!(parse_mm2_offset(DEDICATED, "a", b"not json", None), None);
+        assert_eq!(parse_mm2_offset(DEDICATED, "a", key, Some(b"{}")), None);
+        // MM2 hosted in Connect: the key names the connector as created.
+        let hosted = br#"["mm2-src",{"cluster":"a","partition":0,"topic":"orders"}]"#;
+        assert_eq!(
+            parse_mm2_offset("mm2-src", "a", hosted, Some(br#"{"offset":7}"#)),
+            Some((("orders".into(), 0), Some(7)))
+        );
+        assert_eq!(
+            parse_mm2_offset(DEDICATED, "a", hosted, Some(br#"{"offset":7}"#)),
+            None
+        );
+        assert_eq!(
+            parse_mm2_offset("mm2-src", "a", key, Some(br#"{"offset":7}"#)),
+            None
+        );
     }
 
     #[tokio::test]

@@ -67,6 +67,9 @@ pub(crate) struct FlowRunner {
     live: watch::Receiver<Flow>,
     source: Cluster,
     target: Cluster,
+    /// Holds the Connect offsets topic MirrorMaker 2's positions are read
+    /// from (the flow's `mm2_offsets.cluster`; the target by default).
+    mm2_offsets_cluster: Cluster,
     status: Arc<FlowStatus>,
     shutdown_timeout: Duration,
     mode: RunMode,
@@ -79,6 +82,7 @@ struct FlowContext {
     flow: Flow,
     source: Cluster,
     target: Cluster,
+    mm2_offsets_cluster: Cluster,
     status: Arc<FlowStatus>,
     plane: DataPlane,
     /// Counts errors by kind (`ferry_errors_total`).
@@ -128,7 +132,12 @@ impl FlowContext {
                     progress::load(&self.target, &self.flow.source, Duration::from_secs(60))
                         .await?;
                 tracing::info!(partitions = progress.len(), "progress loaded");
-                let handover = checkpoints::mm2_resume_positions(&self.flow, &self.target).await?;
+                let handover = checkpoints::mm2_resume_positions(
+                    &self.flow,
+                    &self.mm2_offsets_cluster,
+                    &self.target,
+                )
+                .await?;
                 Ok(Resume { progress, handover })
             })
             .await
@@ -205,12 +214,20 @@ impl FlowRunner {
             flow,
             live,
             source,
+            mm2_offsets_cluster: target.clone(),
             target,
             status,
             shutdown_timeout,
             mode,
             metrics: None,
         }
+    }
+
+    /// Reads MirrorMaker 2's positions from this cluster instead of the
+    /// target (a Connect cluster named by the flow's `mm2_offsets.cluster`).
+    pub fn with_mm2_offsets_cluster(mut self, cluster: Cluster) -> Self {
+        self.mm2_offsets_cluster = cluster;
+        self
     }
 
     /// Counts the flow's events (checkpoints, group offset sync, replication
@@ -272,6 +289,7 @@ impl FlowRunner {
             flow: self.flow.clone(),
             source: self.source.clone(),
             target: self.target.clone(),
+            mm2_offsets_cluster: self.mm2_offsets_cluster.clone(),
             status: self.status.clone(),
             plane: DataPlane::start(&self.flow, &self.source, &self.target, self.metrics.clone())?,
             metrics: self.metrics.clone(),

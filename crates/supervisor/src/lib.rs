@@ -150,9 +150,10 @@ impl Supervisor {
 
     fn spawn_flow(&mut self, flow: Flow, parent: &CancellationToken) -> Result<(), EngineError> {
         let flow = self.without_cut_over(flow);
-        let (Some(source), Some(target)) = (
+        let (Some(source), Some(target), Some(mm2_offsets_cluster)) = (
             self.topology.cluster(&flow.source).cloned(),
             self.topology.cluster(&flow.target).cloned(),
+            self.topology.cluster(&flow.mm2_offsets.cluster).cloned(),
         ) else {
             return Err(EngineError::Internal(format!(
                 "flow {} names a cluster missing from the validated topology",
@@ -172,6 +173,7 @@ impl Supervisor {
             self.topology.engine.shutdown_timeout,
             self.mode,
         )
+        .with_mm2_offsets_cluster(mm2_offsets_cluster)
         .with_metrics(flow_metrics);
         let handle = tokio::spawn(runner.run(cancel.clone()));
         self.flows.insert(

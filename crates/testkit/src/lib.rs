@@ -9,7 +9,9 @@
 //!   one or several brokers that tests can kill and restart. [`shared`] and
 //!   [`shared_pair`] give every test in a process the same source/target
 //!   clusters (or already-running ones named by `FERRY_TEST_KAFKA_SOURCE` /
-//!   `FERRY_TEST_KAFKA_TARGET`).
+//!   `FERRY_TEST_KAFKA_TARGET`). [`ConnectWorker`] runs a Kafka Connect
+//!   worker (`connect-distributed`) against a cluster, for connectors such as
+//!   MirrorMaker 2's.
 //! - [`data`]: unique names, topic creation, producing deterministic
 //!   sequence-numbered records ([`data::SequenceSpec`]), reading partitions back
 //!   and comparing a source topic with its replica ([`data::CompareReport`]).
@@ -37,4 +39,4 @@ pub mod mock;
 pub mod proc;
 
 pub use error::{HarnessError, Result};
-pub use kafka::{shared, shared_pair, KafkaCluster, KafkaOptions};
+pub use kafka::{shared, shared_pair, ConnectWorker, KafkaCluster, KafkaOptions};

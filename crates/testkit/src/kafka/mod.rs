@@ -7,6 +7,7 @@
 //! listeners: `CLIENT` (what tests and Ferry use: PLAINTEXT, SSL or
 //! SASL_PLAINTEXT), `INTERNAL` (replication, PLAINTEXT) and `CONTROLLER`.
 
+mod connect;
 mod home;
 mod ports;
 mod props;
@@ -26,6 +27,7 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use tempfile::TempDir;
 
+pub use connect::ConnectWorker;
 pub use home::{KafkaHome, KAFKA_HOME_ENV, KAFKA_VERSION};
 pub use shared::{shared, shared_pair, SOURCE_ENV, TARGET_ENV};
 
