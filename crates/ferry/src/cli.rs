@@ -68,6 +68,10 @@ pub enum Command {
     /// Show what replicating would do to the target (topics, configs,
     /// consumer groups, backlog, warnings) without changing anything; with
     /// --apply, create the topics and group offsets without copying data.
+    /// Each partition starts where the daemon would start it; a partition
+    /// whose saved progress is past the source log end (source topic
+    /// recreated or truncated) is shown HELD: the daemon copies nothing of
+    /// it until its progress is reset.
     Plan {
         #[arg(short, long, value_name = "FILE")]
         config: PathBuf,
@@ -109,7 +113,9 @@ pub enum Command {
         wait: std::time::Duration,
     },
     /// Show a running daemon's status (from its /status endpoint at
-    /// http.listen) as a table: flows, topics, records, lag, errors.
+    /// http.listen) as a table: flows, topics, records, lag, errors, and
+    /// warnings such as held partitions (saved progress past the source
+    /// log end).
     Status {
         #[arg(short, long, value_name = "FILE")]
         config: PathBuf,
