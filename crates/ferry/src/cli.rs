@@ -6,7 +6,14 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
-#[command(name = "ferry", version, about = "Kafka cluster replication and migration", long_about = None)]
+#[command(
+    name = "ferry",
+    version,
+    about = "Kafka cluster replication and migration",
+    long_about = None,
+    after_help = "Commands that talk to clusters retry transient Kafka errors (coordinator loading, \
+leader elections, timeouts, lost connections) for up to 60 s, printing one line per retry on stderr."
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -28,6 +35,7 @@ pub enum Command {
         #[arg(short, long, value_name = "FILE")]
         config: PathBuf,
         /// Also connect to every cluster (proves addresses, TLS and SASL).
+        /// A cluster that answers nothing yet is retried for up to 30 s.
         #[arg(long)]
         connect: bool,
     },

@@ -36,7 +36,7 @@ pub mod plan;
 pub mod units;
 pub mod verify;
 
-use ferry_admin::Admin;
+use ferry_admin::{Admin, RetryPolicy};
 use ferry_config::{Cluster, Flow, FlowId, Topology};
 use ferry_supervisor::clients::{client_config, Role};
 use ferry_supervisor::EngineError;
@@ -88,12 +88,16 @@ pub(crate) fn clusters<'a>(
 }
 
 /// An admin client for a cluster (Ferry's reader settings plus the
-/// operator's properties).
+/// operator's properties). Its calls retry retriable errors (a coordinator
+/// still loading, a leader election, a lost connection) for up to a minute,
+/// logging one warning per retry, as the daemon rides them out.
 pub(crate) fn admin(cluster: &Cluster, client_id: &str) -> Result<Admin, EngineError> {
-    Admin::new(&client_config(cluster, Role::Reader, client_id)).map_err(|e| EngineError::Client {
-        cluster: cluster.name.clone(),
-        cause: e.to_string(),
-    })
+    Admin::new(&client_config(cluster, Role::Reader, client_id))
+        .map(|a| a.with_retry(RetryPolicy::COMMAND))
+        .map_err(|e| EngineError::Client {
+            cluster: cluster.name.clone(),
+            cause: e.to_string(),
+        })
 }
 
 /// Wraps an admin error with the cluster it came from and what was asked.
