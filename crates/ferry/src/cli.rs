@@ -120,6 +120,27 @@ pub enum Command {
         #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
         wait: std::time::Duration,
     },
+    /// Forget a flow's saved progress for the source topics matching
+    /// --topics, so the next run starts those partitions by start_from (or
+    /// where MirrorMaker 2 stopped) instead of resuming. The remedy for a
+    /// target topic deleted after records were copied (recreated empty, it
+    /// would never get them back) and for a partition held because its
+    /// saved progress is past the source log end. Stop the daemon first: it
+    /// is refused while a daemon for the flow answers at http.listen, and a
+    /// daemon elsewhere would write the progress back.
+    ResetProgress {
+        #[arg(short, long, value_name = "FILE")]
+        config: PathBuf,
+        /// The flow, as SOURCE->TARGET.
+        #[arg(long, value_name = "SOURCE->TARGET")]
+        flow: String,
+        /// Source topics whose whole name matches this regex.
+        #[arg(long, value_name = "REGEX")]
+        topics: String,
+        /// Only these partitions, e.g. "0,3" (default: every partition).
+        #[arg(long, value_name = "N,...", value_delimiter = ',')]
+        partitions: Vec<i32>,
+    },
     /// Show a running daemon's status (from its /status endpoint at
     /// http.listen) as a table: flows, topics, records, lag, errors, and
     /// warnings such as held partitions (saved progress past the source

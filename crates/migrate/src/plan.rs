@@ -291,6 +291,10 @@ pub enum WarningKind {
     /// end: the source topic was recreated or truncated. The partition is
     /// held.
     ProgressBeyondLogEnd,
+    /// The target topic is missing although saved progress exists for it:
+    /// it was deleted after records were copied, and the next run would
+    /// recreate it empty and resume from the progress.
+    TargetTopicRecreated,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -722,6 +726,23 @@ async fn plan_flow(
             let key = (topic.clone(), p);
             saved.contains_key(&key) || handover.contains_key(&key)
         });
+        if action == TopicAction::Create {
+            for p in 0..*partitions {
+                if let Some(offset) = saved.get(&(topic.clone(), p)) {
+                    warnings.push(Warning {
+                        kind: WarningKind::TargetTopicRecreated,
+                        message: start::target_lost(
+                            &flow.id().to_string(),
+                            &flow.target,
+                            &remote,
+                            topic,
+                            p,
+                            *offset,
+                        ),
+                    });
+                }
+            }
+        }
         let mut config_changes = Vec::new();
         let mut target_only_configs = BTreeMap::new();
         if let Some(n) = target_partitions {

@@ -655,6 +655,9 @@ async fn run_topic(
     let remote = ctx.flow.remote_topic(topic);
     let mut count = *partitions.borrow_and_update();
     let (action, created_with) = prepare_target(ctx, topic, &remote, count).await?;
+    if action == TargetTopicAction::Created {
+        report_lost_target(ctx, topic, &remote, resume).await?;
+    }
     ctx.status.update_topic(topic, |t| {
         t.remote_topic = remote.clone();
         t.partitions = count;
@@ -733,6 +736,47 @@ async fn run_topic(
             }
         }
     }
+}
+
+/// A target topic had to be created although progress exists for its
+/// partitions (saved, or from this process before a topic restart): it was
+/// deleted after records were copied. Copying resumes from the progress,
+/// so the records before it are not on the target: say so loudly, per
+/// partition, in the log and `/status`.
+async fn report_lost_target(
+    ctx: &Arc<FlowContext>,
+    topic: &str,
+    remote: &str,
+    resume: &HashMap<i32, i64>,
+) -> Result<(), EngineError> {
+    let saved = &ctx.resume().await?.progress;
+    let mut positions: BTreeMap<i32, i64> = saved
+        .iter()
+        .filter(|((t, _), _)| t == topic)
+        .map(|((_, p), o)| (*p, *o))
+        .collect();
+    positions.extend(resume.iter().map(|(p, o)| (*p, *o)));
+    for (partition, offset) in positions {
+        let message = start::target_lost(
+            &ctx.flow.id().to_string(),
+            &ctx.target.name,
+            remote,
+            topic,
+            partition,
+            offset,
+        );
+        tracing::error!(cluster = %ctx.target.name, target_topic = remote, partition, "{message}");
+        ctx.status.notice(
+            topic,
+            partition,
+            Notice {
+                kind: start::TARGET_LOST,
+                message,
+                held: false,
+            },
+        );
+    }
+    Ok(())
 }
 
 /// Creates or grows the target topic, copying the source topic's configs.

@@ -126,6 +126,26 @@ impl Warning {
     }
 }
 
+/// The `kind` of [`target_lost`] in `/status` and `ferry plan --json`.
+pub const TARGET_LOST: &str = "target-topic-recreated";
+
+/// What the engine logs (and `/status` and `ferry plan` show) when the
+/// target topic of a partition with saved progress does not exist: it was
+/// deleted after records were copied, and resuming from the saved progress
+/// creates it empty and never copies the records before it again.
+pub fn target_lost(
+    flow: &str,
+    target_cluster: &str,
+    target_topic: &str,
+    source_topic: &str,
+    partition: i32,
+    saved: i64,
+) -> String {
+    format!(
+        "cluster {target_cluster}, topic {target_topic}: the target topic is missing (deleted?) although saved progress of source topic {source_topic} partition {partition} is at offset {saved}: resuming there leaves the records before it off the target; to copy them again, stop the daemon and run `ferry reset-progress -c <topology> --flow {flow} --topics '{source_topic}'`"
+    )
+}
+
 /// Where a partition starts, and why.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Decision {
