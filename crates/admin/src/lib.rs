@@ -22,6 +22,10 @@
 //!   the broker error code and message; broker conditions callers must react
 //!   to (`GroupNotEmpty`, `TopicAlreadyExists`, `UnsupportedVersion`,
 //!   `PolicyViolation`, …) have their own variants.
+//! - `retry.rs` — which errors are worth retrying
+//!   ([`AdminError::is_retriable`]) and [`retry::retry`], capped exponential
+//!   backoff with jitter within a deadline; [`Admin::with_retry`] applies it
+//!   to every call of a handle.
 //! - `types.rs` — owned request/result types ([`GroupListing`],
 //!   [`GroupDescription`], [`GroupOffset`], [`ConfigEntry`],
 //!   [`NewTopicSpec`], …).
@@ -47,6 +51,7 @@
 
 mod error;
 mod native;
+pub mod retry;
 mod types;
 
 use std::collections::BTreeMap;
@@ -60,6 +65,7 @@ use rdkafka::Offset;
 
 pub use error::{AdminError, ErrorCode, PartitionError, Resource};
 pub use rdkafka::ClientConfig;
+pub use retry::RetryPolicy;
 pub use types::{
     ConfigChange, ConfigEntry, ConfigOp, ConfigSource, GroupDescription, GroupListing, GroupMember,
     GroupOffset, GroupState, GroupType, NewTopicSpec, PartitionOffset, Watermarks,
@@ -89,6 +95,8 @@ pub type NameResult = Result<String, AdminError>;
 pub struct Admin {
     native: Arc<Native>,
     timeout: Duration,
+    /// Retry retriable errors of every call (see [`Admin::with_retry`]).
+    retry: Option<RetryPolicy>,
 }
 
 impl std::fmt::Debug for Admin {
@@ -113,6 +121,7 @@ impl Admin {
         Ok(Admin {
             native: Native::start(config)?,
             timeout,
+            retry: None,
         })
     }
 
@@ -121,7 +130,32 @@ impl Admin {
         Ok(Admin {
             native: Arc::clone(&self.native),
             timeout: check_timeout(timeout)?,
+            retry: self.retry,
         })
+    }
+
+    /// This handle, retrying every call that fails with a retriable error
+    /// ([`AdminError::is_retriable`]: coordinator loading or moving, leader
+    /// elections, timeouts, lost connections) per `policy`, with one
+    /// warning logged per retry. Without it a call is tried once.
+    pub fn with_retry(mut self, policy: RetryPolicy) -> Admin {
+        self.retry = Some(policy);
+        self
+    }
+
+    /// Runs one call, retried when the handle has a retry policy.
+    async fn call<T, Fut>(
+        &self,
+        op: &'static str,
+        mut attempt: impl FnMut() -> Fut,
+    ) -> Result<T, AdminError>
+    where
+        Fut: Future<Output = Result<T, AdminError>>,
+    {
+        match &self.retry {
+            None => attempt().await,
+            Some(policy) => retry::retry(policy, op, AdminError::is_retriable, attempt).await,
+        }
     }
 
     /// The timeout of this handle's calls.
@@ -200,14 +234,17 @@ impl Admin {
     /// broker). Fails if any broker could not be asked, rather than
     /// returning a partial list.
     pub async fn list_consumer_groups(&self) -> Result<Vec<GroupListing>, AdminError> {
-        let ctx = self.ctx("ListConsumerGroups");
-        let rx = native::list_consumer_groups(&self.native, &ctx)?;
-        self.finish(
-            &ctx,
-            || Resource::Cluster,
-            rx,
-            |ev| native::decode_list_consumer_groups(&ctx, ev),
-        )
+        self.call("ListConsumerGroups", || async move {
+            let ctx = self.ctx("ListConsumerGroups");
+            let rx = native::list_consumer_groups(&self.native, &ctx)?;
+            self.finish(
+                &ctx,
+                || Resource::Cluster,
+                rx,
+                |ev| native::decode_list_consumer_groups(&ctx, ev),
+            )
+            .await
+        })
         .await
     }
 
@@ -218,17 +255,20 @@ impl Admin {
         &self,
         groups: &[&str],
     ) -> Result<Vec<GroupDescription>, AdminError> {
-        if groups.is_empty() {
-            return Ok(Vec::new());
-        }
-        let ctx = self.ctx("DescribeConsumerGroups");
-        let rx = native::describe_consumer_groups(&self.native, &ctx, groups)?;
-        self.finish(
-            &ctx,
-            || Resource::Groups(groups.iter().map(|g| g.to_string()).collect()),
-            rx,
-            |ev| native::decode_describe_consumer_groups(&ctx, ev, groups),
-        )
+        self.call("DescribeConsumerGroups", || async move {
+            if groups.is_empty() {
+                return Ok(Vec::new());
+            }
+            let ctx = self.ctx("DescribeConsumerGroups");
+            let rx = native::describe_consumer_groups(&self.native, &ctx, groups)?;
+            self.finish(
+                &ctx,
+                || Resource::Groups(groups.iter().map(|g| g.to_string()).collect()),
+                rx,
+                |ev| native::decode_describe_consumer_groups(&ctx, ev, groups),
+            )
+            .await
+        })
         .await
     }
 
@@ -240,14 +280,17 @@ impl Admin {
         group: &str,
         partitions: Option<&[(&str, i32)]>,
     ) -> Result<Vec<GroupOffset>, AdminError> {
-        let ctx = self.ctx("ListConsumerGroupOffsets");
-        let rx = native::list_consumer_group_offsets(&self.native, &ctx, group, partitions)?;
-        self.finish(
-            &ctx,
-            || Resource::Group(group.to_string()),
-            rx,
-            |ev| native::decode_list_consumer_group_offsets(&ctx, ev, group),
-        )
+        self.call("ListConsumerGroupOffsets", || async move {
+            let ctx = self.ctx("ListConsumerGroupOffsets");
+            let rx = native::list_consumer_group_offsets(&self.native, &ctx, group, partitions)?;
+            self.finish(
+                &ctx,
+                || Resource::Group(group.to_string()),
+                rx,
+                |ev| native::decode_list_consumer_group_offsets(&ctx, ev, group),
+            )
+            .await
+        })
         .await
     }
 
@@ -260,17 +303,20 @@ impl Admin {
         group: &str,
         offsets: &[(&str, i32, i64)],
     ) -> Result<(), AdminError> {
-        if offsets.is_empty() {
-            return Ok(());
-        }
-        let ctx = self.ctx("AlterConsumerGroupOffsets");
-        let rx = native::alter_consumer_group_offsets(&self.native, &ctx, group, offsets)?;
-        self.finish(
-            &ctx,
-            || Resource::Group(group.to_string()),
-            rx,
-            |ev| native::decode_alter_consumer_group_offsets(&ctx, ev, group),
-        )
+        self.call("AlterConsumerGroupOffsets", || async move {
+            if offsets.is_empty() {
+                return Ok(());
+            }
+            let ctx = self.ctx("AlterConsumerGroupOffsets");
+            let rx = native::alter_consumer_group_offsets(&self.native, &ctx, group, offsets)?;
+            self.finish(
+                &ctx,
+                || Resource::Group(group.to_string()),
+                rx,
+                |ev| native::decode_alter_consumer_group_offsets(&ctx, ev, group),
+            )
+            .await
+        })
         .await
     }
 
@@ -280,28 +326,34 @@ impl Admin {
         &self,
         groups: &[&str],
     ) -> Result<Vec<NameResult>, AdminError> {
-        const OP: &str = "DeleteGroups";
-        if groups.is_empty() {
-            return Ok(Vec::new());
-        }
-        let names: Vec<String> = groups.iter().map(|g| g.to_string()).collect();
-        let (native, opts, timeout) = (Arc::clone(&self.native), self.rd_options(), self.timeout);
-        let res_names = names.clone();
-        self.detached(OP, move || Resource::Groups(res_names), async move {
-            let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-            let results = native
-                .client
-                .delete_groups(&refs, &opts)
-                .await
-                .map_err(|e| classify_kafka(OP, Resource::Groups(names.clone()), &e, timeout))?;
-            Ok(results
-                .into_iter()
-                .map(|r| {
-                    r.map_err(|(name, code)| {
-                        classify(OP, Resource::Group(name), code, None, timeout)
+        self.call("DeleteGroups", || async move {
+            const OP: &str = "DeleteGroups";
+            if groups.is_empty() {
+                return Ok(Vec::new());
+            }
+            let names: Vec<String> = groups.iter().map(|g| g.to_string()).collect();
+            let (native, opts, timeout) =
+                (Arc::clone(&self.native), self.rd_options(), self.timeout);
+            let res_names = names.clone();
+            self.detached(OP, move || Resource::Groups(res_names), async move {
+                let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+                let results = native
+                    .client
+                    .delete_groups(&refs, &opts)
+                    .await
+                    .map_err(|e| {
+                        classify_kafka(OP, Resource::Groups(names.clone()), &e, timeout)
+                    })?;
+                Ok(results
+                    .into_iter()
+                    .map(|r| {
+                        r.map_err(|(name, code)| {
+                            classify(OP, Resource::Group(name), code, None, timeout)
+                        })
                     })
-                })
-                .collect())
+                    .collect())
+            })
+            .await
         })
         .await
     }
@@ -321,20 +373,23 @@ impl Admin {
         topic: &str,
         changes: &[ConfigChange],
     ) -> Result<(), AdminError> {
-        if changes.is_empty() {
-            return Ok(());
-        }
-        let ctx = self.ctx("IncrementalAlterConfigs");
-        let rx = native::incremental_alter_configs(&self.native, &ctx, topic, changes)?;
-        self.finish(
-            &ctx,
-            || Resource::TopicConfig {
-                topic: topic.to_string(),
-                keys: changes.iter().map(|c| c.key.clone()).collect(),
-            },
-            rx,
-            |ev| native::decode_incremental_alter_configs(&ctx, ev, topic, changes),
-        )
+        self.call("IncrementalAlterConfigs", || async move {
+            if changes.is_empty() {
+                return Ok(());
+            }
+            let ctx = self.ctx("IncrementalAlterConfigs");
+            let rx = native::incremental_alter_configs(&self.native, &ctx, topic, changes)?;
+            self.finish(
+                &ctx,
+                || Resource::TopicConfig {
+                    topic: topic.to_string(),
+                    keys: changes.iter().map(|c| c.key.clone()).collect(),
+                },
+                rx,
+                |ev| native::decode_incremental_alter_configs(&ctx, ev, topic, changes),
+            )
+            .await
+        })
         .await
     }
 
@@ -345,14 +400,17 @@ impl Admin {
         &self,
         topic: &str,
     ) -> Result<Vec<ConfigEntry>, AdminError> {
-        let ctx = self.ctx("DescribeConfigs");
-        let rx = native::describe_topic_configs(&self.native, &ctx, topic)?;
-        self.finish(
-            &ctx,
-            || Resource::Topic(topic.to_string()),
-            rx,
-            |ev| native::decode_describe_topic_configs(&ctx, ev, topic),
-        )
+        self.call("DescribeConfigs", || async move {
+            let ctx = self.ctx("DescribeConfigs");
+            let rx = native::describe_topic_configs(&self.native, &ctx, topic)?;
+            self.finish(
+                &ctx,
+                || Resource::Topic(topic.to_string()),
+                rx,
+                |ev| native::decode_describe_topic_configs(&ctx, ev, topic),
+            )
+            .await
+        })
         .await
     }
 
@@ -368,32 +426,36 @@ impl Admin {
         &self,
         topics: &[NewTopicSpec],
     ) -> Result<Vec<NameResult>, AdminError> {
-        const OP: &str = "CreateTopics";
-        if topics.is_empty() {
-            return Ok(Vec::new());
-        }
-        let specs = topics.to_vec();
-        let all = move || Resource::Topics(topics.iter().map(|t| t.name.clone()).collect());
-        let names = all();
-        let (native, opts, timeout) = (Arc::clone(&self.native), self.rd_options(), self.timeout);
-        self.detached(OP, all, async move {
-            let new_topics: Vec<NewTopic<'_>> = specs
-                .iter()
-                .map(|s| {
-                    let replication = TopicReplication::Fixed(s.replication.unwrap_or(-1));
-                    let mut t = NewTopic::new(&s.name, s.partitions, replication);
-                    for (k, v) in &s.configs {
-                        t = t.set(k, v);
-                    }
-                    t
-                })
-                .collect();
-            let results = native
-                .client
-                .create_topics(&new_topics, &opts)
-                .await
-                .map_err(|e| classify_kafka(OP, names, &e, timeout))?;
-            Ok(topic_results(OP, results, timeout))
+        self.call("CreateTopics", || async move {
+            const OP: &str = "CreateTopics";
+            if topics.is_empty() {
+                return Ok(Vec::new());
+            }
+            let specs = topics.to_vec();
+            let all = move || Resource::Topics(topics.iter().map(|t| t.name.clone()).collect());
+            let names = all();
+            let (native, opts, timeout) =
+                (Arc::clone(&self.native), self.rd_options(), self.timeout);
+            self.detached(OP, all, async move {
+                let new_topics: Vec<NewTopic<'_>> = specs
+                    .iter()
+                    .map(|s| {
+                        let replication = TopicReplication::Fixed(s.replication.unwrap_or(-1));
+                        let mut t = NewTopic::new(&s.name, s.partitions, replication);
+                        for (k, v) in &s.configs {
+                            t = t.set(k, v);
+                        }
+                        t
+                    })
+                    .collect();
+                let results = native
+                    .client
+                    .create_topics(&new_topics, &opts)
+                    .await
+                    .map_err(|e| classify_kafka(OP, names, &e, timeout))?;
+                Ok(topic_results(OP, results, timeout))
+            })
+            .await
         })
         .await
     }
@@ -401,44 +463,54 @@ impl Admin {
     /// Deletes topics. Per topic: the name, or e.g.
     /// [`AdminError::UnknownTopicOrPartition`].
     pub async fn delete_topics(&self, topics: &[&str]) -> Result<Vec<NameResult>, AdminError> {
-        const OP: &str = "DeleteTopics";
-        if topics.is_empty() {
-            return Ok(Vec::new());
-        }
-        let names: Vec<String> = topics.iter().map(|t| t.to_string()).collect();
-        let res_names = names.clone();
-        let (native, opts, timeout) = (Arc::clone(&self.native), self.rd_options(), self.timeout);
-        self.detached(OP, move || Resource::Topics(res_names), async move {
-            let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-            let results = native
-                .client
-                .delete_topics(&refs, &opts)
-                .await
-                .map_err(|e| classify_kafka(OP, Resource::Topics(names.clone()), &e, timeout))?;
-            Ok(topic_results(OP, results, timeout))
+        self.call("DeleteTopics", || async move {
+            const OP: &str = "DeleteTopics";
+            if topics.is_empty() {
+                return Ok(Vec::new());
+            }
+            let names: Vec<String> = topics.iter().map(|t| t.to_string()).collect();
+            let res_names = names.clone();
+            let (native, opts, timeout) =
+                (Arc::clone(&self.native), self.rd_options(), self.timeout);
+            self.detached(OP, move || Resource::Topics(res_names), async move {
+                let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+                let results = native
+                    .client
+                    .delete_topics(&refs, &opts)
+                    .await
+                    .map_err(|e| {
+                        classify_kafka(OP, Resource::Topics(names.clone()), &e, timeout)
+                    })?;
+                Ok(topic_results(OP, results, timeout))
+            })
+            .await
         })
         .await
     }
 
     /// Grows `topic` to `new_total` partitions (Kafka cannot shrink).
     pub async fn create_partitions(&self, topic: &str, new_total: usize) -> Result<(), AdminError> {
-        const OP: &str = "CreatePartitions";
-        let name = topic.to_string();
-        let (native, opts, timeout) = (Arc::clone(&self.native), self.rd_options(), self.timeout);
-        self.detached(OP, || Resource::Topic(topic.to_string()), async move {
-            let req = NewPartitions::new(&name, new_total);
-            let results = native
-                .client
-                .create_partitions([&req], &opts)
-                .await
-                .map_err(|e| classify_kafka(OP, Resource::Topic(name.clone()), &e, timeout))?;
-            match topic_results(OP, results, timeout).into_iter().next() {
-                Some(r) => r.map(drop),
-                None => Err(AdminError::Internal {
-                    op: OP,
-                    message: format!("no result for topic '{name}'"),
-                }),
-            }
+        self.call("CreatePartitions", || async move {
+            const OP: &str = "CreatePartitions";
+            let name = topic.to_string();
+            let (native, opts, timeout) =
+                (Arc::clone(&self.native), self.rd_options(), self.timeout);
+            self.detached(OP, || Resource::Topic(topic.to_string()), async move {
+                let req = NewPartitions::new(&name, new_total);
+                let results = native
+                    .client
+                    .create_partitions([&req], &opts)
+                    .await
+                    .map_err(|e| classify_kafka(OP, Resource::Topic(name.clone()), &e, timeout))?;
+                match topic_results(OP, results, timeout).into_iter().next() {
+                    Some(r) => r.map(drop),
+                    None => Err(AdminError::Internal {
+                        op: OP,
+                        message: format!("no result for topic '{name}'"),
+                    }),
+                }
+            })
+            .await
         })
         .await
     }
@@ -449,29 +521,33 @@ impl Admin {
         &self,
         before: &[(&str, i32, i64)],
     ) -> Result<Vec<PartitionOffset>, AdminError> {
-        const OP: &str = "DeleteRecords";
-        if before.is_empty() {
-            return Ok(Vec::new());
-        }
-        let all_topics = || {
-            let mut t: Vec<String> = before.iter().map(|(t, _, _)| t.to_string()).collect();
-            t.dedup();
-            Resource::Topics(t)
-        };
-        let tpl = native::partition_list(
-            OP,
-            &all_topics(),
-            before.iter().map(|(t, p, o)| (t.to_string(), *p, Some(*o))),
-        )?;
-        let resource = all_topics();
-        let (native, opts, timeout) = (Arc::clone(&self.native), self.rd_options(), self.timeout);
-        self.detached(OP, all_topics, async move {
-            let result = native
-                .client
-                .delete_records(&tpl, &opts)
-                .await
-                .map_err(|e| classify_kafka(OP, resource, &e, timeout))?;
-            partition_offsets(OP, &result)
+        self.call("DeleteRecords", || async move {
+            const OP: &str = "DeleteRecords";
+            if before.is_empty() {
+                return Ok(Vec::new());
+            }
+            let all_topics = || {
+                let mut t: Vec<String> = before.iter().map(|(t, _, _)| t.to_string()).collect();
+                t.dedup();
+                Resource::Topics(t)
+            };
+            let tpl = native::partition_list(
+                OP,
+                &all_topics(),
+                before.iter().map(|(t, p, o)| (t.to_string(), *p, Some(*o))),
+            )?;
+            let resource = all_topics();
+            let (native, opts, timeout) =
+                (Arc::clone(&self.native), self.rd_options(), self.timeout);
+            self.detached(OP, all_topics, async move {
+                let result = native
+                    .client
+                    .delete_records(&tpl, &opts)
+                    .await
+                    .map_err(|e| classify_kafka(OP, resource, &e, timeout))?;
+                partition_offsets(OP, &result)
+            })
+            .await
         })
         .await
     }
@@ -484,59 +560,65 @@ impl Admin {
     /// count. Topics whose metadata carries an error (e.g. still being
     /// created) are left out.
     pub async fn topic_metadata(&self) -> Result<BTreeMap<String, usize>, AdminError> {
-        const OP: &str = "Metadata";
-        self.blocking(
-            OP,
-            || Resource::Cluster,
-            |native, timeout| {
-                let md = native
-                    .client
-                    .inner()
-                    .fetch_metadata(None, timeout)
-                    .map_err(|e| classify_kafka(OP, Resource::Cluster, &e, timeout))?;
-                Ok(md
-                    .topics()
-                    .iter()
-                    .filter(|t| {
-                        if let Some(err) = t.error() {
-                            tracing::debug!(
-                                topic = t.name(),
-                                ?err,
-                                "skipping topic with metadata error"
-                            );
-                            false
-                        } else {
-                            true
-                        }
-                    })
-                    .map(|t| (t.name().to_string(), t.partitions().len()))
-                    .collect())
-            },
-        )
+        self.call("Metadata", || async move {
+            const OP: &str = "Metadata";
+            self.blocking(
+                OP,
+                || Resource::Cluster,
+                |native, timeout| {
+                    let md = native
+                        .client
+                        .inner()
+                        .fetch_metadata(None, timeout)
+                        .map_err(|e| classify_kafka(OP, Resource::Cluster, &e, timeout))?;
+                    Ok(md
+                        .topics()
+                        .iter()
+                        .filter(|t| {
+                            if let Some(err) = t.error() {
+                                tracing::debug!(
+                                    topic = t.name(),
+                                    ?err,
+                                    "skipping topic with metadata error"
+                                );
+                                false
+                            } else {
+                                true
+                            }
+                        })
+                        .map(|t| (t.name().to_string(), t.partitions().len()))
+                        .collect())
+                },
+            )
+            .await
+        })
         .await
     }
 
     /// Low and high watermark of one partition.
     pub async fn watermarks(&self, topic: &str, partition: i32) -> Result<Watermarks, AdminError> {
-        const OP: &str = "Watermarks";
-        let resource = || Resource::Partition {
-            topic: topic.to_string(),
-            partition,
-        };
-        let name = topic.to_string();
-        self.blocking(OP, resource, move |native, timeout| {
-            let (low, high) = native
-                .client
-                .inner()
-                .fetch_watermarks(&name, partition, timeout)
-                .map_err(|e| {
-                    let r = Resource::Partition {
-                        topic: name.clone(),
-                        partition,
-                    };
-                    classify_kafka(OP, r, &e, timeout)
-                })?;
-            Ok(Watermarks { low, high })
+        self.call("Watermarks", || async move {
+            const OP: &str = "Watermarks";
+            let resource = || Resource::Partition {
+                topic: topic.to_string(),
+                partition,
+            };
+            let name = topic.to_string();
+            self.blocking(OP, resource, move |native, timeout| {
+                let (low, high) = native
+                    .client
+                    .inner()
+                    .fetch_watermarks(&name, partition, timeout)
+                    .map_err(|e| {
+                        let r = Resource::Partition {
+                            topic: name.clone(),
+                            partition,
+                        };
+                        classify_kafka(OP, r, &e, timeout)
+                    })?;
+                Ok(Watermarks { low, high })
+            })
+            .await
         })
         .await
     }
@@ -547,39 +629,42 @@ impl Admin {
         &self,
         query: &[(&str, i32, i64)],
     ) -> Result<Vec<PartitionOffset>, AdminError> {
-        const OP: &str = "OffsetsForTimes";
-        if query.is_empty() {
-            return Ok(Vec::new());
-        }
-        let all_topics = || {
-            let mut t: Vec<String> = query.iter().map(|(t, _, _)| t.to_string()).collect();
-            t.dedup();
-            Resource::Topics(t)
-        };
-        if let Some((t, p, ts)) = query.iter().find(|(_, _, ts)| *ts < 0) {
-            return Err(AdminError::InvalidArgument {
-                op: OP,
-                resource: Resource::Partition {
-                    topic: t.to_string(),
-                    partition: *p,
-                },
-                message: format!("negative timestamp {ts}"),
-            });
-        }
-        let tpl = native::partition_list(
-            OP,
-            &all_topics(),
-            query
-                .iter()
-                .map(|(t, p, ts)| (t.to_string(), *p, Some(*ts))),
-        )?;
-        let resource = all_topics();
-        self.blocking(OP, all_topics, move |native, timeout| {
-            let result = native
-                .consumer()?
-                .offsets_for_times(tpl, timeout)
-                .map_err(|e| classify_kafka(OP, resource, &e, timeout))?;
-            partition_offsets(OP, &result)
+        self.call("OffsetsForTimes", || async move {
+            const OP: &str = "OffsetsForTimes";
+            if query.is_empty() {
+                return Ok(Vec::new());
+            }
+            let all_topics = || {
+                let mut t: Vec<String> = query.iter().map(|(t, _, _)| t.to_string()).collect();
+                t.dedup();
+                Resource::Topics(t)
+            };
+            if let Some((t, p, ts)) = query.iter().find(|(_, _, ts)| *ts < 0) {
+                return Err(AdminError::InvalidArgument {
+                    op: OP,
+                    resource: Resource::Partition {
+                        topic: t.to_string(),
+                        partition: *p,
+                    },
+                    message: format!("negative timestamp {ts}"),
+                });
+            }
+            let tpl = native::partition_list(
+                OP,
+                &all_topics(),
+                query
+                    .iter()
+                    .map(|(t, p, ts)| (t.to_string(), *p, Some(*ts))),
+            )?;
+            let resource = all_topics();
+            self.blocking(OP, all_topics, move |native, timeout| {
+                let result = native
+                    .consumer()?
+                    .offsets_for_times(tpl, timeout)
+                    .map_err(|e| classify_kafka(OP, resource, &e, timeout))?;
+                partition_offsets(OP, &result)
+            })
+            .await
         })
         .await
     }

@@ -6,7 +6,14 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
-#[command(name = "ferry", version, about = "Kafka cluster replication and migration", long_about = None)]
+#[command(
+    name = "ferry",
+    version,
+    about = "Kafka cluster replication and migration",
+    long_about = None,
+    after_help = "Commands that talk to clusters retry transient Kafka errors (coordinator loading, \
+leader elections, timeouts, lost connections) for up to 60 s, printing one line per retry on stderr."
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -28,6 +35,7 @@ pub enum Command {
         #[arg(short, long, value_name = "FILE")]
         config: PathBuf,
         /// Also connect to every cluster (proves addresses, TLS and SASL).
+        /// A cluster that answers nothing yet is retried for up to 30 s.
         #[arg(long)]
         connect: bool,
     },
@@ -78,6 +86,10 @@ pub enum Command {
     /// Show what replicating would do to the target (topics, configs,
     /// consumer groups, backlog, warnings) without changing anything; with
     /// --apply, create the topics and group offsets without copying data.
+    /// Each partition starts where the daemon would start it; a partition
+    /// whose saved progress is past the source log end (source topic
+    /// recreated or truncated) is shown HELD: the daemon copies nothing of
+    /// it until its progress is reset.
     Plan {
         #[arg(short, long, value_name = "FILE")]
         config: PathBuf,
@@ -119,9 +131,31 @@ pub enum Command {
         #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
         wait: std::time::Duration,
     },
+    /// Forget a flow's saved progress for the source topics matching
+    /// --topics, so the next run starts those partitions by start_from (or
+    /// where MirrorMaker 2 stopped) instead of resuming. The remedy for a
+    /// target topic deleted after records were copied (recreated empty, it
+    /// would never get them back) and for a partition held because its
+    /// saved progress is past the source log end. Stop the daemon first: it
+    /// is refused while a daemon for the flow answers at http.listen, and a
+    /// daemon elsewhere would write the progress back.
+    ResetProgress {
+        #[arg(short, long, value_name = "FILE")]
+        config: PathBuf,
+        /// The flow, as SOURCE->TARGET.
+        #[arg(long, value_name = "SOURCE->TARGET")]
+        flow: String,
+        /// Source topics whose whole name matches this regex.
+        #[arg(long, value_name = "REGEX")]
+        topics: String,
+        /// Only these partitions, e.g. "0,3" (default: every partition).
+        #[arg(long, value_name = "N,...", value_delimiter = ',')]
+        partitions: Vec<i32>,
+    },
     /// Show a running daemon's status (from its /status endpoint at
     /// http.listen, sending the topology's http.control_token) as a table:
-    /// flows, topics, records, lag, errors.
+    /// flows, topics, records, lag, errors, and warnings such as held
+    /// partitions (saved progress past the source log end).
     Status {
         #[arg(short, long, value_name = "FILE")]
         config: PathBuf,

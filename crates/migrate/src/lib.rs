@@ -14,6 +14,8 @@
 //! - [`cutover`]: `ferry cutover`, the guided switch of a flow's topics:
 //!   lag settled at 0, final group offset sync, verify, stop replicating,
 //!   next steps; each step a check that refuses to go on.
+//! - [`reset`]: `ferry reset-progress`, forgetting saved progress so the
+//!   next run starts those partitions by `start_from`.
 //! - [`daemon`]: the running daemon's HTTP endpoint (`/status`, control).
 //! - [`units`]: sizes, throughputs and durations as people read them.
 //!
@@ -24,7 +26,8 @@
 //! (`ferry_supervisor::{topics, progress, checkpoints}`), so the toolkit
 //! and the daemon never disagree about what a flow replicates.
 //!
-//! Nothing here writes to a cluster except [`apply`] and [`cutover`].
+//! Nothing here writes to a cluster except [`apply`], [`cutover`] and
+//! [`reset`].
 //!
 //! `docs/migration.md` in this crate documents the commands, their exit
 //! codes and the JSON schemas.
@@ -33,10 +36,11 @@ pub mod apply;
 pub mod cutover;
 pub mod daemon;
 pub mod plan;
+pub mod reset;
 pub mod units;
 pub mod verify;
 
-use ferry_admin::Admin;
+use ferry_admin::{Admin, RetryPolicy};
 use ferry_config::{Cluster, Flow, FlowId, Topology};
 use ferry_supervisor::clients::{client_config, Role};
 use ferry_supervisor::EngineError;
@@ -88,12 +92,16 @@ pub(crate) fn clusters<'a>(
 }
 
 /// An admin client for a cluster (Ferry's reader settings plus the
-/// operator's properties).
+/// operator's properties). Its calls retry retriable errors (a coordinator
+/// still loading, a leader election, a lost connection) for up to a minute,
+/// logging one warning per retry, as the daemon rides them out.
 pub(crate) fn admin(cluster: &Cluster, client_id: &str) -> Result<Admin, EngineError> {
-    Admin::new(&client_config(cluster, Role::Reader, client_id)).map_err(|e| EngineError::Client {
-        cluster: cluster.name.clone(),
-        cause: e.to_string(),
-    })
+    Admin::new(&client_config(cluster, Role::Reader, client_id))
+        .map(|a| a.with_retry(RetryPolicy::COMMAND))
+        .map_err(|e| EngineError::Client {
+            cluster: cluster.name.clone(),
+            cause: e.to_string(),
+        })
 }
 
 /// Wraps an admin error with the cluster it came from and what was asked.

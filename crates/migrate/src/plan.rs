@@ -15,11 +15,14 @@
 //! (`ferry_checkpoint::group_sync`): a plan and the run that follows it
 //! agree.
 //!
-//! Where a partition starts: saved progress, else where MirrorMaker 2
-//! stopped, else `start_from` — `earliest` the log start, `latest` the end,
-//! a timestamp the first record at or after it, `unconsumed` the smallest
-//! offset any matching group committed (the groups at that offset are
-//! named), else `unconsumed_fallback`. Records are `end - start` (an upper
+//! Where a partition starts is the engine's own rule (`ferry_supervisor::
+//! start`): saved progress, else where MirrorMaker 2 stopped, else
+//! `start_from` — `earliest` the log start, `latest` the end, a timestamp
+//! the first record at or after it, `unconsumed` the smallest offset any
+//! matching group committed (the groups at that offset are named), else
+//! `unconsumed_fallback`. A saved position before the log start starts
+//! there with a warning; one past the log end holds the partition (no
+//! backlog, a warning). Records are `end - start` (an upper
 //! bound: transaction markers, aborted records and records cycle protection
 //! skips count). Bytes are records times the average size (key + value +
 //! header keys and values) of up to [`SAMPLE_RECORDS`] records read at the
@@ -37,7 +40,7 @@ use ferry_config::{Cluster, Fallback, Flow, StartFrom, TopicNaming, Topology};
 use ferry_supervisor::checkpoints::{self, OffsetRow};
 use ferry_supervisor::topics::{self, DEFAULT_CONFIG_EXCLUDES};
 use ferry_supervisor::verify::{range_consumer, RangeReader};
-use ferry_supervisor::{progress, EngineError};
+use ferry_supervisor::{progress, start, EngineError};
 use futures::StreamExt;
 use rdkafka::message::{Headers, Message};
 use regex::Regex;
@@ -178,32 +181,21 @@ pub struct Backlog {
     pub bytes: u64,
 }
 
-/// Why a partition starts where it does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum StartReason {
-    /// Saved progress of an earlier run.
-    Progress,
-    /// Where MirrorMaker 2 stopped.
-    Mm2Handover,
-    Earliest,
-    Latest,
-    Timestamp,
-    /// The smallest committed offset of the named groups.
-    Unconsumed,
-    /// `unconsumed`, but no matching group committed here.
-    FallbackEarliest,
-    FallbackLatest,
-}
+/// Why a partition starts where it does (the engine's own reasons).
+pub use ferry_supervisor::start::Reason as StartReason;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct PartitionBacklog {
     pub partition: i32,
     pub log_start: i64,
     pub end: i64,
-    /// Where replication would start.
+    /// Where replication would start (for a held partition: its saved
+    /// progress, where it would resume once the source log reaches it).
     pub start: i64,
     pub from: StartReason,
+    /// True when the engine holds the partition (saved progress past the
+    /// source log end): nothing is copied until its progress is reset.
+    pub held: bool,
     pub records: u64,
     pub bytes: u64,
     /// For `unconsumed`: the groups whose committed offset is `start`.
@@ -302,9 +294,17 @@ pub enum WarningKind {
     ConfigConflict,
     /// A group is active on the target: its offsets are not written.
     GroupActive,
-    /// Saved progress is behind the source log start: records were deleted
-    /// before they were copied.
+    /// Saved progress (or MirrorMaker 2's position) is behind the source
+    /// log start: records were deleted before they were copied.
     DeletedBeforeCopy,
+    /// Saved progress (or MirrorMaker 2's position) is past the source log
+    /// end: the source topic was recreated or truncated. The partition is
+    /// held.
+    ProgressBeyondLogEnd,
+    /// The target topic is missing although saved progress exists for it:
+    /// it was deleted after records were copied, and the next run would
+    /// recreate it empty and resume from the progress.
+    TargetTopicRecreated,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -742,6 +742,23 @@ async fn plan_flow(
             let key = (topic.clone(), p);
             saved.contains_key(&key) || handover.contains_key(&key)
         });
+        if action == TopicAction::Create {
+            for p in 0..*partitions {
+                if let Some(offset) = saved.get(&(topic.clone(), p)) {
+                    warnings.push(Warning {
+                        kind: WarningKind::TargetTopicRecreated,
+                        message: start::target_lost(
+                            &flow.id().to_string(),
+                            &flow.target,
+                            &remote,
+                            topic,
+                            p,
+                            *offset,
+                        ),
+                    });
+                }
+            }
+        }
         let mut config_changes = Vec::new();
         let mut target_only_configs = BTreeMap::new();
         if let Some(n) = target_partitions {
@@ -816,53 +833,56 @@ async fn plan_flow(
             let key = (topic.clone(), p);
             let (low, high) = source_marks.get(&key).copied().unwrap_or((0, 0));
             let mut groups = Vec::new();
-            let (start, from) = if let Some(o) = saved.get(&key) {
-                if *o < low {
-                    warnings.push(Warning {
-                        kind: WarningKind::DeletedBeforeCopy,
-                        message: format!(
-                            "{topic}[{p}]: saved progress is at offset {o} but the source log starts at {low}: {} records were deleted before they were copied",
-                            low - o
-                        ),
-                    });
-                }
-                ((*o).clamp(low, high), StartReason::Progress)
-            } else if let Some(o) = handover.get(&key) {
-                ((*o).clamp(low, high), StartReason::Mm2Handover)
-            } else {
-                let fall = |f: Fallback| match f {
-                    Fallback::Earliest => (low, StartReason::FallbackEarliest),
-                    Fallback::Latest => (high, StartReason::FallbackLatest),
-                };
-                match flow.start_from {
-                    StartFrom::Earliest => (low, StartReason::Earliest),
-                    StartFrom::Latest => (high, StartReason::Latest),
-                    StartFrom::Timestamp(_) => (
-                        timestamps
-                            .get(&p)
-                            .copied()
-                            .flatten()
-                            .unwrap_or(high)
-                            .clamp(low, high),
-                        StartReason::Timestamp,
-                    ),
-                    StartFrom::Unconsumed => match smallest.get(&key) {
-                        Some((o, g)) => {
+            let origin = match start::Origin::remembered(
+                saved.get(&key).copied(),
+                handover.get(&key).copied(),
+            ) {
+                Some(origin) => origin,
+                None => start::Origin::Policy(match flow.start_from {
+                    StartFrom::Earliest => start::Policy::Earliest,
+                    StartFrom::Latest => start::Policy::Latest,
+                    StartFrom::Timestamp(_) => start::Policy::Timestamp {
+                        found: timestamps.get(&p).copied().flatten(),
+                    },
+                    StartFrom::Unconsumed => start::Policy::Unconsumed {
+                        committed: smallest.get(&key).map(|(o, g)| {
                             groups = g.clone();
                             groups.sort();
-                            ((*o).clamp(low, high), StartReason::Unconsumed)
-                        }
-                        None => fall(flow.unconsumed_fallback),
+                            *o
+                        }),
+                        fallback: flow.unconsumed_fallback,
                     },
-                }
+                }),
             };
+            let decision = start::decide(origin, low, high);
+            if let Some(w) = decision.warning {
+                warnings.push(Warning {
+                    kind: match w {
+                        start::Warning::DeletedBeforeCopy { .. } => WarningKind::DeletedBeforeCopy,
+                        start::Warning::BeyondLogEnd { .. } => WarningKind::ProgressBeyondLogEnd,
+                    },
+                    message: w.describe(&flow.source, topic, p, decision.reason),
+                });
+            }
+            let held = decision.is_held();
+            let start = match (decision.start, origin) {
+                (Some(o), _) => o,
+                (None, start::Origin::Progress(o) | start::Origin::Handover(o)) => o,
+                (None, start::Origin::Policy(_)) => high,
+            };
+            let from = decision.reason;
             partition_backlog.push(PartitionBacklog {
                 partition: p,
                 log_start: low,
                 end: high,
                 start,
                 from,
-                records: (high - start).max(0) as u64,
+                held,
+                records: if held {
+                    0
+                } else {
+                    (high - start).max(0) as u64
+                },
                 bytes: 0,
                 groups,
             });
@@ -1259,6 +1279,11 @@ fn render_flow(out: &mut String, f: &FlowPlan, throughput: f64) {
                 }
                 StartReason::FallbackEarliest => "no committed offset: earliest".to_string(),
                 StartReason::FallbackLatest => "no committed offset: latest".to_string(),
+            };
+            let from = if b.held {
+                format!("HELD: {from} past the source log end (see warnings)")
+            } else {
+                from
             };
             rows.push([
                 t.source_topic.clone(),

@@ -1536,13 +1536,14 @@ pub async fn offsets_report(
     target: &Cluster,
     group: Option<&str>,
 ) -> Result<Vec<OffsetRow>, EngineError> {
+    // Run by commands, which retry what the daemon would ride out.
     let admin_of = |c: &Cluster| {
-        Admin::new(&client_config(c, Role::Reader, "ferry-offsets")).map_err(|e| {
-            EngineError::Client {
+        Admin::new(&client_config(c, Role::Reader, "ferry-offsets"))
+            .map(|a| a.with_retry(ferry_admin::RetryPolicy::COMMAND))
+            .map_err(|e| EngineError::Client {
                 cluster: c.name.clone(),
                 cause: e.to_string(),
-            }
-        })
+            })
     };
     let (source_admin, target_admin) = (admin_of(source)?, admin_of(target)?);
     let (syncs_cluster, syncs_topic) = offset_syncs_location(flow, source, target);

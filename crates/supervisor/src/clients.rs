@@ -199,28 +199,66 @@ pub struct ProbeReport {
     pub topics: usize,
 }
 
-/// Connects to a cluster and asks for its metadata, proving that the
-/// address, TLS and SASL settings work. Runs librdkafka on a blocking thread.
-pub async fn probe(cluster: &Cluster, timeout: Duration) -> Result<ProbeReport, ClientError> {
-    let cluster = cluster.clone();
-    tokio::task::spawn_blocking(move || probe_blocking(&cluster, timeout))
-        .await
-        .unwrap_or_else(|e| {
-            Err(ClientError::Create {
-                cluster: "?".into(),
-                reason: format!("probe task failed: {e}"),
-            })
-        })
+/// One failed probe, and whether trying again may help.
+struct ProbeFailure {
+    error: ClientError,
+    retriable: bool,
 }
 
-fn probe_blocking(cluster: &Cluster, timeout: Duration) -> Result<ProbeReport, ClientError> {
+impl std::fmt::Display for ProbeFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.error.fmt(f)
+    }
+}
+
+/// Connects to a cluster and asks for its metadata, proving that the
+/// address, TLS and SASL settings work. Runs librdkafka on a blocking thread.
+/// Each attempt waits up to `timeout`; a retriable failure (a broker that
+/// is starting and answers nothing yet, a leader election) is retried per
+/// `retry`, with one warning per retry. A failure with a cause the client
+/// reported (connection refused, authentication, TLS) is final.
+pub async fn probe(
+    cluster: &Cluster,
+    timeout: Duration,
+    retry: &ferry_admin::RetryPolicy,
+) -> Result<ProbeReport, ClientError> {
+    let what = format!("cluster {}: metadata request", cluster.name);
+    ferry_admin::retry::retry(
+        retry,
+        &what,
+        |f: &ProbeFailure| f.retriable,
+        || {
+            let cluster = cluster.clone();
+            async move {
+                tokio::task::spawn_blocking(move || probe_blocking(&cluster, timeout))
+                    .await
+                    .unwrap_or_else(|e| {
+                        Err(ProbeFailure {
+                            error: ClientError::Create {
+                                cluster: "?".into(),
+                                reason: format!("probe task failed: {e}"),
+                            },
+                            retriable: false,
+                        })
+                    })
+            }
+        },
+    )
+    .await
+    .map_err(|f| f.error)
+}
+
+fn probe_blocking(cluster: &Cluster, timeout: Duration) -> Result<ProbeReport, ProbeFailure> {
     let context = ClusterContext::new(cluster);
     let consumer: BaseConsumer<ClusterContext> =
         client_config(cluster, Role::Reader, "ferry-probe")
             .create_with_context(context)
-            .map_err(|e| ClientError::Create {
-                cluster: cluster.name.clone(),
-                reason: scrub(&e.to_string(), &secrets_of(cluster)),
+            .map_err(|e| ProbeFailure {
+                error: ClientError::Create {
+                    cluster: cluster.name.clone(),
+                    reason: scrub(&e.to_string(), &secrets_of(cluster)),
+                },
+                retriable: false,
             })?;
     match consumer.fetch_metadata(None, timeout) {
         Ok(md) => Ok(ProbeReport {
@@ -238,14 +276,23 @@ fn probe_blocking(cluster: &Cluster, timeout: Duration) -> Result<ProbeReport, C
             while ctx.last_error().is_none() && std::time::Instant::now() < deadline {
                 let _ = consumer.poll(Duration::from_millis(100));
             }
-            let reason = match ctx.last_error() {
+            let cause = ctx.last_error();
+            // No cause from the client: the brokers took the connection but
+            // did not answer (yet), or answered with a transient error.
+            let retriable = cause.is_none()
+                && e.rdkafka_error_code()
+                    .is_some_and(ferry_admin::retry::is_retriable_code);
+            let reason = match cause {
                 Some(cause) => format!("{cause} ({e})"),
                 None => e.to_string(),
             };
-            Err(ClientError::Unreachable {
-                cluster: cluster.name.clone(),
-                bootstrap: cluster.bootstrap_servers.clone(),
-                reason: ctx.scrub(&reason),
+            Err(ProbeFailure {
+                error: ClientError::Unreachable {
+                    cluster: cluster.name.clone(),
+                    bootstrap: cluster.bootstrap_servers.clone(),
+                    reason: ctx.scrub(&reason),
+                },
+                retriable,
             })
         }
     }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ferry_admin::Admin;
-use ferry_config::{Cluster, Fallback, Flow, StartFrom};
+use ferry_config::{Cluster, Flow, StartFrom};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::BaseRecord;
 use rdkafka::{Offset, TopicPartitionList};
@@ -22,7 +22,8 @@ use crate::internal::InternalProducer;
 use crate::lookups::{self, Lookups};
 use crate::progress::{self, ProgressMap};
 use crate::pump::{DataPlane, PumpCommand};
-use crate::status::{FlowState, FlowStatus};
+use crate::start;
+use crate::status::{FlowState, FlowStatus, Notice};
 use crate::topics::{self, TargetTopicAction};
 use crate::tracker::PartitionSlot;
 use crate::EngineError;
@@ -617,6 +618,10 @@ fn caught_up(
     running.iter().all(|(topic, (_, tx))| {
         let partitions = *tx.borrow();
         (0..partitions).all(|p| {
+            // A held partition copies nothing: waiting for it would never end.
+            if ctx.status.is_held(topic, p) {
+                return true;
+            }
             let Some(end) = ends.get(&(topic.clone(), p)) else {
                 return false;
             };
@@ -668,6 +673,9 @@ async fn run_topic(
     let remote = ctx.flow.remote_topic(topic);
     let mut count = *partitions.borrow_and_update();
     let (action, created_with) = prepare_target(ctx, topic, &remote, count).await?;
+    if action == TargetTopicAction::Created {
+        report_lost_target(ctx, topic, &remote, resume).await?;
+    }
     ctx.status.update_topic(topic, |t| {
         t.remote_topic = remote.clone();
         t.partitions = count;
@@ -748,6 +756,47 @@ async fn run_topic(
     }
 }
 
+/// A target topic had to be created although progress exists for its
+/// partitions (saved, or from this process before a topic restart): it was
+/// deleted after records were copied. Copying resumes from the progress,
+/// so the records before it are not on the target: say so loudly, per
+/// partition, in the log and `/status`.
+async fn report_lost_target(
+    ctx: &Arc<FlowContext>,
+    topic: &str,
+    remote: &str,
+    resume: &HashMap<i32, i64>,
+) -> Result<(), EngineError> {
+    let saved = &ctx.resume().await?.progress;
+    let mut positions: BTreeMap<i32, i64> = saved
+        .iter()
+        .filter(|((t, _), _)| t == topic)
+        .map(|((_, p), o)| (*p, *o))
+        .collect();
+    positions.extend(resume.iter().map(|(p, o)| (*p, *o)));
+    for (partition, offset) in positions {
+        let message = start::target_lost(
+            &ctx.flow.id().to_string(),
+            &ctx.target.name,
+            remote,
+            topic,
+            partition,
+            offset,
+        );
+        tracing::error!(cluster = %ctx.target.name, target_topic = remote, partition, "{message}");
+        ctx.status.notice(
+            topic,
+            partition,
+            Notice {
+                kind: start::TARGET_LOST,
+                message,
+                held: false,
+            },
+        );
+    }
+    Ok(())
+}
+
 /// Creates or grows the target topic, copying the source topic's configs.
 /// Returns what it did and the configs a new topic was created with.
 async fn prepare_target(
@@ -797,9 +846,10 @@ async fn prepare_target(
     Ok((action, created_with))
 }
 
-/// Creates slots for the partitions, resolving where each starts: the
-/// in-memory watermark after a restart, else persisted progress, else where
-/// MirrorMaker 2 stopped (handover), else the flow's `start_from`.
+/// Creates slots for the partitions, resolving where each starts (see
+/// `start`): the in-memory watermark after a restart, else persisted
+/// progress, else where MirrorMaker 2 stopped (handover), else the flow's
+/// `start_from`. A held partition gets no slot.
 async fn assign(
     ctx: &Arc<FlowContext>,
     topic: &str,
@@ -824,21 +874,39 @@ async fn assign(
     for (p, marks) in range.zip(marks) {
         let (low, high) = marks?;
         tracing::debug!(partition = p, low, high, "watermarks read");
-        let start = match resume
-            .get(&p)
-            .copied()
-            .or_else(|| saved.progress.get(&(topic.to_string(), p)).copied())
-            .or_else(|| saved.handover.get(&(topic.to_string(), p)).copied())
-        {
-            Some(o) if o < low => {
-                tracing::error!(
-                    cluster = %ctx.source.name, topic, partition = p, resume_at = o, log_start = low,
-                    "records between the saved progress and the log start were deleted on the source before they were copied"
-                );
-                low
-            }
-            Some(o) => o,
-            None => initial_position(ctx, topic, p, low, high).await?,
+        // Held for the life of the process: a source log that grew past
+        // the saved progress since does not make it right to resume there.
+        if ctx.status.is_held(topic, p) {
+            continue;
+        }
+        let key = (topic.to_string(), p);
+        let remembered = start::Origin::remembered(
+            resume
+                .get(&p)
+                .copied()
+                .or_else(|| saved.progress.get(&key).copied()),
+            saved.handover.get(&key).copied(),
+        );
+        let origin = match remembered {
+            Some(origin) => origin,
+            None => start::Origin::Policy(start_policy(ctx, topic, p).await?),
+        };
+        let decision = start::decide(origin, low, high);
+        if let Some(warning) = decision.warning {
+            let message = warning.describe(&ctx.source.name, topic, p, decision.reason);
+            tracing::error!(cluster = %ctx.source.name, topic, partition = p, "{message}");
+            ctx.status.notice(
+                topic,
+                p,
+                Notice {
+                    kind: warning.kind(),
+                    message,
+                    held: decision.is_held(),
+                },
+            );
+        }
+        let Some(start) = decision.start else {
+            continue;
         };
         ctx.run_ends
             .lock()
@@ -858,25 +926,20 @@ async fn assign(
     Ok(slots)
 }
 
-/// Where a partition with no saved progress starts, per `start_from`.
-async fn initial_position(
+/// The flow's `start_from` for a partition nothing is remembered for, with
+/// its lookup (timestamp, committed group offsets) resolved.
+async fn start_policy(
     ctx: &Arc<FlowContext>,
     topic: &str,
     partition: i32,
-    low: i64,
-    high: i64,
-) -> Result<i64, EngineError> {
-    let fallback = |f: Fallback| match f {
-        Fallback::Earliest => low,
-        Fallback::Latest => high,
-    };
+) -> Result<start::Policy, EngineError> {
     Ok(match ctx.flow.start_from {
-        StartFrom::Earliest => low,
-        StartFrom::Latest => high,
+        StartFrom::Earliest => start::Policy::Earliest,
+        StartFrom::Latest => start::Policy::Latest,
         StartFrom::Timestamp(ms) => {
             let reader = ctx.source_reader.clone();
             let (cluster, t) = (ctx.source.name.clone(), topic.to_string());
-            blocking(move || {
+            let found = blocking(move || {
                 let mut tpl = TopicPartitionList::new();
                 tpl.add_partition_offset(&t, partition, Offset::Offset(ms))
                     .map_err(|e| EngineError::Internal(e.to_string()))?;
@@ -890,22 +953,23 @@ async fn initial_position(
                     })?;
                 Ok(
                     match found.find_partition(&t, partition).map(|e| e.offset()) {
-                        Some(Offset::Offset(o)) => o,
+                        Some(Offset::Offset(o)) => Some(o),
                         // No record at or after the timestamp yet.
-                        _ => high,
+                        _ => None,
                     },
                 )
             })
-            .await?
+            .await?;
+            start::Policy::Timestamp { found }
         }
         StartFrom::Unconsumed => {
             let committed = ctx
                 .unconsumed
                 .get_or_try_init(|| smallest_committed_offsets(ctx))
                 .await?;
-            match committed.get(&(topic.to_string(), partition)) {
-                Some(o) => (*o).clamp(low, high),
-                None => fallback(ctx.flow.unconsumed_fallback),
+            start::Policy::Unconsumed {
+                committed: committed.get(&(topic.to_string(), partition)).copied(),
+                fallback: ctx.flow.unconsumed_fallback,
             }
         }
     })

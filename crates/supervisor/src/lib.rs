@@ -8,6 +8,8 @@
 //!   producer on dedicated threads, bounded by in-flight bytes.
 //! - `tracker`: the per-partition ack tracker (contiguous acknowledged
 //!   watermark, fencing by slot).
+//! - `start`: where a partition starts (saved progress, MirrorMaker 2
+//!   handover, `start_from`), shared with `ferry plan`.
 //! - `progress`: the progress store on the target (next source offset per
 //!   partition, compacted topic).
 //! - `flow`: one flow's control plane: topic discovery, one async mirror task
@@ -29,6 +31,7 @@ mod internal;
 mod lookups;
 pub mod progress;
 mod pump;
+pub mod start;
 pub mod status;
 pub mod topics;
 pub mod tracker;

@@ -12,9 +12,11 @@ use std::time::{Duration, Instant};
 use ferry_config::Cluster;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
+use rdkafka::producer::BaseRecord;
 use rdkafka::{Offset, TopicPartitionList};
 
 use crate::clients::{client_config, ClusterContext, Role};
+use crate::internal::InternalProducer;
 use crate::EngineError;
 
 /// The progress topic for everything replicated from `source` onto a target.
@@ -27,10 +29,16 @@ pub fn encode_key(topic: &str, partition: i32) -> String {
 }
 
 pub fn decode(key: &[u8], value: Option<&[u8]>) -> Option<((String, i32), i64)> {
+    let key = decode_key(key)?;
+    let offset = std::str::from_utf8(value?).ok()?.parse().ok()?;
+    Some((key, offset))
+}
+
+/// The (source topic, partition) a progress record is about.
+pub fn decode_key(key: &[u8]) -> Option<(String, i32)> {
     let key = std::str::from_utf8(key).ok()?;
     let (topic, partition) = key.rsplit_once(':')?;
-    let offset = std::str::from_utf8(value?).ok()?.parse().ok()?;
-    Some(((topic.to_string(), partition.parse().ok()?), offset))
+    Some((topic.to_string(), partition.parse().ok()?))
 }
 
 pub type ProgressMap = HashMap<(String, i32), i64>;
@@ -95,8 +103,20 @@ fn load_blocking(
             None => continue,
             Some(Err(e)) => return Err(fail(e.to_string())),
             Some(Ok(msg)) => {
-                if let Some((k, v)) = msg.key().and_then(|k| decode(k, msg.payload())) {
-                    map.insert(k, v);
+                match (msg.key(), msg.payload()) {
+                    // A tombstone (`ferry reset-progress`) forgets the
+                    // partition's progress until compaction removes both.
+                    (Some(k), None) => {
+                        if let Some(key) = decode_key(k) {
+                            map.remove(&key);
+                        }
+                    }
+                    (Some(k), value) => {
+                        if let Some((key, offset)) = decode(k, value) {
+                            map.insert(key, offset);
+                        }
+                    }
+                    (None, _) => {}
                 }
                 if msg.offset() + 1 >= high {
                     return Ok(map);
@@ -104,6 +124,41 @@ fn load_blocking(
             }
         }
     }
+}
+
+/// Forgets the saved progress of `partitions` by writing a tombstone for
+/// each to the progress topic, and waits until the target acknowledged
+/// every one. A flow started afterwards starts them by `start_from` (or
+/// where MirrorMaker 2 stopped). Must not run while a daemon replicates
+/// them: its next progress write would bring the progress back.
+pub async fn reset(
+    target: &Cluster,
+    source_alias: &str,
+    partitions: &[(String, i32)],
+) -> Result<(), EngineError> {
+    let topic = progress_topic(source_alias);
+    let fail = |cause: String| EngineError::Progress {
+        cluster: target.name.clone(),
+        topic: topic.clone(),
+        cause,
+    };
+    let producer = InternalProducer::new(target, "ferry-reset-progress")?;
+    let mut acks = Vec::with_capacity(partitions.len());
+    for (t, p) in partitions {
+        let key = encode_key(t, *p);
+        let record = BaseRecord::to(&topic).key(key.as_bytes());
+        let ack = producer
+            .send(record)
+            .await
+            .map_err(|e| fail(format!("cannot reset the progress of {key}: {e}")))?;
+        acks.push((key, ack));
+    }
+    for (key, ack) in acks {
+        InternalProducer::acknowledged(ack)
+            .await
+            .map_err(|e| fail(format!("resetting the progress of {key} failed: {e}")))?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

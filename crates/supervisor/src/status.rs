@@ -53,6 +53,18 @@ pub struct TopicStatus {
     pub last_error: Option<String>,
 }
 
+/// Something about a partition the operator must act on, found when it was
+/// assigned (see `start`): shown in `/status` until the daemon restarts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    /// `deleted-before-copy`, `progress-beyond-log-end`, ...
+    pub kind: &'static str,
+    /// Names the cluster, topic, partition and offsets.
+    pub message: String,
+    /// True when the partition is held: nothing of it is copied.
+    pub held: bool,
+}
+
 /// One partition's end offset on the source, as last seen, for lag.
 #[derive(Debug, Default)]
 pub struct FlowStatus {
@@ -65,6 +77,8 @@ pub struct FlowStatus {
     end_offsets: Mutex<HashMap<(String, i32), i64>>,
     /// Records and bytes of replaced slots, per topic.
     retired: Mutex<HashMap<String, (u64, u64)>>,
+    /// Notices per source (topic, partition, kind).
+    notices: Mutex<BTreeMap<(String, i32, &'static str), Notice>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -140,6 +154,27 @@ impl FlowStatus {
 
     pub fn topics(&self) -> BTreeMap<String, TopicStatus> {
         lock(&self.topics).clone()
+    }
+
+    /// Records a notice for a partition (replacing one of the same kind).
+    pub(crate) fn notice(&self, topic: &str, partition: i32, notice: Notice) {
+        lock(&self.notices).insert((topic.to_string(), partition, notice.kind), notice);
+    }
+
+    /// Every notice, by (topic, partition).
+    pub fn notices(&self) -> Vec<((String, i32), Notice)> {
+        lock(&self.notices)
+            .iter()
+            .map(|((t, p, _), n)| ((t.clone(), *p), n.clone()))
+            .collect()
+    }
+
+    /// True when a partition is held (see `start`): it has no slot and
+    /// copies nothing.
+    pub(crate) fn is_held(&self, topic: &str, partition: i32) -> bool {
+        lock(&self.notices)
+            .iter()
+            .any(|((t, p, _), n)| n.held && t == topic && *p == partition)
     }
 
     pub(crate) fn set_end_offsets(&self, ends: HashMap<(String, i32), i64>) {

@@ -126,11 +126,25 @@ impl EngineView for StatusView {
                         })
                     })
                     .collect();
+                let warnings: Vec<serde_json::Value> = flow
+                    .notices()
+                    .into_iter()
+                    .map(|((topic, partition), n)| {
+                        json!({
+                            "topic": topic,
+                            "partition": partition,
+                            "kind": n.kind,
+                            "held": n.held,
+                            "message": n.message,
+                        })
+                    })
+                    .collect();
                 json!({
                     "flow": id.to_string(),
                     "state": flow.state().as_str(),
                     "running": flow.state() == FlowState::Running,
                     "last_error": flow.last_error(),
+                    "warnings": warnings,
                     "topics": topics,
                 })
             })

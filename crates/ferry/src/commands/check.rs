@@ -3,9 +3,17 @@
 use std::path::Path;
 use std::time::Duration;
 
+use ferry_admin::RetryPolicy;
 use ferry_config::{StartFrom, Topology};
 
 use crate::exit;
+
+/// `--connect` retries a cluster that answers nothing (a broker still
+/// starting) for up to 30 s beyond the first 10 s attempt.
+const PROBE_RETRY: RetryPolicy = RetryPolicy {
+    deadline: Duration::from_secs(30),
+    ..RetryPolicy::COMMAND
+};
 
 pub fn check(path: &Path, connect: bool) -> u8 {
     let loaded = match super::load_topology(path) {
@@ -37,10 +45,9 @@ pub fn check(path: &Path, connect: bool) -> u8 {
     // Probe every cluster at once: a check is as slow as the slowest
     // cluster, not the sum of their timeouts.
     let clusters: Vec<_> = loaded.topology.clusters.values().collect();
-    let results =
-        rt.block_on(futures::future::join_all(clusters.iter().map(|c| {
-            ferry_supervisor::clients::probe(c, Duration::from_secs(10))
-        })));
+    let results = rt.block_on(futures::future::join_all(clusters.iter().map(|c| {
+        ferry_supervisor::clients::probe(c, Duration::from_secs(10), &PROBE_RETRY)
+    })));
     let mut failed = false;
     for (cluster, result) in clusters.iter().zip(results) {
         match result {

@@ -5,6 +5,7 @@ mod cutover;
 mod demo;
 mod offsets;
 mod plan;
+mod reset_progress;
 mod run;
 mod status;
 mod verify;
@@ -58,6 +59,12 @@ pub fn dispatch(cli: Cli) -> u8 {
             apply,
             throughput,
         } => plan::plan(&config, flow.as_deref(), json, apply, throughput.as_deref()),
+        Command::ResetProgress {
+            config,
+            flow,
+            topics,
+            partitions,
+        } => reset_progress::reset_progress(&config, &flow, &topics, &partitions),
     }
 }
 

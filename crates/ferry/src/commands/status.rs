@@ -83,6 +83,12 @@ fn table(doc: &serde_json::Value) -> String {
                 t["last_error"].as_str().unwrap_or("-")
             ));
         }
+        for w in flow["warnings"].as_array().into_iter().flatten() {
+            out.push_str(&format!(
+                "  warning: {}\n",
+                w["message"].as_str().unwrap_or("?")
+            ));
+        }
     }
     out
 }
