@@ -211,3 +211,67 @@ fn a_refused_record_stalls_only_its_partition_and_nothing_is_copied_twice() {
     );
     assert_eq!(end_offset_sum(target, &format!("src.{other}")), 50);
 }
+
+/// Item: a 2 MiB record the source accepted stalled its partition forever
+/// (the target producer kept librdkafka's 1,000,000-byte limit). Both for a
+/// target topic Ferry creates and for one that already existed with the
+/// broker's default limit, every record arrives byte-identical.
+#[test]
+fn records_over_a_megabyte_are_copied_byte_identical() {
+    let (source, target) = shared_pair().expect("test brokers start");
+    let created = unique_name("big-created");
+    let existing = unique_name("big-existing");
+    let five_mib = (5 * MIB).to_string();
+    for t in [&created, &existing] {
+        data::create_topic(
+            &source.client_config(),
+            t,
+            1,
+            1,
+            &[("max.message.bytes", &five_mib)],
+        )
+        .unwrap();
+        produce(
+            source,
+            t,
+            &[
+                (0, "a", value("small-1", 100)),
+                (0, "b", value("big", 2 * MIB)),
+                (0, "c", value("small-2", 100)),
+            ],
+        );
+    }
+    // Pre-created with the broker's defaults (about 1 MiB).
+    data::create_topic(
+        &target.client_config(),
+        &format!("src.{existing}"),
+        1,
+        1,
+        &[],
+    )
+    .unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let topology = write_topology(
+        dir.path(),
+        source,
+        target,
+        &one_flow(&format!("topics = [\"{created}\", \"{existing}\"]")),
+    );
+    let daemon = start_daemon(&topology);
+    wait_for("all six records", Duration::from_secs(90), || {
+        (end_offset_sum(target, &format!("src.{created}")) == 3
+            && end_offset_sum(target, &format!("src.{existing}")) == 3)
+            .then_some(())
+    });
+    let (code, log) = stop_daemon(daemon);
+    assert_eq!(code, Some(0), "{log}");
+    for t in [&created, &existing] {
+        assert_same(source, t, target, &format!("src.{t}"), 3);
+        assert_eq!(
+            topic_overrides(target, &format!("src.{t}")).get("max.message.bytes"),
+            Some(&five_mib),
+            "the target topic takes what the source takes"
+        );
+    }
+}

@@ -681,6 +681,13 @@ async fn run_topic(
         t.remote_topic = remote.clone();
         t.partitions = count;
     });
+    // A topic created just now already has the source's configs; one that
+    // existed is brought in line before the first record is copied, so that
+    // it accepts every record the source did (`max.message.bytes`).
+    let mut copied_configs: std::collections::BTreeSet<String> = created_with.into_keys().collect();
+    if ctx.flow.sync_topic_configs && action != TargetTopicAction::Created {
+        sync_configs(ctx, topic, &remote, &mut copied_configs).await;
+    }
     // Woken by a failing partition: a thousand topic tasks polling their
     // partitions would add up at rest.
     let failures = Arc::new(tokio::sync::Notify::new());
@@ -694,9 +701,7 @@ async fn run_topic(
         stalled: BTreeMap::new(),
         retries: HashMap::new(),
     };
-    let outcome = task
-        .run(partitions, cancel, resume, action, created_with)
-        .await;
+    let outcome = task.run(partitions, cancel, resume, copied_configs).await;
     if outcome.is_err() {
         // The next attempt resumes every partition where the target's
         // acknowledgements got to, not from older progress.
@@ -733,36 +738,18 @@ impl TopicTask<'_> {
         partitions: &mut watch::Receiver<i32>,
         cancel: &CancellationToken,
         resume: &mut HashMap<i32, i64>,
-        action: TargetTopicAction,
-        created_with: BTreeMap<String, String>,
+        mut copied_configs: std::collections::BTreeSet<String>,
     ) -> Result<(), EngineError> {
         let (ctx, topic, remote) = (self.ctx, self.topic, self.remote);
-        // A topic created just now already has the source's configs; one that
-        // existed is brought in line at once.
-        let first_sync = match action {
-            TargetTopicAction::Created => tokio::time::Instant::now() + ctx.flow.refresh_interval,
-            _ => tokio::time::Instant::now(),
-        };
-        let mut config_sync = tokio::time::interval_at(first_sync, ctx.flow.refresh_interval);
-        let mut copied_configs: std::collections::BTreeSet<String> =
-            created_with.into_keys().collect();
+        let mut config_sync = tokio::time::interval_at(
+            tokio::time::Instant::now() + ctx.flow.refresh_interval,
+            ctx.flow.refresh_interval,
+        );
         loop {
             let next_retry = self.stalled.values().min().copied();
             tokio::select! {
                 _ = config_sync.tick(), if ctx.flow.sync_topic_configs => {
-                    match topics::sync_topic_configs(&ctx.source_admin, &ctx.target_admin, &ctx.flow, &ctx.target.name, (topic, remote), &mut copied_configs).await {
-                        Ok(changes) if !changes.is_empty() => {
-                            tracing::info!(target_topic = %remote, ?changes, "topic configs synced");
-                        }
-                        Ok(_) => {}
-                        // Configs are best effort: records keep flowing, the
-                        // error is visible in the log and the topic's status.
-                        Err(e) => {
-                            tracing::warn!(error = %e, "topic config sync failed");
-                            count_error(&ctx.metrics, "config");
-                            ctx.status.update_topic(topic, |t| t.last_error = Some(e.to_string()));
-                        }
-                    }
+                    sync_configs(ctx, topic, remote, &mut copied_configs).await;
                 }
                 _ = cancel.cancelled() => {
                     ctx.plane.send(PumpCommand::Unassign(std::mem::take(&mut self.slots))).await?;
@@ -867,6 +854,38 @@ impl TopicTask<'_> {
             self.slots.extend(added);
         }
         Ok(())
+    }
+}
+
+/// Brings the target topic's configs in line with the source topic's.
+/// Best effort: records keep flowing, an error is visible in the log and the
+/// topic's status.
+async fn sync_configs(
+    ctx: &FlowContext,
+    topic: &str,
+    remote: &str,
+    copied_configs: &mut std::collections::BTreeSet<String>,
+) {
+    match topics::sync_topic_configs(
+        &ctx.source_admin,
+        &ctx.target_admin,
+        &ctx.flow,
+        &ctx.target.name,
+        (topic, remote),
+        copied_configs,
+    )
+    .await
+    {
+        Ok(changes) if !changes.is_empty() => {
+            tracing::info!(target_topic = %remote, ?changes, "topic configs synced");
+        }
+        Ok(_) => {}
+        Err(e) => {
+            tracing::warn!(error = %e, "topic config sync failed");
+            count_error(&ctx.metrics, "config");
+            ctx.status
+                .update_topic(topic, |t| t.last_error = Some(e.to_string()));
+        }
     }
 }
 
