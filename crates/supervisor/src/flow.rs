@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ferry_admin::Admin;
-use ferry_config::{Cluster, Fallback, Flow, StartFrom};
+use ferry_config::{Cluster, Fallback, Flow, OnRecordError, StartFrom};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::BaseRecord;
 use rdkafka::{Offset, TopicPartitionList};
@@ -25,7 +25,7 @@ use crate::progress::{self, ProgressMap};
 use crate::pump::{DataPlane, PumpCommand};
 use crate::status::{FlowState, FlowStatus};
 use crate::topics::{self, TargetTopicAction};
-use crate::tracker::{PartitionFailure, PartitionSlot};
+use crate::tracker::{PartitionFailure, PartitionSlot, Resolution};
 use crate::EngineError;
 
 /// How long one metadata or offsets request may take.
@@ -303,6 +303,15 @@ impl FlowRunner {
             offsets: offsets.clone(),
             progress_writes,
         });
+        if let OnRecordError::DeadLetter { topic } = &self.flow.on_record_error {
+            topics::ensure_dead_letter_topic(
+                &ctx.target_admin,
+                &self.target.name,
+                topic,
+                self.flow.replication_factor,
+            )
+            .await?;
+        }
         let committer = InternalProducer::new(&self.target, "ferry-internal")?;
         let checkpointing = Checkpointing::start(checkpoints::Setup {
             flow: self.flow.clone(),
@@ -695,11 +704,21 @@ async fn run_topic(
         ctx,
         topic,
         remote: &remote,
-        slots: assign(ctx, topic, &remote, 0..count, resume, &failures).await?,
+        slots: assign(
+            ctx,
+            topic,
+            &remote,
+            0..count,
+            resume,
+            &failures,
+            &mut HashMap::new(),
+        )
+        .await?,
         failures,
         count,
         stalled: BTreeMap::new(),
         retries: HashMap::new(),
+        resolutions: HashMap::new(),
     };
     let outcome = task.run(partitions, cancel, resume, copied_configs).await;
     if outcome.is_err() {
@@ -723,6 +742,9 @@ struct TopicTask<'a> {
     /// Stopped partitions and when each is assigned again.
     stalled: BTreeMap<i32, tokio::time::Instant>,
     retries: HashMap<i32, PartitionRetry>,
+    /// Refused records that stalled partitions resolve by `on_record_error`
+    /// when they are assigned again.
+    resolutions: HashMap<i32, Resolution>,
 }
 
 /// A partition's retry schedule: its backoff grows while it keeps failing
@@ -764,7 +786,7 @@ impl TopicTask<'_> {
                     if grown > self.count {
                         tracing::info!(from = self.count, to = grown, "source topic grew; adding partitions");
                         prepare_target(ctx, topic, remote, grown).await?;
-                        let added = assign(ctx, topic, remote, self.count..grown, resume, &self.failures).await?;
+                        let added = assign(ctx, topic, remote, self.count..grown, resume, &self.failures, &mut self.resolutions).await?;
                         self.slots.extend(added);
                         self.count = grown;
                         ctx.status.update_topic(topic, |t| t.partitions = self.count);
@@ -794,7 +816,37 @@ impl TopicTask<'_> {
             let failure = slot.failure().unwrap_or_else(|| PartitionFailure {
                 offset: slot.watermark(),
                 cause: "unknown failure".into(),
+                refusal: None,
             });
+            // A record the target refused for what it is: under "skip" or
+            // "dead-letter" the partition resolves it and goes on at once.
+            // Only when everything before it was acknowledged, so that the
+            // resolved record is the one at the watermark.
+            let policy = &self.ctx.flow.on_record_error;
+            if let (Some(refusal), false) = (failure.refusal, *policy == OnRecordError::Stall) {
+                if slot.watermark() == failure.offset {
+                    tracing::warn!(
+                        cluster = %self.ctx.target.name,
+                        target_topic = %self.remote,
+                        partition,
+                        offset = failure.offset,
+                        cause = %failure.cause,
+                        on_record_error = policy.as_str(),
+                        "the target refused a record; resolving it by on_record_error"
+                    );
+                    self.resolutions.insert(
+                        partition,
+                        Resolution {
+                            offset: failure.offset,
+                            refusal,
+                            cause: failure.cause,
+                            copied_until: slot.acknowledged_past_failure(),
+                        },
+                    );
+                    self.stalled.insert(partition, tokio::time::Instant::now());
+                    continue;
+                }
+            }
             let retry = self
                 .retries
                 .entry(partition)
@@ -849,6 +901,7 @@ impl TopicTask<'_> {
                 partition..partition + 1,
                 resume,
                 &self.failures,
+                &mut self.resolutions,
             )
             .await?;
             self.slots.extend(added);
@@ -997,6 +1050,7 @@ async fn assign(
     range: std::ops::Range<i32>,
     resume: &mut HashMap<i32, i64>,
     failures: &Arc<tokio::sync::Notify>,
+    resolutions: &mut HashMap<i32, Resolution>,
 ) -> Result<Vec<Arc<PartitionSlot>>, EngineError> {
     let topic_arc: Arc<str> = Arc::from(topic);
     let remote_arc: Arc<str> = Arc::from(remote);
@@ -1034,11 +1088,14 @@ async fn assign(
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert((topic.to_string(), p), high);
-        let slot = Arc::new(
-            PartitionSlot::new(topic_arc.clone(), p, remote_arc.clone(), start)
-                .with_offsets(ctx.offsets.attach(&topic_arc, p))
-                .with_failure_notify(failures.clone()),
-        );
+        let mut slot = PartitionSlot::new(topic_arc.clone(), p, remote_arc.clone(), start)
+            .with_offsets(ctx.offsets.attach(&topic_arc, p))
+            .with_failure_notify(failures.clone())
+            .with_skip_ledger(ctx.status.skips.clone());
+        if let Some(resolution) = resolutions.remove(&p) {
+            slot = slot.with_resolution(resolution);
+        }
+        let slot = Arc::new(slot);
         ctx.status.put_slot(slot.clone());
         assignments.push((slot, start));
     }
