@@ -22,9 +22,9 @@ const MIB: usize = 1024 * 1024;
 /// below any limit).
 fn value(tag: &str, len: usize) -> Vec<u8> {
     let mut v = format!("{tag}:").into_bytes();
-    let mut state = tag
-        .bytes()
-        .fold(0x9e37_79b9_7f4a_7c15_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+    let mut state = tag.bytes().fold(0x9e37_79b9_7f4a_7c15_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    });
     while v.len() < len {
         // xorshift64
         state ^= state << 13;
@@ -110,6 +110,25 @@ fn end_offset_sum(cluster: &KafkaCluster, topic: &str) -> i64 {
         .unwrap_or(0)
 }
 
+/// Creates `topic` with two partitions on the source, taking records up to
+/// 5 MiB, and its target topic `src.<topic>` refusing anything over 1 MiB.
+fn source_over_a_smaller_target(source: &KafkaCluster, target: &KafkaCluster, topic: &str) {
+    let five_mib = (5 * MIB).to_string();
+    for (cluster, name, limit) in [
+        (source, topic.to_string(), five_mib.as_str()),
+        (target, format!("src.{topic}"), "1048576"),
+    ] {
+        data::create_topic(
+            &cluster.client_config(),
+            &name,
+            2,
+            1,
+            &[("max.message.bytes", limit)],
+        )
+        .unwrap();
+    }
+}
+
 /// Item: every retry of a stalled partition used to resume before records
 /// the target had already acknowledged, copying them again.
 #[test]
@@ -117,26 +136,10 @@ fn a_refused_record_stalls_only_its_partition_and_nothing_is_copied_twice() {
     let (source, target) = shared_pair().expect("test brokers start");
     let stalled = unique_name("stall");
     let other = unique_name("stall-other");
-    let five_mib = (5 * MIB).to_string();
-    data::create_topic(
-        &source.client_config(),
-        &stalled,
-        2,
-        1,
-        &[("max.message.bytes", &five_mib)],
-    )
-    .unwrap();
+    // Configs are not synced: the 2 MiB record at offset 1 can never be
+    // copied.
+    source_over_a_smaller_target(source, target, &stalled);
     data::create_topic(&source.client_config(), &other, 1, 1, &[]).unwrap();
-    // The target topic refuses anything over 1 MiB, and configs are not
-    // synced: the 2 MiB record at offset 1 can never be copied.
-    data::create_topic(
-        &target.client_config(),
-        &format!("src.{stalled}"),
-        2,
-        1,
-        &[("max.message.bytes", "1048576")],
-    )
-    .unwrap();
     produce(
         source,
         &stalled,
@@ -202,7 +205,11 @@ fn a_refused_record_stalls_only_its_partition_and_nothing_is_copied_twice() {
     );
 
     let copies = partition_records(target, &format!("src.{stalled}"), 0);
-    assert_eq!(tags(&copies), ["p0-0"], "offset 0 is on the target exactly once");
+    assert_eq!(
+        tags(&copies),
+        ["p0-0"],
+        "offset 0 is on the target exactly once"
+    );
     assert!(copies[0].value == Some(value("p0-0", 100)));
     // Nothing the stall interrupted was copied twice elsewhere either.
     assert_eq!(
@@ -274,4 +281,146 @@ fn records_over_a_megabyte_are_copied_byte_identical() {
             "the target topic takes what the source takes"
         );
     }
+}
+
+/// What `on_record_error` left on the target for one refused record.
+struct Refused {
+    topic: String,
+    target_p0: Vec<data::Record>,
+    status: serde_json::Value,
+    metrics: String,
+    log: String,
+}
+
+/// A source topic taking 5 MiB records, its target topic pre-created with a
+/// 1 MiB limit and configs not synced, so the target refuses the 2 MiB
+/// record at partition 0, offset 1. Runs the flow with `policy` until both
+/// partitions are through.
+fn refused_record_under(policy: &str) -> Refused {
+    let (source, target) = shared_pair().expect("test brokers start");
+    let topic = unique_name("refused");
+    source_over_a_smaller_target(source, target, &topic);
+    produce(
+        source,
+        &topic,
+        &[
+            (0, "a", value("a", 100)),
+            (0, "b", value("b", 2 * MIB)),
+            (0, "c", value("c", 100)),
+            (1, "d", value("d", 100)),
+            (1, "e", value("e", 100)),
+        ],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let topology = write_topology(
+        dir.path(),
+        source,
+        target,
+        &one_flow(&format!(
+            "topics = [\"{topic}\"]\nsync_topic_configs = false\n{policy}"
+        )),
+    );
+    let daemon = start_daemon(&topology);
+    let remote = format!("src.{topic}");
+    wait_for("both partitions through", Duration::from_secs(60), || {
+        let p0 = status_partition(&daemon, &topic, 0)?;
+        let p1 = status_partition(&daemon, &topic, 1)?;
+        (p0["next_source_offset"] == 3 && p1["next_source_offset"] == 2).then_some(())
+    });
+    let status = topic_status(&daemon, &topic).expect("topic in /status");
+    let (_, metrics) = daemon.get("/metrics");
+    let (code, log) = stop_daemon(daemon);
+    assert_eq!(code, Some(0), "{log}");
+    assert_eq!(partition_records(target, &remote, 1).len(), 2);
+    Refused {
+        target_p0: partition_records(target, &remote, 0),
+        topic,
+        status,
+        metrics,
+        log,
+    }
+}
+
+fn status_partition(daemon: &Daemon, topic: &str, partition: i32) -> Option<serde_json::Value> {
+    topic_status(daemon, topic)?["partition_status"]
+        .as_array()?
+        .iter()
+        .find(|p| p["partition"] == partition)
+        .cloned()
+}
+
+/// The refused record is counted, shown and logged; the records around it
+/// are on the target once each.
+fn assert_resolved(refused: &Refused) {
+    assert_eq!(tags(&refused.target_p0), ["a", "c"]);
+    assert!(refused.target_p0[0].value == Some(value("a", 100)));
+    assert!(refused.target_p0[1].value == Some(value("c", 100)));
+    let p0 = refused.status["partition_status"]
+        .as_array()
+        .and_then(|ps| ps.iter().find(|p| p["partition"] == 0))
+        .expect("partition 0 in /status");
+    assert_eq!(p0["records_skipped"], 1, "{}", refused.status);
+    assert_eq!(p0["last_skipped_offset"], 1, "{}", refused.status);
+    assert_eq!(refused.status["records_skipped"], 1, "{}", refused.status);
+    let series = format!(
+        "ferry_records_skipped_total{{flow=\"src->dst\",topic=\"{}\",reason=\"too_large\"}}",
+        refused.topic
+    );
+    assert_eq!(
+        metric(&refused.metrics, &series),
+        Some(1.0),
+        "{series} in:\n{}",
+        refused.metrics
+    );
+    assert!(
+        refused
+            .log
+            .lines()
+            .any(|l| l.contains("resolved by on_record_error")
+                && l.contains(&format!("topic={}", refused.topic))
+                && l.contains("partition=0")
+                && l.contains("offset=1")),
+        "the refused record is logged with topic, partition and offset:\n{}",
+        refused.log
+    );
+}
+
+#[test]
+fn skip_leaves_out_only_the_refused_record() {
+    let refused = refused_record_under("on_record_error = \"skip\"");
+    assert_resolved(&refused);
+    assert!(refused.log.contains("action=\"skip\"") || refused.log.contains("action=skip"));
+}
+
+#[test]
+fn dead_letter_writes_the_refused_record_with_its_origin() {
+    let dlq = unique_name("dlq");
+    let refused = refused_record_under(&format!(
+        "on_record_error = \"dead-letter\"\ndead_letter_topic = \"{dlq}\""
+    ));
+    assert_resolved(&refused);
+    let (_, target) = shared_pair().expect("test brokers start");
+    let letters = partition_records(target, &dlq, 0);
+    assert_eq!(letters.len(), 1, "one dead letter");
+    let letter = &letters[0];
+    assert_eq!(letter.key.as_deref(), Some(&b"b"[..]));
+    assert!(
+        letter.value == Some(value("b", 2 * MIB)),
+        "the value, byte for byte"
+    );
+    let header = |name: &str| {
+        letter
+            .headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .and_then(|(_, v)| v.clone())
+            .map(|v| String::from_utf8_lossy(&v).to_string())
+    };
+    assert_eq!(header("origin").as_deref(), Some("test"), "its own headers");
+    assert_eq!(header("ferry.source.cluster").as_deref(), Some("src"));
+    assert_eq!(header("ferry.source.topic"), Some(refused.topic.clone()));
+    assert_eq!(header("ferry.source.partition").as_deref(), Some("0"));
+    assert_eq!(header("ferry.source.offset").as_deref(), Some("1"));
+    let error = header("ferry.error").expect("ferry.error header");
+    assert!(error.to_lowercase().contains("too large"), "{error}");
 }
