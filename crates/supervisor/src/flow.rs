@@ -891,9 +891,15 @@ impl TopicTask<'_> {
             .filter(|(_, at)| **at <= now)
             .map(|(p, _)| *p)
             .collect();
+        if due.is_empty() {
+            return Ok(());
+        }
+        let (ctx, topic, remote) = (self.ctx, self.topic, self.remote);
+        // The failure may have been the target topic itself (deleted, say):
+        // make sure it exists before copying into it again.
+        prepare_target(ctx, topic, remote, self.count).await?;
         for partition in due {
             self.stalled.remove(&partition);
-            let (ctx, topic, remote) = (self.ctx, self.topic, self.remote);
             let added = assign(
                 ctx,
                 topic,
