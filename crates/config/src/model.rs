@@ -209,6 +209,32 @@ pub enum SyncsLocation {
     Target,
 }
 
+/// What a flow does with a record the target refuses (too large for the
+/// target topic, invalid there).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum OnRecordError {
+    /// The partition stops at the record and is retried with backoff until
+    /// the target takes it.
+    #[default]
+    Stall,
+    /// The record is left out; the partition moves on.
+    Skip,
+    /// The record goes to this topic on the target instead, with headers
+    /// naming where it came from and why it was refused.
+    DeadLetter { topic: String },
+}
+
+impl OnRecordError {
+    /// The value as written in the topology file.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            OnRecordError::Stall => "stall",
+            OnRecordError::Skip => "skip",
+            OnRecordError::DeadLetter { .. } => "dead-letter",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Flow {
     pub source: String,
@@ -239,6 +265,8 @@ pub struct Flow {
     pub offset_syncs_location: SyncsLocation,
     /// Where MirrorMaker 2 kept its positions, for taking the flow over.
     pub mm2_offsets: Mm2Offsets,
+    /// What to do with a record the target refuses.
+    pub on_record_error: OnRecordError,
 }
 
 impl Flow {

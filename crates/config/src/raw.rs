@@ -40,6 +40,8 @@ pub struct RawFlow {
     pub max_in_flight_bytes: Option<toml::Value>,
     pub cycle_protection: Option<bool>,
     pub offset_syncs_location: Option<String>,
+    pub on_record_error: Option<String>,
+    pub dead_letter_topic: Option<String>,
     pub mm2_offsets: Option<RawMm2Offsets>,
 }
 

@@ -410,3 +410,53 @@ fn mm2_offsets_problems_name_their_keys() {
         "{cluster:?}"
     );
 }
+
+#[test]
+fn on_record_error_defaults_to_stall_and_dead_letter_names_its_topic() {
+    let base = "[clusters.a]\nbootstrap_servers=\"x:1\"\n[clusters.b]\nbootstrap_servers=\"y:1\"\n";
+    let flow = |extra: &str| format!("{base}[[flows]]\nsource=\"a\"\ntarget=\"b\"\n{extra}\n");
+    let t = parse_ok(&flow("")).topology;
+    assert_eq!(t.flows[0].on_record_error, OnRecordError::Stall);
+    let t = parse_ok(&flow("on_record_error = \"skip\"")).topology;
+    assert_eq!(t.flows[0].on_record_error, OnRecordError::Skip);
+    let t = parse_ok(&flow(
+        "on_record_error = \"dead-letter\"\ndead_letter_topic = \"refused.orders\"",
+    ))
+    .topology;
+    assert_eq!(
+        t.flows[0].on_record_error,
+        OnRecordError::DeadLetter {
+            topic: "refused.orders".into()
+        }
+    );
+}
+
+#[test]
+fn on_record_error_problems_name_their_keys() {
+    let base = "[clusters.a]\nbootstrap_servers=\"x:1\"\n[clusters.b]\nbootstrap_servers=\"y:1\"\n";
+    let text = format!(
+        "{base}[[flows]]\nsource=\"a\"\ntarget=\"b\"\non_record_error = \"dead-letter\"\n\
+         [[flows]]\nsource=\"b\"\ntarget=\"a\"\non_record_error = \"drop\"\n"
+    );
+    let issues = parse_err(&text);
+    let paths: Vec<&str> = issues.iter().map(|i| i.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        ["flows[0].dead_letter_topic", "flows[1].on_record_error"],
+        "{issues:?}"
+    );
+    assert!(issues[1].message.contains("\"drop\""), "{issues:?}");
+
+    let text = format!(
+        "{base}[[flows]]\nsource=\"a\"\ntarget=\"b\"\ndead_letter_topic = \"dlq\"\n\
+         [[flows]]\nsource=\"b\"\ntarget=\"a\"\non_record_error = \"dead-letter\"\ndead_letter_topic = \"no/slash\"\n"
+    );
+    let issues = parse_err(&text);
+    let paths: Vec<&str> = issues.iter().map(|i| i.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        ["flows[0].dead_letter_topic", "flows[1].dead_letter_topic"],
+        "{issues:?}"
+    );
+    assert!(issues[0].message.contains("only used with"), "{issues:?}");
+}

@@ -725,6 +725,12 @@ fn check_flow(
         }
     };
     let mm2_offsets = check_mm2_offsets(checker, path, raw.mm2_offsets, &source, &target, clusters);
+    let on_record_error = check_on_record_error(
+        checker,
+        path,
+        raw.on_record_error.as_deref(),
+        raw.dead_letter_topic,
+    );
     let make_filter = |inc: Vec<String>, exc: Vec<String>| NameFilter::new(inc, exc).ok();
     let topics = make_filter(topics, topics_exclude);
     let groups = make_filter(groups, groups_exclude);
@@ -754,6 +760,7 @@ fn check_flow(
         cycle_protection: raw.cycle_protection.unwrap_or(true),
         offset_syncs_location,
         mm2_offsets,
+        on_record_error,
     })
 }
 
@@ -815,6 +822,65 @@ fn check_mm2_offsets(
         topic,
         connector,
     }
+}
+
+/// `on_record_error` and the `dead_letter_topic` that `"dead-letter"` needs
+/// (and nothing else takes).
+fn check_on_record_error(
+    checker: &mut Checker<'_>,
+    path: &str,
+    policy: Option<&str>,
+    dead_letter_topic: Option<String>,
+) -> OnRecordError {
+    let topic_path = format!("{path}.dead_letter_topic");
+    match (policy.unwrap_or("stall"), dead_letter_topic) {
+        ("stall", None) => OnRecordError::Stall,
+        ("skip", None) => OnRecordError::Skip,
+        ("dead-letter", Some(topic)) => {
+            if let Err(why) = check_topic_name(&topic) {
+                checker.issue(topic_path, format!("invalid topic name \"{topic}\": {why}"));
+            }
+            OnRecordError::DeadLetter { topic }
+        }
+        ("dead-letter", None) => {
+            checker.issue(
+                topic_path,
+                "missing: on_record_error = \"dead-letter\" needs the target topic to write refused records to",
+            );
+            OnRecordError::Stall
+        }
+        (policy @ ("stall" | "skip"), Some(_)) => {
+            checker.issue(
+                topic_path,
+                format!("only used with on_record_error = \"dead-letter\" (it is \"{policy}\")"),
+            );
+            OnRecordError::Stall
+        }
+        (other, _) => {
+            checker.issue(
+                format!("{path}.on_record_error"),
+                format!("invalid value \"{other}\": use \"stall\", \"skip\" or \"dead-letter\""),
+            );
+            OnRecordError::Stall
+        }
+    }
+}
+
+/// Kafka's rules for a topic name.
+fn check_topic_name(name: &str) -> Result<(), &'static str> {
+    if name.is_empty() || name == "." || name == ".." {
+        return Err("empty, \".\" or \"..\"");
+    }
+    if name.len() > 249 {
+        return Err("longer than 249 characters");
+    }
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+    {
+        return Err("use only ASCII letters, digits, '.', '_' and '-'");
+    }
+    Ok(())
 }
 
 /// Identity naming without cycle protection loops forever around any cycle

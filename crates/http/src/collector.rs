@@ -13,7 +13,7 @@ use prometheus::proto::{Counter, Gauge, LabelPair, Metric, MetricFamily, MetricT
 
 use crate::metrics::{
     MetricDoc, Metrics, MetricsOptions, BYTES, LAG_RECORDS, LAG_SECONDS, PARTITION_LAG_RECORDS,
-    READY, RECORDS, TASK_RESTARTS,
+    READY, RECORDS, SKIPPED, TASK_RESTARTS,
 };
 use crate::{EngineView, Readiness, TopicSample};
 
@@ -42,13 +42,14 @@ impl std::fmt::Debug for EngineCollector {
 }
 
 /// The families this collector may export, in the order `desc` lists them.
-const FAMILIES: [MetricDoc; 7] = [
+const FAMILIES: [MetricDoc; 8] = [
     RECORDS,
     BYTES,
     LAG_RECORDS,
     PARTITION_LAG_RECORDS,
     LAG_SECONDS,
     TASK_RESTARTS,
+    SKIPPED,
     READY,
 ];
 
@@ -112,6 +113,19 @@ impl Collector for EngineCollector {
             per_topic(LAG_RECORDS, |t| gauge(t.lag_records as f64)),
             per_topic(LAG_SECONDS, |t| gauge(t.lag_seconds)),
             per_topic(TASK_RESTARTS, |t| counter(t.task_restarts_total as f64)),
+            // Series only for reasons that happened: most flows never skip.
+            family(
+                SKIPPED,
+                topics.iter().flat_map(|t| {
+                    t.records_skipped_total.iter().map(|(reason, n)| {
+                        with_labels(
+                            counter(*n as f64),
+                            SKIPPED.labels,
+                            &[&t.flow, &t.topic, reason],
+                        )
+                    })
+                }),
+            ),
         ];
 
         if self.options.partition_lag {

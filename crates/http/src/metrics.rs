@@ -174,6 +174,13 @@ pub(crate) const TASK_RESTARTS: MetricDoc = doc(
     AtScrape,
     "Restarts of a topic's task after a failure.",
 );
+pub(crate) const SKIPPED: MetricDoc = doc(
+    "ferry_records_skipped_total",
+    Counter,
+    &["flow", "topic", "reason"],
+    AtScrape,
+    "Records the target refused that on_record_error skipped or wrote to the dead-letter topic, by reason: too_large, invalid_record or invalid_timestamp.",
+);
 pub(crate) const ERRORS: MetricDoc = doc(
     "ferry_errors_total",
     Counter,
@@ -217,7 +224,12 @@ pub(crate) const BUILD_INFO: MetricDoc = doc(
 /// struct OneTopic;
 /// impl EngineView for OneTopic {
 ///     fn topics(&self) -> Vec<TopicSample> {
-///         vec![TopicSample { flow: "a->b".into(), topic: "orders".into(), ..Default::default() }]
+///         vec![TopicSample {
+///             flow: "a->b".into(),
+///             topic: "orders".into(),
+///             records_skipped_total: [("too_large", 1)].into(),
+///             ..Default::default()
+///         }]
 ///     }
 ///     fn partitions(&self) -> Vec<PartitionSample> {
 ///         vec![PartitionSample { flow: "a->b".into(), topic: "orders".into(), partition: 0, lag_records: 0 }]
@@ -248,6 +260,7 @@ pub const METRICS: &[MetricDoc] = &[
     CHECKPOINTS,
     GROUP_OFFSETS,
     TASK_RESTARTS,
+    SKIPPED,
     ERRORS,
     CONFIG_RELOADS,
     READY,

@@ -53,6 +53,9 @@ pub struct TopicSample {
     pub lag_seconds: f64,
     /// How many times the topic's task was restarted after a failure.
     pub task_restarts_total: u64,
+    /// Records the target refused and `on_record_error` skipped or wrote to
+    /// the dead-letter topic, by reason (a fixed word such as `too_large`).
+    pub records_skipped_total: std::collections::BTreeMap<&'static str, u64>,
 }
 
 /// The lag of one source partition; only exported when opted in.

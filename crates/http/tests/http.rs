@@ -102,6 +102,18 @@ fn scrape_exports_every_documented_family_with_its_type_and_labels() {
     let dr = [("flow", "backup->dr"), ("topic", "orders")];
     assert_eq!(value(&text, "ferry_task_restarts_total", &dr), Some(2.0));
     assert_eq!(
+        value(
+            &text,
+            "ferry_records_skipped_total",
+            &[
+                ("flow", "backup->dr"),
+                ("topic", "orders"),
+                ("reason", "too_large")
+            ]
+        ),
+        Some(3.0)
+    );
+    assert_eq!(
         value(&text, "ferry_replication_lag_seconds", &dr),
         Some(12.25)
     );

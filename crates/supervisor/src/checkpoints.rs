@@ -263,6 +263,20 @@ impl SessionHandle {
     }
 }
 
+impl SessionHandle {
+    /// A source record of this session will never be on the target (the
+    /// target refused it and it was skipped or dead-lettered): the map must
+    /// not treat the gap around it as known empty, and the next sync starts
+    /// a new chain, so translations across it stay conservative.
+    pub fn on_unreplicated(&self) {
+        let mut state = self.offsets.state();
+        if state.session == self.session {
+            state.map.start_session();
+            state.emitter.reset();
+        }
+    }
+}
+
 /// Source topic → partition → offsets.
 type PartitionsByTopic = HashMap<Arc<str>, HashMap<i32, Arc<PartitionOffsets>>>;
 

@@ -12,6 +12,13 @@ use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::KafkaError;
 
+/// librdkafka's largest `message.max.bytes`: larger than any record a Kafka
+/// topic accepts.
+pub const RECORD_MAX_BYTES: &str = "1000000000";
+/// A fetch response holding one record of [`RECORD_MAX_BYTES`], with room
+/// for the response's framing.
+const RECEIVE_MAX_BYTES: &str = "1000100000";
+
 /// Which client a config is for; each gets different defaults.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
@@ -67,7 +74,12 @@ pub fn client_config(cluster: &Cluster, role: Role, client_id: &str) -> ClientCo
                 // with thousands of idle partitions this is most of Ferry's
                 // CPU at rest (W3, 4,000 partitions: 5.2% of a core at 500 ms,
                 // 4.0% at 1 s; 100 ms also kept the source broker busy).
-                .set("fetch.wait.max.ms", "1000");
+                .set("fetch.wait.max.ms", "1000")
+                // A record batch larger than the fetch limits is still
+                // returned whole (KIP-74), so the only bound on the largest
+                // record Ferry can read is the response size: allow the
+                // largest record any Kafka topic can hold.
+                .set("receive.message.max.bytes", RECEIVE_MAX_BYTES);
         }
         Role::TargetProducer => {
             cfg.set("enable.idempotence", "true")
@@ -76,7 +88,16 @@ pub fn client_config(cluster: &Cluster, role: Role, client_id: &str) -> ClientCo
                 .set("batch.size", "1000000")
                 .set("compression.type", "lz4")
                 .set("queue.buffering.max.kbytes", "262144")
-                .set("max.in.flight.requests.per.connection", "5");
+                .set("max.in.flight.requests.per.connection", "5")
+                // librdkafka refuses, before sending, any record whose key,
+                // value and headers exceed this (default 1,000,000), while
+                // the source's `max.message.bytes` limits compressed batches:
+                // any smaller value could refuse a record the source took.
+                // The target still enforces its own limit, which Ferry
+                // syncs from the source. Batches stay at `batch.size`: a
+                // batch is at most min(message.max.bytes, batch.size) plus
+                // one record, and each produce request carries one batch.
+                .set("message.max.bytes", RECORD_MAX_BYTES);
         }
         Role::InternalProducer => {
             cfg.set("enable.idempotence", "true")

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ferry_admin::Admin;
-use ferry_config::{Cluster, Flow, StartFrom};
+use ferry_config::{Cluster, Flow, OnRecordError, StartFrom};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::BaseRecord;
 use rdkafka::{Offset, TopicPartitionList};
@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
+use crate::backoff::Backoff;
 use crate::checkpoints::{self, Checkpointing, OffsetRegistry};
 use crate::clients::{client_config, ClusterContext, Role};
 use crate::internal::InternalProducer;
@@ -25,7 +26,7 @@ use crate::pump::{DataPlane, PumpCommand};
 use crate::start;
 use crate::status::{FlowState, FlowStatus, Notice};
 use crate::topics::{self, TargetTopicAction};
-use crate::tracker::PartitionSlot;
+use crate::tracker::{PartitionFailure, PartitionSlot, Resolution};
 use crate::EngineError;
 
 /// How long one metadata or offsets request may take.
@@ -41,7 +42,9 @@ const COMMIT_INTERVAL: Duration = Duration::from_millis(200);
 fn lag_refresh_interval(partitions: usize) -> Duration {
     Duration::from_secs((partitions as u64).div_ceil(1000).clamp(1, 10))
 }
-const MAX_BACKOFF: Duration = Duration::from_secs(60);
+/// Longest wait for a stopped partition's records in flight to be
+/// acknowledged or refused before its acknowledged watermark is taken.
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[cfg(test)]
 #[test]
@@ -103,6 +106,9 @@ struct FlowContext {
     run_ends: std::sync::Mutex<HashMap<(String, i32), i64>>,
     /// Per-partition offset maps; every slot feeds its partition's map.
     offsets: Arc<OffsetRegistry>,
+    /// Asks the flow for a progress write now; the answer says whether it
+    /// landed (see [`FlowContext::persist_progress_now`]).
+    progress_writes: tokio::sync::mpsc::Sender<tokio::sync::oneshot::Sender<bool>>,
 }
 
 /// Where partitions resume after a start.
@@ -142,6 +148,17 @@ impl FlowContext {
                 Ok(Resume { progress, handover })
             })
             .await
+    }
+
+    /// Writes every partition's acknowledged watermark now and waits until
+    /// the target acknowledged the write. False when the write failed (the
+    /// flow's timer retries it) or the flow is stopping.
+    async fn persist_progress_now(&self) -> bool {
+        let (reply, landed) = tokio::sync::oneshot::channel();
+        if self.progress_writes.send(reply).await.is_err() {
+            return false;
+        }
+        landed.await.unwrap_or(false)
     }
 }
 
@@ -244,7 +261,7 @@ impl FlowRunner {
     pub async fn run(mut self, cancel: CancellationToken) -> Result<(), EngineError> {
         let span = tracing::info_span!("flow", flow = %self.flow.id());
         async move {
-            let mut backoff = Duration::from_secs(1);
+            let mut backoff = Backoff::standard();
             loop {
                 self.status.set_state(FlowState::Starting);
                 match self.run_once(&cancel).await {
@@ -257,7 +274,8 @@ impl FlowRunner {
                         return Err(e);
                     }
                     Err(e) => {
-                        tracing::error!(error = %e, retry_in = ?backoff, "flow failed; restarting");
+                        let wait = backoff.next_wait();
+                        tracing::error!(error = %e, retry_in = ?wait, "flow failed; restarting");
                         self.status.set_error(Some(e.to_string()));
                         self.status.set_state(FlowState::Retrying);
                         tokio::select! {
@@ -265,9 +283,8 @@ impl FlowRunner {
                                 self.status.set_state(FlowState::Stopped);
                                 return Ok(());
                             }
-                            _ = tokio::time::sleep(backoff) => {}
+                            _ = tokio::time::sleep(wait) => {}
                         }
-                        backoff = (backoff * 2).min(MAX_BACKOFF);
                     }
                 }
             }
@@ -280,6 +297,7 @@ impl FlowRunner {
         let target_admin = admin(&self.target)?;
         let target_reader = reader(&self.target, "ferry-target-reader")?;
         let (offsets, syncs_rx) = OffsetRegistry::new();
+        let (progress_writes, mut write_requests) = tokio::sync::mpsc::channel(64);
         let source_reader = reader(&self.source, "ferry-source-reader")?;
         let lookups = Lookups::start(
             (&self.source.name, source_reader.clone()),
@@ -302,7 +320,17 @@ impl FlowRunner {
             unconsumed: tokio::sync::OnceCell::new(),
             run_ends: Default::default(),
             offsets: offsets.clone(),
+            progress_writes,
         });
+        if let OnRecordError::DeadLetter { topic } = &self.flow.on_record_error {
+            topics::ensure_dead_letter_topic(
+                &ctx.target_admin,
+                &self.target.name,
+                topic,
+                self.flow.replication_factor,
+            )
+            .await?;
+        }
         let committer = InternalProducer::new(&self.target, "ferry-internal")?;
         let checkpointing = Checkpointing::start(checkpoints::Setup {
             flow: self.flow.clone(),
@@ -372,6 +400,12 @@ impl FlowRunner {
                         }
                     }
                 }
+                // A topic task stopped a partition and waits for its
+                // watermark to be persisted before retrying it.
+                Some(reply) = write_requests.recv() => {
+                    progress_writable = persist_progress(&ctx, &committer, &mut committed).await;
+                    let _ = reply.send(progress_writable);
+                }
                 // Early writes only while writes succeed: a failing one is
                 // retried on the timer, not in a loop.
                 _ = ctx.plane.window.write_due(), if progress_writable => {
@@ -393,6 +427,8 @@ impl FlowRunner {
         };
 
         drop(resume);
+        // Tasks waiting for a progress write get "not written" from here on.
+        drop(write_requests);
         // Drain: stop the tasks (they unassign), wait for the target to
         // acknowledge what is in flight, then persist the final progress.
         self.status.set_state(FlowState::Draining);
@@ -640,14 +676,15 @@ async fn mirror_topic(
     mut partitions: watch::Receiver<i32>,
     cancel: CancellationToken,
 ) {
-    let mut backoff = Duration::from_secs(1);
+    let mut backoff = Backoff::standard();
     let mut resume: HashMap<i32, i64> = HashMap::new();
     loop {
         match run_topic(&ctx, &topic, &mut partitions, &cancel, &mut resume).await {
             Ok(()) => return,
             Err(e) => {
                 let message = e.to_string();
-                tracing::error!(error = %message, retry_in = ?backoff, "topic stopped; retrying");
+                let wait = backoff.next_wait();
+                tracing::error!(error = %message, retry_in = ?wait, "topic stopped; retrying");
                 count_error(&ctx.metrics, "topic");
                 ctx.status.update_topic(&topic, |t| {
                     t.restarts += 1;
@@ -655,9 +692,8 @@ async fn mirror_topic(
                 });
                 tokio::select! {
                     _ = cancel.cancelled() => return,
-                    _ = tokio::time::sleep(backoff) => {}
+                    _ = tokio::time::sleep(wait) => {}
                 }
-                backoff = (backoff * 2).min(MAX_BACKOFF);
             }
         }
     }
@@ -671,7 +707,7 @@ async fn run_topic(
     resume: &mut HashMap<i32, i64>,
 ) -> Result<(), EngineError> {
     let remote = ctx.flow.remote_topic(topic);
-    let mut count = *partitions.borrow_and_update();
+    let count = *partitions.borrow_and_update();
     let (action, created_with) = prepare_target(ctx, topic, &remote, count).await?;
     if action == TargetTopicAction::Created {
         report_lost_target(ctx, topic, &remote, resume).await?;
@@ -680,80 +716,311 @@ async fn run_topic(
         t.remote_topic = remote.clone();
         t.partitions = count;
     });
+    // A topic created just now already has the source's configs; one that
+    // existed is brought in line before the first record is copied, so that
+    // it accepts every record the source did (`max.message.bytes`).
+    let mut copied_configs: std::collections::BTreeSet<String> = created_with.into_keys().collect();
+    if ctx.flow.sync_topic_configs && action != TargetTopicAction::Created {
+        sync_configs(ctx, topic, &remote, &mut copied_configs).await;
+    }
     // Woken by a failing partition: a thousand topic tasks polling their
     // partitions would add up at rest.
     let failures = Arc::new(tokio::sync::Notify::new());
-    let mut slots = assign(ctx, topic, &remote, 0..count, resume, &failures).await?;
-    // A topic created just now already has the source's configs; one that
-    // existed is brought in line at once.
-    let first_sync = match action {
-        TargetTopicAction::Created => tokio::time::Instant::now() + ctx.flow.refresh_interval,
-        _ => tokio::time::Instant::now(),
+    let mut task = TopicTask {
+        ctx,
+        topic,
+        remote: &remote,
+        slots: assign(
+            ctx,
+            topic,
+            &remote,
+            0..count,
+            resume,
+            &failures,
+            &mut HashMap::new(),
+        )
+        .await?,
+        failures,
+        count,
+        stalled: BTreeMap::new(),
+        retries: HashMap::new(),
+        resolutions: HashMap::new(),
     };
-    let mut config_sync = tokio::time::interval_at(first_sync, ctx.flow.refresh_interval);
-    let mut copied_configs: std::collections::BTreeSet<String> = created_with.into_keys().collect();
-    loop {
-        tokio::select! {
-            _ = config_sync.tick(), if ctx.flow.sync_topic_configs => {
-                match topics::sync_topic_configs(&ctx.source_admin, &ctx.target_admin, &ctx.flow, &ctx.target.name, (topic, &remote), &mut copied_configs).await {
-                    Ok(changes) if !changes.is_empty() => {
-                        tracing::info!(target_topic = %remote, ?changes, "topic configs synced");
-                    }
-                    Ok(_) => {}
-                    // Configs are best effort: records keep flowing, the
-                    // error is visible in the log and the topic's status.
-                    Err(e) => {
-                        tracing::warn!(error = %e, "topic config sync failed");
-                        count_error(&ctx.metrics, "config");
-                        ctx.status.update_topic(topic, |t| t.last_error = Some(e.to_string()));
-                    }
+    let outcome = task.run(partitions, cancel, resume, copied_configs).await;
+    if outcome.is_err() {
+        // The next attempt resumes every partition where the target's
+        // acknowledgements got to, not from older progress.
+        let slots = std::mem::take(&mut task.slots);
+        stop_partitions(ctx, &slots, resume).await?;
+    }
+    outcome
+}
+
+/// A topic's running partitions and those stopped after a failure.
+struct TopicTask<'a> {
+    ctx: &'a Arc<FlowContext>,
+    topic: &'a str,
+    remote: &'a str,
+    /// The partitions being copied.
+    slots: Vec<Arc<PartitionSlot>>,
+    failures: Arc<tokio::sync::Notify>,
+    count: i32,
+    /// Stopped partitions and when each is assigned again.
+    stalled: BTreeMap<i32, tokio::time::Instant>,
+    retries: HashMap<i32, PartitionRetry>,
+    /// Refused records that stalled partitions resolve by `on_record_error`
+    /// when they are assigned again.
+    resolutions: HashMap<i32, Resolution>,
+}
+
+/// A partition's retry schedule: its backoff grows while it keeps failing
+/// at the same offset, and starts over once it got past it.
+struct PartitionRetry {
+    offset: i64,
+    backoff: Backoff,
+}
+
+impl TopicTask<'_> {
+    async fn run(
+        &mut self,
+        partitions: &mut watch::Receiver<i32>,
+        cancel: &CancellationToken,
+        resume: &mut HashMap<i32, i64>,
+        mut copied_configs: std::collections::BTreeSet<String>,
+    ) -> Result<(), EngineError> {
+        let (ctx, topic, remote) = (self.ctx, self.topic, self.remote);
+        let mut config_sync = tokio::time::interval_at(
+            tokio::time::Instant::now() + ctx.flow.refresh_interval,
+            ctx.flow.refresh_interval,
+        );
+        loop {
+            let next_retry = self.stalled.values().min().copied();
+            tokio::select! {
+                _ = config_sync.tick(), if ctx.flow.sync_topic_configs => {
+                    sync_configs(ctx, topic, remote, &mut copied_configs).await;
                 }
-            }
-            _ = cancel.cancelled() => {
-                ctx.plane.send(PumpCommand::Unassign(slots)).await?;
-                return Ok(());
-            }
-            changed = partitions.changed() => {
-                if changed.is_err() {
-                    ctx.plane.send(PumpCommand::Unassign(slots)).await?;
+                _ = cancel.cancelled() => {
+                    ctx.plane.send(PumpCommand::Unassign(std::mem::take(&mut self.slots))).await?;
                     return Ok(());
                 }
-                let grown = *partitions.borrow_and_update();
-                if grown > count {
-                    tracing::info!(from = count, to = grown, "source topic grew; adding partitions");
-                    prepare_target(ctx, topic, &remote, grown).await?;
-                    let added = assign(ctx, topic, &remote, count..grown, resume, &failures).await?;
-                    slots.extend(added);
-                    count = grown;
-                    ctx.status.update_topic(topic, |t| t.partitions = count);
-                }
-            }
-            _ = failures.notified() => {
-                if let Some(slot) = slots.iter().find(|s| s.is_failed()) {
-                    let failure = slot.failure().unwrap_or_else(|| crate::tracker::PartitionFailure {
-                        offset: slot.watermark(),
-                        cause: "unknown failure".into(),
-                    });
-                    let partition = slot.partition;
-                    // Stop the whole topic and resume every partition from
-                    // its acknowledged watermark on the next attempt.
-                    ctx.plane.send(PumpCommand::Unassign(slots.clone())).await?;
-                    for s in &slots {
-                        resume.insert(s.partition, s.watermark());
+                changed = partitions.changed() => {
+                    if changed.is_err() {
+                        ctx.plane.send(PumpCommand::Unassign(std::mem::take(&mut self.slots))).await?;
+                        return Ok(());
                     }
-                    return Err(EngineError::Partition {
-                        cluster: ctx.target.name.clone(),
-                        topic: remote.clone(),
-                        partition,
-                        cause: format!(
-                            "delivery of source {}/{partition} offset {} failed: {}",
-                            topic, failure.offset, failure.cause
-                        ),
-                    });
+                    let grown = *partitions.borrow_and_update();
+                    if grown > self.count {
+                        tracing::info!(from = self.count, to = grown, "source topic grew; adding partitions");
+                        prepare_target(ctx, topic, remote, grown).await?;
+                        let added = assign(ctx, topic, remote, self.count..grown, resume, &self.failures, &mut self.resolutions).await?;
+                        self.slots.extend(added);
+                        self.count = grown;
+                        ctx.status.update_topic(topic, |t| t.partitions = self.count);
+                    }
+                }
+                _ = self.failures.notified() => self.stall_failed(resume).await?,
+                _ = sleep_until_some(next_retry), if next_retry.is_some() => {
+                    self.retry_due(resume).await?;
                 }
             }
         }
     }
+
+    /// Stops the failed partitions only: the topic's other partitions, and
+    /// every other topic, keep copying while they wait for their retry.
+    async fn stall_failed(&mut self, resume: &mut HashMap<i32, i64>) -> Result<(), EngineError> {
+        let (failed, running): (Vec<_>, Vec<_>) = std::mem::take(&mut self.slots)
+            .into_iter()
+            .partition(|s| s.is_failed());
+        self.slots = running;
+        if failed.is_empty() {
+            return Ok(());
+        }
+        stop_partitions(self.ctx, &failed, resume).await?;
+        for slot in &failed {
+            let partition = slot.partition;
+            let failure = slot.failure().unwrap_or_else(|| PartitionFailure {
+                offset: slot.watermark(),
+                cause: "unknown failure".into(),
+                refusal: None,
+            });
+            // A record the target refused for what it is: under "skip" or
+            // "dead-letter" the partition resolves it and goes on at once.
+            // Only when everything before it was acknowledged, so that the
+            // resolved record is the one at the watermark.
+            let policy = &self.ctx.flow.on_record_error;
+            if let (Some(refusal), false) = (failure.refusal, *policy == OnRecordError::Stall) {
+                if slot.watermark() == failure.offset {
+                    tracing::warn!(
+                        cluster = %self.ctx.target.name,
+                        target_topic = %self.remote,
+                        partition,
+                        offset = failure.offset,
+                        cause = %failure.cause,
+                        on_record_error = policy.as_str(),
+                        "the target refused a record; resolving it by on_record_error"
+                    );
+                    self.resolutions.insert(
+                        partition,
+                        Resolution {
+                            offset: failure.offset,
+                            refusal,
+                            cause: failure.cause,
+                            copied_until: slot.acknowledged_past_failure(),
+                        },
+                    );
+                    self.stalled.insert(partition, tokio::time::Instant::now());
+                    continue;
+                }
+            }
+            let retry = self
+                .retries
+                .entry(partition)
+                .or_insert_with(|| PartitionRetry {
+                    offset: failure.offset,
+                    backoff: Backoff::standard(),
+                });
+            if retry.offset != failure.offset {
+                retry.offset = failure.offset;
+                retry.backoff.reset();
+            }
+            let wait = retry.backoff.next_wait();
+            self.stalled
+                .insert(partition, tokio::time::Instant::now() + wait);
+            let error = EngineError::Partition {
+                cluster: self.ctx.target.name.clone(),
+                topic: self.remote.to_string(),
+                partition,
+                cause: format!(
+                    "delivery of source {}/{partition} offset {} failed: {}",
+                    self.topic, failure.offset, failure.cause
+                ),
+            };
+            let message = error.to_string();
+            tracing::error!(error = %message, retry_in = ?wait, "partition stopped; retrying it");
+            count_error(&self.ctx.metrics, "topic");
+            self.ctx.status.update_topic(self.topic, |t| {
+                t.restarts += 1;
+                t.last_error = Some(message);
+            });
+        }
+        Ok(())
+    }
+
+    /// Assigns the stalled partitions whose wait is over, from their
+    /// acknowledged watermarks.
+    async fn retry_due(&mut self, resume: &mut HashMap<i32, i64>) -> Result<(), EngineError> {
+        let now = tokio::time::Instant::now();
+        let due: Vec<i32> = self
+            .stalled
+            .iter()
+            .filter(|(_, at)| **at <= now)
+            .map(|(p, _)| *p)
+            .collect();
+        if due.is_empty() {
+            return Ok(());
+        }
+        let (ctx, topic, remote) = (self.ctx, self.topic, self.remote);
+        // The failure may have been the target topic itself (deleted, say):
+        // make sure it exists before copying into it again.
+        prepare_target(ctx, topic, remote, self.count).await?;
+        for partition in due {
+            self.stalled.remove(&partition);
+            let added = assign(
+                ctx,
+                topic,
+                remote,
+                partition..partition + 1,
+                resume,
+                &self.failures,
+                &mut self.resolutions,
+            )
+            .await?;
+            self.slots.extend(added);
+        }
+        Ok(())
+    }
+}
+
+/// Brings the target topic's configs in line with the source topic's.
+/// Best effort: records keep flowing, an error is visible in the log and the
+/// topic's status.
+async fn sync_configs(
+    ctx: &FlowContext,
+    topic: &str,
+    remote: &str,
+    copied_configs: &mut std::collections::BTreeSet<String>,
+) {
+    match topics::sync_topic_configs(
+        &ctx.source_admin,
+        &ctx.target_admin,
+        &ctx.flow,
+        &ctx.target.name,
+        (topic, remote),
+        copied_configs,
+    )
+    .await
+    {
+        Ok(changes) if !changes.is_empty() => {
+            tracing::info!(target_topic = %remote, ?changes, "topic configs synced");
+        }
+        Ok(_) => {}
+        Err(e) => {
+            tracing::warn!(error = %e, "topic config sync failed");
+            count_error(&ctx.metrics, "config");
+            ctx.status
+                .update_topic(topic, |t| t.last_error = Some(e.to_string()));
+        }
+    }
+}
+
+/// Sleeps until `at`; `None` never comes (the caller's guard disables it).
+async fn sleep_until_some(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Stops copying these partitions and records where each resumes: waits
+/// (bounded) for the target's answer to every record in flight, so the
+/// watermark includes all it acknowledged, then persists it. Without the
+/// wait a partition stopped right after a refusal would resume before
+/// records the target had already taken, and copy them again on every
+/// retry.
+async fn stop_partitions(
+    ctx: &FlowContext,
+    slots: &[Arc<PartitionSlot>],
+    resume: &mut HashMap<i32, i64>,
+) -> Result<(), EngineError> {
+    if slots.is_empty() {
+        return Ok(());
+    }
+    ctx.plane
+        .send(PumpCommand::Unassign(slots.to_vec()))
+        .await?;
+    let deadline = tokio::time::Instant::now() + SETTLE_TIMEOUT;
+    while slots.iter().any(|s| s.in_flight() > 0) {
+        if tokio::time::Instant::now() >= deadline {
+            tracing::warn!(
+                timeout = ?SETTLE_TIMEOUT,
+                "records of stopped partitions still unanswered by the target; they may be copied again"
+            );
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    for s in slots {
+        resume.insert(s.partition, s.watermark());
+    }
+    // Persisted before any retry: a restart while a partition is stalled
+    // resumes where the target's acknowledgements got to as well.
+    if !ctx.persist_progress_now().await {
+        tracing::warn!(
+            "progress of stopped partitions not persisted yet; the flow's next write covers it"
+        );
+    }
+    Ok(())
 }
 
 /// A target topic had to be created although progress exists for its
@@ -857,6 +1124,7 @@ async fn assign(
     range: std::ops::Range<i32>,
     resume: &mut HashMap<i32, i64>,
     failures: &Arc<tokio::sync::Notify>,
+    resolutions: &mut HashMap<i32, Resolution>,
 ) -> Result<Vec<Arc<PartitionSlot>>, EngineError> {
     let topic_arc: Arc<str> = Arc::from(topic);
     let remote_arc: Arc<str> = Arc::from(remote);
@@ -912,11 +1180,14 @@ async fn assign(
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert((topic.to_string(), p), high);
-        let slot = Arc::new(
-            PartitionSlot::new(topic_arc.clone(), p, remote_arc.clone(), start)
-                .with_offsets(ctx.offsets.attach(&topic_arc, p))
-                .with_failure_notify(failures.clone()),
-        );
+        let mut slot = PartitionSlot::new(topic_arc.clone(), p, remote_arc.clone(), start)
+            .with_offsets(ctx.offsets.attach(&topic_arc, p))
+            .with_failure_notify(failures.clone())
+            .with_skip_ledger(ctx.status.skips.clone());
+        if let Some(resolution) = resolutions.remove(&p) {
+            slot = slot.with_resolution(resolution);
+        }
+        let slot = Arc::new(slot);
         ctx.status.put_slot(slot.clone());
         assignments.push((slot, start));
     }

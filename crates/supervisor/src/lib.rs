@@ -23,6 +23,7 @@
 //! Invariant: the offset persisted for a partition is the first source offset
 //! whose record, or any earlier one, the target has not acknowledged.
 
+mod backoff;
 mod batch;
 pub mod checkpoints;
 pub mod clients;

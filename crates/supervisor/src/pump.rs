@@ -17,7 +17,7 @@ use std::sync::{Arc, OnceLock};
 use std::thread::{JoinHandle, Thread};
 use std::time::{Duration, Instant};
 
-use ferry_config::{Cluster, Flow, TopicNaming};
+use ferry_config::{Cluster, Flow, OnRecordError, TopicNaming};
 use rdkafka::client::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -30,13 +30,22 @@ use tokio::sync::mpsc;
 use crate::batch::Batcher;
 use crate::clients::{client_config, ClusterContext, Role};
 use crate::lookups::visible_partitions;
-use crate::tracker::PartitionSlot;
+use crate::tracker::{DeliveryError, PartitionSlot, Pending, Refusal, Resolution};
 use crate::EngineError;
 
 /// Header naming the clusters a record has already been on, oldest first,
 /// comma-separated. Written only under identity naming with cycle protection,
 /// where topic names alone cannot stop a loop.
 pub const PROVENANCE_HEADER: &str = "ferry.provenance";
+
+/// Headers a dead-lettered record carries on top of its own: the source
+/// cluster (as the topology names it), topic, partition and offset, and
+/// the target's error.
+pub const DEAD_LETTER_CLUSTER: &str = "ferry.source.cluster";
+pub const DEAD_LETTER_TOPIC: &str = "ferry.source.topic";
+pub const DEAD_LETTER_PARTITION: &str = "ferry.source.partition";
+pub const DEAD_LETTER_OFFSET: &str = "ferry.source.offset";
+pub const DEAD_LETTER_ERROR: &str = "ferry.error";
 
 pub(crate) enum PumpCommand {
     /// Start copying these partitions from the given source offsets.
@@ -99,7 +108,10 @@ impl ProducerContext for DeliveryContext {
     fn delivery(&self, result: &DeliveryResult<'_>, slot: Arc<PartitionSlot>) {
         let outcome = match result {
             Ok(m) => Ok((m.offset(), m.timestamp().to_millis().unwrap_or(-1))),
-            Err((e, _)) => Err(self.cluster.scrub(&e.to_string())),
+            Err((e, _)) => Err(DeliveryError {
+                cause: self.cluster.scrub(&e.to_string()),
+                refusal: e.rdkafka_error_code().and_then(Refusal::of),
+            }),
         };
         let acked = outcome.is_ok();
         if let (Some(metrics), Ok((_, timestamp))) = (&self.metrics, &outcome) {
@@ -238,6 +250,10 @@ struct Pump {
     /// Set when records need a provenance header (identity naming + cycle
     /// protection): (source alias, target alias).
     provenance: Option<(String, String)>,
+    /// What to do with a record the target refused (see `Resolution`).
+    on_record_error: OnRecordError,
+    /// The source cluster's name, for dead-letter headers.
+    source_alias: String,
     last_poll_error: Option<Instant>,
     last_position_sync: Instant,
 }
@@ -291,6 +307,8 @@ impl DataPlane {
             cap: flow.max_in_flight_bytes,
             stop: stop_pump.clone(),
             provenance,
+            on_record_error: flow.on_record_error.clone(),
+            source_alias: flow.source.clone(),
             last_poll_error: None,
             last_position_sync: Instant::now(),
         };
@@ -570,6 +588,18 @@ impl Pump {
             return;
         }
         let offset = msg.offset();
+        match slot.pending(offset) {
+            None => {}
+            Some(Pending::AlreadyCopied) => return slot.on_skipped(offset),
+            Some(Pending::Refused(resolution)) => match &self.on_record_error {
+                OnRecordError::Skip => return slot.skip_refused(&resolution),
+                OnRecordError::DeadLetter { topic } => {
+                    return self.dead_letter(msg, slot, topic, resolution)
+                }
+                // Never set under "stall"; copy the record as usual.
+                OnRecordError::Stall => {}
+            },
+        }
         let headers = match self.copy_headers(msg) {
             Some(h) => h,
             None => {
@@ -577,25 +607,18 @@ impl Pump {
                 return;
             }
         };
-        let key = msg.key();
-        let payload = msg.payload();
-        let bytes = (key.map_or(0, <[u8]>::len) + payload.map_or(0, <[u8]>::len)) as u32;
-
-        let mut record: BaseRecord<'_, [u8], [u8], Arc<PartitionSlot>> =
-            BaseRecord::with_opaque_to(&slot.target_topic, slot.clone()).partition(msg.partition());
-        if let Some(k) = key {
-            record = record.key(k);
-        }
-        if let Some(p) = payload {
-            record = record.payload(p);
-        }
-        if let Some(ts) = msg.timestamp().to_millis() {
-            record = record.timestamp(ts);
-        }
+        let (record, bytes) = copy_of(msg, &slot.target_topic, slot);
+        let mut record = record.partition(msg.partition());
         if let Some(h) = headers {
             record = record.headers(h);
         }
         slot.on_produced(offset, bytes);
+        self.send(record, slot, offset, bytes);
+    }
+
+    /// Hands a record that `slot` already counts as in flight to the
+    /// producer, waiting while its queue is full.
+    fn send(&self, mut record: OutRecord<'_>, slot: &PartitionSlot, offset: i64, bytes: u32) {
         self.in_flight_bytes
             .fetch_add(u64::from(bytes), Ordering::AcqRel);
         loop {
@@ -607,8 +630,11 @@ impl Pump {
                     std::thread::sleep(Duration::from_millis(1));
                 }
                 Err((e, _)) => {
-                    let cause = self.consumer.context().scrub(&e.to_string());
-                    if let Some(b) = slot.fail_local(offset, cause) {
+                    let error = DeliveryError {
+                        cause: self.consumer.context().scrub(&e.to_string()),
+                        refusal: e.rdkafka_error_code().and_then(Refusal::of),
+                    };
+                    if let Some(b) = slot.fail_local(offset, error) {
                         self.in_flight_bytes
                             .fetch_sub(u64::from(b), Ordering::AcqRel);
                     }
@@ -616,6 +642,42 @@ impl Pump {
                 }
             }
         }
+    }
+
+    /// Writes a refused record to the dead-letter topic instead: its key,
+    /// value, headers and timestamp, plus headers naming where it came from
+    /// and why the target refused it. The partition's progress passes it
+    /// once the dead-letter topic acknowledged it.
+    fn dead_letter(
+        &self,
+        msg: &BorrowedMessage<'_>,
+        slot: &Arc<PartitionSlot>,
+        topic: &str,
+        resolution: Resolution,
+    ) {
+        let offset = resolution.offset;
+        let (partition, offset_text) = (msg.partition().to_string(), offset.to_string());
+        let origin = [
+            (DEAD_LETTER_CLUSTER, self.source_alias.as_bytes()),
+            (DEAD_LETTER_TOPIC, msg.topic().as_bytes()),
+            (DEAD_LETTER_PARTITION, partition.as_bytes()),
+            (DEAD_LETTER_OFFSET, offset_text.as_bytes()),
+            (DEAD_LETTER_ERROR, resolution.cause.as_bytes()),
+        ];
+        let mut headers = msg.headers().map_or_else(
+            || OwnedHeaders::new_with_capacity(origin.len()),
+            |h| h.detach(),
+        );
+        for (key, value) in origin {
+            headers = headers.insert(Header {
+                key,
+                value: Some(value),
+            });
+        }
+        let (record, bytes) = copy_of(msg, topic, slot);
+        let record = record.headers(headers);
+        slot.on_produced_dead_letter(resolution, bytes);
+        self.send(record, slot, offset, bytes);
     }
 
     /// The headers to write, `Some(None)` when there are none, or `None` when
@@ -654,6 +716,32 @@ impl Pump {
         });
         Some(Some(out))
     }
+}
+
+/// A record handed to the target producer; its delivery report goes to
+/// the slot.
+type OutRecord<'m> = BaseRecord<'m, [u8], [u8], Arc<PartitionSlot>>;
+
+/// A record for `topic` with `msg`'s key, value and timestamp (borrowed,
+/// not copied), and its size as the in-flight budget counts it.
+fn copy_of<'m>(
+    msg: &'m BorrowedMessage<'_>,
+    topic: &'m str,
+    slot: &Arc<PartitionSlot>,
+) -> (OutRecord<'m>, u32) {
+    let (key, payload) = (msg.key(), msg.payload());
+    let bytes = (key.map_or(0, <[u8]>::len) + payload.map_or(0, <[u8]>::len)) as u32;
+    let mut record = BaseRecord::with_opaque_to(topic, slot.clone());
+    if let Some(k) = key {
+        record = record.key(k);
+    }
+    if let Some(p) = payload {
+        record = record.payload(p);
+    }
+    if let Some(ts) = msg.timestamp().to_millis() {
+        record = record.timestamp(ts);
+    }
+    (record, bytes)
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use ferry_config::{FlowId, Topology};
 
-use crate::tracker::PartitionSlot;
+use crate::tracker::{PartitionSlot, Refusal};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
@@ -65,6 +65,41 @@ pub struct Notice {
     pub held: bool,
 }
 
+/// Refused records a partition resolved by `on_record_error` (skipped or
+/// written to the dead-letter topic).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PartitionSkips {
+    /// Count per refusal reason (`Refusal::as_str`).
+    pub by_reason: BTreeMap<&'static str, u64>,
+    /// The source offset of the last one.
+    pub last_offset: i64,
+}
+
+impl PartitionSkips {
+    pub fn total(&self) -> u64 {
+        self.by_reason.values().sum()
+    }
+}
+
+/// Resolved refused records per (topic, partition), for the life of the
+/// process: counted by the slots when they resolve one (rarely), read by
+/// `/status` and the metrics.
+#[derive(Debug, Default)]
+pub struct SkipLedger(Mutex<BTreeMap<(String, i32), PartitionSkips>>);
+
+impl SkipLedger {
+    pub(crate) fn record(&self, topic: &str, partition: i32, offset: i64, refusal: Refusal) {
+        let mut skips = lock(&self.0);
+        let entry = skips.entry((topic.to_string(), partition)).or_default();
+        *entry.by_reason.entry(refusal.as_str()).or_default() += 1;
+        entry.last_offset = offset;
+    }
+
+    pub fn snapshot(&self) -> BTreeMap<(String, i32), PartitionSkips> {
+        lock(&self.0).clone()
+    }
+}
+
 /// One partition's end offset on the source, as last seen, for lag.
 #[derive(Debug, Default)]
 pub struct FlowStatus {
@@ -79,6 +114,8 @@ pub struct FlowStatus {
     retired: Mutex<HashMap<String, (u64, u64)>>,
     /// Notices per source (topic, partition, kind).
     notices: Mutex<BTreeMap<(String, i32, &'static str), Notice>>,
+    /// Refused records resolved by `on_record_error`.
+    pub(crate) skips: Arc<SkipLedger>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {

@@ -153,26 +153,69 @@ pub async fn ensure_internal_topic(
     topic: &str,
     replication: Option<i32>,
 ) -> Result<(), EngineError> {
+    let config = ("cleanup.policy", "compact");
+    ensure_topic(
+        admin,
+        cluster,
+        (topic, config, replication),
+        "internal topic",
+    )
+    .await
+}
+
+/// Makes sure the dead-letter topic of `on_record_error = "dead-letter"`
+/// exists. One partition keeps refused records in the order they were
+/// refused; its `max.message.bytes` is librdkafka's largest, since the
+/// records it gets are typically the ones too large for their own target
+/// topic (the broker's `socket.request.max.bytes` still applies). An
+/// existing topic is used as it is.
+pub async fn ensure_dead_letter_topic(
+    admin: &Admin,
+    cluster: &str,
+    topic: &str,
+    replication: Option<i32>,
+) -> Result<(), EngineError> {
+    let config = ("max.message.bytes", crate::clients::RECORD_MAX_BYTES);
+    ensure_topic(
+        admin,
+        cluster,
+        (topic, config, replication),
+        "dead-letter topic",
+    )
+    .await
+}
+
+/// Creates a one-partition topic with one config unless it exists.
+/// Existing topics are looked up first, so a cluster that refuses
+/// CreateTopics (or an operator who pre-created the topic with locked-down
+/// ACLs) is fine.
+async fn ensure_topic(
+    admin: &Admin,
+    cluster: &str,
+    (topic, (key, value), replication): (&str, (&str, &str), Option<i32>),
+    what: &str,
+) -> Result<(), EngineError> {
+    let mut spec = NewTopicSpec::new(topic, 1);
+    spec.configs = vec![(key.into(), value.into())];
+    spec.replication = replication;
+    let topic = topic.to_string();
     if admin
         .topic_metadata()
         .await
-        .is_ok_and(|t| t.contains_key(topic))
+        .is_ok_and(|t| t.contains_key(&topic))
     {
         return Ok(());
     }
-    let mut spec = NewTopicSpec::new(topic, 1);
-    spec.configs = vec![("cleanup.policy".into(), "compact".into())];
-    spec.replication = replication;
     match create_topic(admin, spec).await {
         Ok(created) => {
             if created {
-                tracing::info!(cluster, topic, "created internal topic");
+                tracing::info!(cluster, topic, "created {what}");
             }
             Ok(())
         }
         Err(e) => Err(EngineError::Topic {
             cluster: cluster.to_string(),
-            topic: topic.to_string(),
+            topic,
             cause: format!("cannot create the topic: {e}"),
         }),
     }

@@ -25,6 +25,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::Notify;
 
 use crate::checkpoints::SessionHandle;
+use crate::status::SkipLedger;
 
 /// Why a partition stopped moving.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,15 +33,111 @@ pub struct PartitionFailure {
     /// The first source offset that was not acknowledged.
     pub offset: i64,
     pub cause: String,
+    /// Set when the target refused the record itself, so that retrying it
+    /// cannot help and `on_record_error` applies.
+    pub refusal: Option<Refusal>,
+}
+
+/// Why the target refused a record as such (as opposed to failing to take
+/// it now: unreachable, unauthorized, timed out).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// Larger than the target topic's `max.message.bytes`.
+    TooLarge,
+    /// The target topic's rules refuse it (e.g. no key on a compacted topic).
+    InvalidRecord,
+    /// Its timestamp is out of the target topic's allowed range.
+    InvalidTimestamp,
+}
+
+impl Refusal {
+    /// The Kafka error codes that refuse a record for what it is.
+    pub fn of(code: rdkafka::error::RDKafkaErrorCode) -> Option<Refusal> {
+        use rdkafka::error::RDKafkaErrorCode as C;
+        match code {
+            C::MessageSizeTooLarge | C::MessageBatchTooLarge => Some(Refusal::TooLarge),
+            C::InvalidRecord => Some(Refusal::InvalidRecord),
+            C::InvalidTimestamp => Some(Refusal::InvalidTimestamp),
+            _ => None,
+        }
+    }
+
+    /// The `reason` label of `ferry_records_skipped_total`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Refusal::TooLarge => "too_large",
+            Refusal::InvalidRecord => "invalid_record",
+            Refusal::InvalidTimestamp => "invalid_timestamp",
+        }
+    }
+}
+
+/// A failed delivery: the cause as text, and whether it was a refusal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryError {
+    pub cause: String,
+    pub refusal: Option<Refusal>,
+}
+
+impl From<String> for DeliveryError {
+    fn from(cause: String) -> Self {
+        Self {
+            cause,
+            refusal: None,
+        }
+    }
+}
+
+impl From<&str> for DeliveryError {
+    fn from(cause: &str) -> Self {
+        cause.to_string().into()
+    }
+}
+
+/// A refused record the next task epoch resolves by `on_record_error`
+/// instead of producing it again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolution {
+    pub offset: i64,
+    pub refusal: Refusal,
+    pub cause: String,
+    /// The records after it, up to here (exclusive), were acknowledged by
+    /// the target after the refusal: already copied, not to copy again.
+    pub copied_until: i64,
+}
+
+/// What the pump does with a record of a slot that resolves a refusal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pending {
+    /// The refused record: skip it or dead-letter it.
+    Refused(Resolution),
+    /// A record after it that the target already acknowledged.
+    AlreadyCopied,
+}
+
+/// One record handed to the producer and not yet answered.
+#[derive(Debug)]
+struct InFlight {
+    offset: i64,
+    bytes: u32,
+    /// Set when this is a refused record's copy in the dead-letter topic:
+    /// its acknowledgement resolves the record without mapping offsets.
+    dead_letter: Option<Resolution>,
 }
 
 #[derive(Debug)]
 struct SlotState {
-    /// (source offset, bytes) produced and not yet acknowledged, in order.
-    in_flight: VecDeque<(i64, u32)>,
+    /// Records produced and not yet acknowledged, in order.
+    in_flight: VecDeque<InFlight>,
     /// The offset after the last record produced or deliberately skipped.
     next_unhandled: i64,
     failure: Option<PartitionFailure>,
+    /// The refused record this epoch resolves rather than copies.
+    resolution: Option<Resolution>,
+    /// After a failure: the end (exclusive) of the run of records right
+    /// after the failed one that the target acknowledged, and whether that
+    /// run is still growing (no second failure yet).
+    acked_past_failure: (i64, bool),
 }
 
 /// One source partition mirrored by one task epoch.
@@ -68,6 +165,11 @@ pub struct PartitionSlot {
     /// acknowledged (source, target) offset pair is recorded there, in
     /// order, for offset translation.
     offsets: Option<SessionHandle>,
+    /// `Resolution::copied_until` while a resolution is pending, -1 when
+    /// none: read on the hot path without the lock.
+    pending_until: AtomicI64,
+    /// Where resolved (skipped or dead-lettered) records are counted.
+    skips: Option<Arc<SkipLedger>>,
 }
 
 /// What a delivery report changed.
@@ -87,6 +189,8 @@ impl PartitionSlot {
                 in_flight: VecDeque::new(),
                 next_unhandled: start_offset,
                 failure: None,
+                resolution: None,
+                acked_past_failure: (start_offset, false),
             }),
             fenced: AtomicBool::new(false),
             failed: AtomicBool::new(false),
@@ -97,7 +201,101 @@ impl PartitionSlot {
             source_end: AtomicI64::new(-1),
             offsets: None,
             on_failure: None,
+            pending_until: AtomicI64::new(-1),
+            skips: None,
         }
+    }
+
+    /// The record at `resolution.offset` is resolved by `on_record_error`
+    /// when it comes, not produced again.
+    pub fn with_resolution(self, resolution: Resolution) -> Self {
+        self.pending_until.store(
+            resolution.copied_until.max(resolution.offset + 1),
+            Ordering::Relaxed,
+        );
+        self.state().resolution = Some(resolution);
+        self
+    }
+
+    /// Counts the records this slot resolves into `skips`.
+    pub fn with_skip_ledger(mut self, skips: Arc<SkipLedger>) -> Self {
+        self.skips = Some(skips);
+        self
+    }
+
+    /// What to do with the record at `offset` instead of copying it, while
+    /// a refusal is being resolved: the refused record itself, or one after
+    /// it that the target already took. `None`: copy it as usual.
+    pub fn pending(&self, offset: i64) -> Option<Pending> {
+        let until = self.pending_until.load(Ordering::Relaxed);
+        if offset >= until {
+            if until >= 0 {
+                // Past it all (a record the source no longer holds is
+                // simply never resolved): back to the lock-free path.
+                self.pending_until.store(-1, Ordering::Relaxed);
+                self.state().resolution = None;
+            }
+            return None;
+        }
+        let mut s = self.state();
+        match &s.resolution {
+            Some(r) if offset < r.offset => None,
+            Some(r) if offset == r.offset => s.resolution.take().map(Pending::Refused),
+            _ => Some(Pending::AlreadyCopied),
+        }
+    }
+
+    /// The end (exclusive) of the records right after the failed one that
+    /// the target acknowledged nonetheless; the failed offset + 1 if none.
+    pub fn acknowledged_past_failure(&self) -> i64 {
+        self.state().acked_past_failure.0
+    }
+
+    /// A refused record was left out (`on_record_error = "skip"`): progress
+    /// moves past it, and the offset map no longer vouches for the offsets
+    /// around it.
+    pub fn skip_refused(&self, resolution: &Resolution) {
+        let mut s = self.state();
+        s.next_unhandled = resolution.offset + 1;
+        self.record_resolved(resolution, "skip");
+    }
+
+    /// A refused record's copy went to the dead-letter topic; it is resolved
+    /// once acknowledged there.
+    pub fn on_produced_dead_letter(&self, resolution: Resolution, bytes: u32) {
+        let mut s = self.state();
+        s.next_unhandled = resolution.offset + 1;
+        s.in_flight.push_back(InFlight {
+            offset: resolution.offset,
+            bytes,
+            dead_letter: Some(resolution),
+        });
+    }
+
+    /// Counts a resolved record and breaks the offset map's chain there: a
+    /// translation must not claim that the record exists on the target, nor
+    /// that nothing lies between its neighbours' copies. Called under the
+    /// slot's lock, in delivery order.
+    fn record_resolved(&self, resolution: &Resolution, action: &'static str) {
+        if let Some(offsets) = &self.offsets {
+            offsets.on_unreplicated();
+        }
+        if let Some(skips) = &self.skips {
+            skips.record(
+                &self.topic,
+                self.partition,
+                resolution.offset,
+                resolution.refusal,
+            );
+        }
+        tracing::warn!(
+            topic = %self.topic,
+            partition = self.partition,
+            offset = resolution.offset,
+            action,
+            cause = %resolution.cause,
+            "record refused by the target resolved by on_record_error"
+        );
     }
 
     /// Wakes `notify` when this partition fails.
@@ -130,7 +328,11 @@ impl PartitionSlot {
     /// A record was handed to the producer.
     pub fn on_produced(&self, source_offset: i64, bytes: u32) {
         let mut s = self.state();
-        s.in_flight.push_back((source_offset, bytes));
+        s.in_flight.push_back(InFlight {
+            offset: source_offset,
+            bytes,
+            dead_letter: None,
+        });
         s.next_unhandled = source_offset + 1;
     }
 
@@ -142,11 +344,23 @@ impl PartitionSlot {
 
     /// A delivery report arrived for the oldest in-flight record.
     /// Returns what was released, so the flow can return its bytes.
-    pub fn on_delivered(&self, result: Result<(i64, i64), String>) -> Option<Delivered> {
+    pub fn on_delivered(&self, result: Result<(i64, i64), DeliveryError>) -> Option<Delivered> {
         let mut s = self.state();
-        let (source_offset, bytes) = s.in_flight.pop_front()?;
+        let InFlight {
+            offset: source_offset,
+            bytes,
+            dead_letter,
+        } = s.in_flight.pop_front()?;
         match result {
+            Ok(_) if dead_letter.is_some() => {
+                if let (None, Some(resolution)) = (&s.failure, &dead_letter) {
+                    self.record_resolved(resolution, "dead-letter");
+                }
+            }
             Ok((target_offset, timestamp)) => {
+                if let (Some(_), (end, true)) = (&s.failure, s.acked_past_failure) {
+                    s.acked_past_failure = (end.max(source_offset + 1), true);
+                }
                 if s.failure.is_none() {
                     self.records_acked.fetch_add(1, Ordering::Relaxed);
                     self.bytes_acked
@@ -161,13 +375,25 @@ impl PartitionSlot {
                     }
                 }
             }
-            Err(cause) => {
+            Err(error) => {
                 // Keep the first failure: progress must stop at the oldest
                 // unacknowledged record, whatever happens after it.
+                s.acked_past_failure = match s.failure {
+                    None => (source_offset + 1, true),
+                    Some(_) => (s.acked_past_failure.0, false),
+                };
                 if s.failure.is_none() {
                     s.failure = Some(PartitionFailure {
                         offset: source_offset,
-                        cause,
+                        // The dead-letter topic refusing the copy is not the
+                        // record's refusal: stall rather than resolve again.
+                        refusal: error.refusal.filter(|_| dead_letter.is_none()),
+                        cause: match &dead_letter {
+                            Some(_) => {
+                                format!("writing to the dead-letter topic failed: {}", error.cause)
+                            }
+                            None => error.cause,
+                        },
                     });
                 }
                 self.mark_failed();
@@ -199,7 +425,7 @@ impl PartitionSlot {
     /// The next source offset to copy if the process stopped now.
     pub fn watermark(&self) -> i64 {
         let s = self.state();
-        let pending = s.in_flight.front().map_or(s.next_unhandled, |(o, _)| *o);
+        let pending = s.in_flight.front().map_or(s.next_unhandled, |r| r.offset);
         match &s.failure {
             Some(f) => f.offset.min(pending),
             None => pending,
@@ -218,20 +444,23 @@ impl PartitionSlot {
     /// A produce call failed before the record left the process: take back
     /// the entry `on_produced` queued (only the pump pushes, so it is the
     /// last one) and stop the partition there.
-    pub fn fail_local(&self, source_offset: i64, cause: String) -> Option<u32> {
+    pub fn fail_local(&self, source_offset: i64, error: impl Into<DeliveryError>) -> Option<u32> {
+        let error = error.into();
         let mut s = self.state();
         let bytes = match s.in_flight.back() {
-            Some((o, b)) if *o == source_offset => {
-                let b = *b;
+            Some(r) if r.offset == source_offset => {
+                let b = r.bytes;
                 s.in_flight.pop_back();
                 Some(b)
             }
             _ => None,
         };
         if s.failure.is_none() {
+            s.acked_past_failure = (source_offset + 1, false);
             s.failure = Some(PartitionFailure {
                 offset: source_offset,
-                cause,
+                cause: error.cause,
+                refusal: error.refusal,
             });
         }
         self.mark_failed();
@@ -315,9 +544,123 @@ mod tests {
 
         let local = slot(5).with_failure_notify(notify.clone());
         local.on_produced(5, 1);
-        local.fail_local(5, "queue full for too long".into());
+        local.fail_local(5, "queue full for too long");
         assert!(woken(&notify).await, "a local failure wakes the task");
         assert!(local.is_failed());
+    }
+
+    /// A record the target refused and `on_record_error` resolved is not on
+    /// the target: the offset map must not translate its offset exactly,
+    /// unlike an offset the consumer passed over (transaction marker), and
+    /// progress moves past it only once it is resolved.
+    #[tokio::test]
+    async fn a_resolved_refusal_breaks_exact_translation_and_then_moves_progress() {
+        use crate::checkpoints::OffsetRegistry;
+        use ferry_checkpoint::{SyncReplay, Translation};
+
+        let (registry, _syncs) = OffsetRegistry::new();
+        registry.install_history(SyncReplay::default());
+        let topic: Arc<str> = Arc::from("orders");
+        let refused = |offset| Resolution {
+            offset,
+            refusal: Refusal::TooLarge,
+            cause: "Broker: Message size too large".into(),
+            copied_until: offset + 1,
+        };
+        let ledger = Arc::new(SkipLedger::default());
+
+        // Control: offset 1 never reached the producer (a marker).
+        let marker = slot(0).with_offsets(registry.attach(&topic, 0));
+        marker.on_produced(0, 1);
+        marker.on_delivered(Ok((0, 1)));
+        marker.on_produced(2, 1);
+        marker.on_delivered(Ok((1, 1)));
+        assert_eq!(registry.translate("orders", 0, 1), Translation::Exact(1));
+
+        // Skipped: offset 1 resolved when the consumer hands it over.
+        let skipping = PartitionSlot::new(topic.clone(), 1, "src.orders".into(), 0)
+            .with_offsets(registry.attach(&topic, 1))
+            .with_skip_ledger(ledger.clone())
+            .with_resolution(refused(1));
+        assert_eq!(skipping.pending(0), None);
+        skipping.on_produced(0, 1);
+        skipping.on_delivered(Ok((0, 1)));
+        let Some(Pending::Refused(resolution)) = skipping.pending(1) else {
+            panic!("offset 1 is resolved");
+        };
+        skipping.skip_refused(&resolution);
+        assert_eq!(skipping.pending(2), None);
+        assert_eq!(skipping.watermark(), 2);
+        skipping.on_produced(2, 1);
+        skipping.on_delivered(Ok((1, 1)));
+        assert_eq!(registry.translate("orders", 1, 0), Translation::Exact(0));
+        assert_eq!(
+            registry.translate("orders", 1, 1),
+            Translation::Conservative(1)
+        );
+        assert_eq!(registry.translate("orders", 1, 2), Translation::Exact(1));
+
+        // Dead-lettered: progress waits for the dead-letter acknowledgement,
+        // whose offset (in another topic) is not a fact of this partition.
+        let dead = PartitionSlot::new(topic.clone(), 2, "src.orders".into(), 1)
+            .with_offsets(registry.attach(&topic, 2))
+            .with_skip_ledger(ledger.clone())
+            .with_resolution(refused(1));
+        let Some(Pending::Refused(resolution)) = dead.pending(1) else {
+            panic!("offset 1 is resolved");
+        };
+        dead.on_produced_dead_letter(resolution, 5);
+        assert_eq!(dead.watermark(), 1, "not resolved before acknowledged");
+        dead.on_delivered(Ok((70, 1)));
+        assert_eq!(dead.watermark(), 2);
+        dead.on_produced(2, 1);
+        dead.on_delivered(Ok((0, 1)));
+        assert_eq!(dead.records_acked.load(Ordering::Relaxed), 1);
+        assert!(!registry.translate("orders", 2, 1).is_exact());
+        assert_eq!(registry.translate("orders", 2, 2), Translation::Exact(0));
+
+        let skips = ledger.snapshot();
+        for p in [1, 2] {
+            let entry = &skips[&("orders".to_string(), p)];
+            assert_eq!((entry.total(), entry.last_offset), (1, 1));
+            assert_eq!(entry.by_reason.get("too_large"), Some(&1));
+        }
+    }
+
+    /// Records the target took after refusing one are not copied again
+    /// once the refused one is resolved.
+    #[test]
+    fn records_acknowledged_after_a_refusal_are_not_copied_again() {
+        let failed = slot(0);
+        for o in 0..5 {
+            failed.on_produced(o, 1);
+        }
+        failed.on_delivered(Ok((0, 1)));
+        failed.on_delivered(Err(DeliveryError {
+            cause: "Broker: Message size too large".into(),
+            refusal: Some(Refusal::TooLarge),
+        }));
+        failed.on_delivered(Ok((1, 1)));
+        failed.on_delivered(Ok((2, 1)));
+        assert_eq!(failed.acknowledged_past_failure(), 4);
+        failed.on_delivered(Err("timed out".into()));
+        assert_eq!(
+            failed.acknowledged_past_failure(),
+            4,
+            "a second failure ends the run"
+        );
+
+        let next = slot(1).with_resolution(Resolution {
+            offset: 1,
+            refusal: Refusal::TooLarge,
+            cause: String::new(),
+            copied_until: 4,
+        });
+        assert!(matches!(next.pending(1), Some(Pending::Refused(_))));
+        assert_eq!(next.pending(2), Some(Pending::AlreadyCopied));
+        assert_eq!(next.pending(3), Some(Pending::AlreadyCopied));
+        assert_eq!(next.pending(4), None);
+        assert_eq!(next.pending(2), None, "resolved for good");
     }
 
     #[test]

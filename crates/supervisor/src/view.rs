@@ -49,7 +49,16 @@ impl EngineView for StatusView {
         for (id, flow) in self.0.flows() {
             let totals = flow.replicated_totals();
             let lags = topic_lag(&flow);
+            let skips = flow.skips.snapshot();
             for (topic, status) in flow.topics() {
+                let mut records_skipped_total = std::collections::BTreeMap::new();
+                for (_, partition) in
+                    skips.range((topic.clone(), i32::MIN)..=(topic.clone(), i32::MAX))
+                {
+                    for (reason, n) in &partition.by_reason {
+                        *records_skipped_total.entry(*reason).or_default() += n;
+                    }
+                }
                 let (records, bytes) = totals.get(&topic).copied().unwrap_or_default();
                 let (lag_records, lag_seconds) = lags.get(&topic).copied().unwrap_or_default();
                 samples.push(TopicSample {
@@ -60,6 +69,7 @@ impl EngineView for StatusView {
                     lag_records,
                     lag_seconds,
                     task_restarts_total: status.restarts,
+                    records_skipped_total,
                 });
             }
         }
@@ -95,6 +105,7 @@ impl EngineView for StatusView {
             .map(|(id, flow)| {
                 let totals = flow.replicated_totals();
                 let lag = flow.lag();
+                let skips = flow.skips.snapshot();
                 let topics: Vec<serde_json::Value> = flow
                     .topics()
                     .into_iter()
@@ -105,12 +116,16 @@ impl EngineView for StatusView {
                             .filter(|((name, _), _)| *name == topic)
                             .map(|((_, p), l)| {
                                 let slot = flow.slot(&topic, *p);
+                                let skipped = skips.get(&(topic.clone(), *p));
                                 json!({
                                     "partition": p,
                                     "lag_records": l,
                                     "next_source_offset": slot.as_ref().map(|s| s.watermark()),
                                     "in_flight": slot.as_ref().map(|s| s.in_flight()),
                                     "error": slot.and_then(|s| s.failure()).map(|f| format!("offset {}: {}", f.offset, f.cause)),
+                                    // Refused records resolved by on_record_error.
+                                    "records_skipped": skipped.map_or(0, |s| s.total()),
+                                    "last_skipped_offset": skipped.map(|s| s.last_offset),
                                 })
                             })
                             .collect();
@@ -121,6 +136,11 @@ impl EngineView for StatusView {
                             "records_replicated": records,
                             "bytes_replicated": bytes,
                             "restarts": t.restarts,
+                            "records_skipped": skips
+                                .iter()
+                                .filter(|((name, _), _)| *name == topic)
+                                .map(|(_, s)| s.total())
+                                .sum::<u64>(),
                             "last_error": t.last_error,
                             "partition_status": partitions,
                         })

@@ -37,7 +37,10 @@ impl FakeEngine {
         *engine.topics.lock().unwrap() = vec![
             topic("primary->backup", "orders", 10, 1_000, 3, 0.5, 0),
             topic("primary->backup", "payments", 20, 2_000, 0, 0.0, 1),
-            topic("backup->dr", "orders", 5, 500, 7, 12.25, 2),
+            TopicSample {
+                records_skipped_total: [("too_large", 3)].into(),
+                ..topic("backup->dr", "orders", 5, 500, 7, 12.25, 2)
+            },
         ];
         *engine.partitions.lock().unwrap() = vec![
             PartitionSample {
@@ -77,6 +80,7 @@ pub fn topic(
         lag_records: lag,
         lag_seconds,
         task_restarts_total: restarts,
+        records_skipped_total: Default::default(),
     }
 }
 
