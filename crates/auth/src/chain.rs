@@ -120,7 +120,9 @@ impl CredentialChain {
             return match explicit {
                 Some(_) => Err(AuthError::Incomplete {
                     source_name: "profile",
-                    detail: format!("profile \"{name}\" is not in the shared config or credentials file"),
+                    detail: format!(
+                        "profile \"{name}\" is not in the shared config or credentials file"
+                    ),
                 }),
                 None => Ok(None),
             };
@@ -144,9 +146,14 @@ impl CredentialChain {
                 )
                 .map(Some);
         }
-        let unsupported = ["source_profile", "credential_process", "sso_session", "sso_start_url"]
-            .into_iter()
-            .find(|k| profile.contains_key(*k));
+        let unsupported = [
+            "source_profile",
+            "credential_process",
+            "sso_session",
+            "sso_start_url",
+        ]
+        .into_iter()
+        .find(|k| profile.contains_key(*k));
         match (unsupported, explicit) {
             (Some(key), _) => Err(AuthError::Incomplete {
                 source_name: "profile",
@@ -201,7 +208,10 @@ impl CredentialChain {
             ("Action", "AssumeRoleWithWebIdentity"),
             ("Version", "2011-06-15"),
             ("RoleArn", role_arn),
-            ("RoleSessionName", session_name.unwrap_or(DEFAULT_SESSION_NAME)),
+            (
+                "RoleSessionName",
+                session_name.unwrap_or(DEFAULT_SESSION_NAME),
+            ),
             ("WebIdentityToken", token.trim()),
         ]
         .iter()
@@ -257,7 +267,9 @@ impl CredentialChain {
                 std::fs::read_to_string(&path)
                     .map_err(|e| AuthError::Incomplete {
                         source_name: "container",
-                        detail: format!("cannot read AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE {path}: {e}"),
+                        detail: format!(
+                            "cannot read AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE {path}: {e}"
+                        ),
                     })?
                     .trim()
                     .to_string(),
@@ -320,13 +332,15 @@ impl CredentialChain {
         )?;
         let auth = [("X-aws-ec2-metadata-token", session.trim())];
         let (_, roles) = get("/latest/meta-data/iam/security-credentials/", &auth, "GET")?;
-        let role = roles.lines().map(str::trim).find(|l| !l.is_empty()).ok_or_else(|| {
-            AuthError::Endpoint {
+        let role = roles
+            .lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty())
+            .ok_or_else(|| AuthError::Endpoint {
                 source_name: "instance metadata",
                 url: format!("{base}/latest/meta-data/iam/security-credentials/"),
                 detail: "the instance has no IAM role attached".into(),
-            }
-        })?;
+            })?;
         let (url, body) = get(
             &format!("/latest/meta-data/iam/security-credentials/{role}"),
             &auth,
@@ -355,7 +369,8 @@ fn json_credentials(
     let parsed: JsonCredentials = serde_json::from_str(body).map_err(|_| AuthError::Endpoint {
         source_name,
         url: url.to_string(),
-        detail: "the answer is not JSON with AccessKeyId, SecretAccessKey, Token and Expiration".into(),
+        detail: "the answer is not JSON with AccessKeyId, SecretAccessKey, Token and Expiration"
+            .into(),
     })?;
     let expiration = parsed
         .expiration
@@ -371,7 +386,11 @@ fn json_credentials(
     ))
 }
 
-fn parse_time(source_name: &'static str, url: &str, text: &str) -> Result<OffsetDateTime, AuthError> {
+fn parse_time(
+    source_name: &'static str,
+    url: &str,
+    text: &str,
+) -> Result<OffsetDateTime, AuthError> {
     OffsetDateTime::parse(text.trim(), &Rfc3339).map_err(|_| AuthError::Endpoint {
         source_name,
         url: url.to_string(),
@@ -450,7 +469,10 @@ mod tests {
         assert_eq!(prod["aws_access_key_id"], "AKID");
         assert_eq!(prod["aws_secret_access_key"], "abc=def");
         assert!(!prod.contains_key("x"));
-        assert_eq!(parse_section(text, "default").unwrap()["region"], "eu-west-1");
+        assert_eq!(
+            parse_section(text, "default").unwrap()["region"],
+            "eu-west-1"
+        );
         assert!(parse_section(text, "prod").is_none());
     }
 

@@ -37,7 +37,8 @@ fn tokens_match_the_official_signer_byte_for_byte() {
         if !name.ends_with(".json") || name.starts_with("package") {
             continue;
         }
-        let golden: Golden = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let golden: Golden =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         let credentials = Credentials::new(
             golden.access_key_id,
             golden.secret_access_key,
@@ -45,10 +46,21 @@ fn tokens_match_the_official_signer_byte_for_byte() {
             golden.expiration.as_deref().map(parse),
             "golden",
         );
-        let token = sign_msk_token(&credentials, &golden.region, parse(&golden.time), &golden.user_agent)
-            .unwrap_or_else(|e| panic!("{name}: {e}"));
-        assert_eq!(token.token, golden.token, "{name}: token differs from the official signer's");
-        assert_eq!(token.expires_at_ms, golden.expiry_ms, "{name}: expiry differs");
+        let token = sign_msk_token(
+            &credentials,
+            &golden.region,
+            parse(&golden.time),
+            &golden.user_agent,
+        )
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(
+            token.token, golden.token,
+            "{name}: token differs from the official signer's"
+        );
+        assert_eq!(
+            token.expires_at_ms, golden.expiry_ms,
+            "{name}: expiry differs"
+        );
         checked.push(name);
     }
     // All four vectors, including a session token and expiring credentials.
