@@ -1655,6 +1655,7 @@ mod tests {
             name: name.into(),
             bootstrap_servers: format!("{name}:1"),
             client: Default::default(),
+            aws_msk_iam: None,
         }
     }
 
