@@ -3,11 +3,12 @@
 //! librdkafka's logs and errors into `tracing` with the cluster named and
 //! every secret scrubbed.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use ferry_auth::{MskIamSettings, MskTokenProvider};
 use ferry_config::{Cluster, REDACTED};
-use rdkafka::client::ClientContext;
+use rdkafka::client::{ClientContext, OAuthToken};
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::KafkaError;
@@ -92,6 +93,12 @@ pub fn client_config(cluster: &Cluster, role: Role, client_id: &str) -> ClientCo
                 .set("isolation.level", "read_committed");
         }
     }
+    if cluster.aws_msk_iam.is_some() {
+        // The token comes from `ClusterContext::generate_oauth_token`;
+        // validation refused any other SASL set-up for this cluster.
+        cfg.set("security.protocol", "SASL_SSL")
+            .set("sasl.mechanism", "OAUTHBEARER");
+    }
     for (k, v) in cluster.client.iter_exposed() {
         cfg.set(k, v);
     }
@@ -104,6 +111,9 @@ pub struct ClusterContext {
     secrets: Vec<String>,
     /// The first warning-or-worse librdkafka reported, for probes.
     last_error: Mutex<Option<String>>,
+    /// Signs OAUTHBEARER tokens for `aws_msk_iam` clusters; shared by every
+    /// client with the same region and profile.
+    msk_iam: Option<Result<Arc<MskTokenProvider>, String>>,
 }
 
 impl ClusterContext {
@@ -116,6 +126,13 @@ impl ClusterContext {
                 .map(str::to_string)
                 .collect(),
             last_error: Mutex::new(None),
+            msk_iam: cluster.aws_msk_iam.as_ref().map(|iam| {
+                MskTokenProvider::shared(&MskIamSettings {
+                    region: iam.region.clone(),
+                    profile: iam.profile.clone(),
+                })
+                .map_err(|e| e.to_string())
+            }),
         }
     }
 
@@ -176,6 +193,35 @@ impl ClientContext for ClusterContext {
         tracing::warn!(cluster = self.cluster.as_str(), error = %error, "{reason}");
         self.remember(&reason);
     }
+
+    /// librdkafka asks again at 80% of the returned lifetime. Runs on the
+    /// thread that polls the client; it blocks only while credentials are
+    /// fetched, once per credential lifetime, with short timeouts.
+    const ENABLE_REFRESH_OAUTH_TOKEN: bool = true;
+
+    fn generate_oauth_token(
+        &self,
+        _oauthbearer_config: Option<&str>,
+    ) -> Result<OAuthToken, Box<dyn std::error::Error>> {
+        let provider = match &self.msk_iam {
+            Some(Ok(p)) => p,
+            Some(Err(e)) => return Err(format!("AWS MSK IAM: {e}").into()),
+            None => return Err("no OAUTHBEARER token source is configured (aws_msk_iam)".into()),
+        };
+        // The failure reaches operators through librdkafka's log callback
+        // ("Failed to acquire SASL OAUTHBEARER token: ..."); the message
+        // names the credential source and endpoint, never a secret.
+        let token = provider
+            .token()
+            .map_err(|e| format!("AWS MSK IAM (region {}): {e}", provider.settings().region))?;
+        Ok(OAuthToken {
+            token: token.token,
+            // Only the client side sees this name; MSK derives the principal
+            // from the signed request.
+            principal_name: "aws-msk-iam".into(),
+            lifetime_ms: token.expires_at_ms,
+        })
+    }
 }
 
 impl ConsumerContext for ClusterContext {}
@@ -222,6 +268,7 @@ fn probe_blocking(cluster: &Cluster, timeout: Duration) -> Result<ProbeReport, C
                 cluster: cluster.name.clone(),
                 reason: scrub(&e.to_string(), &secrets_of(cluster)),
             })?;
+    serve_token_refresh(&consumer);
     match consumer.fetch_metadata(None, timeout) {
         Ok(md) => Ok(ProbeReport {
             brokers: md.brokers().len(),
@@ -257,4 +304,11 @@ fn secrets_of(cluster: &Cluster) -> Vec<String> {
         .sensitive_values()
         .map(str::to_string)
         .collect()
+}
+
+/// Serves a pending OAUTHBEARER token refresh (queued when the client is
+/// created) on a consumer that is about to be used without being polled,
+/// e.g. only for metadata. Without a token no broker connection succeeds.
+pub fn serve_token_refresh<C: ConsumerContext>(consumer: &BaseConsumer<C>) {
+    let _ = consumer.poll(Duration::ZERO);
 }

@@ -84,6 +84,14 @@ impl ClientContext for ReaderContext {
             self.0.error(error, reason);
         }
     }
+    const ENABLE_REFRESH_OAUTH_TOKEN: bool = true;
+
+    fn generate_oauth_token(
+        &self,
+        config: Option<&str>,
+    ) -> Result<rdkafka::client::OAuthToken, Box<dyn std::error::Error>> {
+        self.0.generate_oauth_token(config)
+    }
 }
 
 impl ConsumerContext for ReaderContext {}
