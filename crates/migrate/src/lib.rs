@@ -38,7 +38,6 @@ pub mod verify;
 
 use ferry_admin::Admin;
 use ferry_config::{Cluster, Flow, FlowId, Topology};
-use ferry_supervisor::clients::{client_config, Role};
 use ferry_supervisor::EngineError;
 
 /// The flows a command works on: the one named by `--flow` (even if
@@ -90,7 +89,7 @@ pub(crate) fn clusters<'a>(
 /// An admin client for a cluster (Ferry's reader settings plus the
 /// operator's properties).
 pub(crate) fn admin(cluster: &Cluster, client_id: &str) -> Result<Admin, EngineError> {
-    Admin::new(&client_config(cluster, Role::Reader, client_id)).map_err(|e| EngineError::Client {
+    ferry_supervisor::clients::admin(cluster, client_id).map_err(|e| EngineError::Client {
         cluster: cluster.name.clone(),
         cause: e.to_string(),
     })

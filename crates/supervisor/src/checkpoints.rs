@@ -1538,11 +1538,9 @@ pub async fn offsets_report(
     group: Option<&str>,
 ) -> Result<Vec<OffsetRow>, EngineError> {
     let admin_of = |c: &Cluster| {
-        Admin::new(&client_config(c, Role::Reader, "ferry-offsets")).map_err(|e| {
-            EngineError::Client {
-                cluster: c.name.clone(),
-                cause: e.to_string(),
-            }
+        crate::clients::admin(c, "ferry-offsets").map_err(|e| EngineError::Client {
+            cluster: c.name.clone(),
+            cause: e.to_string(),
         })
     };
     let (source_admin, target_admin) = (admin_of(source)?, admin_of(target)?);

@@ -6,6 +6,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use ferry_admin::{Admin, AdminError};
 use ferry_auth::{MskIamSettings, MskTokenProvider};
 use ferry_config::{Cluster, REDACTED};
 use rdkafka::client::{ClientContext, OAuthToken};
@@ -126,13 +127,7 @@ impl ClusterContext {
                 .map(str::to_string)
                 .collect(),
             last_error: Mutex::new(None),
-            msk_iam: cluster.aws_msk_iam.as_ref().map(|iam| {
-                MskTokenProvider::shared(&MskIamSettings {
-                    region: iam.region.clone(),
-                    profile: iam.profile.clone(),
-                })
-                .map_err(|e| e.to_string())
-            }),
+            msk_iam: msk_iam_provider(cluster),
         }
     }
 
@@ -156,6 +151,46 @@ impl ClusterContext {
     /// The first client-level error seen (authentication, TLS, transport).
     pub fn last_error(&self) -> Option<String> {
         self.last_error.lock().ok().and_then(|e| e.clone())
+    }
+}
+
+type SharedMskProvider = Result<Arc<MskTokenProvider>, String>;
+
+/// The process-wide MSK IAM token provider for a cluster with `aws_msk_iam`.
+fn msk_iam_provider(cluster: &Cluster) -> Option<SharedMskProvider> {
+    cluster.aws_msk_iam.as_ref().map(|iam| {
+        MskTokenProvider::shared(&MskIamSettings {
+            region: iam.region.clone(),
+            profile: iam.profile.clone(),
+        })
+        .map_err(|e| e.to_string())
+    })
+}
+
+/// A signed token and its expiry (ms since the epoch). A failure reaches
+/// operators through librdkafka ("Failed to acquire SASL OAUTHBEARER
+/// token: ..."); it names the credential source and endpoint, never a secret.
+fn msk_iam_token(provider: Option<&SharedMskProvider>) -> Result<(String, i64), String> {
+    let provider = match provider {
+        Some(Ok(p)) => p,
+        Some(Err(e)) => return Err(format!("AWS MSK IAM: {e}")),
+        None => return Err("no OAUTHBEARER token source is configured (aws_msk_iam)".into()),
+    };
+    provider
+        .token()
+        .map(|t| (t.token, t.expires_at_ms))
+        .map_err(|e| format!("AWS MSK IAM (region {}): {e}", provider.settings().region))
+}
+
+/// The admin client for a cluster, with the same settings as every other
+/// client; MSK IAM clusters get their tokens from the same provider.
+pub fn admin(cluster: &Cluster, client_id: &str) -> Result<Admin, AdminError> {
+    let config = client_config(cluster, Role::Reader, client_id);
+    match msk_iam_provider(cluster) {
+        Some(provider) => {
+            Admin::with_token_source(&config, Arc::new(move || msk_iam_token(Some(&provider))))
+        }
+        None => Admin::new(&config),
     }
 }
 
@@ -203,23 +238,13 @@ impl ClientContext for ClusterContext {
         &self,
         _oauthbearer_config: Option<&str>,
     ) -> Result<OAuthToken, Box<dyn std::error::Error>> {
-        let provider = match &self.msk_iam {
-            Some(Ok(p)) => p,
-            Some(Err(e)) => return Err(format!("AWS MSK IAM: {e}").into()),
-            None => return Err("no OAUTHBEARER token source is configured (aws_msk_iam)".into()),
-        };
-        // The failure reaches operators through librdkafka's log callback
-        // ("Failed to acquire SASL OAUTHBEARER token: ..."); the message
-        // names the credential source and endpoint, never a secret.
-        let token = provider
-            .token()
-            .map_err(|e| format!("AWS MSK IAM (region {}): {e}", provider.settings().region))?;
+        let (token, lifetime_ms) = msk_iam_token(self.msk_iam.as_ref())?;
         Ok(OAuthToken {
-            token: token.token,
+            token,
             // Only the client side sees this name; MSK derives the principal
             // from the signed request.
             principal_name: "aws-msk-iam".into(),
-            lifetime_ms: token.expires_at_ms,
+            lifetime_ms,
         })
     }
 }

@@ -147,11 +147,9 @@ fn reader(cluster: &Cluster, name: &str) -> Result<Arc<BaseConsumer<ClusterConte
 }
 
 fn admin(cluster: &Cluster) -> Result<Admin, EngineError> {
-    Admin::new(&client_config(cluster, Role::Reader, "ferry-admin")).map_err(|e| {
-        EngineError::Client {
-            cluster: cluster.name.clone(),
-            cause: e.to_string(),
-        }
+    crate::clients::admin(cluster, "ferry-admin").map_err(|e| EngineError::Client {
+        cluster: cluster.name.clone(),
+        cause: e.to_string(),
     })
 }
 
