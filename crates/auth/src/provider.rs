@@ -79,6 +79,8 @@ impl MskTokenProvider {
     }
 
     fn credentials(&self) -> Result<Credentials, AuthError> {
+        // Held while fetching, so clients refreshing at the same moment wait
+        // for one answer instead of each asking the endpoint.
         let mut cached = self.cached.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(c) = cached.as_ref() {
             if c.valid_for(OffsetDateTime::now_utc(), CREDENTIAL_REFRESH_MARGIN) {

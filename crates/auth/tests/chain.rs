@@ -307,3 +307,32 @@ fn short_lived_credentials_are_refreshed_for_each_token() {
         "credentials within the refresh margin must be fetched again"
     );
 }
+
+/// Credentials far from expiry are reused: a daemon signing a token every
+/// few minutes does not ask the endpoint each time.
+#[test]
+fn long_lived_credentials_are_reused() {
+    let server = Server::start(|_| (200, json_credentials("ASIALONG", "2099-01-01T00:00:00Z")));
+    let uri = format!("{}/creds", server.url);
+    let provider = MskTokenProvider::new(
+        MskIamSettings {
+            region: "eu-west-1".into(),
+            profile: None,
+        },
+        Env::fixed([
+            ("AWS_CONTAINER_CREDENTIALS_FULL_URI", uri.as_str()),
+            ("HOME", "/nonexistent"),
+        ]),
+    )
+    .unwrap();
+    let first = provider.token().unwrap();
+    let second = provider.token().unwrap();
+    assert_eq!(
+        server.requests().len(),
+        1,
+        "credentials valid until 2099 were fetched again"
+    );
+    // Capped at MSK's 15 minutes even though the credentials live longer.
+    let now_ms = time::OffsetDateTime::now_utc().unix_timestamp() * 1000;
+    assert!(second.expires_at_ms <= now_ms + 900_000 && first.expires_at_ms > now_ms);
+}
