@@ -421,6 +421,7 @@ fn read_topic_blocking(
     let consumer: BaseConsumer<ClusterContext> =
         client_config(cluster, Role::Reader, "ferry-internal-reader")
             .create_with_context(ClusterContext::new(cluster))
+            .inspect(crate::clients::serve_token_refresh)
             .map_err(|e| e.to_string())?;
     let scrub = |e: &dyn std::fmt::Display| consumer.context().scrub(&e.to_string());
     let metadata = consumer
@@ -630,6 +631,7 @@ pub async fn mm2_resume_positions(
         let reader: BaseConsumer<ClusterContext> =
             client_config(&target, Role::Reader, "ferry-handover")
                 .create_with_context(ClusterContext::new(&target))
+                .inspect(crate::clients::serve_token_refresh)
                 .map_err(|e| EngineError::Client {
                     cluster: target.name.clone(),
                     cause: e.to_string(),

@@ -118,6 +118,7 @@ pub fn range_consumer(
         // full, which would make a reader wait a second per 2 MiB.
         .set("fetch.queue.backoff.ms", "5");
     cfg.create_with_context(ReaderContext::new(cluster))
+        .inspect(crate::clients::serve_token_refresh)
         .map_err(|e| EngineError::Client {
             cluster: cluster.name.clone(),
             cause: format!("cannot create a consumer: {e}"),
