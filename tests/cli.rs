@@ -206,3 +206,112 @@ topics = ["bad("]
     assert!(all.contains("cluster a"), "{all}");
     assert!(!all.contains("sentinel-5ecret"), "{all}");
 }
+
+/// AWS secret keys, session tokens and the signed MSK IAM token never reach
+/// any output: not when a token is signed and the broker is unreachable, nor
+/// on the error paths of the credential chain (expired container
+/// credentials, a web identity token STS rejects).
+#[test]
+fn no_aws_secret_or_msk_token_in_any_output() {
+    use ferry_testkit::http_stub::StubServer;
+
+    const SECRET: &str = "aws-secret-sentinel-5ecret";
+    const SESSION: &str = "aws-session-sentinel-t0ken";
+    const WEB_IDENTITY: &str = "web-identity-sentinel-jwt";
+    // base64url of "https://kafka.": the start of every signed token.
+    const TOKEN_PREFIX: &str = "aHR0cHM6Ly9rYWZrYS";
+
+    let dir = tempfile::tempdir().unwrap();
+    let topo = dir.path().join("msk.toml");
+    std::fs::write(
+        &topo,
+        r#"
+[clusters.msk]
+bootstrap_servers = "127.0.0.1:1"
+aws_msk_iam = { region = "eu-west-1" }
+[clusters.local]
+bootstrap_servers = "127.0.0.1:2"
+[[flows]]
+source = "msk"
+target = "local"
+[log]
+level = "debug"
+"#,
+    )
+    .unwrap();
+    let run = |env: &[(&str, &str)]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ferry"));
+        cmd.args(["check", "-c", topo.to_str().unwrap(), "--connect"])
+            .env("RUST_LOG", "debug")
+            .env("HOME", dir.path())
+            .env("AWS_EC2_METADATA_DISABLED", "true");
+        for var in [
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_SESSION_TOKEN",
+            "AWS_PROFILE",
+            "AWS_WEB_IDENTITY_TOKEN_FILE",
+            "AWS_ROLE_ARN",
+            "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        ] {
+            cmd.env_remove(var);
+        }
+        cmd.envs(env.iter().copied());
+        let out = cmd.output().expect("ferry binary runs");
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(out.status.code(), Some(1), "{all}");
+        assert!(all.contains("cluster msk"), "{all}");
+        for sentinel in [SECRET, SESSION, WEB_IDENTITY, TOKEN_PREFIX] {
+            assert!(!all.contains(sentinel), "{sentinel} printed:\n{all}");
+        }
+        all
+    };
+
+    // A token is signed (the session token is inside it); the broker is
+    // unreachable.
+    run(&[
+        ("AWS_ACCESS_KEY_ID", "AKIDSENTINEL"),
+        ("AWS_SECRET_ACCESS_KEY", SECRET),
+        ("AWS_SESSION_TOKEN", SESSION),
+    ]);
+
+    // The container endpoint hands out credentials that have expired.
+    let container = StubServer::start(|_| {
+        (
+            200,
+            format!(
+                r#"{{"AccessKeyId":"ASIASENTINEL","SecretAccessKey":"{SECRET}","Token":"{SESSION}","Expiration":"2020-01-01T00:00:00Z"}}"#
+            ),
+        )
+    });
+    let uri = format!("{}/creds", container.url);
+    let all = run(&[("AWS_CONTAINER_CREDENTIALS_FULL_URI", uri.as_str())]);
+    assert!(
+        all.contains("AWS credentials from container have expired"),
+        "{all}"
+    );
+
+    // STS rejects the web identity token.
+    let sts = StubServer::start(|_| {
+        (
+            403,
+            "<ErrorResponse><Error><Code>AccessDenied</Code><Message>Not authorized to perform sts:AssumeRoleWithWebIdentity</Message></Error></ErrorResponse>".into(),
+        )
+    });
+    let token_file = dir.path().join("web-identity-token");
+    std::fs::write(&token_file, WEB_IDENTITY).unwrap();
+    let all = run(&[
+        ("AWS_WEB_IDENTITY_TOKEN_FILE", token_file.to_str().unwrap()),
+        ("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/ferry"),
+        ("AWS_ENDPOINT_URL_STS", sts.url.as_str()),
+    ]);
+    assert!(
+        all.contains("HTTP 403: AccessDenied Not authorized"),
+        "{all}"
+    );
+}

@@ -64,6 +64,7 @@ use rdkafka::consumer::Consumer;
 use rdkafka::Offset;
 
 pub use error::{AdminError, ErrorCode, PartitionError, Resource};
+pub use native::TokenSource;
 pub use rdkafka::ClientConfig;
 pub use retry::RetryPolicy;
 pub use types::{
@@ -119,8 +120,32 @@ impl Admin {
     pub fn with_timeout(config: &ClientConfig, timeout: Duration) -> Result<Admin, AdminError> {
         let timeout = check_timeout(timeout)?;
         Ok(Admin {
-            native: Native::start(config)?,
+            native: Native::start(config, None)?,
             timeout,
+            retry: None,
+        })
+    }
+
+    /// Creates an admin client for a cluster whose OAUTHBEARER tokens the
+    /// application signs (`sasl.mechanism = OAUTHBEARER` in `config`):
+    /// every handle gets a token from `tokens` before its first request and
+    /// a new one before the last expires.
+    pub fn with_token_source(
+        config: &ClientConfig,
+        tokens: TokenSource,
+    ) -> Result<Admin, AdminError> {
+        Admin::with_timeout_and_token_source(config, DEFAULT_TIMEOUT, tokens)
+    }
+
+    /// [`Admin::with_token_source`] with calls timing out after `timeout`.
+    pub fn with_timeout_and_token_source(
+        config: &ClientConfig,
+        timeout: Duration,
+        tokens: TokenSource,
+    ) -> Result<Admin, AdminError> {
+        Ok(Admin {
+            native: Native::start(config, Some(tokens))?,
+            timeout: check_timeout(timeout)?,
             retry: None,
         })
     }

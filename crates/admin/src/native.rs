@@ -41,7 +41,7 @@
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::ptr::{self, NonNull};
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rdkafka::admin::AdminClient;
 use rdkafka::client::DefaultClientContext;
@@ -103,7 +103,19 @@ pub(crate) struct Native {
     /// A group-less consumer, for `offsets_for_times` (only exposed by the
     /// safe API on consumers). Created on first use.
     consumer: OnceLock<Result<BaseConsumer, KafkaError>>,
+    /// Signs OAUTHBEARER tokens for clusters whose tokens the application
+    /// makes (AWS MSK IAM). rust-rdkafka's admin client never delivers
+    /// librdkafka's refresh request, so tokens are handed to every handle
+    /// directly, at creation and from the poll thread before they expire.
+    token_source: Option<TokenSource>,
 }
+
+/// Makes an OAUTHBEARER token: the token and when it expires, in ms since
+/// the Unix epoch, or why none could be made (never containing a secret).
+pub type TokenSource = Arc<dyn Fn() -> Result<(String, i64), String> + Send + Sync>;
+
+/// How soon a failed token is tried again.
+const TOKEN_RETRY: Duration = Duration::from_secs(10);
 
 // SAFETY: `queue` is only used through librdkafka functions that are
 // thread-safe (librdkafka queues are internally locked: `rd_kafka_queue_poll`
@@ -126,7 +138,10 @@ impl Drop for Native {
 
 impl Native {
     /// Creates the client, its result queue and the poll thread.
-    pub(crate) fn start(config: &ClientConfig) -> Result<Arc<Native>, AdminError> {
+    pub(crate) fn start(
+        config: &ClientConfig,
+        token_source: Option<TokenSource>,
+    ) -> Result<Arc<Native>, AdminError> {
         let mut config = config.clone();
         // Metadata lookups must never create topics as a side effect.
         config.set("allow.auto.create.topics", "false");
@@ -157,6 +172,7 @@ impl Native {
             requests,
             consumer_config,
             consumer: OnceLock::new(),
+            token_source,
         });
         let for_thread = Arc::clone(&native);
         std::thread::Builder::new()
@@ -176,9 +192,37 @@ impl Native {
     /// The lazily created group-less consumer.
     pub(crate) fn consumer(&self) -> Result<&BaseConsumer, AdminError> {
         self.consumer
-            .get_or_init(|| self.consumer_config.create())
+            .get_or_init(|| {
+                let consumer: BaseConsumer = self.consumer_config.create()?;
+                if let Some(source) = &self.token_source {
+                    set_token(Consumer::client(&consumer).native_ptr(), &source());
+                }
+                Ok(consumer)
+            })
             .as_ref()
             .map_err(|e| AdminError::Client(e.clone()))
+    }
+
+    /// Signs one token and hands it to every handle. Returns when to do it
+    /// again (at 80% of the token's life, as librdkafka would), or None
+    /// without a token source.
+    fn refresh_tokens(&self) -> Option<Instant> {
+        let source = self.token_source.as_ref()?;
+        let token = source();
+        let mut handles = vec![self.client.inner().native_ptr(), self.rk()];
+        if let Some(Ok(consumer)) = self.consumer.get() {
+            handles.push(Consumer::client(consumer).native_ptr());
+        }
+        for rk in handles {
+            set_token(rk, &token);
+        }
+        Some(match &token {
+            Ok((_, expires_ms)) => {
+                let left_ms = expires_ms.saturating_sub(unix_ms()).max(0) as u64;
+                Instant::now() + Duration::from_millis(left_ms * 4 / 5)
+            }
+            Err(_) => Instant::now() + TOKEN_RETRY,
+        })
     }
 
     /// Hands one admin request to librdkafka and returns the receiver of its
@@ -217,9 +261,54 @@ struct Pending {
     native: Arc<Native>,
 }
 
+fn unix_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Gives a handle its OAUTHBEARER token, or the reason there is none (which
+/// librdkafka reports as the cause when it cannot connect).
+fn set_token(rk: *mut rd_kafka_t, token: &Result<(String, i64), String>) {
+    let principal = c"aws-msk-iam";
+    let mut errstr = [0 as c_char; 512];
+    let failure = match token {
+        Ok((value, expires_ms)) => match CString::new(value.as_str()) {
+            // SAFETY: `rk` is a live handle owned by the caller's `Native`;
+            // the strings outlive the call, which copies them.
+            Ok(value) => unsafe {
+                let code = rdsys::rd_kafka_oauthbearer_set_token(
+                    rk,
+                    value.as_ptr(),
+                    *expires_ms,
+                    principal.as_ptr(),
+                    ptr::null_mut(),
+                    0,
+                    errstr.as_mut_ptr(),
+                    errstr.len(),
+                );
+                (code != rdsys::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR)
+                    .then(|| CStr::from_ptr(errstr.as_ptr()).to_owned())
+            },
+            Err(_) => Some(c"the token contains a NUL byte".to_owned()),
+        },
+        Err(reason) => {
+            Some(CString::new(reason.replace('\0', " ")).expect("NUL bytes were replaced"))
+        }
+    };
+    if let Some(reason) = failure {
+        // SAFETY: as above.
+        unsafe { rdsys::rd_kafka_oauthbearer_set_token_failure(rk, reason.as_ptr()) };
+    }
+}
+
 fn poll_loop(native: Arc<Native>) {
     tracing::trace!("ferry-admin poll thread started");
+    let mut token_due = native.refresh_tokens();
     loop {
+        if token_due.is_some_and(|due| Instant::now() >= due) {
+            token_due = native.refresh_tokens();
+        }
         // The request handle is a consumer: serve its own queue (errors,
         // logs) so nothing accumulates there over months of running.
         let _ = native.requests.poll(Duration::ZERO);

@@ -41,6 +41,20 @@ pub struct Cluster {
     pub bootstrap_servers: String,
     /// librdkafka properties passed through as-is (secrets redacted in Debug).
     pub client: ClientProperties,
+    /// Authenticate with AWS IAM (OAUTHBEARER tokens Ferry signs itself).
+    pub aws_msk_iam: Option<AwsMskIam>,
+}
+
+/// `clusters.NAME.aws_msk_iam`: Ferry signs MSK IAM tokens from the standard
+/// AWS credential chain and sets `security.protocol = SASL_SSL` and
+/// `sasl.mechanism = OAUTHBEARER` itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AwsMskIam {
+    /// The cluster's region, e.g. `us-east-1`; part of the signed request.
+    pub region: String,
+    /// A profile of the shared AWS files; otherwise `AWS_PROFILE`, then
+    /// `default`.
+    pub profile: Option<String>,
 }
 
 /// `source->target`, the way operators name a flow on the command line.

@@ -14,6 +14,14 @@ pub struct RawCluster {
     pub bootstrap_servers: Option<String>,
     #[serde(default)]
     pub client: BTreeMap<String, toml::Value>,
+    pub aws_msk_iam: Option<RawAwsMskIam>,
+}
+
+/// `clusters.NAME.aws_msk_iam`: authenticate to Amazon MSK with IAM.
+#[derive(Debug, Default, Deserialize)]
+pub struct RawAwsMskIam {
+    pub region: Option<String>,
+    pub profile: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -460,3 +460,103 @@ fn on_record_error_problems_name_their_keys() {
     );
     assert!(issues[0].message.contains("only used with"), "{issues:?}");
 }
+
+const MSK_IAM: &str = r#"
+[clusters.msk]
+bootstrap_servers = "b-1.msk.abc123.c2.kafka.eu-west-1.amazonaws.com:9098"
+aws_msk_iam = { region = "eu-west-1", profile = "replication" }
+[clusters.msk.client]
+"security.protocol" = "SASL_SSL"
+"client.rack" = "euw1-az1"
+
+[clusters.local]
+bootstrap_servers = "localhost:9092"
+
+[[flows]]
+source = "msk"
+target = "local"
+"#;
+
+#[test]
+fn aws_msk_iam_is_typed() {
+    let t = parse_ok(MSK_IAM).topology;
+    assert_eq!(
+        t.clusters["msk"].aws_msk_iam,
+        Some(AwsMskIam {
+            region: "eu-west-1".into(),
+            profile: Some("replication".into()),
+        })
+    );
+    assert_eq!(t.clusters["local"].aws_msk_iam, None);
+}
+
+#[test]
+fn aws_msk_iam_conflicts_are_all_reported() {
+    let text = MSK_IAM
+        .replace(
+            r#""security.protocol" = "SASL_SSL""#,
+            r#""security.protocol" = "SASL_PLAINTEXT"
+"sasl.mechanism" = "SCRAM-SHA-512"
+"sasl.username" = "ferry"
+"sasl.password" = "${env:FERRY_CONFIG_TEST_PW}"
+"sasl.oauthbearer.method" = "oidc""#,
+        )
+        .replace(r#"region = "eu-west-1""#, r#"region = "Europe (Ireland)""#)
+        .replace(
+            r#"profile = "replication""#,
+            r#"profile = "replication", role = "x""#,
+        );
+    let issues = parse_err(&text);
+    let paths: Vec<&str> = issues.iter().map(|i| i.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            r#"clusters.msk.aws_msk_iam.role"#,
+            r#"clusters.msk.client."sasl.mechanism""#,
+            r#"clusters.msk.client."sasl.oauthbearer.method""#,
+            r#"clusters.msk.client."sasl.password""#,
+            r#"clusters.msk.client."sasl.username""#,
+            r#"clusters.msk.client."security.protocol""#,
+            r#"clusters.msk.aws_msk_iam.region"#,
+        ],
+        "{issues:#?}"
+    );
+    let all = issues
+        .iter()
+        .map(|i| i.to_string())
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(all.contains("unknown key"), "{all}");
+    assert!(all.contains("invalid region \"Europe (Ireland)\""), "{all}");
+    assert!(
+        !all.contains("pw-from-env-123"),
+        "a secret leaked into: {all}"
+    );
+}
+
+#[test]
+fn aws_region_codes() {
+    for ok in [
+        "us-east-1",
+        "eu-central-1",
+        "us-gov-west-1",
+        "cn-north-1",
+        "ap-southeast-7",
+    ] {
+        assert!(validate::valid_aws_region(ok), "{ok}");
+    }
+    for bad in [
+        "",
+        "us-east",
+        "US-EAST-1",
+        "useast1",
+        "us-east-1a",
+        "u-east-1",
+        "us--1",
+        "eu-west-1 ",
+    ] {
+        assert!(!validate::valid_aws_region(bad), "{bad:?}");
+    }
+    let missing = parse_err(&MSK_IAM.replace(r#"region = "eu-west-1", "#, ""));
+    assert_eq!(missing[0].path, "clusters.msk.aws_msk_iam.region");
+}

@@ -601,11 +601,107 @@ fn check_cluster(checker: &mut Checker<'_>, name: &str, raw: RawCluster) -> Opti
             client.insert(key, value, secret);
         }
     }
+    let aws_msk_iam = raw
+        .aws_msk_iam
+        .and_then(|iam| check_aws_msk_iam(checker, &path, iam, &client));
     (checker.issues.len() == before).then(|| Cluster {
         name: name.to_string(),
         bootstrap_servers: bootstrap,
         client,
+        aws_msk_iam,
     })
+}
+
+/// MSK IAM owns the cluster's SASL settings: Ferry sets SASL_SSL and
+/// OAUTHBEARER and supplies the token, so any other mechanism, a username or
+/// password, or another OAUTHBEARER token source is a contradiction.
+fn check_aws_msk_iam(
+    checker: &mut Checker<'_>,
+    path: &str,
+    raw: RawAwsMskIam,
+    client: &ClientProperties,
+) -> Option<AwsMskIam> {
+    let iam_path = format!("{path}.aws_msk_iam");
+    for (key, value) in client.iter_exposed() {
+        let conflict = match key {
+            "sasl.username" | "sasl.password" => Some(format!(
+                "cannot be set together with {iam_path}: MSK IAM signs in with AWS credentials, not a username and password"
+            )),
+            "sasl.mechanism" | "sasl.mechanisms" if !value.eq_ignore_ascii_case("OAUTHBEARER") => {
+                Some(format!(
+                    "\"{value}\" conflicts with {iam_path}, which uses OAUTHBEARER (omit it; Ferry sets it)"
+                ))
+            }
+            "security.protocol" if !value.eq_ignore_ascii_case("SASL_SSL") => Some(format!(
+                "\"{value}\" conflicts with {iam_path}: MSK IAM listeners use SASL_SSL (omit it; Ferry sets it)"
+            )),
+            k if k.starts_with("sasl.oauthbearer.") || k == "enable.sasl.oauthbearer.unsecure.jwt" => {
+                Some(format!(
+                    "cannot be set together with {iam_path}, which provides the OAUTHBEARER token itself"
+                ))
+            }
+            _ => None,
+        };
+        if let Some(message) = conflict {
+            checker.issue(format!("{path}.client.\"{key}\""), message);
+        }
+    }
+    let region = match raw.region {
+        None => {
+            checker.issue(
+                format!("{iam_path}.region"),
+                "missing: the cluster's AWS region (e.g. \"us-east-1\")",
+            );
+            None
+        }
+        Some(r) => {
+            let key = format!("{iam_path}.region");
+            checker
+                .interpolated(&key, &r)
+                .map(|(v, _)| v)
+                .filter(|v| {
+                    let ok = valid_aws_region(v);
+                    if !ok {
+                        checker.issue(
+                            &key,
+                            format!("invalid region \"{v}\": expected an AWS region code such as \"us-east-1\" or \"eu-central-1\""),
+                        );
+                    }
+                    ok
+                })
+        }
+    };
+    let profile = match raw.profile {
+        Some(p) if p.trim().is_empty() => {
+            checker.issue(
+                format!("{iam_path}.profile"),
+                "must name a profile of the shared AWS files, or be omitted",
+            );
+            None
+        }
+        Some(p) => checker
+            .interpolated(&format!("{iam_path}.profile"), &p)
+            .map(|(v, _)| v),
+        None => None,
+    };
+    Some(AwsMskIam {
+        region: region?,
+        profile,
+    })
+}
+
+/// `us-east-1`, `eu-central-1`, `us-gov-west-1`, `cn-north-1`: lower-case
+/// words joined by dashes, ending in a number. The region is signed into
+/// every token, so a typo would only surface as a rejected login.
+pub(crate) fn valid_aws_region(region: &str) -> bool {
+    let parts: Vec<&str> = region.split('-').collect();
+    parts.len() >= 3
+        && parts[0].len() == 2
+        && parts[..parts.len() - 1]
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
+        && parts[parts.len() - 1].bytes().all(|b| b.is_ascii_digit())
+        && !parts[parts.len() - 1].is_empty()
 }
 
 fn check_flow(

@@ -42,7 +42,6 @@ pub mod verify;
 
 use ferry_admin::{Admin, RetryPolicy};
 use ferry_config::{Cluster, Flow, FlowId, Topology};
-use ferry_supervisor::clients::{client_config, Role};
 use ferry_supervisor::EngineError;
 
 /// The flows a command works on: the one named by `--flow` (even if
@@ -96,7 +95,7 @@ pub(crate) fn clusters<'a>(
 /// still loading, a leader election, a lost connection) for up to a minute,
 /// logging one warning per retry, as the daemon rides them out.
 pub(crate) fn admin(cluster: &Cluster, client_id: &str) -> Result<Admin, EngineError> {
-    Admin::new(&client_config(cluster, Role::Reader, client_id))
+    ferry_supervisor::clients::admin(cluster, client_id)
         .map(|a| a.with_retry(RetryPolicy::COMMAND))
         .map_err(|e| EngineError::Client {
             cluster: cluster.name.clone(),

@@ -435,6 +435,7 @@ fn read_topic_blocking(
     let consumer: BaseConsumer<ClusterContext> =
         client_config(cluster, Role::Reader, "ferry-internal-reader")
             .create_with_context(ClusterContext::new(cluster))
+            .inspect(crate::clients::serve_token_refresh)
             .map_err(|e| e.to_string())?;
     let scrub = |e: &dyn std::fmt::Display| consumer.context().scrub(&e.to_string());
     let metadata = consumer
@@ -642,6 +643,7 @@ pub async fn mm2_resume_positions(
         let reader: BaseConsumer<ClusterContext> =
             client_config(&target, Role::Reader, "ferry-handover")
                 .create_with_context(ClusterContext::new(&target))
+                .inspect(crate::clients::serve_token_refresh)
                 .map_err(|e| EngineError::Client {
                     cluster: target.name.clone(),
                     cause: e.to_string(),
@@ -1552,7 +1554,7 @@ pub async fn offsets_report(
 ) -> Result<Vec<OffsetRow>, EngineError> {
     // Run by commands, which retry what the daemon would ride out.
     let admin_of = |c: &Cluster| {
-        Admin::new(&client_config(c, Role::Reader, "ferry-offsets"))
+        crate::clients::admin(c, "ferry-offsets")
             .map(|a| a.with_retry(ferry_admin::RetryPolicy::COMMAND))
             .map_err(|e| EngineError::Client {
                 cluster: c.name.clone(),
@@ -1669,6 +1671,7 @@ mod tests {
             name: name.into(),
             bootstrap_servers: format!("{name}:1"),
             client: Default::default(),
+            aws_msk_iam: None,
         }
     }
 

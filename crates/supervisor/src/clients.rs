@@ -3,11 +3,13 @@
 //! librdkafka's logs and errors into `tracing` with the cluster named and
 //! every secret scrubbed.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use ferry_admin::{Admin, AdminError};
+use ferry_auth::{MskIamSettings, MskTokenProvider};
 use ferry_config::{Cluster, REDACTED};
-use rdkafka::client::ClientContext;
+use rdkafka::client::{ClientContext, OAuthToken};
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::KafkaError;
@@ -113,6 +115,12 @@ pub fn client_config(cluster: &Cluster, role: Role, client_id: &str) -> ClientCo
                 .set("isolation.level", "read_committed");
         }
     }
+    if cluster.aws_msk_iam.is_some() {
+        // The token comes from `ClusterContext::generate_oauth_token`;
+        // validation refused any other SASL set-up for this cluster.
+        cfg.set("security.protocol", "SASL_SSL")
+            .set("sasl.mechanism", "OAUTHBEARER");
+    }
     for (k, v) in cluster.client.iter_exposed() {
         cfg.set(k, v);
     }
@@ -125,6 +133,9 @@ pub struct ClusterContext {
     secrets: Vec<String>,
     /// The first warning-or-worse librdkafka reported, for probes.
     last_error: Mutex<Option<String>>,
+    /// Signs OAUTHBEARER tokens for `aws_msk_iam` clusters; shared by every
+    /// client with the same region and profile.
+    msk_iam: Option<Result<Arc<MskTokenProvider>, String>>,
 }
 
 impl ClusterContext {
@@ -137,6 +148,7 @@ impl ClusterContext {
                 .map(str::to_string)
                 .collect(),
             last_error: Mutex::new(None),
+            msk_iam: msk_iam_provider(cluster),
         }
     }
 
@@ -160,6 +172,46 @@ impl ClusterContext {
     /// The first client-level error seen (authentication, TLS, transport).
     pub fn last_error(&self) -> Option<String> {
         self.last_error.lock().ok().and_then(|e| e.clone())
+    }
+}
+
+type SharedMskProvider = Result<Arc<MskTokenProvider>, String>;
+
+/// The process-wide MSK IAM token provider for a cluster with `aws_msk_iam`.
+fn msk_iam_provider(cluster: &Cluster) -> Option<SharedMskProvider> {
+    cluster.aws_msk_iam.as_ref().map(|iam| {
+        MskTokenProvider::shared(&MskIamSettings {
+            region: iam.region.clone(),
+            profile: iam.profile.clone(),
+        })
+        .map_err(|e| e.to_string())
+    })
+}
+
+/// A signed token and its expiry (ms since the epoch). A failure reaches
+/// operators through librdkafka ("Failed to acquire SASL OAUTHBEARER
+/// token: ..."); it names the credential source and endpoint, never a secret.
+fn msk_iam_token(provider: Option<&SharedMskProvider>) -> Result<(String, i64), String> {
+    let provider = match provider {
+        Some(Ok(p)) => p,
+        Some(Err(e)) => return Err(format!("AWS MSK IAM: {e}")),
+        None => return Err("no OAUTHBEARER token source is configured (aws_msk_iam)".into()),
+    };
+    provider
+        .token()
+        .map(|t| (t.token, t.expires_at_ms))
+        .map_err(|e| format!("AWS MSK IAM (region {}): {e}", provider.settings().region))
+}
+
+/// The admin client for a cluster, with the same settings as every other
+/// client; MSK IAM clusters get their tokens from the same provider.
+pub fn admin(cluster: &Cluster, client_id: &str) -> Result<Admin, AdminError> {
+    let config = client_config(cluster, Role::Reader, client_id);
+    match msk_iam_provider(cluster) {
+        Some(provider) => {
+            Admin::with_token_source(&config, Arc::new(move || msk_iam_token(Some(&provider))))
+        }
+        None => Admin::new(&config),
     }
 }
 
@@ -196,6 +248,25 @@ impl ClientContext for ClusterContext {
         let reason = self.scrub(reason);
         tracing::warn!(cluster = self.cluster.as_str(), error = %error, "{reason}");
         self.remember(&reason);
+    }
+
+    /// librdkafka asks again at 80% of the returned lifetime. Runs on the
+    /// thread that polls the client; it blocks only while credentials are
+    /// fetched, once per credential lifetime, with short timeouts.
+    const ENABLE_REFRESH_OAUTH_TOKEN: bool = true;
+
+    fn generate_oauth_token(
+        &self,
+        _oauthbearer_config: Option<&str>,
+    ) -> Result<OAuthToken, Box<dyn std::error::Error>> {
+        let (token, lifetime_ms) = msk_iam_token(self.msk_iam.as_ref())?;
+        Ok(OAuthToken {
+            token,
+            // Only the client side sees this name; MSK derives the principal
+            // from the signed request.
+            principal_name: "aws-msk-iam".into(),
+            lifetime_ms,
+        })
     }
 }
 
@@ -281,6 +352,7 @@ fn probe_blocking(cluster: &Cluster, timeout: Duration) -> Result<ProbeReport, P
                 },
                 retriable: false,
             })?;
+    serve_token_refresh(&consumer);
     match consumer.fetch_metadata(None, timeout) {
         Ok(md) => Ok(ProbeReport {
             brokers: md.brokers().len(),
@@ -325,4 +397,11 @@ fn secrets_of(cluster: &Cluster) -> Vec<String> {
         .sensitive_values()
         .map(str::to_string)
         .collect()
+}
+
+/// Serves a pending OAUTHBEARER token refresh (queued when the client is
+/// created) on a consumer that is about to be used without being polled,
+/// e.g. only for metadata. Without a token no broker connection succeeds.
+pub fn serve_token_refresh<C: ConsumerContext>(consumer: &BaseConsumer<C>) {
+    let _ = consumer.poll(Duration::ZERO);
 }

@@ -165,6 +165,7 @@ impl FlowContext {
 fn reader(cluster: &Cluster, name: &str) -> Result<Arc<BaseConsumer<ClusterContext>>, EngineError> {
     client_config(cluster, Role::Reader, name)
         .create_with_context(ClusterContext::new(cluster))
+        .inspect(crate::clients::serve_token_refresh)
         .map(Arc::new)
         .map_err(|e| EngineError::Client {
             cluster: cluster.name.clone(),
@@ -173,11 +174,9 @@ fn reader(cluster: &Cluster, name: &str) -> Result<Arc<BaseConsumer<ClusterConte
 }
 
 fn admin(cluster: &Cluster) -> Result<Admin, EngineError> {
-    Admin::new(&client_config(cluster, Role::Reader, "ferry-admin")).map_err(|e| {
-        EngineError::Client {
-            cluster: cluster.name.clone(),
-            cause: e.to_string(),
-        }
+    crate::clients::admin(cluster, "ferry-admin").map_err(|e| EngineError::Client {
+        cluster: cluster.name.clone(),
+        cause: e.to_string(),
     })
 }
 
@@ -199,6 +198,7 @@ async fn topic_partitions(
     let reader = reader.clone();
     let cluster = cluster.to_string();
     blocking(move || {
+        crate::clients::serve_token_refresh(&reader);
         let md = reader
             .fetch_metadata(None, REQUEST_TIMEOUT)
             .map_err(|e| EngineError::Client {

@@ -50,6 +50,14 @@ impl ClientContext for AckContext {
     fn error(&self, error: KafkaError, reason: &str) {
         self.cluster.error(error, reason)
     }
+    const ENABLE_REFRESH_OAUTH_TOKEN: bool = true;
+
+    fn generate_oauth_token(
+        &self,
+        config: Option<&str>,
+    ) -> Result<rdkafka::client::OAuthToken, Box<dyn std::error::Error>> {
+        self.cluster.generate_oauth_token(config)
+    }
 }
 
 impl ProducerContext for AckContext {

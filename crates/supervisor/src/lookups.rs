@@ -145,6 +145,7 @@ impl Lookups {
                 }
             };
             off_runtime(topics.len(), lost, move || {
+                crate::clients::serve_token_refresh(&reader);
                 match metadata_for(reader.client(), &topics, timeout) {
                     Ok(md) => partition_counts(&md, &cluster, &topics),
                     Err(e) => {
@@ -310,6 +311,7 @@ pub(crate) fn list_offsets(
     at: Offset,
     timeout: Duration,
 ) -> Result<PartitionOffsets, String> {
+    crate::clients::serve_token_refresh(reader);
     let mut answers = HashMap::with_capacity(partitions.len());
     for chunk in partitions.chunks(OFFSETS_CHUNK) {
         let tpl = partition_list(chunk.iter().map(|(t, p)| (t.as_str(), *p)), at)?;

@@ -70,6 +70,7 @@ fn load_blocking(
     let consumer: BaseConsumer<ClusterContext> =
         client_config(target, Role::Reader, "ferry-progress-loader")
             .create_with_context(ClusterContext::new(target))
+            .inspect(crate::clients::serve_token_refresh)
             .map_err(|e| fail(e.to_string()))?;
     let metadata = consumer
         .fetch_metadata(Some(topic), timeout)

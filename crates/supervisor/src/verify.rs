@@ -84,6 +84,14 @@ impl ClientContext for ReaderContext {
             self.0.error(error, reason);
         }
     }
+    const ENABLE_REFRESH_OAUTH_TOKEN: bool = true;
+
+    fn generate_oauth_token(
+        &self,
+        config: Option<&str>,
+    ) -> Result<rdkafka::client::OAuthToken, Box<dyn std::error::Error>> {
+        self.0.generate_oauth_token(config)
+    }
 }
 
 impl ConsumerContext for ReaderContext {}
@@ -110,6 +118,7 @@ pub fn range_consumer(
         // full, which would make a reader wait a second per 2 MiB.
         .set("fetch.queue.backoff.ms", "5");
     cfg.create_with_context(ReaderContext::new(cluster))
+        .inspect(crate::clients::serve_token_refresh)
         .map_err(|e| EngineError::Client {
             cluster: cluster.name.clone(),
             cause: format!("cannot create a consumer: {e}"),

@@ -34,6 +34,7 @@
 mod client;
 pub mod data;
 mod error;
+pub mod http_stub;
 pub mod kafka;
 pub mod mock;
 pub mod proc;

@@ -36,6 +36,7 @@ fn ferry_client_config(bootstrap: &str, role: Role, client_id: &str) -> ClientCo
         name: "limit".into(),
         bootstrap_servers: bootstrap.into(),
         client: Default::default(),
+        aws_msk_iam: None,
     };
     client_config(&cluster, role, client_id)
 }

@@ -72,8 +72,19 @@ pub fn check(path: &Path, connect: bool) -> u8 {
 fn summary(t: &Topology) -> String {
     let mut out = format!("clusters ({}):\n", t.clusters.len());
     for c in t.clusters.values() {
+        let auth = match &c.aws_msk_iam {
+            Some(iam) => format!(
+                ", AWS MSK IAM in {}{}",
+                iam.region,
+                iam.profile
+                    .as_deref()
+                    .map(|p| format!(" with profile {p}"))
+                    .unwrap_or_default()
+            ),
+            None => String::new(),
+        };
         out.push_str(&format!(
-            "  {:<16} {} ({} client properties)\n",
+            "  {:<16} {} ({} client properties{auth})\n",
             c.name,
             c.bootstrap_servers,
             c.client.len()
