@@ -65,6 +65,8 @@ pub struct FlowStatus {
     end_offsets: Mutex<HashMap<(String, i32), i64>>,
     /// Records and bytes of replaced slots, per topic.
     retired: Mutex<HashMap<String, (u64, u64)>>,
+    /// Topics handed over to the target, which the flow no longer copies.
+    cut_over: Mutex<crate::cut_over::CutOverTopics>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -140,6 +142,15 @@ impl FlowStatus {
 
     pub fn topics(&self) -> BTreeMap<String, TopicStatus> {
         lock(&self.topics).clone()
+    }
+
+    pub(crate) fn set_cut_over(&self, topics: crate::cut_over::CutOverTopics) {
+        *lock(&self.cut_over) = topics;
+    }
+
+    /// The flow's cut-over topics.
+    pub fn cut_over(&self) -> crate::cut_over::CutOverTopics {
+        lock(&self.cut_over).clone()
     }
 
     pub(crate) fn set_end_offsets(&self, ends: HashMap<(String, i32), i64>) {

@@ -132,6 +132,7 @@ impl EngineView for StatusView {
                     "running": flow.state() == FlowState::Running,
                     "last_error": flow.last_error(),
                     "topics": topics,
+                    "cut_over": flow.cut_over().into_values().collect::<Vec<_>>(),
                 })
             })
             .collect();
