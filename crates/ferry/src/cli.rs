@@ -119,9 +119,26 @@ pub enum Command {
         #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
         wait: std::time::Duration,
     },
+    /// Undo a cutover: the flow's cut-over topics whose whole name matches
+    /// --topics replicate again, from their saved progress. Removes their
+    /// cut-over state on the target (ferry-cutover.<source>.internal); a
+    /// daemon running the flow is told at once (with the topology's
+    /// http.control_token) and restarts the flow, else the next `ferry run`
+    /// picks them up. Exit 2 when the flow is unknown or --topics matches
+    /// no cut-over topic.
+    ResumeTopics {
+        #[arg(short, long, value_name = "FILE")]
+        config: PathBuf,
+        /// The flow, as SOURCE->TARGET.
+        #[arg(long, value_name = "SOURCE->TARGET")]
+        flow: String,
+        /// Cut-over source topics whose whole name matches this regex.
+        #[arg(long, value_name = "REGEX")]
+        topics: String,
+    },
     /// Show a running daemon's status (from its /status endpoint at
     /// http.listen, sending the topology's http.control_token) as a table:
-    /// flows, topics, records, lag, errors.
+    /// flows, topics, records, lag, errors, and the topics cut over.
     Status {
         #[arg(short, long, value_name = "FILE")]
         config: PathBuf,

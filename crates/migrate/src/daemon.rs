@@ -69,6 +69,22 @@ pub fn request(
     Ok((code, body.to_string()))
 }
 
+/// `POST path` with a JSON body, which must answer 200: the answer's body,
+/// or why not (the HTTP code and the daemon's reason, or no answer).
+pub fn post(
+    addr: SocketAddr,
+    path: &str,
+    json_body: &str,
+    token: Option<&Secret>,
+    read_timeout: Duration,
+) -> Result<String, String> {
+    match request(addr, "POST", path, Some(json_body), token, read_timeout) {
+        Ok((200, body)) => Ok(body),
+        Ok((code, text)) => Err(format!("HTTP {code}: {}", text.trim())),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 /// `GET path`, which must answer 200.
 pub fn get(addr: SocketAddr, path: &str, token: Option<&Secret>) -> std::io::Result<String> {
     let (code, body) = request(addr, "GET", path, None, token, Duration::from_secs(10))?;

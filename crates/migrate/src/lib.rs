@@ -14,6 +14,8 @@
 //! - [`cutover`]: `ferry cutover`, the guided switch of a flow's topics:
 //!   lag settled at 0, final group offset sync, verify, stop replicating,
 //!   next steps; each step a check that refuses to go on.
+//! - [`resume`]: `ferry resume-topics`, which undoes a cutover: the topics
+//!   replicate again from their saved progress.
 //! - [`daemon`]: the running daemon's HTTP endpoint (`/status`, control).
 //! - [`units`]: sizes, throughputs and durations as people read them.
 //!
@@ -24,7 +26,8 @@
 //! (`ferry_supervisor::{topics, progress, checkpoints}`), so the toolkit
 //! and the daemon never disagree about what a flow replicates.
 //!
-//! Nothing here writes to a cluster except [`apply`] and [`cutover`].
+//! Nothing here writes to a cluster except [`apply`], [`cutover`] and
+//! [`resume`].
 //!
 //! `docs/migration.md` in this crate documents the commands, their exit
 //! codes and the JSON schemas.
@@ -33,6 +36,7 @@ pub mod apply;
 pub mod cutover;
 pub mod daemon;
 pub mod plan;
+pub mod resume;
 pub mod units;
 pub mod verify;
 

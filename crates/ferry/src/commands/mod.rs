@@ -5,6 +5,7 @@ mod cutover;
 mod demo;
 mod offsets;
 mod plan;
+mod resume_topics;
 mod run;
 mod status;
 mod verify;
@@ -51,6 +52,11 @@ pub fn dispatch(cli: Cli) -> u8 {
             settle,
             wait,
         } => cutover::cutover(&config, &flow, topics.as_deref(), settle, wait),
+        Command::ResumeTopics {
+            config,
+            flow,
+            topics,
+        } => resume_topics::resume_topics(&config, &flow, &topics),
         Command::Plan {
             config,
             flow,
