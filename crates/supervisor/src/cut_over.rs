@@ -22,6 +22,10 @@ use crate::EngineError;
 
 /// How long reading the store may take.
 pub const READ_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a write may wait for the target's acknowledgements: within the
+/// daemon's 60 s answer to a control request, so a target that does not
+/// answer fails the request instead of timing it out.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The cut-over topic for flows from `source` onto a target.
 pub fn cut_over_topic(source_alias: &str) -> String {
@@ -188,12 +192,23 @@ async fn write(
         })?;
         pending.push((source_topic, ack));
     }
-    for (source_topic, ack) in pending {
-        InternalProducer::acknowledged(ack).await.map_err(|e| {
-            store_error(target, flow, format!("writing {source_topic} failed: {e}"))
-        })?;
-    }
-    Ok(())
+    let acknowledged = async {
+        for (source_topic, ack) in pending {
+            InternalProducer::acknowledged(ack).await.map_err(|e| {
+                store_error(target, flow, format!("writing {source_topic} failed: {e}"))
+            })?;
+        }
+        Ok(())
+    };
+    tokio::time::timeout(WRITE_TIMEOUT, acknowledged)
+        .await
+        .map_err(|_| {
+            store_error(
+                target,
+                flow,
+                format!("no acknowledgement within {WRITE_TIMEOUT:?}"),
+            )
+        })?
 }
 
 #[cfg(test)]

@@ -298,23 +298,31 @@ impl Supervisor {
     }
 
     /// Loads the persisted cut-over state of every enabled flow, so that
-    /// `start` leaves those topics stopped. A target that cannot be read is
-    /// retried (each failure logged, naming the cluster and topic) until
-    /// it answers or `cancel` fires: starting without the state could copy
-    /// into topics that already moved to the target.
-    pub async fn restore_cut_over(&mut self, cancel: &CancellationToken) {
+    /// `start` leaves those topics stopped: starting without it could copy
+    /// into topics that already moved to the target. A daemon retries a
+    /// target that cannot be read (each failure logged, naming the cluster
+    /// and topic) until it answers or `cancel` fires; a bounded run
+    /// returns the error.
+    pub async fn restore_cut_over(
+        &mut self,
+        cancel: &CancellationToken,
+    ) -> Result<(), EngineError> {
         let topology = self.topology.clone();
         for flow in topology.flows.iter().filter(|f| f.enabled) {
             let mut backoff = std::time::Duration::from_secs(1);
             while let Err(e) = self.restore_flow(&topology, flow).await {
+                if self.mode == RunMode::UntilCaughtUp {
+                    return Err(e);
+                }
                 tracing::error!(flow = %flow.id(), error = %e, retry_in = ?backoff, "cannot read the cut-over state; the flow waits for it");
                 tokio::select! {
-                    _ = cancel.cancelled() => return,
+                    _ = cancel.cancelled() => return Ok(()),
                     _ = tokio::time::sleep(backoff) => {}
                 }
                 backoff = (backoff * 2).min(std::time::Duration::from_secs(30));
             }
         }
+        Ok(())
     }
 
     /// Reads `flow`'s persisted cut-over state once per process.

@@ -92,10 +92,15 @@ pub(crate) fn read_compacted(
     let metadata = consumer
         .fetch_metadata(Some(topic), timeout)
         .map_err(|e| format!("metadata request failed: {e}"))?;
-    let exists = metadata
-        .topics()
-        .iter()
-        .any(|t| t.name() == topic && t.error().is_none() && !t.partitions().is_empty());
+    let found = metadata.topics().iter().find(|t| t.name() == topic);
+    // Not allowed to see it is not "absent": reading that as empty would
+    // forget what the topic holds.
+    if let Some(err) = found.and_then(|t| t.error()).filter(|e| {
+        *e == rdkafka::types::RDKafkaRespErr::RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED
+    }) {
+        return Err(format!("not authorized to read the topic ({err:?})"));
+    }
+    let exists = found.is_some_and(|t| t.error().is_none() && !t.partitions().is_empty());
     if !exists {
         return Ok(());
     }

@@ -93,12 +93,20 @@ pub fn run(path: &Path, until: Option<Until>) -> u8 {
         );
         // Topics cut over earlier stay stopped: their state is read from
         // the targets before any flow starts.
-        supervisor.restore_cut_over(&cancel).await;
-        if cancel.is_cancelled() {
+        let restored = supervisor.restore_cut_over(&cancel).await;
+        if restored.is_err() || cancel.is_cancelled() {
             http_cancel.cancel();
             let _ = tokio::task::spawn_blocking(move || http.join()).await;
-            tracing::info!("ferry stopped before starting its flows");
-            return exit::OK;
+            return match restored {
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    exit::FAILURE
+                }
+                Ok(()) => {
+                    tracing::info!("ferry stopped before starting its flows");
+                    exit::OK
+                }
+            };
         }
         if let Err(e) = supervisor.start(&cancel) {
             eprintln!("error: {e}");
