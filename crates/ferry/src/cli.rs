@@ -99,10 +99,11 @@ pub enum Command {
     /// Switch a flow's topics to the target: wait until lag is 0 and stays
     /// 0 (producers stopped), hand consumer group offsets over, verify,
     /// stop replicating the topics (in the running daemon, or in this
-    /// command when no daemon runs), and print the next steps. Every step
-    /// refuses to go on when its check fails (exit 1); run it again to
-    /// resume. A running daemon is asked with the topology's
-    /// http.control_token, which it must have too.
+    /// command when no daemon runs) and record that on the target, so no
+    /// later run replicates them until `ferry resume-topics`, and print the
+    /// next steps. Every step refuses to go on when its check fails (exit
+    /// 1); run it again to resume. A running daemon is asked with the
+    /// topology's http.control_token, which it must have too.
     Cutover {
         #[arg(short, long, value_name = "FILE")]
         config: PathBuf,
