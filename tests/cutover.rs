@@ -175,7 +175,10 @@ fn migration_drill_moves_consumers_without_loss_or_duplicates() {
         None,
     );
     assert_eq!(code, 200, "{status}");
-    assert!(!status.contains(&format!("\"{topic}\"")), "{status}");
+    assert!(!replicated_topics(&status).contains(&topic), "{status}");
+    // Other tests share the clusters and the flow's name: theirs may be
+    // listed too.
+    assert!(cut_over_topics(&status).contains(&topic), "{status}");
 
     // Running cutover again is safe: the topics are already handed over.
     let (code, stdout, stderr) = cutover(&topology, &["--settle", "1s", "--wait", "5s"]);
@@ -415,4 +418,98 @@ fn cutover_refuses_a_daemon_it_cannot_stop() {
     assert!(!stdout.contains("replicates the topics itself"), "{stdout}");
     let (code, log) = stop_daemon(daemon);
     assert_eq!(code, Some(0), "{log}");
+}
+
+/// A standalone cutover is recorded on the target: a daemon started later
+/// leaves the topic stopped while it copies the flow's other topic, and
+/// lists it in `ferry status`; `ferry resume-topics` without a daemon
+/// removes the record, and the next run copies the topic from its saved
+/// progress, nothing missing, nothing doubled.
+#[test]
+fn a_standalone_cutover_keeps_the_topic_stopped_in_later_runs() {
+    let (source, target) = shared_pair().expect("test brokers start");
+    let moved = unique_name("cutover-moved");
+    let kept = unique_name("cutover-kept");
+    for topic in [&moved, &kept] {
+        data::create_topic(&source.client_config(), topic, 1, 1, &[]).expect("create");
+        produce_sequence(&source.client_config(), topic, &SequenceSpec::new(1, 20))
+            .expect("produce");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let topology = topology_with_port(
+        dir.path(),
+        source,
+        target,
+        &one_flow(&format!("topics = [\"{moved}\", \"{kept}\"]")),
+    );
+    let (code, stdout, stderr) = cutover(
+        &topology,
+        &["--topics", &moved, "--settle", "2s", "--wait", "120s"],
+    );
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("cutover replicates the topics itself"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("[6/6] stop: recorded on dst"), "{stdout}");
+    let remote = format!("src.{moved}");
+    assert_eq!(total(target, &remote), 20);
+
+    let more = |topic: &str, first: u64| {
+        let mut spec = SequenceSpec::new(1, 5);
+        spec.first_seq = first;
+        produce_sequence(&source.client_config(), topic, &spec).expect("produce");
+    };
+    let daemon = start_daemon(&topology);
+    more(&moved, 20);
+    more(&kept, 20);
+    wait_for("the kept topic copied", Duration::from_secs(60), || {
+        (total(target, &format!("src.{kept}")) == 25).then_some(())
+    });
+    // Give a wrongly resumed topic the time the kept one needed, and more.
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(
+        total(target, &remote),
+        20,
+        "the daemon copied a cut-over topic:\n{}",
+        daemon.log()
+    );
+    let config = topology.to_str().unwrap();
+    let (code, table, stderr) = ferry_output(&["status", "-c", config]);
+    assert_eq!(code, Some(0), "{table}\n{stderr}");
+    assert!(
+        table.contains(&format!("cut over: {moved}")) && table.contains("by ferry cutover"),
+        "{table}"
+    );
+    let (code, log) = stop_daemon(daemon);
+    assert_eq!(code, Some(0), "{log}");
+
+    let (code, stdout, stderr) = ferry_output(&[
+        "resume-topics",
+        "-c",
+        config,
+        "--flow",
+        "src->dst",
+        "--topics",
+        &format!("{moved}.*"),
+    ]);
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    assert!(stdout.contains("no daemon runs this flow"), "{stdout}");
+    run_until_caught_up(&topology);
+    assert_same(source, &moved, target, &remote, 25);
+    // Nothing left to resume.
+    let (code, _, stderr) = ferry_output(&[
+        "resume-topics",
+        "-c",
+        config,
+        "--flow",
+        "src->dst",
+        "--topics",
+        &moved,
+    ]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!("--topics \"{moved}\" matches no cut-over topic")),
+        "{stderr}"
+    );
 }

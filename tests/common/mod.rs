@@ -747,3 +747,28 @@ pub fn all_sequences(cluster: &KafkaCluster, topic: &str) -> Vec<ferry_testkit::
         .filter_map(ferry_testkit::data::Record::sequence)
         .collect()
 }
+
+/// The source topics a `/status` document shows as replicated (not those
+/// only listed as cut over).
+pub fn replicated_topics(status: &str) -> Vec<String> {
+    let doc: serde_json::Value = serde_json::from_str(status).expect("/status is JSON");
+    doc["flows"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|f| f["topics"].as_array().into_iter().flatten())
+        .filter_map(|t| t["topic"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// The source topics a `/status` document lists as cut over.
+pub fn cut_over_topics(status: &str) -> Vec<String> {
+    let doc: serde_json::Value = serde_json::from_str(status).expect("/status is JSON");
+    doc["flows"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|f| f["cut_over"].as_array().into_iter().flatten())
+        .filter_map(|t| t["topic"].as_str().map(str::to_string))
+        .collect()
+}

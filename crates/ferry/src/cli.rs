@@ -111,10 +111,11 @@ pub enum Command {
     /// Switch a flow's topics to the target: wait until lag is 0 and stays
     /// 0 (producers stopped), hand consumer group offsets over, verify,
     /// stop replicating the topics (in the running daemon, or in this
-    /// command when no daemon runs), and print the next steps. Every step
-    /// refuses to go on when its check fails (exit 1); run it again to
-    /// resume. A running daemon is asked with the topology's
-    /// http.control_token, which it must have too.
+    /// command when no daemon runs) and record that on the target, so no
+    /// later run replicates them until `ferry resume-topics`, and print the
+    /// next steps. Every step refuses to go on when its check fails (exit
+    /// 1); run it again to resume. A running daemon is asked with the
+    /// topology's http.control_token, which it must have too.
     Cutover {
         #[arg(short, long, value_name = "FILE")]
         config: PathBuf,
@@ -152,10 +153,28 @@ pub enum Command {
         #[arg(long, value_name = "N,...", value_delimiter = ',')]
         partitions: Vec<i32>,
     },
+    /// Undo a cutover: the flow's cut-over topics whose whole name matches
+    /// --topics replicate again, from their saved progress. Removes their
+    /// cut-over state on the target (ferry-cutover.<source>.internal); a
+    /// daemon running the flow is told at once (with the topology's
+    /// http.control_token) and restarts the flow, else the next `ferry run`
+    /// picks them up. Exit 2 when the flow is unknown or --topics matches
+    /// no cut-over topic.
+    ResumeTopics {
+        #[arg(short, long, value_name = "FILE")]
+        config: PathBuf,
+        /// The flow, as SOURCE->TARGET.
+        #[arg(long, value_name = "SOURCE->TARGET")]
+        flow: String,
+        /// Cut-over source topics whose whole name matches this regex.
+        #[arg(long, value_name = "REGEX")]
+        topics: String,
+    },
     /// Show a running daemon's status (from its /status endpoint at
     /// http.listen, sending the topology's http.control_token) as a table:
-    /// flows, topics, records, lag, errors, and warnings such as held
-    /// partitions (saved progress past the source log end).
+    /// flows, topics, records, lag, errors, the topics cut over, and
+    /// warnings such as held partitions (saved progress past the source
+    /// log end).
     Status {
         #[arg(short, long, value_name = "FILE")]
         config: PathBuf,

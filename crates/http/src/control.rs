@@ -1,5 +1,6 @@
-//! Requests from Ferry's own commands to a running daemon: today only
-//! `ferry cutover`'s last step, "stop replicating these topics".
+//! Requests from Ferry's own commands to a running daemon: `ferry
+//! cutover`'s last step, "stop replicating these topics", and `ferry
+//! resume-topics`, which undoes it.
 //!
 //! The server runs on its own thread and runtime, and the supervisor lives
 //! on the main runtime, so a request crosses over a bounded channel with a
@@ -27,11 +28,45 @@ pub struct Stopped {
     pub stopped: Vec<String>,
 }
 
-/// One request and where its answer goes (`Err`: why it was refused).
+/// `POST /control/resume-topics` body: cut-over topics to replicate again.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+pub struct ResumeTopics {
+    /// The flow, as `SOURCE->TARGET`.
+    pub flow: String,
+    /// Source topic names (literal, not regexes).
+    pub topics: Vec<String>,
+}
+
+/// The answer: which of the topics were cut over and replicate again.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+pub struct Resumed {
+    pub flow: String,
+    pub resumed: Vec<String>,
+}
+
+/// Why a control request was not carried out.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ControlError {
+    /// The request does not fit the running daemon (`409`).
+    #[error("{0}")]
+    Refused(String),
+    /// A cluster could not record the change, so nothing changed (`503`:
+    /// retry once the cluster is back).
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+/// One request and where its answer goes.
 #[derive(Debug)]
-pub struct ControlRequest {
-    pub stop: StopTopics,
-    pub reply: oneshot::Sender<Result<Stopped, String>>,
+pub enum ControlRequest {
+    StopTopics {
+        request: StopTopics,
+        reply: oneshot::Sender<Result<Stopped, ControlError>>,
+    },
+    ResumeTopics {
+        request: ResumeTopics,
+        reply: oneshot::Sender<Result<Resumed, ControlError>>,
+    },
 }
 
 /// The server's end of the control channel.

@@ -52,7 +52,8 @@
 //! | `GET /health/live` | `200 ok` while the process runs |
 //! | `GET /health/ready` | `200 ready`, or `503 not ready: <reason>` when draining or a flow is not running |
 //! | `GET /status` | the engine's status document plus `"ready"` and `"version"`; needs the token unless `http.status_public = true`, else `401` |
-//! | `POST /control/stop-topics` | `ferry cutover`'s last step: `{"flow": "a->b", "topics": [..]}`; `200` with the topics stopped, `409` with the reason, `401` without the right token, `404` where the process takes no control requests or no token is configured |
+//! | `POST /control/stop-topics` | `ferry cutover`'s last step: `{"flow": "a->b", "topics": [..]}`; `200` with the topics stopped once the stop is persisted on the target, `409` with the reason, `503` when it could not be persisted (nothing stopped), `401` without the right token, `404` where the process takes no control requests or no token is configured |
+//! | `POST /control/resume-topics` | `ferry resume-topics`: same body; the cut-over topics replicate again from their saved progress; `200` with the topics resumed, other codes as for stop-topics |
 //!
 //! # Access
 //!
@@ -82,8 +83,8 @@ mod view;
 pub use access::Access;
 pub use collector::EngineCollector;
 pub use control::{
-    control_channel, ControlReceiver, ControlRequest, ControlSender, StopTopics, Stopped,
-    CONTROL_QUEUE,
+    control_channel, ControlError, ControlReceiver, ControlRequest, ControlSender, ResumeTopics,
+    Resumed, StopTopics, Stopped, CONTROL_QUEUE,
 };
 pub use metrics::{
     metrics_markdown, FlowMetrics, MetricDoc, MetricKind, Metrics, MetricsOptions, ReloadResult,

@@ -1,5 +1,6 @@
 //! The HTTP server: `/metrics`, `/health/live`, `/health/ready`, `/status`,
-//! `POST /control/stop-topics`; who may call which is in `access.rs`.
+//! `POST /control/stop-topics`, `POST /control/resume-topics`; who may call
+//! which is in `access.rs`.
 //!
 //! It runs on its own OS thread with its own current-thread tokio runtime.
 //! When the data path saturates the main runtime (every worker busy moving
@@ -22,7 +23,7 @@ use axum::{Json, Router};
 use tokio_util::sync::CancellationToken;
 
 use crate::access::{Access, ControlAllowed, HasAccess, StatusAllowed};
-use crate::control::{ControlRequest, ControlSender, StopTopics};
+use crate::control::{ControlError, ControlRequest, ControlSender, ResumeTopics, StopTopics};
 use crate::metrics::VERSION;
 use crate::tls::{TlsIdentity, TlsListener};
 use crate::{EngineCollector, EngineView, Metrics, Readiness};
@@ -145,8 +146,9 @@ impl HttpServer {
         })
     }
 
-    /// Accepts `POST /control/stop-topics` and hands each request to
-    /// `control` (the daemon's supervisor loop answers it).
+    /// Accepts `POST /control/stop-topics` and `POST /control/resume-topics`
+    /// and hands each request to `control` (the daemon's supervisor loop
+    /// answers it).
     pub fn with_control(mut self, control: ControlSender) -> Self {
         if let Some(state) = Arc::get_mut(&mut self.state) {
             state.control = Some(control);
@@ -259,6 +261,7 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/health/ready", get(ready))
         .route("/status", get(status))
         .route("/control/stop-topics", post(stop_topics))
+        .route("/control/resume-topics", post(resume_topics))
         .with_state(state)
 }
 
@@ -271,7 +274,36 @@ const CONTROL_TIMEOUT: Duration = Duration::from_secs(60);
 async fn stop_topics(
     State(state): State<Arc<AppState>>,
     _: ControlAllowed,
-    Json(stop): Json<StopTopics>,
+    Json(request): Json<StopTopics>,
+) -> Response {
+    let flow = request.flow.clone();
+    control(&state, &flow, |reply| ControlRequest::StopTopics {
+        request,
+        reply,
+    })
+    .await
+}
+
+/// Same access rule as `stop_topics`.
+async fn resume_topics(
+    State(state): State<Arc<AppState>>,
+    _: ControlAllowed,
+    Json(request): Json<ResumeTopics>,
+) -> Response {
+    let flow = request.flow.clone();
+    control(&state, &flow, |reply| ControlRequest::ResumeTopics {
+        request,
+        reply,
+    })
+    .await
+}
+
+/// Hands a control request to the daemon and turns its answer into a
+/// response: `200` with the answer, `409` refused, `503` not recorded.
+async fn control<T: serde::Serialize>(
+    state: &AppState,
+    flow: &str,
+    request: impl FnOnce(tokio::sync::oneshot::Sender<Result<T, ControlError>>) -> ControlRequest,
 ) -> Response {
     let Some(control) = &state.control else {
         return (
@@ -281,13 +313,17 @@ async fn stop_topics(
             .into_response();
     };
     let (reply, answer) = tokio::sync::oneshot::channel();
-    let flow = stop.flow.clone();
-    if control.send(ControlRequest { stop, reply }).await.is_err() {
+    if control.send(request(reply)).await.is_err() {
         return (StatusCode::SERVICE_UNAVAILABLE, "the daemon is stopping").into_response();
     }
     match tokio::time::timeout(CONTROL_TIMEOUT, answer).await {
-        Ok(Ok(Ok(stopped))) => Json(stopped).into_response(),
-        Ok(Ok(Err(reason))) => (StatusCode::CONFLICT, reason).into_response(),
+        Ok(Ok(Ok(done))) => Json(done).into_response(),
+        Ok(Ok(Err(ControlError::Refused(reason)))) => {
+            (StatusCode::CONFLICT, reason).into_response()
+        }
+        Ok(Ok(Err(ControlError::Unavailable(reason)))) => {
+            (StatusCode::SERVICE_UNAVAILABLE, reason).into_response()
+        }
         Ok(Err(_)) => (StatusCode::SERVICE_UNAVAILABLE, "the daemon is stopping").into_response(),
         Err(_) => (
             StatusCode::GATEWAY_TIMEOUT,

@@ -18,9 +18,12 @@
 //!    topic and written into the target group (absent or empty there, never
 //!    backwards);
 //! 5. **verify**: source and target compared record by record;
-//! 6. **stop** (daemon): the daemon at `http.listen` stops replicating the
-//!    topics (`POST /control/stop-topics`, authorized by the topology's
-//!    `http.control_token`), and keeps them stopped across reloads;
+//! 6. **stop**: the cutover is persisted on the target
+//!    (`ferry_supervisor::cut_over`), by the daemon at `http.listen` when
+//!    one runs the flow (`POST /control/stop-topics`, authorized by the
+//!    topology's `http.control_token`, which also stops the topics there),
+//!    else by this command; every daemon then keeps the topics stopped,
+//!    across reloads and restarts, until `ferry resume-topics`;
 //! 7. **next steps**: per group, the target offsets and what to do.
 //!
 //! Standalone or daemon: if a daemon answers at the topology's
@@ -38,7 +41,7 @@ use ferry_checkpoint::group_sync::{self, TargetGroup};
 use ferry_checkpoint::Translation;
 use ferry_config::{Cluster, Flow, NameFilter, Secret, Topology};
 use ferry_supervisor::checkpoints::{self, OffsetRow};
-use ferry_supervisor::{progress, topics, RunMode, Supervisor};
+use ferry_supervisor::{cut_over, progress, topics, RunMode, Supervisor};
 use regex::Regex;
 use tokio_util::sync::CancellationToken;
 
@@ -255,16 +258,36 @@ pub async fn cutover(
         report.partitions, report.source_records
     ));
 
-    // 6. stop (daemon)
+    // 6. stop, persisted on the target
     if let Replicator::Daemon(addr) = replicator {
         let endpoint =
             crate::daemon::Endpoint::of(&topology.http).map_err(|e| refused("stop", e))?;
         stop_on_daemon(endpoint, topology.http.control_token.clone(), flow, &names).await?;
         log(&format!(
-            "[6/6] stop: the daemon at {addr} no longer replicates these topics"
+            "[6/6] stop: the daemon at {addr} no longer replicates these topics, and recorded it on {} so no daemon does until ferry resume-topics",
+            target.name
         ));
     } else {
-        log("[6/6] done");
+        let topics: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        cut_over::record(
+            target,
+            &flow.id(),
+            &topics,
+            "ferry cutover",
+            flow.replication_factor,
+        )
+        .await
+        .map_err(|e| {
+            refused(
+                "stop",
+                format!("cannot persist the cutover, so a daemon started later would replicate these topics again: {e}; run cutover again"),
+            )
+        })?;
+        log(&format!(
+            "[6/6] stop: recorded on {} ({}): no daemon replicates these topics again until ferry resume-topics",
+            target.name,
+            cut_over::cut_over_topic(&flow.source)
+        ));
     }
     Ok(CutoverReport {
         flow: flow.id().to_string(),
@@ -305,7 +328,7 @@ async fn selected_partitions(
         return Err(CutoverError::BadInput(match &options.topics {
             Some(r) => format!(
                 "--topics \"{}\" matches no source topic that flow {} replicates",
-                r.as_str().trim_start_matches("^(?:").trim_end_matches(")$"),
+                verify::filter_pattern(r),
                 flow.id()
             ),
             None => format!(
@@ -325,7 +348,7 @@ async fn selected_partitions(
 /// cannot see into may be copying the same partitions. A daemon that runs
 /// the flow without a control token cannot be asked to stop the topics at
 /// the end, so that is refused before anything changes.
-fn find_daemon(topology: &Topology, flow: &Flow) -> Result<Replicator, CutoverError> {
+pub(crate) fn find_daemon(topology: &Topology, flow: &Flow) -> Result<Replicator, CutoverError> {
     let endpoint =
         crate::daemon::Endpoint::of(&topology.http).map_err(|e| refused("preflight", e))?;
     let addr = endpoint.addr;
@@ -777,26 +800,21 @@ async fn stop_on_daemon(
     let body = serde_json::to_string(&request).expect("plain strings serialize");
     let addr = endpoint.addr;
     let fail = |why: String| refused("stop", format!("the daemon at {addr}: {why}"));
-    let answer = tokio::task::spawn_blocking({
+    tokio::task::spawn_blocking({
         let (token, endpoint) = (token.clone(), endpoint.clone());
         move || {
-            crate::daemon::request(
+            crate::daemon::post(
                 &endpoint,
-                "POST",
                 "/control/stop-topics",
-                Some(&body),
+                &body,
                 token.as_ref(),
                 DAEMON_STOP_TIMEOUT,
             )
         }
     })
     .await
-    .map_err(|e| fail(format!("request task failed: {e}")))?;
-    match answer {
-        Ok((200, _)) => {}
-        Ok((code, text)) => return Err(fail(format!("HTTP {code}: {}", text.trim()))),
-        Err(e) => return Err(fail(e.to_string())),
-    }
+    .map_err(|e| fail(format!("request task failed: {e}")))?
+    .map_err(fail)?;
     let id = flow.id().to_string();
     let started = Instant::now();
     loop {
@@ -876,7 +894,7 @@ pub fn render_next_steps(report: &CutoverReport) -> String {
         report.flow,
         match report.replicator {
             Replicator::Daemon(_) => {
-                "; the running daemon already stopped them and keeps them stopped until it restarts"
+                "; the running daemon already stopped them, and any daemon keeps them stopped, across restarts too, until ferry resume-topics"
             }
             Replicator::Standalone => "",
         }

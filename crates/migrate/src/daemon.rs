@@ -170,6 +170,22 @@ pub fn request(
     Ok((code, body))
 }
 
+/// `POST path` with a JSON body, which must answer 200: the answer's body,
+/// or why not (the HTTP code and the daemon's reason, or no answer).
+pub fn post(
+    endpoint: &Endpoint,
+    path: &str,
+    json_body: &str,
+    token: Option<&Secret>,
+    read_timeout: Duration,
+) -> Result<String, String> {
+    match request(endpoint, "POST", path, Some(json_body), token, read_timeout) {
+        Ok((200, body)) => Ok(body),
+        Ok((code, text)) => Err(format!("HTTP {code}: {}", text.trim())),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 /// `GET path`, which must answer 200.
 pub fn get(endpoint: &Endpoint, path: &str, token: Option<&Secret>) -> std::io::Result<String> {
     let (code, body) = request(endpoint, "GET", path, None, token, Duration::from_secs(10))?;

@@ -16,6 +16,8 @@
 //!   next steps; each step a check that refuses to go on.
 //! - [`reset`]: `ferry reset-progress`, forgetting saved progress so the
 //!   next run starts those partitions by `start_from`.
+//! - [`resume`]: `ferry resume-topics`, which undoes a cutover: the topics
+//!   replicate again from their saved progress.
 //! - [`daemon`]: the running daemon's HTTP endpoint (`/status`, control).
 //! - [`units`]: sizes, throughputs and durations as people read them.
 //!
@@ -26,8 +28,8 @@
 //! (`ferry_supervisor::{topics, progress, checkpoints}`), so the toolkit
 //! and the daemon never disagree about what a flow replicates.
 //!
-//! Nothing here writes to a cluster except [`apply`], [`cutover`] and
-//! [`reset`].
+//! Nothing here writes to a cluster except [`apply`], [`cutover`],
+//! [`reset`] and [`resume`].
 //!
 //! `docs/migration.md` in this crate documents the commands, their exit
 //! codes and the JSON schemas.
@@ -37,6 +39,7 @@ pub mod cutover;
 pub mod daemon;
 pub mod plan;
 pub mod reset;
+pub mod resume;
 pub mod units;
 pub mod verify;
 

@@ -16,6 +16,8 @@
 //!   per topic, progress commits, drain on shutdown.
 //! - `topics`: target topic creation, partition growth, config filtering,
 //!   internal-topic rules.
+//! - `cut_over`: the topics handed over by a cutover, persisted on the
+//!   target so they stay stopped across restarts.
 //! - `checkpoints`: per-partition offset maps fed by delivery reports,
 //!   MirrorMaker 2-format offset syncs, checkpoints, group offset sync and
 //!   heartbeats.
@@ -27,6 +29,7 @@ mod backoff;
 mod batch;
 pub mod checkpoints;
 pub mod clients;
+pub mod cut_over;
 mod flow;
 mod internal;
 mod lookups;
@@ -42,7 +45,9 @@ pub mod view;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+use cut_over::CutOverTopics;
 use ferry_config::{Flow, FlowId, Topology};
+use ferry_http::ControlError;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
@@ -113,11 +118,13 @@ pub struct Supervisor {
     metrics: Arc<ferry_http::Metrics>,
     mode: RunMode,
     flows: BTreeMap<FlowId, RunningFlow>,
-    /// Topics handed over by `ferry cutover`, per flow: never replicated
-    /// again by this process, whatever a reload says, so a SIGHUP after a
-    /// cutover cannot restart copying into a cluster that consumers and
-    /// producers already moved to.
-    cut_over: BTreeMap<FlowId, BTreeSet<String>>,
+    /// Topics handed over by `ferry cutover`, per flow, as persisted on the
+    /// flow's target: never replicated, whatever a reload or a restart
+    /// says, so nothing copies into a cluster that consumers and producers
+    /// already moved to, until `ferry resume-topics` undoes it.
+    cut_over: BTreeMap<FlowId, CutOverTopics>,
+    /// Flows whose persisted cut-over state is loaded into `cut_over`.
+    restored: BTreeSet<FlowId>,
 }
 
 impl Supervisor {
@@ -129,6 +136,7 @@ impl Supervisor {
             mode,
             flows: BTreeMap::new(),
             cut_over: BTreeMap::new(),
+            restored: BTreeSet::new(),
         }
     }
 
@@ -165,6 +173,9 @@ impl Supervisor {
             )));
         };
         let id = flow.id();
+        self.status
+            .flow(&id)
+            .set_cut_over(self.cut_over.get(&id).cloned().unwrap_or_default());
         let cancel = parent.child_token();
         let (live, live_rx) = watch::channel(flow.clone());
         // Series start at zero, so `increase()` alerts see the first event.
@@ -224,6 +235,15 @@ impl Supervisor {
                 reasons: d.not_reloadable,
             });
         }
+        // A flow new to this process may have been cut over before it
+        // started: its state is read before anything changes.
+        for flow in new.flows.iter().filter(|f| f.enabled) {
+            if let Err(e) = self.restore_flow(&new, flow).await {
+                return Err(ReloadRejected {
+                    reasons: vec![format!("flow {}: {e}", flow.id())],
+                });
+            }
+        }
         let desired: BTreeMap<FlowId, Flow> = new
             .flows
             .iter()
@@ -278,43 +298,184 @@ impl Supervisor {
     /// A flow with the topics already cut over excluded.
     fn without_cut_over(&self, mut flow: Flow) -> Flow {
         if let Some(names) = self.cut_over.get(&flow.id()) {
-            flow.topics = flow.topics.excluding(names.iter().map(String::as_str));
+            flow.topics = flow.topics.excluding(names.keys().map(String::as_str));
         }
         flow
     }
 
-    /// Stops replicating `topics` in a running flow (the last step of
-    /// `ferry cutover` against a daemon): their tasks stop in place, the
-    /// flow's other topics do not pause, and the exclusion survives
-    /// reloads for the life of the process. Returns the topics the flow
-    /// was replicating among them.
-    pub fn stop_topics(&mut self, id: &FlowId, topics: &[String]) -> Result<Vec<String>, String> {
-        let Some(running) = self.flows.get(id) else {
-            let known: Vec<String> = self.flows.keys().map(|f| f.to_string()).collect();
-            return Err(format!(
-                "flow {id} is not running here (running: {})",
-                if known.is_empty() {
-                    "none".to_string()
-                } else {
-                    known.join(", ")
+    /// Loads the persisted cut-over state of every enabled flow, so that
+    /// `start` leaves those topics stopped: starting without it could copy
+    /// into topics that already moved to the target. A daemon retries a
+    /// target that cannot be read (each failure logged, naming the cluster
+    /// and topic) until it answers or `cancel` fires; a bounded run
+    /// returns the error.
+    pub async fn restore_cut_over(
+        &mut self,
+        cancel: &CancellationToken,
+    ) -> Result<(), EngineError> {
+        let topology = self.topology.clone();
+        for flow in topology.flows.iter().filter(|f| f.enabled) {
+            let mut backoff = std::time::Duration::from_secs(1);
+            while let Err(e) = self.restore_flow(&topology, flow).await {
+                if self.mode == RunMode::UntilCaughtUp {
+                    return Err(e);
                 }
-            ));
+                tracing::error!(flow = %flow.id(), error = %e, retry_in = ?backoff, "cannot read the cut-over state; the flow waits for it");
+                tokio::select! {
+                    _ = cancel.cancelled() => return Ok(()),
+                    _ = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(std::time::Duration::from_secs(30));
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads `flow`'s persisted cut-over state once per process.
+    async fn restore_flow(&mut self, topology: &Topology, flow: &Flow) -> Result<(), EngineError> {
+        let id = flow.id();
+        if self.restored.contains(&id) {
+            return Ok(());
+        }
+        let target = self.cluster_of(topology, flow, &flow.target)?;
+        let topics = cut_over::load(&target, &id).await?;
+        if !topics.is_empty() {
+            tracing::info!(flow = %id, topics = ?topics.keys().collect::<Vec<_>>(), "cut over earlier: these topics stay stopped (ferry resume-topics undoes it)");
+        }
+        self.cut_over.entry(id.clone()).or_default().extend(topics);
+        self.restored.insert(id);
+        Ok(())
+    }
+
+    fn cluster_of(
+        &self,
+        topology: &Topology,
+        flow: &Flow,
+        alias: &str,
+    ) -> Result<ferry_config::Cluster, EngineError> {
+        topology.cluster(alias).cloned().ok_or_else(|| {
+            EngineError::Internal(format!(
+                "flow {} names a cluster missing from the validated topology",
+                flow.id()
+            ))
+        })
+    }
+
+    /// Stops replicating `topics` in a running flow (the last step of
+    /// `ferry cutover` against a daemon). The stop is persisted on the
+    /// flow's target first, and acknowledged there, so it survives
+    /// restarts; if that fails nothing changes and the error says why.
+    /// Then the topics' tasks stop in place and the flow's other topics do
+    /// not pause. Returns the topics the flow was replicating among them.
+    pub async fn stop_topics(
+        &mut self,
+        id: &FlowId,
+        topics: &[String],
+    ) -> Result<Vec<String>, ControlError> {
+        let Some(running) = self.flows.get(id) else {
+            return Err(ControlError::Refused(self.not_running(id)));
         };
+        let flow = running.flow.clone();
         let stopped: Vec<String> = topics
             .iter()
-            .filter(|t| topics::selects(&running.flow, t))
+            .filter(|t| topics::selects(&flow, t))
             .cloned()
             .collect();
-        self.cut_over
-            .entry(id.clone())
-            .or_default()
-            .extend(topics.iter().cloned());
-        let narrowed = self.without_cut_over(running.flow.clone());
-        let entry = self.flows.get_mut(id).expect("checked above");
-        entry.flow = narrowed.clone();
-        let _ = entry.live.send(narrowed);
-        tracing::info!(flow = %id, topics = ?stopped, "cut over: these topics are no longer replicated by this process");
+        let target = self
+            .cluster_of(&self.topology, &flow, &flow.target)
+            .map_err(|e| ControlError::Refused(e.to_string()))?;
+        let recorded = cut_over::record(
+            &target,
+            id,
+            topics,
+            "POST /control/stop-topics",
+            flow.replication_factor,
+        )
+        .await
+        .map_err(|e| {
+            tracing::error!(flow = %id, error = %e, "cannot persist the cutover; nothing was stopped");
+            ControlError::Unavailable(format!("nothing was stopped: {e}"))
+        })?;
+        let entry = self.cut_over.entry(id.clone()).or_default();
+        for (topic, cut) in recorded {
+            // The first cutover's time and cause stay.
+            entry.entry(topic).or_insert(cut);
+        }
+        self.status.flow(id).set_cut_over(entry.clone());
+        let narrowed = self.without_cut_over(flow);
+        let running = self.flows.get_mut(id).expect("checked above");
+        running.flow = narrowed.clone();
+        let _ = running.live.send(narrowed);
+        tracing::info!(flow = %id, topics = ?stopped, "cut over: these topics are no longer replicated (persisted on the target)");
         Ok(stopped)
+    }
+
+    /// Undoes a cutover (`ferry resume-topics` against a daemon): the
+    /// persisted state of `topics` is removed on the target first
+    /// (tombstones, acknowledged), then the flow restarts so the topics
+    /// replicate again from their saved progress (its other topics pause
+    /// for the drain). Returns the topics that were cut over among them.
+    pub async fn resume_topics(
+        &mut self,
+        id: &FlowId,
+        topics: &[String],
+        parent: &CancellationToken,
+    ) -> Result<Vec<String>, ControlError> {
+        let Some(configured) = self.topology.flow(id).cloned() else {
+            return Err(ControlError::Refused(format!(
+                "flow {id} is not in the running topology"
+            )));
+        };
+        let resumed: Vec<String> = topics
+            .iter()
+            .filter(|t| self.cut_over.get(id).is_some_and(|c| c.contains_key(*t)))
+            .cloned()
+            .collect();
+        if resumed.is_empty() {
+            return Err(ControlError::Refused(format!(
+                "flow {id}: none of {} is cut over here",
+                topics.join(", ")
+            )));
+        }
+        let target = self
+            .cluster_of(&self.topology, &configured, &configured.target)
+            .map_err(|e| ControlError::Refused(e.to_string()))?;
+        cut_over::remove(&target, id, &resumed, configured.replication_factor)
+            .await
+            .map_err(|e| {
+                tracing::error!(flow = %id, error = %e, "cannot remove the cut-over state; nothing was resumed");
+                ControlError::Unavailable(format!("nothing was resumed: {e}"))
+            })?;
+        if let Some(cut) = self.cut_over.get_mut(id) {
+            cut.retain(|t, _| !resumed.contains(t));
+        }
+        tracing::info!(flow = %id, topics = ?resumed, "cutover undone: these topics replicate again from their saved progress");
+        // A restart, not a filter change in place: the topics resume from
+        // the progress persisted when they stopped, which a running flow
+        // only reads at its start.
+        if self.flows.contains_key(id) {
+            if let Err(e) = self.stop_flow(id).await {
+                tracing::warn!(flow = %id, error = %e, "flow stopped with an error");
+            }
+            if configured.enabled {
+                self.spawn_flow(configured, parent).map_err(|e| {
+                    ControlError::Unavailable(format!("cannot restart the flow: {e}"))
+                })?;
+            }
+        }
+        Ok(resumed)
+    }
+
+    fn not_running(&self, id: &FlowId) -> String {
+        let known: Vec<String> = self.flows.keys().map(|f| f.to_string()).collect();
+        format!(
+            "flow {id} is not running here (running: {})",
+            if known.is_empty() {
+                "none".to_string()
+            } else {
+                known.join(", ")
+            }
+        )
     }
 
     /// Waits for every flow to finish (after cancellation, or in a bounded

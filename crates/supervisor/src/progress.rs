@@ -62,65 +62,92 @@ fn load_blocking(
     topic: &str,
     timeout: Duration,
 ) -> Result<ProgressMap, EngineError> {
-    let fail = |cause: String| EngineError::Progress {
+    let mut map = ProgressMap::new();
+    read_compacted(
+        target,
+        topic,
+        "ferry-progress-loader",
+        timeout,
+        |key, value| match value {
+            // A tombstone (`ferry reset-progress`) forgets the partition's
+            // progress until compaction removes both.
+            None => {
+                if let Some(k) = decode_key(key) {
+                    map.remove(&k);
+                }
+            }
+            Some(_) => {
+                if let Some((k, v)) = decode(key, value) {
+                    map.insert(k, v);
+                }
+            }
+        },
+    )
+    .map_err(|cause| EngineError::Progress {
         cluster: target.name.clone(),
         topic: topic.to_string(),
         cause,
-    };
-    let consumer: BaseConsumer<ClusterContext> =
-        client_config(target, Role::Reader, "ferry-progress-loader")
-            .create_with_context(ClusterContext::new(target))
-            .inspect(crate::clients::serve_token_refresh)
-            .map_err(|e| fail(e.to_string()))?;
+    })?;
+    Ok(map)
+}
+
+/// Reads partition 0 of a one-partition internal topic on `cluster` from
+/// the beginning to the end offset seen at the start, handing each keyed
+/// record (`None` value: a tombstone) to `on_record` in order. A missing
+/// topic reads as empty. Blocking: call it off the async workers. `Err` is
+/// the cause; the caller names the cluster and the topic.
+pub(crate) fn read_compacted(
+    cluster: &Cluster,
+    topic: &str,
+    client_id: &str,
+    timeout: Duration,
+    mut on_record: impl FnMut(&[u8], Option<&[u8]>),
+) -> Result<(), String> {
+    let consumer: BaseConsumer<ClusterContext> = client_config(cluster, Role::Reader, client_id)
+        .create_with_context(ClusterContext::new(cluster))
+        .inspect(crate::clients::serve_token_refresh)
+        .map_err(|e| e.to_string())?;
     let metadata = consumer
         .fetch_metadata(Some(topic), timeout)
-        .map_err(|e| fail(format!("metadata request failed: {e}")))?;
-    let exists = metadata
-        .topics()
-        .iter()
-        .any(|t| t.name() == topic && t.error().is_none() && !t.partitions().is_empty());
-    let mut map = ProgressMap::new();
+        .map_err(|e| format!("metadata request failed: {e}"))?;
+    let found = metadata.topics().iter().find(|t| t.name() == topic);
+    // Not allowed to see it is not "absent": reading that as empty would
+    // forget what the topic holds.
+    if let Some(err) = found.and_then(|t| t.error()).filter(|e| {
+        *e == rdkafka::types::RDKafkaRespErr::RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED
+    }) {
+        return Err(format!("not authorized to read the topic ({err:?})"));
+    }
+    let exists = found.is_some_and(|t| t.error().is_none() && !t.partitions().is_empty());
     if !exists {
-        return Ok(map);
+        return Ok(());
     }
     let (low, high) = consumer
         .fetch_watermarks(topic, 0, timeout)
-        .map_err(|e| fail(format!("cannot read watermarks: {e}")))?;
+        .map_err(|e| format!("cannot read watermarks: {e}"))?;
     if high <= low {
-        return Ok(map);
+        return Ok(());
     }
     let mut tpl = TopicPartitionList::new();
     tpl.add_partition_offset(topic, 0, Offset::Beginning)
-        .map_err(|e| fail(e.to_string()))?;
-    consumer.assign(&tpl).map_err(|e| fail(e.to_string()))?;
+        .map_err(|e| e.to_string())?;
+    consumer.assign(&tpl).map_err(|e| e.to_string())?;
     let deadline = Instant::now() + timeout;
     loop {
         if Instant::now() > deadline {
-            return Err(fail(format!(
-                "timed out after {timeout:?} reading progress up to offset {high}"
-            )));
+            return Err(format!(
+                "timed out after {timeout:?} reading up to offset {high}"
+            ));
         }
         match consumer.poll(Duration::from_millis(200)) {
             None => continue,
-            Some(Err(e)) => return Err(fail(e.to_string())),
+            Some(Err(e)) => return Err(e.to_string()),
             Some(Ok(msg)) => {
-                match (msg.key(), msg.payload()) {
-                    // A tombstone (`ferry reset-progress`) forgets the
-                    // partition's progress until compaction removes both.
-                    (Some(k), None) => {
-                        if let Some(key) = decode_key(k) {
-                            map.remove(&key);
-                        }
-                    }
-                    (Some(k), value) => {
-                        if let Some((key, offset)) = decode(k, value) {
-                            map.insert(key, offset);
-                        }
-                    }
-                    (None, _) => {}
+                if let Some(key) = msg.key() {
+                    on_record(key, msg.payload());
                 }
                 if msg.offset() + 1 >= high {
-                    return Ok(map);
+                    return Ok(());
                 }
             }
         }

@@ -116,6 +116,8 @@ pub struct FlowStatus {
     notices: Mutex<BTreeMap<(String, i32, &'static str), Notice>>,
     /// Refused records resolved by `on_record_error`.
     pub(crate) skips: Arc<SkipLedger>,
+    /// Topics handed over to the target, which the flow no longer copies.
+    cut_over: Mutex<crate::cut_over::CutOverTopics>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -212,6 +214,15 @@ impl FlowStatus {
         lock(&self.notices)
             .iter()
             .any(|((t, p, _), n)| n.held && t == topic && *p == partition)
+    }
+
+    pub(crate) fn set_cut_over(&self, topics: crate::cut_over::CutOverTopics) {
+        *lock(&self.cut_over) = topics;
+    }
+
+    /// The flow's cut-over topics.
+    pub fn cut_over(&self) -> crate::cut_over::CutOverTopics {
+        lock(&self.cut_over).clone()
     }
 
     pub(crate) fn set_end_offsets(&self, ends: HashMap<(String, i32), i64>) {

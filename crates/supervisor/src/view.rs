@@ -166,6 +166,7 @@ impl EngineView for StatusView {
                     "last_error": flow.last_error(),
                     "warnings": warnings,
                     "topics": topics,
+                    "cut_over": flow.cut_over().into_values().collect::<Vec<_>>(),
                 })
             })
             .collect();

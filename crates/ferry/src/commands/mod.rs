@@ -6,6 +6,7 @@ mod demo;
 mod offsets;
 mod plan;
 mod reset_progress;
+mod resume_topics;
 mod run;
 mod status;
 mod verify;
@@ -52,6 +53,11 @@ pub fn dispatch(cli: Cli) -> u8 {
             settle,
             wait,
         } => cutover::cutover(&config, &flow, topics.as_deref(), settle, wait),
+        Command::ResumeTopics {
+            config,
+            flow,
+            topics,
+        } => resume_topics::resume_topics(&config, &flow, &topics),
         Command::Plan {
             config,
             flow,

@@ -4,8 +4,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use ferry_http::{
-    control_channel, Access, ControlReceiver, ControlRequest, HttpServer, Metrics, MetricsOptions,
-    Readiness, ReloadResult, Stopped, TlsIdentity,
+    control_channel, Access, ControlError, ControlReceiver, ControlRequest, HttpServer, Metrics,
+    MetricsOptions, Readiness, ReloadResult, Resumed, Stopped, TlsIdentity,
 };
 use ferry_supervisor::view::StatusView;
 use ferry_supervisor::{RunMode, Supervisor};
@@ -110,6 +110,23 @@ pub fn run(path: &Path, until: Option<Until>) -> u8 {
             http = %http_addr,
             "ferry starting"
         );
+        // Topics cut over earlier stay stopped: their state is read from
+        // the targets before any flow starts.
+        let restored = supervisor.restore_cut_over(&cancel).await;
+        if restored.is_err() || cancel.is_cancelled() {
+            http_cancel.cancel();
+            let _ = tokio::task::spawn_blocking(move || http.join()).await;
+            return match restored {
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    exit::FAILURE
+                }
+                Ok(()) => {
+                    tracing::info!("ferry stopped before starting its flows");
+                    exit::OK
+                }
+            };
+        }
         if let Err(e) = supervisor.start(&cancel) {
             eprintln!("error: {e}");
             return exit::FAILURE;
@@ -176,7 +193,7 @@ async fn reload_until_cancelled(
     loop {
         tokio::select! {
             _ = cancel.cancelled() => return,
-            Some(request) = control.recv() => answer_control(supervisor, request),
+            Some(request) = control.recv() => answer_control(supervisor, request, cancel).await,
             Some(_) = hups.next() => {
                 let result = match ferry_config::load(path) {
                     Err(e) => {
@@ -221,21 +238,49 @@ async fn reload_until_cancelled(
     }
 }
 
-/// Stops the requested topics in their flow and replies with what stopped.
-fn answer_control(supervisor: &mut Supervisor, request: ControlRequest) {
-    let ControlRequest { stop, reply } = request;
-    let answer = stop
-        .flow
-        .parse::<ferry_config::FlowId>()
-        .map_err(|e| format!("flow \"{}\": {e}", stop.flow))
-        .and_then(|id| supervisor.stop_topics(&id, &stop.topics))
-        .map(|stopped| Stopped {
-            flow: stop.flow.clone(),
-            stopped,
-        });
-    if let Err(reason) = &answer {
-        tracing::warn!(flow = %stop.flow, %reason, "control request refused");
+/// Stops or resumes the requested topics in their flow and replies with
+/// what changed.
+async fn answer_control(
+    supervisor: &mut Supervisor,
+    request: ControlRequest,
+    cancel: &CancellationToken,
+) {
+    match request {
+        ControlRequest::StopTopics { request, reply } => {
+            let answer = match parse_flow(&request.flow) {
+                Ok(id) => supervisor.stop_topics(&id, &request.topics).await,
+                Err(e) => Err(e),
+            }
+            .map(|stopped| Stopped {
+                flow: request.flow.clone(),
+                stopped,
+            });
+            refused(&request.flow, &answer);
+            // The requester may have given up; nothing to do then.
+            let _ = reply.send(answer);
+        }
+        ControlRequest::ResumeTopics { request, reply } => {
+            let answer = match parse_flow(&request.flow) {
+                Ok(id) => supervisor.resume_topics(&id, &request.topics, cancel).await,
+                Err(e) => Err(e),
+            }
+            .map(|resumed| Resumed {
+                flow: request.flow.clone(),
+                resumed,
+            });
+            refused(&request.flow, &answer);
+            let _ = reply.send(answer);
+        }
     }
-    // The requester may have given up; nothing to do then.
-    let _ = reply.send(answer);
+}
+
+fn parse_flow(flow: &str) -> Result<ferry_config::FlowId, ControlError> {
+    flow.parse()
+        .map_err(|e| ControlError::Refused(format!("flow \"{flow}\": {e}")))
+}
+
+fn refused<T>(flow: &str, answer: &Result<T, ControlError>) {
+    if let Err(reason) = answer {
+        tracing::warn!(%flow, %reason, "control request refused");
+    }
 }

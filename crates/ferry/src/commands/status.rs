@@ -89,6 +89,20 @@ fn table(doc: &serde_json::Value) -> String {
                 w["message"].as_str().unwrap_or("?")
             ));
         }
+        let cut_over: Vec<String> = flow["cut_over"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|c| {
+                format!(
+                    "  cut over: {}  (at {}, by {})\n",
+                    c["topic"].as_str().unwrap_or("?"),
+                    c["at"].as_str().unwrap_or("?"),
+                    c["by"].as_str().unwrap_or("?")
+                )
+            })
+            .collect();
+        out.push_str(&cut_over.concat());
     }
     out
 }

@@ -159,6 +159,14 @@ pub fn topics_filter(pattern: &str) -> Result<Regex, String> {
     })
 }
 
+/// The pattern a `--topics` filter was compiled from, as the operator wrote it.
+pub fn filter_pattern(filter: &Regex) -> &str {
+    filter
+        .as_str()
+        .trim_start_matches("^(?:")
+        .trim_end_matches(")$")
+}
+
 /// Called after each partition: the result, how many are done, how many
 /// there are.
 pub type Progress = dyn Fn(&PartitionResult, usize, usize) + Send + Sync;
