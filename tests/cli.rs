@@ -11,6 +11,7 @@ fn ferry(args: &[&str]) -> Output {
         // Secrets referenced by the shipped examples.
         .env("FERRY_NEW_PASSWORD", "example-new-password")
         .env("FERRY_KEY_PASSWORD", "example-key-password")
+        .env("FERRY_OIDC_CLIENT_SECRET", "example-oidc-client-secret")
         .output()
         .expect("ferry binary runs")
 }
@@ -46,7 +47,9 @@ fn every_shipped_example_is_accepted() {
         );
         assert!(stdout.contains("flows ("), "summary printed: {stdout}");
         assert!(
-            !stdout.contains("example-new-password") && !stdout.contains("example-key-password")
+            !stdout.contains("example-new-password")
+                && !stdout.contains("example-key-password")
+                && !stdout.contains("example-oidc-client-secret")
         );
     }
 }
@@ -140,8 +143,16 @@ fn version_verbose_names_librdkafka_and_its_features() {
         .unwrap_or_else(|| panic!("no builtin.features line: {text}"));
     let features: Vec<&str> = features.split(',').collect();
     // What the release build is configured with (Cargo.toml's rdkafka
-    // features): TLS, SASL (SCRAM, OAUTHBEARER), zstd.
-    for wanted in ["ssl", "sasl_scram", "sasl_oauthbearer", "zstd"] {
+    // features): TLS, SASL (SCRAM, OAUTHBEARER), zstd, and curl, which
+    // librdkafka's OIDC token fetching needs (it then lists http and oidc).
+    for wanted in [
+        "ssl",
+        "sasl_scram",
+        "sasl_oauthbearer",
+        "zstd",
+        "http",
+        "oidc",
+    ] {
         assert!(
             features.contains(&wanted),
             "{wanted} missing from {features:?}"
