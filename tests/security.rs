@@ -366,6 +366,17 @@ listen = "127.0.0.1:0"
     let (code, out) = check_connect(&topology);
     assert_eq!(code, Some(0), "{out}");
     assert!(out.contains("connected: cluster idp"), "{out}");
+    // The listener validates tokens: librdkafka's unsigned development token
+    // for the same subject is refused.
+    let mut unsigned = oauth.client_config();
+    unsigned
+        .set("sasl.oauthbearer.method", "default")
+        .set("enable.sasl.oauthbearer.unsecure.jwt", "true")
+        .set("sasl.oauthbearer.config", "principal=ferry");
+    let refused = ferry_testkit::kafka::probe(&unsigned, std::time::Duration::from_secs(5))
+        .expect_err("the broker accepted an unsigned token")
+        .to_string();
+    assert!(refused.contains("SASL authentication error"), "{refused}");
 
     let issued_before = oauth.oidc_token_requests().expect("token endpoint").issued;
     let daemon = start_daemon(&topology);
