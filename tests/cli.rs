@@ -214,3 +214,41 @@ topics = ["bad("]
     assert!(all.contains("cluster a"), "{all}");
     assert!(!all.contains("sentinel-5ecret"), "{all}");
 }
+
+#[test]
+fn oauthbearer_without_a_token_endpoint_exits_2_without_showing_the_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let topo = dir.path().join("t.toml");
+    std::fs::write(
+        &topo,
+        r#"
+[clusters.a]
+bootstrap_servers = "127.0.0.1:1"
+[clusters.a.client]
+"security.protocol" = "SASL_SSL"
+"sasl.mechanism" = "OAUTHBEARER"
+"sasl.oauthbearer.method" = "oidc"
+"sasl.oauthbearer.client.id" = "ferry"
+"sasl.oauthbearer.client.secret" = "oidc-sentinel-5ecret"
+[clusters.b]
+bootstrap_servers = "127.0.0.1:2"
+[[flows]]
+source = "a"
+target = "b"
+topics = ["t"]
+"#,
+    )
+    .unwrap();
+    let out = ferry(&["check", "-c", topo.to_str().unwrap()]);
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(2), "{all}");
+    assert!(
+        all.contains("  - clusters.a.client.\"sasl.oauthbearer.token.endpoint.url\": missing"),
+        "{all}"
+    );
+    assert!(!all.contains("oidc-sentinel-5ecret"), "{all}");
+}
