@@ -12,6 +12,7 @@ fn ferry(args: &[&str]) -> Output {
         .env("FERRY_NEW_PASSWORD", "example-new-password")
         .env("FERRY_KEY_PASSWORD", "example-key-password")
         .env("FERRY_CONTROL_TOKEN", "example-control-token")
+        .env("FERRY_OIDC_CLIENT_SECRET", "example-oidc-client-secret")
         .output()
         .expect("ferry binary runs")
 }
@@ -50,6 +51,7 @@ fn every_shipped_example_is_accepted() {
             !stdout.contains("example-new-password")
                 && !stdout.contains("example-key-password")
                 && !stdout.contains("example-control-token")
+                && !stdout.contains("example-oidc-client-secret")
         );
     }
 }
@@ -143,8 +145,16 @@ fn version_verbose_names_librdkafka_and_its_features() {
         .unwrap_or_else(|| panic!("no builtin.features line: {text}"));
     let features: Vec<&str> = features.split(',').collect();
     // What the release build is configured with (Cargo.toml's rdkafka
-    // features): TLS, SASL (SCRAM, OAUTHBEARER), zstd.
-    for wanted in ["ssl", "sasl_scram", "sasl_oauthbearer", "zstd"] {
+    // features): TLS, SASL (SCRAM, OAUTHBEARER), zstd, and curl, which
+    // librdkafka's OIDC token fetching needs (it then lists http and oidc).
+    for wanted in [
+        "ssl",
+        "sasl_scram",
+        "sasl_oauthbearer",
+        "zstd",
+        "http",
+        "oidc",
+    ] {
         assert!(
             features.contains(&wanted),
             "{wanted} missing from {features:?}"
@@ -314,4 +324,42 @@ level = "debug"
         all.contains("HTTP 403: AccessDenied Not authorized"),
         "{all}"
     );
+}
+
+#[test]
+fn oauthbearer_without_a_token_endpoint_exits_2_without_showing_the_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let topo = dir.path().join("t.toml");
+    std::fs::write(
+        &topo,
+        r#"
+[clusters.a]
+bootstrap_servers = "127.0.0.1:1"
+[clusters.a.client]
+"security.protocol" = "SASL_SSL"
+"sasl.mechanism" = "OAUTHBEARER"
+"sasl.oauthbearer.method" = "oidc"
+"sasl.oauthbearer.client.id" = "ferry"
+"sasl.oauthbearer.client.secret" = "oidc-sentinel-5ecret"
+[clusters.b]
+bootstrap_servers = "127.0.0.1:2"
+[[flows]]
+source = "a"
+target = "b"
+topics = ["t"]
+"#,
+    )
+    .unwrap();
+    let out = ferry(&["check", "-c", topo.to_str().unwrap()]);
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(2), "{all}");
+    assert!(
+        all.contains("  - clusters.a.client.\"sasl.oauthbearer.token.endpoint.url\": missing"),
+        "{all}"
+    );
+    assert!(!all.contains("oidc-sentinel-5ecret"), "{all}");
 }

@@ -3,7 +3,9 @@
 //! verified through the CA named in the topology) to a cluster with a
 //! SCRAM-SHA-512 listener whose password Ferry reads from `${file:…}`. A
 //! wrong password or an untrusted certificate fails with an error naming the
-//! cluster, and never the secret.
+//! cluster, and never the secret. OAUTHBEARER with OIDC client credentials:
+//! Ferry fetches signed JWTs from a token endpoint the harness serves, which
+//! the brokers validate against a JWKS file.
 
 mod common;
 
@@ -280,4 +282,155 @@ listen = "127.0.0.1:0"
     // Nothing lost or copied twice on either flow.
     assert_same(source, &steady, target, &format!("src.{steady}"), 10_000);
     assert_same(source, &secured, &scram, &remote, 400);
+}
+
+fn write_secret(path: &Path, secret: &str) {
+    std::fs::write(path, format!("{secret}\n")).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+}
+
+#[test]
+fn oidc_client_credentials_copy_both_ways_and_a_wrong_secret_names_the_token_endpoint() {
+    let (_, plain) = ferry_testkit::shared_pair().expect("test brokers start");
+    let oauth = KafkaOptions::new()
+        .sasl_oauthbearer(true)
+        .start()
+        .expect("OAUTHBEARER cluster starts");
+    let endpoint = oauth.oidc_token_endpoint().expect("token endpoint");
+    let secret = oauth
+        .oidc_client_secret()
+        .expect("client secret")
+        .to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let secret_file = dir.path().join("oidc-client-secret");
+    write_secret(&secret_file, &secret);
+
+    let prefix = unique_name("oidc");
+    let (outbound, inbound) = (format!("{prefix}-out"), format!("{prefix}-in"));
+    data::create_topic(&oauth.client_config(), &outbound, 2, 1, &[]).expect("create (OAUTHBEARER)");
+    data::create_topic(&plain.client_config(), &inbound, 2, 1, &[]).expect("create (PLAINTEXT)");
+    produce_sequence(
+        &oauth.client_config(),
+        &outbound,
+        &SequenceSpec::new(2, 300),
+    )
+    .expect("produce over OAUTHBEARER");
+    produce_sequence(&plain.client_config(), &inbound, &SequenceSpec::new(2, 200))
+        .expect("produce over PLAINTEXT");
+
+    let topology = dir.path().join("oidc.toml");
+    std::fs::write(
+        &topology,
+        format!(
+            r#"
+[clusters.idp]
+bootstrap_servers = "{}"
+[clusters.idp.client]
+"security.protocol" = "SASL_PLAINTEXT"
+"sasl.mechanism" = "OAUTHBEARER"
+"sasl.oauthbearer.method" = "oidc"
+"sasl.oauthbearer.client.id" = "{}"
+"sasl.oauthbearer.client.secret" = "${{file:{}}}"
+"sasl.oauthbearer.token.endpoint.url" = "{endpoint}"
+
+[clusters.plain]
+bootstrap_servers = "{}"
+
+[[flows]]
+source = "idp"
+target = "plain"
+topics = ["{outbound}"]
+refresh_interval = "2s"
+
+[[flows]]
+source = "plain"
+target = "idp"
+topics = ["{inbound}"]
+refresh_interval = "2s"
+
+[http]
+listen = "127.0.0.1:0"
+"#,
+            oauth.bootstrap_servers(),
+            oauth.oidc_client_id().expect("client id"),
+            secret_file.display(),
+            plain.bootstrap_servers(),
+        ),
+    )
+    .unwrap();
+
+    let (code, out) = check_connect(&topology);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("connected: cluster idp"), "{out}");
+    // The listener validates tokens: librdkafka's unsigned development token
+    // for the same subject is refused.
+    let mut unsigned = oauth.client_config();
+    unsigned
+        .set("sasl.oauthbearer.method", "default")
+        .set("enable.sasl.oauthbearer.unsecure.jwt", "true")
+        .set("sasl.oauthbearer.config", "principal=ferry");
+    let refused = ferry_testkit::kafka::probe(&unsigned, std::time::Duration::from_secs(5))
+        .expect_err("the broker accepted an unsigned token")
+        .to_string();
+    assert!(refused.contains("SASL authentication error"), "{refused}");
+
+    let issued_before = oauth.oidc_token_requests().expect("token endpoint").issued;
+    let daemon = start_daemon(&topology);
+    let (outbound_copy, inbound_copy) = (format!("idp.{outbound}"), format!("plain.{inbound}"));
+    wait_for(
+        "both directions copied",
+        std::time::Duration::from_secs(90),
+        || {
+            (total(plain, &outbound_copy) == 600 && total(&oauth, &inbound_copy) == 400)
+                .then_some(())
+        },
+    );
+    // The secret is in none of what the daemon serves.
+    for path in ["/status", "/metrics"] {
+        let (status, body) = daemon.get(path);
+        assert_eq!(status, 200, "{path}: {body}");
+        assert!(
+            !body.contains(&secret),
+            "the OIDC client secret leaked into {path}"
+        );
+    }
+    let (code, log) = stop_daemon(daemon);
+    assert_eq!(code, Some(0), "{log}");
+    assert!(
+        !log.contains(&secret),
+        "the OIDC client secret leaked into the log"
+    );
+    assert!(
+        oauth.oidc_token_requests().expect("token endpoint").issued > issued_before,
+        "Ferry fetched its tokens from the endpoint"
+    );
+    assert_same(&oauth, &outbound, plain, &outbound_copy, 600);
+    assert_same(plain, &inbound, &oauth, &inbound_copy, 400);
+
+    // A wrong secret: the token endpoint refuses it, and the error names the
+    // cluster and the endpoint, never either secret.
+    let refused_before = oauth.oidc_token_requests().expect("token endpoint").refused;
+    write_secret(&secret_file, "wrong-oidc-sentinel-secret");
+    let (code, out) = check_connect(&topology);
+    assert_eq!(code, Some(1), "{out}");
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("error:") && l.contains("cluster idp"))
+        .unwrap_or_else(|| panic!("no error naming cluster idp:\n{out}"));
+    assert!(
+        line.contains(endpoint),
+        "token endpoint named: {line}\n{out}"
+    );
+    assert!(
+        !out.contains("wrong-oidc-sentinel-secret") && !out.contains(&secret),
+        "{out}"
+    );
+    assert!(
+        oauth.oidc_token_requests().expect("token endpoint").refused > refused_before,
+        "the endpoint saw and refused the wrong secret"
+    );
 }

@@ -12,9 +12,16 @@ use std::path::Path;
 /// What replaces a sensitive value in every human-facing output.
 pub const REDACTED: &str = "***";
 
+/// Properties whose names contain a credential word but whose values are
+/// addresses operators need to see in errors (which endpoint refused).
+const NOT_SENSITIVE: &[&str] = &["sasl.oauthbearer.token.endpoint.url"];
+
 /// Property names that hold credentials even when written literally.
 fn is_sensitive_name(key: &str) -> bool {
     let key = key.to_ascii_lowercase();
+    if NOT_SENSITIVE.contains(&key.as_str()) {
+        return false;
+    }
     [
         "password",
         "secret",
@@ -277,5 +284,34 @@ mod tests {
         );
         assert!(shown.contains("all"));
         assert_eq!(props.sensitive_values().count(), 2);
+    }
+
+    #[test]
+    fn oidc_client_secret_is_sensitive_and_its_endpoint_is_not() {
+        let mut props = ClientProperties::default();
+        for key in [
+            "sasl.oauthbearer.client.secret",
+            "sasl.oauthbearer.client.credentials.client.secret",
+        ] {
+            props.insert(key.into(), "oidc-secret".into(), false);
+            assert!(props.get(key).unwrap().is_sensitive(), "{key}");
+        }
+        let url = "https://idp.example.com/oauth2/token";
+        props.insert(
+            "sasl.oauthbearer.token.endpoint.url".into(),
+            url.into(),
+            false,
+        );
+        assert_eq!(props.redacted()["sasl.oauthbearer.token.endpoint.url"], url);
+        // From a secret source it stays redacted like anything else.
+        props.insert(
+            "sasl.oauthbearer.token.endpoint.url".into(),
+            url.into(),
+            true,
+        );
+        assert_eq!(
+            props.redacted()["sasl.oauthbearer.token.endpoint.url"],
+            REDACTED
+        );
     }
 }

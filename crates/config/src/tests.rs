@@ -560,3 +560,77 @@ fn aws_region_codes() {
     let missing = parse_err(&MSK_IAM.replace(r#"region = "eu-west-1", "#, ""));
     assert_eq!(missing[0].path, "clusters.msk.aws_msk_iam.region");
 }
+
+#[test]
+fn oauthbearer_without_a_provider_names_every_missing_key() {
+    let issues = parse_err(
+        r#"
+[clusters.a]
+bootstrap_servers = "h:1"
+[clusters.a.client]
+"security.protocol" = "SASL_SSL"
+"sasl.mechanism" = "OAUTHBEARER"
+[clusters.b]
+bootstrap_servers = "h:2"
+[clusters.b.client]
+"sasl.mechanism" = "oauthbearer"
+"sasl.oauthbearer.method" = "default"
+"sasl.oauthbearer.client.credentials.client.id" = "ferry"
+"sasl.oauthbearer.client.secret" = "oidc-sentinel-secret"
+[[flows]]
+source = "a"
+target = "b"
+topics = ["t"]
+"#,
+    );
+    let paths: Vec<&str> = issues.iter().map(|i| i.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "clusters.a.client.\"sasl.oauthbearer.method\"",
+            "clusters.a.client.\"sasl.oauthbearer.client.id\"",
+            "clusters.a.client.\"sasl.oauthbearer.client.secret\"",
+            "clusters.a.client.\"sasl.oauthbearer.token.endpoint.url\"",
+            "clusters.b.client.\"sasl.oauthbearer.method\"",
+            "clusters.b.client.\"sasl.oauthbearer.token.endpoint.url\"",
+        ],
+        "{issues:?}"
+    );
+    assert!(issues[0].message.contains("oidc"), "{issues:?}");
+    assert!(issues[4].message.contains("\"default\""), "{issues:?}");
+    let all = format!("{issues:?}");
+    assert!(!all.contains("oidc-sentinel-secret"), "{all}");
+}
+
+#[test]
+fn oidc_client_credentials_are_accepted_and_the_secret_redacted() {
+    let loaded = parse_ok(
+        r#"
+[clusters.a]
+bootstrap_servers = "h:1"
+[clusters.a.client]
+"security.protocol" = "SASL_SSL"
+"sasl.mechanism" = "OAUTHBEARER"
+"sasl.oauthbearer.method" = "oidc"
+"sasl.oauthbearer.client.id" = "ferry"
+"sasl.oauthbearer.client.secret" = "oidc-sentinel-secret"
+"sasl.oauthbearer.token.endpoint.url" = "https://idp.example.com/oauth2/token"
+[clusters.b]
+bootstrap_servers = "h:2"
+[[flows]]
+source = "a"
+target = "b"
+topics = ["t"]
+"#,
+    );
+    let client = &loaded.topology.clusters["a"].client;
+    assert!(client
+        .get("sasl.oauthbearer.client.secret")
+        .is_some_and(|v| v.is_sensitive()));
+    let shown = format!("{:?}", loaded.topology);
+    assert!(!shown.contains("oidc-sentinel-secret"), "{shown}");
+    assert_eq!(
+        client.redacted()["sasl.oauthbearer.token.endpoint.url"],
+        "https://idp.example.com/oauth2/token"
+    );
+}

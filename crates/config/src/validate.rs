@@ -601,9 +601,14 @@ fn check_cluster(checker: &mut Checker<'_>, name: &str, raw: RawCluster) -> Opti
             client.insert(key, value, secret);
         }
     }
+    let msk_iam_configured = raw.aws_msk_iam.is_some();
     let aws_msk_iam = raw
         .aws_msk_iam
         .and_then(|iam| check_aws_msk_iam(checker, &path, iam, &client));
+    // MSK IAM is an OAUTHBEARER provider of its own (its rules above).
+    if !msk_iam_configured {
+        check_oauthbearer(checker, &path, &client);
+    }
     (checker.issues.len() == before).then(|| Cluster {
         name: name.to_string(),
         bootstrap_servers: bootstrap,
@@ -1014,6 +1019,64 @@ fn check_cycles(checker: &mut Checker<'_>, flows: &[(usize, Flow)]) {
                      records would loop forever. Set cycle_protection = true or topic_naming = \"prefix\"",
                     flow.id()
                 ),
+            );
+        }
+    }
+}
+
+/// What an OIDC client-credentials login needs, each under its librdkafka
+/// name and, where librdkafka has one, its alias.
+const OIDC_REQUIRED: &[(&str, Option<&str>)] = &[
+    (
+        "sasl.oauthbearer.client.id",
+        Some("sasl.oauthbearer.client.credentials.client.id"),
+    ),
+    (
+        "sasl.oauthbearer.client.secret",
+        Some("sasl.oauthbearer.client.credentials.client.secret"),
+    ),
+    ("sasl.oauthbearer.token.endpoint.url", None),
+];
+
+/// SASL OAUTHBEARER needs someone to fetch tokens. Ferry registers no token
+/// callback, so the provider is librdkafka's OIDC client credentials login;
+/// without it the client would never authenticate, and an OIDC login with a
+/// key missing fails only once the daemon runs. Every gap is named at once.
+fn check_oauthbearer(checker: &mut Checker<'_>, path: &str, client: &ClientProperties) {
+    let mechanism = client
+        .get("sasl.mechanism")
+        .or_else(|| client.get("sasl.mechanisms"));
+    if !mechanism.is_some_and(|m| m.expose().trim().eq_ignore_ascii_case("OAUTHBEARER")) {
+        return;
+    }
+    let key_path = |key: &str| format!("{path}.client.\"{key}\"");
+    match client.get("sasl.oauthbearer.method") {
+        Some(m) if m.expose().trim().eq_ignore_ascii_case("oidc") => {}
+        Some(m) => checker.issue(
+            key_path("sasl.oauthbearer.method"),
+            format!(
+                "\"{}\" cannot authenticate with sasl.mechanism OAUTHBEARER: set \"oidc\" \
+                 (OAuth 2.0 client credentials from a token endpoint)",
+                m.display()
+            ),
+        ),
+        None => checker.issue(
+            key_path("sasl.oauthbearer.method"),
+            "missing: sasl.mechanism OAUTHBEARER needs a token provider; set \"oidc\" \
+             (OAuth 2.0 client credentials from a token endpoint)",
+        ),
+    }
+    for (key, alias) in OIDC_REQUIRED {
+        let given = client
+            .get(key)
+            .or_else(|| alias.and_then(|a| client.get(a)))
+            .is_some_and(|v| !v.expose().trim().is_empty());
+        // A value that failed to load (unset `${env:…}`) is already reported.
+        let reported = checker.issues.iter().any(|i| i.path == key_path(key));
+        if !given && !reported {
+            checker.issue(
+                key_path(key),
+                "missing: sasl.mechanism OAUTHBEARER with sasl.oauthbearer.method \"oidc\" needs it",
             );
         }
     }

@@ -5,7 +5,8 @@
 //!
 //! - [`kafka`]: [`KafkaCluster`] starts Apache Kafka (KRaft, combined
 //!   broker+controller nodes) from the jars that `tests/brokers/install.sh`
-//!   installs, on free loopback ports, optionally with TLS or SASL/SCRAM, with
+//!   installs, on free loopback ports, optionally with TLS, SASL/SCRAM or
+//!   SASL/OAUTHBEARER (JWTs from a token endpoint the harness serves), with
 //!   one or several brokers that tests can kill and restart. [`shared`] and
 //!   [`shared_pair`] give every test in a process the same source/target
 //!   clusters (or already-running ones named by `FERRY_TEST_KAFKA_SOURCE` /

@@ -6,9 +6,12 @@
 //! temporary directory for configuration and data. Every node has three
 //! listeners: `CLIENT` (what tests and Ferry use: PLAINTEXT, SSL or
 //! SASL_PLAINTEXT), `INTERNAL` (replication, PLAINTEXT) and `CONTROLLER`.
+//! The SASL variants authenticate with SCRAM (users in the bootstrap
+//! metadata) or OAUTHBEARER (JWTs from a token endpoint the harness serves).
 
 mod connect;
 mod home;
+mod oidc;
 mod ports;
 mod props;
 mod shared;
@@ -29,12 +32,14 @@ use tempfile::TempDir;
 
 pub use connect::ConnectWorker;
 pub use home::{KafkaHome, KAFKA_HOME_ENV, KAFKA_VERSION};
+pub use oidc::TokenRequests;
 pub use shared::{shared, shared_pair, SOURCE_ENV, TARGET_ENV};
 
 use crate::client::{consumer_failure, ErrorCapture};
 use crate::error::{HarnessError, IoContext, Result};
 use crate::proc::{run_tool, spawn_tied};
-use props::{ClusterProps, NodePorts, SCRAM_MECHANISM};
+use oidc::OidcProvider;
+use props::{ClusterProps, NodePorts, OAUTHBEARER_MECHANISM, SCRAM_MECHANISM};
 
 /// Heap of each broker JVM; with it a node stays around 0.5 GB resident.
 const BROKER_JVM_OPTIONS: &[&str] = &["-Xmx512m"];
@@ -46,6 +51,8 @@ const DIR_PREFIX: &str = "ferry-kafka-";
 const OWNER_FILE: &str = "owner.pid";
 /// The SCRAM user the `sasl_scram` variant creates.
 const SASL_USER: &str = "ferry";
+/// The JVM system property that lists the URLs Kafka's OAuth code may read.
+const ALLOWED_URLS_PROPERTY: &str = "org.apache.kafka.sasl.oauthbearer.allowed.urls";
 /// How long a SIGTERMed broker may take for its controlled shutdown.
 const STOP_GRACE: Duration = Duration::from_secs(60);
 /// Upper bound of one readiness probe.
@@ -65,6 +72,7 @@ pub struct KafkaOptions {
     brokers: usize,
     tls: bool,
     sasl_scram: bool,
+    sasl_oauthbearer: bool,
     overrides: Vec<(String, String)>,
     start_timeout: Duration,
     data_parent: Option<PathBuf>,
@@ -76,6 +84,7 @@ impl Default for KafkaOptions {
             brokers: 1,
             tls: false,
             sasl_scram: false,
+            sasl_oauthbearer: false,
             overrides: Vec::new(),
             start_timeout: Duration::from_secs(60),
             data_parent: None,
@@ -109,6 +118,18 @@ impl KafkaOptions {
     /// Combined with [`tls`](Self::tls) the listener is SASL_SSL.
     pub fn sasl_scram(mut self, enabled: bool) -> Self {
         self.sasl_scram = enabled;
+        self
+    }
+
+    /// Authenticate clients with SASL OAUTHBEARER: the brokers accept only
+    /// RS256 JWTs signed by a key made at start-up (checked against a JWKS
+    /// file, with audience and issuer), and the harness serves the OAuth 2.0
+    /// token endpoint that issues them for the client credentials grant
+    /// ([`KafkaCluster::oidc_token_endpoint`],
+    /// [`KafkaCluster::oidc_client_id`], [`KafkaCluster::oidc_client_secret`]).
+    /// Combined with [`tls`](Self::tls) the listener is SASL_SSL.
+    pub fn sasl_oauthbearer(mut self, enabled: bool) -> Self {
+        self.sasl_oauthbearer = enabled;
         self
     }
 
@@ -175,6 +196,10 @@ pub struct KafkaCluster {
     nodes: Vec<Node>,
     home: Option<KafkaHome>,
     start_timeout: Duration,
+    /// The token endpoint of an OAUTHBEARER cluster.
+    oidc: Option<OidcProvider>,
+    /// JVM options of this cluster's brokers beyond [`BROKER_JVM_OPTIONS`].
+    broker_jvm_options: Vec<String>,
     dir: Option<TempDir>,
 }
 
@@ -198,6 +223,11 @@ impl KafkaCluster {
         if count == 0 {
             return Err(HarnessError::Usage(
                 "a Kafka cluster needs at least one broker".into(),
+            ));
+        }
+        if options.sasl_scram && options.sasl_oauthbearer {
+            return Err(HarnessError::Usage(
+                "a Kafka cluster serves either SCRAM or OAUTHBEARER clients, not both".into(),
             ));
         }
         let home = KafkaHome::locate()?;
@@ -234,7 +264,20 @@ impl KafkaCluster {
         let sasl = options
             .sasl_scram
             .then(|| (SASL_USER.to_string(), random_token(24)));
-        let protocol = match (options.tls, options.sasl_scram) {
+        let oidc = match options.sasl_oauthbearer {
+            true => Some(OidcProvider::start(
+                &dir.path().join("oidc"),
+                random_token(24),
+            )?),
+            false => None,
+        };
+        // Kafka 4 reads JWKS and token URLs only when this system property
+        // lists them.
+        let broker_jvm_options: Vec<String> = oidc
+            .iter()
+            .map(|o| format!("-D{ALLOWED_URLS_PROPERTY}={}", o.jwks_url))
+            .collect();
+        let protocol = match (options.tls, options.sasl_scram || options.sasl_oauthbearer) {
             (false, false) => "PLAINTEXT",
             (true, false) => "SSL",
             (false, true) => "SASL_PLAINTEXT",
@@ -245,6 +288,7 @@ impl KafkaCluster {
             client_protocol: protocol,
             tls: tls.as_ref(),
             scram: options.sasl_scram,
+            oidc: oidc.as_ref(),
             overrides: &options.overrides,
         };
 
@@ -261,6 +305,8 @@ impl KafkaCluster {
             nodes,
             home: Some(home),
             start_timeout: options.start_timeout,
+            oidc,
+            broker_jvm_options,
             dir: Some(dir),
         };
         cluster.format_storage()?;
@@ -287,6 +333,8 @@ impl KafkaCluster {
             nodes: Vec::new(),
             home: None,
             start_timeout: KafkaOptions::default().start_timeout,
+            oidc: None,
+            broker_jvm_options: Vec::new(),
             dir: None,
         }
     }
@@ -316,7 +364,37 @@ impl KafkaCluster {
                 .set("sasl.username", user)
                 .set("sasl.password", password);
         }
+        if let Some(oidc) = &self.oidc {
+            config
+                .set("sasl.mechanism", OAUTHBEARER_MECHANISM)
+                .set("sasl.oauthbearer.method", "oidc")
+                .set("sasl.oauthbearer.client.id", &oidc.client_id)
+                .set("sasl.oauthbearer.client.secret", &oidc.client_secret)
+                .set("sasl.oauthbearer.token.endpoint.url", &oidc.token_endpoint);
+        }
         config
+    }
+
+    /// The OAuth 2.0 token endpoint (OAUTHBEARER only), for librdkafka's
+    /// `sasl.oauthbearer.token.endpoint.url`.
+    pub fn oidc_token_endpoint(&self) -> Option<&str> {
+        self.oidc.as_ref().map(|o| o.token_endpoint.as_str())
+    }
+
+    /// The client id the token endpoint knows (OAUTHBEARER only).
+    pub fn oidc_client_id(&self) -> Option<&str> {
+        self.oidc.as_ref().map(|o| o.client_id.as_str())
+    }
+
+    /// The client secret the token endpoint requires (OAUTHBEARER only).
+    pub fn oidc_client_secret(&self) -> Option<&str> {
+        self.oidc.as_ref().map(|o| o.client_secret.as_str())
+    }
+
+    /// How many token requests the endpoint served and refused so far
+    /// (OAUTHBEARER only).
+    pub fn oidc_token_requests(&self) -> Option<TokenRequests> {
+        self.oidc.as_ref().map(OidcProvider::requests)
     }
 
     /// The PEM file of the CA that signed the broker certificates (TLS only).
@@ -506,7 +584,12 @@ impl KafkaCluster {
         let log_err = log
             .try_clone()
             .context(|| format!("cannot open {}", node.log.display()))?;
-        let mut cmd = home.java(BROKER_JVM_OPTIONS, "kafka.Kafka");
+        let jvm_options: Vec<&str> = BROKER_JVM_OPTIONS
+            .iter()
+            .copied()
+            .chain(self.broker_jvm_options.iter().map(String::as_str))
+            .collect();
+        let mut cmd = home.java(&jvm_options, "kafka.Kafka");
         cmd.arg(&node.properties)
             .stdin(Stdio::null())
             .stdout(log)

@@ -1,6 +1,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
+use super::oidc::{OidcProvider, AUDIENCE};
 use super::tls::TlsMaterial;
 
 /// The three listeners of one combined broker+controller node.
@@ -22,11 +23,15 @@ pub(crate) struct ClusterProps<'a> {
     pub client_protocol: &'static str,
     pub tls: Option<&'a TlsMaterial>,
     pub scram: bool,
+    /// OAUTHBEARER with JWTs from this provider.
+    pub oidc: Option<&'a OidcProvider>,
     pub overrides: &'a [(String, String)],
 }
 
 /// SASL mechanism of the `sasl_scram` variant.
 pub(crate) const SCRAM_MECHANISM: &str = "SCRAM-SHA-512";
+/// SASL mechanism of the `sasl_oauthbearer` variant.
+pub(crate) const OAUTHBEARER_MECHANISM: &str = "OAUTHBEARER";
 
 /// Renders `server.properties` for node `index` (node id `index + 1`).
 pub(crate) fn server_properties(
@@ -126,6 +131,22 @@ pub(crate) fn server_properties(
             &"org.apache.kafka.common.security.scram.ScramLoginModule required;",
         );
     }
+    if let Some(oidc) = cluster.oidc {
+        // Tokens are validated, not trusted: signature against the JWKS
+        // file, expiry, audience and issuer.
+        set("sasl.enabled.mechanisms", &OAUTHBEARER_MECHANISM);
+        set(
+            "listener.name.client.oauthbearer.sasl.jaas.config",
+            &"org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required;",
+        );
+        set(
+            "listener.name.client.oauthbearer.sasl.server.callback.handler.class",
+            &"org.apache.kafka.common.security.oauthbearer.OAuthBearerValidatorCallbackHandler",
+        );
+        set("sasl.oauthbearer.jwks.endpoint.url", &oidc.jwks_url);
+        set("sasl.oauthbearer.expected.audience", &AUDIENCE);
+        set("sasl.oauthbearer.expected.issuer", &oidc.issuer);
+    }
     // Java's Properties keeps the last value of a repeated key, so test
     // overrides win over everything above.
     for (key, value) in cluster.overrides {
@@ -157,6 +178,7 @@ mod tests {
             client_protocol: "SASL_PLAINTEXT",
             tls: None,
             scram: true,
+            oidc: None,
             overrides: &overrides,
         };
         let props = server_properties(&cluster, 1, Path::new("/data"));
