@@ -5,15 +5,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tests/brokers/install.sh >/dev/null
-# Debian packages the tests call: promtool checks the shipped alert rules
-# (prometheus), curl checks the HTTPS listener as an operator would.
+# Debian packages the build and the tests need (installed once, skipped when
+# present): promtool checks the shipped alert rules (prometheus), curl checks
+# the HTTPS listener as an operator would; librdkafka's Kerberos support
+# builds against libsasl2-dev (via pkg-config) and uses the GSSAPI plugin at
+# run time; the Kerberos tests run an MIT KDC (krb5-kdc, kadmin.local from
+# krb5-admin-server) and librdkafka calls kinit (krb5-user).
 missing=()
 command -v promtool >/dev/null || missing+=(prometheus)
 command -v curl >/dev/null || missing+=(curl)
-if [ "${#missing[@]}" -gt 0 ]; then
-    sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
-    $sudo apt-get update -qq && $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+bash scripts/apt-install.sh ${missing[@]+"${missing[@]}"} \
+    pkg-config libsasl2-dev libsasl2-modules-gssapi-mit krb5-kdc krb5-admin-server krb5-user
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo test --workspace -- --test-threads=2

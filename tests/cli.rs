@@ -143,8 +143,8 @@ fn version_verbose_names_librdkafka_and_its_features() {
         .unwrap_or_else(|| panic!("no builtin.features line: {text}"));
     let features: Vec<&str> = features.split(',').collect();
     // What the release build is configured with (Cargo.toml's rdkafka
-    // features): TLS, SASL (SCRAM, OAUTHBEARER), zstd.
-    for wanted in ["ssl", "sasl_scram", "sasl_oauthbearer", "zstd"] {
+    // features): TLS, SASL (SCRAM, OAUTHBEARER, GSSAPI), zstd.
+    for wanted in ["ssl", "sasl_scram", "sasl_oauthbearer", "sasl_gssapi", "zstd"] {
         assert!(
             features.contains(&wanted),
             "{wanted} missing from {features:?}"
