@@ -144,7 +144,13 @@ fn version_verbose_names_librdkafka_and_its_features() {
     let features: Vec<&str> = features.split(',').collect();
     // What the release build is configured with (Cargo.toml's rdkafka
     // features): TLS, SASL (SCRAM, OAUTHBEARER, GSSAPI), zstd.
-    for wanted in ["ssl", "sasl_scram", "sasl_oauthbearer", "sasl_gssapi", "zstd"] {
+    for wanted in [
+        "ssl",
+        "sasl_scram",
+        "sasl_oauthbearer",
+        "sasl_gssapi",
+        "zstd",
+    ] {
         assert!(
             features.contains(&wanted),
             "{wanted} missing from {features:?}"
