@@ -5,22 +5,24 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tests/brokers/install.sh >/dev/null
-# Debian packages the tests call: promtool checks the shipped alert rules
-# (prometheus), curl checks the HTTPS listener as an operator would.
+# Debian packages the build and the tests need (installed once, skipped when
+# present): promtool checks the shipped alert rules (prometheus), curl checks
+# the HTTPS listener as an operator would; librdkafka's Kerberos support
+# builds against libsasl2-dev (via pkg-config) and uses the GSSAPI plugin at
+# run time; the Kerberos tests run an MIT KDC (krb5-kdc, kadmin.local from
+# krb5-admin-server) and librdkafka calls kinit (krb5-user).
 missing=()
 command -v promtool >/dev/null || missing+=(prometheus)
 command -v curl >/dev/null || missing+=(curl)
-if [ "${#missing[@]}" -gt 0 ]; then
-    sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
-    $sudo apt-get update -qq && $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
 # librdkafka links the system libcurl for OAUTHBEARER/OIDC (Cargo.toml's
-# rdkafka `curl` feature); without the development package it builds without
-# OIDC and the OIDC tests fail.
-if ! pkg-config --exists libcurl 2>/dev/null; then
-    sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
-    $sudo apt-get update -qq && $sudo apt-get install -y -qq --no-install-recommends libcurl4-openssl-dev pkg-config >/dev/null
-    # A librdkafka configured before the package existed has no OIDC.
+# rdkafka `curl` feature); a librdkafka configured before libcurl's
+# development package existed has no OIDC, so it is rebuilt once.
+had_libcurl=yes
+pkg-config --exists libcurl 2>/dev/null || had_libcurl=no
+bash scripts/apt-install.sh ${missing[@]+"${missing[@]}"} \
+    pkg-config libcurl4-openssl-dev \
+    libsasl2-dev libsasl2-modules-gssapi-mit krb5-kdc krb5-admin-server krb5-user
+if [ "$had_libcurl" = no ]; then
     cargo clean -p rdkafka-sys
 fi
 cargo fmt --all -- --check

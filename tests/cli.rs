@@ -145,12 +145,14 @@ fn version_verbose_names_librdkafka_and_its_features() {
         .unwrap_or_else(|| panic!("no builtin.features line: {text}"));
     let features: Vec<&str> = features.split(',').collect();
     // What the release build is configured with (Cargo.toml's rdkafka
-    // features): TLS, SASL (SCRAM, OAUTHBEARER), zstd, and curl, which
-    // librdkafka's OIDC token fetching needs (it then lists http and oidc).
+    // features): TLS, SASL (SCRAM, OAUTHBEARER, GSSAPI), zstd, and curl,
+    // which librdkafka's OIDC token fetching needs (it then lists http and
+    // oidc).
     for wanted in [
         "ssl",
         "sasl_scram",
         "sasl_oauthbearer",
+        "sasl_gssapi",
         "zstd",
         "http",
         "oidc",

@@ -13,6 +13,8 @@
 //!   `FERRY_TEST_KAFKA_TARGET`). [`ConnectWorker`] runs a Kafka Connect
 //!   worker (`connect-distributed`) against a cluster, for connectors such as
 //!   MirrorMaker 2's.
+//! - [`kdc`]: [`KdcServer`] runs an MIT Kerberos KDC with keytab-provisioned
+//!   principals, for [`KafkaOptions::kerberos`] (SASL GSSAPI) clusters.
 //! - [`data`]: unique names, topic creation, producing deterministic
 //!   sequence-numbered records ([`data::SequenceSpec`]), reading partitions back
 //!   and comparing a source topic with its replica ([`data::CompareReport`]).
@@ -37,8 +39,10 @@ pub mod data;
 mod error;
 pub mod http_stub;
 pub mod kafka;
+pub mod kdc;
 pub mod mock;
 pub mod proc;
 
 pub use error::{HarnessError, Result};
 pub use kafka::{shared, shared_pair, ConnectWorker, KafkaCluster, KafkaOptions};
+pub use kdc::{KdcRealm, KdcServer};

@@ -7,7 +7,8 @@
 //! listeners: `CLIENT` (what tests and Ferry use: PLAINTEXT, SSL or
 //! SASL_PLAINTEXT), `INTERNAL` (replication, PLAINTEXT) and `CONTROLLER`.
 //! The SASL variants authenticate with SCRAM (users in the bootstrap
-//! metadata) or OAUTHBEARER (JWTs from a token endpoint the harness serves).
+//! metadata), OAUTHBEARER (JWTs from a token endpoint the harness serves) or
+//! Kerberos (GSSAPI, against a KDC the harness runs).
 
 mod connect;
 mod home;
@@ -37,9 +38,14 @@ pub use shared::{shared, shared_pair, SOURCE_ENV, TARGET_ENV};
 
 use crate::client::{consumer_failure, ErrorCapture};
 use crate::error::{HarnessError, IoContext, Result};
+use crate::kdc::KdcRealm;
 use crate::proc::{run_tool, spawn_tied};
 use oidc::OidcProvider;
-use props::{ClusterProps, NodePorts, OAUTHBEARER_MECHANISM, SCRAM_MECHANISM};
+pub(crate) use ports::free_ports;
+use props::{
+    BrokerKerberos, ClusterProps, NodePorts, GSSAPI_MECHANISM, OAUTHBEARER_MECHANISM,
+    SCRAM_MECHANISM,
+};
 
 /// Heap of each broker JVM; with it a node stays around 0.5 GB resident.
 const BROKER_JVM_OPTIONS: &[&str] = &["-Xmx512m"];
@@ -49,10 +55,14 @@ const TOOL_JVM_OPTIONS: &[&str] = &["-Xmx256m", "-XX:TieredStopAtLevel=1", "-XX:
 const DIR_PREFIX: &str = "ferry-kafka-";
 /// File in a cluster directory naming the process that owns it.
 const OWNER_FILE: &str = "owner.pid";
-/// The SCRAM user the `sasl_scram` variant creates.
+/// The SCRAM user the `sasl_scram` variant creates, and the Kerberos
+/// client principal (`ferry@REALM`) of the `kerberos` variant.
 const SASL_USER: &str = "ferry";
 /// The JVM system property that lists the URLs Kafka's OAuth code may read.
 const ALLOWED_URLS_PROPERTY: &str = "org.apache.kafka.sasl.oauthbearer.allowed.urls";
+/// The broker's Kerberos service principal (before `@REALM`): service
+/// `kafka`, host as the `CLIENT` listener advertises it.
+const KERBEROS_SERVICE_PRINCIPAL: &str = "kafka/localhost";
 /// How long a SIGTERMed broker may take for its controlled shutdown.
 const STOP_GRACE: Duration = Duration::from_secs(60);
 /// Upper bound of one readiness probe.
@@ -73,6 +83,7 @@ pub struct KafkaOptions {
     tls: bool,
     sasl_scram: bool,
     sasl_oauthbearer: bool,
+    kerberos: Option<KdcRealm>,
     overrides: Vec<(String, String)>,
     start_timeout: Duration,
     data_parent: Option<PathBuf>,
@@ -85,6 +96,7 @@ impl Default for KafkaOptions {
             tls: false,
             sasl_scram: false,
             sasl_oauthbearer: false,
+            kerberos: None,
             overrides: Vec::new(),
             start_timeout: Duration::from_secs(60),
             data_parent: None,
@@ -133,6 +145,20 @@ impl KafkaOptions {
         self
     }
 
+    /// Authenticate clients with SASL GSSAPI (Kerberos) against `kdc`: the
+    /// `CLIENT` listener is SASL_PLAINTEXT, served as `localhost` by the
+    /// principal `kafka/localhost` from a keytab; clients authenticate as
+    /// `ferry` ([`KafkaCluster::kerberos_principal`],
+    /// [`KafkaCluster::kerberos_keytab`]). Starting creates both principals.
+    /// This process must have the KDC's client environment
+    /// ([`crate::KdcRealm::export_client_env`]) before the cluster starts:
+    /// the harness's own clients authenticate too. Not combinable with TLS
+    /// or SCRAM.
+    pub fn kerberos(mut self, kdc: &KdcRealm) -> Self {
+        self.kerberos = Some(kdc.clone());
+        self
+    }
+
     /// Sets a `server.properties` entry on every node, over the harness's
     /// own settings (e.g. `log.cleaner.backoff.ms` for compaction tests).
     pub fn broker_config(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
@@ -166,6 +192,8 @@ struct ClientSecurity {
     protocol: &'static str,
     ca_pem: Option<PathBuf>,
     sasl: Option<(String, String)>,
+    /// Kerberos client principal and its keytab.
+    kerberos: Option<(String, PathBuf)>,
 }
 
 impl ClientSecurity {
@@ -173,6 +201,7 @@ impl ClientSecurity {
         protocol: "PLAINTEXT",
         ca_pem: None,
         sasl: None,
+        kerberos: None,
     };
 }
 
@@ -200,6 +229,8 @@ pub struct KafkaCluster {
     oidc: Option<OidcProvider>,
     /// JVM options of this cluster's brokers beyond [`BROKER_JVM_OPTIONS`].
     broker_jvm_options: Vec<String>,
+    /// `-Djava.security.krb5.conf=…` for the broker JVMs (Kerberos only).
+    krb5_conf: Option<PathBuf>,
     dir: Option<TempDir>,
 }
 
@@ -277,18 +308,39 @@ impl KafkaCluster {
             .iter()
             .map(|o| format!("-D{ALLOWED_URLS_PROPERTY}={}", o.jwks_url))
             .collect();
-        let protocol = match (options.tls, options.sasl_scram || options.sasl_oauthbearer) {
+        let protocol = match (
+            options.tls,
+            options.sasl_scram || options.sasl_oauthbearer || options.kerberos.is_some(),
+        ) {
             (false, false) => "PLAINTEXT",
             (true, false) => "SSL",
             (false, true) => "SASL_PLAINTEXT",
             (true, true) => "SASL_SSL",
         };
+        let kerberos = match &options.kerberos {
+            Some(_) if options.tls || options.sasl_scram => {
+                return Err(HarnessError::Usage(
+                    "the Kerberos listener does not combine with TLS or SCRAM".into(),
+                ))
+            }
+            Some(kdc) => Some((
+                kdc,
+                BrokerKerberos {
+                    principal: kdc.principal(KERBEROS_SERVICE_PRINCIPAL),
+                    keytab: kdc.add_principal(KERBEROS_SERVICE_PRINCIPAL)?,
+                },
+                (kdc.principal(SASL_USER), kdc.add_principal(SASL_USER)?),
+            )),
+            None => None,
+        };
         let cluster_props = ClusterProps {
             ports: &ports,
             client_protocol: protocol,
+            client_host: client_host(kerberos.is_some()),
             tls: tls.as_ref(),
             scram: options.sasl_scram,
             oidc: oidc.as_ref(),
+            kerberos: kerberos.as_ref().map(|(_, broker, _)| broker),
             overrides: &options.overrides,
         };
 
@@ -296,17 +348,22 @@ impl KafkaCluster {
 
         // From here on, dropping `cluster` on an error kills what was started.
         let cluster = KafkaCluster {
-            bootstrap: join_bootstrap(nodes.iter().map(|n| n.ports.client)),
+            bootstrap: join_bootstrap(
+                cluster_props.client_host,
+                nodes.iter().map(|n| n.ports.client),
+            ),
             security: ClientSecurity {
                 protocol,
                 ca_pem: tls.map(|t| t.ca_pem),
                 sasl,
+                kerberos: kerberos.as_ref().map(|(_, _, client)| client.clone()),
             },
             nodes,
             home: Some(home),
             start_timeout: options.start_timeout,
             oidc,
             broker_jvm_options,
+            krb5_conf: kerberos.as_ref().map(|(kdc, _, _)| kdc.krb5_conf()),
             dir: Some(dir),
         };
         cluster.format_storage()?;
@@ -335,6 +392,7 @@ impl KafkaCluster {
             start_timeout: KafkaOptions::default().start_timeout,
             oidc: None,
             broker_jvm_options: Vec::new(),
+            krb5_conf: None,
             dir: None,
         }
     }
@@ -371,6 +429,13 @@ impl KafkaCluster {
                 .set("sasl.oauthbearer.client.id", &oidc.client_id)
                 .set("sasl.oauthbearer.client.secret", &oidc.client_secret)
                 .set("sasl.oauthbearer.token.endpoint.url", &oidc.token_endpoint);
+        }
+        if let Some((principal, keytab)) = &self.security.kerberos {
+            config
+                .set("sasl.mechanism", GSSAPI_MECHANISM)
+                .set("sasl.kerberos.service.name", "kafka")
+                .set("sasl.kerberos.principal", principal)
+                .set("sasl.kerberos.keytab", keytab.display().to_string());
         }
         config
     }
@@ -413,6 +478,16 @@ impl KafkaCluster {
             .sasl
             .as_ref()
             .map(|(_, password)| password.as_str())
+    }
+
+    /// The Kerberos client principal, `ferry@REALM` (Kerberos only).
+    pub fn kerberos_principal(&self) -> Option<&str> {
+        self.security.kerberos.as_ref().map(|(p, _)| p.as_str())
+    }
+
+    /// The keytab holding the key of [`kerberos_principal`](Self::kerberos_principal).
+    pub fn kerberos_keytab(&self) -> Option<&Path> {
+        self.security.kerberos.as_ref().map(|(_, k)| k.as_path())
     }
 
     /// Gives the SCRAM user a new password on the brokers, through Kafka's
@@ -584,11 +659,17 @@ impl KafkaCluster {
         let log_err = log
             .try_clone()
             .context(|| format!("cannot open {}", node.log.display()))?;
-        let jvm_options: Vec<&str> = BROKER_JVM_OPTIONS
+        let mut jvm_options: Vec<String> = BROKER_JVM_OPTIONS
             .iter()
-            .copied()
-            .chain(self.broker_jvm_options.iter().map(String::as_str))
+            .map(|o| o.to_string())
+            .chain(self.broker_jvm_options.iter().cloned())
             .collect();
+        if let Some(krb5_conf) = &self.krb5_conf {
+            jvm_options.push(format!("-Djava.security.krb5.conf={}", krb5_conf.display()));
+            // No replay cache file under /var/tmp shared between test runs.
+            jvm_options.push("-Dsun.security.krb5.rcache=none".into());
+        }
+        let jvm_options: Vec<&str> = jvm_options.iter().map(String::as_str).collect();
         let mut cmd = home.java(&jvm_options, "kafka.Kafka");
         cmd.arg(&node.properties)
             .stdin(Stdio::null())
@@ -617,7 +698,10 @@ impl KafkaCluster {
             let running_ids: Vec<i32> = running.iter().map(|n| n.id).collect();
             let mut ready = true;
             for node in &running {
-                let config = self.client_config_for(&format!("127.0.0.1:{}", node.ports.client));
+                let config = self.client_config_for(&join_bootstrap(
+                    client_host(self.security.kerberos.is_some()),
+                    [node.ports.client].into_iter(),
+                ));
                 let timeout = PROBE_TIMEOUT.min(
                     self.start_timeout
                         .saturating_sub(started.elapsed())
@@ -774,9 +858,20 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-fn join_bootstrap(ports: impl Iterator<Item = u16>) -> String {
+/// The host name clients use for the `CLIENT` listener. A Kerberos client
+/// asks for a ticket to `kafka/<host>`, so that listener is reached and
+/// advertised by name; the others by address, which skips name resolution.
+fn client_host(kerberos: bool) -> &'static str {
+    if kerberos {
+        "localhost"
+    } else {
+        "127.0.0.1"
+    }
+}
+
+fn join_bootstrap(host: &str, ports: impl Iterator<Item = u16>) -> String {
     ports
-        .map(|p| format!("127.0.0.1:{p}"))
+        .map(|p| format!("{host}:{p}"))
         .collect::<Vec<_>>()
         .join(",")
 }
@@ -804,7 +899,7 @@ fn signal_and_reap(child: &mut Child, signal: libc::c_int) -> io::Result<ExitSta
 }
 
 /// The last `lines` lines of a log file; reads at most its last 64 KiB.
-fn tail(path: &Path, lines: usize) -> String {
+pub(crate) fn tail(path: &Path, lines: usize) -> String {
     let read = || -> io::Result<String> {
         let mut file = File::open(path)?;
         let len = file.metadata()?.len();
@@ -827,7 +922,7 @@ fn tail(path: &Path, lines: usize) -> String {
     }
 }
 
-fn random_token(len: usize) -> String {
+pub(crate) fn random_token(len: usize) -> String {
     rand::thread_rng()
         .sample_iter(&Alphanumeric)
         .take(len)

@@ -1,5 +1,5 @@
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::oidc::{OidcProvider, AUDIENCE};
 use super::tls::TlsMaterial;
@@ -21,10 +21,14 @@ pub(crate) struct ClusterProps<'a> {
     pub ports: &'a [NodePorts],
     /// `CLIENT` listener's protocol: PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL.
     pub client_protocol: &'static str,
+    /// How the `CLIENT` listener is advertised: `127.0.0.1`, or `localhost`
+    /// for Kerberos (the host part of the broker's service principal).
+    pub client_host: &'static str,
     pub tls: Option<&'a TlsMaterial>,
     pub scram: bool,
     /// OAUTHBEARER with JWTs from this provider.
     pub oidc: Option<&'a OidcProvider>,
+    pub kerberos: Option<&'a BrokerKerberos>,
     pub overrides: &'a [(String, String)],
 }
 
@@ -32,6 +36,15 @@ pub(crate) struct ClusterProps<'a> {
 pub(crate) const SCRAM_MECHANISM: &str = "SCRAM-SHA-512";
 /// SASL mechanism of the `sasl_oauthbearer` variant.
 pub(crate) const OAUTHBEARER_MECHANISM: &str = "OAUTHBEARER";
+/// SASL mechanism of the `kerberos` variant.
+pub(crate) const GSSAPI_MECHANISM: &str = "GSSAPI";
+
+/// The broker's Kerberos identity: its service principal and keytab.
+#[derive(Clone, Debug)]
+pub(crate) struct BrokerKerberos {
+    pub principal: String,
+    pub keytab: PathBuf,
+}
 
 /// Renders `server.properties` for node `index` (node id `index + 1`).
 pub(crate) fn server_properties(
@@ -70,8 +83,8 @@ pub(crate) fn server_properties(
     set(
         "advertised.listeners",
         &format!(
-            "CLIENT://127.0.0.1:{},INTERNAL://127.0.0.1:{}",
-            me.client, me.internal
+            "CLIENT://{}:{},INTERNAL://127.0.0.1:{}",
+            cluster.client_host, me.client, me.internal
         ),
     );
     set(
@@ -147,6 +160,24 @@ pub(crate) fn server_properties(
         set("sasl.oauthbearer.expected.audience", &AUDIENCE);
         set("sasl.oauthbearer.expected.issuer", &oidc.issuer);
     }
+    if let Some(kerberos) = cluster.kerberos {
+        // Only the CLIENT listener speaks SASL; brokers and controllers
+        // talk PLAINTEXT among themselves.
+        set("sasl.enabled.mechanisms", &GSSAPI_MECHANISM);
+        set("sasl.kerberos.service.name", &"kafka");
+        set(
+            &format!(
+                "listener.name.client.{}.sasl.jaas.config",
+                GSSAPI_MECHANISM.to_lowercase()
+            ),
+            &format!(
+                "com.sun.security.auth.module.Krb5LoginModule required useKeyTab=true \
+                 storeKey=true keyTab=\"{}\" principal=\"{}\";",
+                kerberos.keytab.display(),
+                kerberos.principal
+            ),
+        );
+    }
     // Java's Properties keeps the last value of a repeated key, so test
     // overrides win over everything above.
     for (key, value) in cluster.overrides {
@@ -176,9 +207,11 @@ mod tests {
         let cluster = ClusterProps {
             ports: &ports,
             client_protocol: "SASL_PLAINTEXT",
+            client_host: "127.0.0.1",
             tls: None,
             scram: true,
             oidc: None,
+            kerberos: None,
             overrides: &overrides,
         };
         let props = server_properties(&cluster, 1, Path::new("/data"));
@@ -199,5 +232,36 @@ mod tests {
             .filter(|l| l.starts_with("min.insync.replicas="))
             .collect();
         assert_eq!(isr.last(), Some(&"min.insync.replicas=3"));
+    }
+
+    #[test]
+    fn kerberos_serves_gssapi_on_the_client_listener_only() {
+        let ports = three_nodes();
+        let broker = BrokerKerberos {
+            principal: "kafka/localhost@FERRY.TEST".into(),
+            keytab: PathBuf::from("/k/kafka.keytab"),
+        };
+        let cluster = ClusterProps {
+            ports: &ports[..1],
+            client_protocol: "SASL_PLAINTEXT",
+            client_host: "localhost",
+            tls: None,
+            scram: false,
+            oidc: None,
+            kerberos: Some(&broker),
+            overrides: &[],
+        };
+        let props = server_properties(&cluster, 0, Path::new("/data"));
+        for line in [
+            "advertised.listeners=CLIENT://localhost:1000,INTERNAL://127.0.0.1:2000",
+            "listener.security.protocol.map=CLIENT:SASL_PLAINTEXT,INTERNAL:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "sasl.enabled.mechanisms=GSSAPI",
+            "sasl.kerberos.service.name=kafka",
+            "listener.name.client.gssapi.sasl.jaas.config=com.sun.security.auth.module.Krb5LoginModule \
+             required useKeyTab=true storeKey=true keyTab=\"/k/kafka.keytab\" \
+             principal=\"kafka/localhost@FERRY.TEST\";",
+        ] {
+            assert!(props.lines().any(|l| l == line), "missing {line:?} in\n{props}");
+        }
     }
 }
