@@ -354,6 +354,7 @@ refresh_interval = "2s"
 
 [http]
 listen = "127.0.0.1:0"
+status_public = true   # the test reads /status to look for the secret
 "#,
             oauth.bootstrap_servers(),
             oauth.oidc_client_id().expect("client id"),
