@@ -94,11 +94,7 @@ fn control_and_status_need_the_token_and_the_token_stops_a_topic() {
     assert!(status.contains(&format!("\"{stopped}\"")), "{status}");
 
     // `ferry status` reads the token from the topology file.
-    let with_port = dir.path().join("status.toml");
-    let text = std::fs::read_to_string(&topology)
-        .unwrap()
-        .replace("127.0.0.1:0", &addr.to_string());
-    std::fs::write(&with_port, text).unwrap();
+    let with_port = pointing_at(&topology, addr);
     let (code, table, stderr) = ferry_output(&["status", "-c", with_port.to_str().unwrap()]);
     assert_eq!(code, Some(0), "{table}\n{stderr}");
     assert!(table.contains(&stopped) && table.contains(&kept), "{table}");
@@ -311,11 +307,7 @@ fn https_listener_serves_curl_and_ferry_status_and_a_sighup_installs_a_renewed_c
     assert!(body.contains("ferry_build_info"), "{body}");
     // `ferry status` speaks HTTPS too, trusting the topology's certificate
     // (the same file, with the port the daemon bound).
-    let with_port = dir.path().join("status.toml");
-    let text = std::fs::read_to_string(&topology)
-        .unwrap()
-        .replace("127.0.0.1:0", &daemon.http_addr().to_string());
-    std::fs::write(&with_port, text).unwrap();
+    let with_port = pointing_at(&topology, daemon.http_addr());
     let status = || ferry_output(&["status", "-c", with_port.to_str().unwrap()]);
     let (code, stdout, stderr) = status();
     assert_eq!(code, Some(0), "{stdout}{stderr}");
@@ -343,17 +335,6 @@ fn https_listener_serves_curl_and_ferry_status_and_a_sighup_installs_a_renewed_c
         !log.contains(key.lines().nth(1).unwrap()),
         "no key material in the log"
     );
-}
-
-/// The topology at `topology` with `http.listen` set to the running
-/// daemon's address, so commands find it (`ferry status`, `resume-topics`).
-fn pointing_at(topology: &std::path::Path, addr: std::net::SocketAddr) -> std::path::PathBuf {
-    let with_port = topology.with_file_name("with-port.toml");
-    let text = std::fs::read_to_string(topology)
-        .unwrap()
-        .replace("127.0.0.1:0", &addr.to_string());
-    std::fs::write(&with_port, text).unwrap();
-    with_port
 }
 
 /// A stop is persisted on the target: a restarted daemon keeps the topic

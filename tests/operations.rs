@@ -59,11 +59,7 @@ fn metrics_count_every_record_and_lag_returns_to_zero() {
     );
     assert_eq!(metric(&body, "ferry_ready"), Some(1.0));
     // `ferry status` shows the same as a table, read from the daemon.
-    let with_port = dir.path().join("status.toml");
-    let text = std::fs::read_to_string(&topology)
-        .unwrap()
-        .replace("127.0.0.1:0", &daemon.http_addr().to_string());
-    std::fs::write(&with_port, text).unwrap();
+    let with_port = pointing_at(&topology, daemon.http_addr());
     let out = ferry(&["status", "-c", with_port.to_str().unwrap()])
         .output()
         .unwrap();

@@ -60,6 +60,17 @@ pub fn lock_http(topology: &Path, token: &str) {
     std::fs::write(topology, text).expect("write topology");
 }
 
+/// The topology at `topology` with `http.listen` set to the running
+/// daemon's address, so commands find it (`ferry status`, `resume-topics`).
+pub fn pointing_at(topology: &std::path::Path, addr: std::net::SocketAddr) -> std::path::PathBuf {
+    let with_port = topology.with_file_name("with-port.toml");
+    let text = std::fs::read_to_string(topology)
+        .unwrap()
+        .replace("127.0.0.1:0", &addr.to_string());
+    std::fs::write(&with_port, text).unwrap();
+    with_port
+}
+
 /// One `src -> dst` flow with a fast refresh, plus `extra` keys.
 pub fn one_flow(extra: &str) -> String {
     format!("[[flows]]\nsource = \"src\"\ntarget = \"dst\"\nrefresh_interval = \"2s\"\n{extra}\n")
