@@ -80,14 +80,12 @@
 //! - `tasks`: the lifecycle of a flow's tasks (`Checkpointing`), and the
 //!   rebuild of the maps at start.
 //! - `writer`, `cycle`, `heartbeats`: the three running tasks.
-//! - `report`: [`offsets_report`], what `ferry offsets` shows.
 
 mod cycle;
 mod handover;
 mod heartbeats;
 mod readers;
 mod registry;
-mod report;
 mod tasks;
 mod writer;
 
@@ -105,7 +103,6 @@ use crate::topics::ensure_internal_topic;
 pub use handover::mm2_resume_positions;
 pub use readers::{read_checkpoints, read_syncs};
 pub use registry::{CheckpointStats, OffsetRegistry, PartitionOffsets, SessionHandle};
-pub use report::{offsets_report, OffsetRow};
 pub(crate) use tasks::{Checkpointing, Setup};
 
 /// Most segments one partition's map keeps (24 bytes each); see the module

@@ -1,14 +1,21 @@
-//! `ferry offsets`: a flow's group offsets and their translations.
+//! `ferry offsets` and the checks of `plan` and `cutover`: per consumer
+//! group and replicated partition, the source offset, its translation, the
+//! last checkpoint and the target group's offset. Built from the engine's
+//! own readers, so it never disagrees with what the daemon translates.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use ferry_admin::AdminError;
 use ferry_checkpoint::{CheckpointKey, Translation};
 use ferry_config::{Cluster, Flow};
+use ferry_supervisor::checkpoints::{
+    checkpoints_topic, offset_syncs_location, read_checkpoints, read_syncs,
+};
+use ferry_supervisor::{topics, EngineError};
 
-use super::readers::{read_checkpoints, read_syncs};
-use super::{checkpoints_topic, offset_syncs_location, READ_TIMEOUT};
-use crate::{topics, EngineError};
+/// How long reading the offset-syncs or checkpoints topic may take.
+const READ_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// One line of `ferry offsets`.
 #[derive(Debug, Clone)]
@@ -39,15 +46,8 @@ pub async fn offsets_report(
     group: Option<&str>,
 ) -> Result<Vec<OffsetRow>, EngineError> {
     // Run by commands, which retry what the daemon would ride out.
-    let admin_of = |c: &Cluster| {
-        crate::clients::admin(c, "ferry-offsets")
-            .map(|a| a.with_retry(ferry_admin::RetryPolicy::COMMAND))
-            .map_err(|e| EngineError::Client {
-                cluster: c.name.clone(),
-                cause: e.to_string(),
-            })
-    };
-    let (source_admin, target_admin) = (admin_of(source)?, admin_of(target)?);
+    let source_admin = crate::admin(source, "ferry-offsets")?;
+    let target_admin = crate::admin(target, "ferry-offsets")?;
     let (syncs_cluster, syncs_topic) = offset_syncs_location(flow, source, target);
     let replay = read_syncs(syncs_cluster, &syncs_topic, READ_TIMEOUT).await?;
     let (ledger, _) = read_checkpoints(target, &checkpoints_topic(flow), READ_TIMEOUT).await?;
@@ -56,10 +56,7 @@ pub async fn offsets_report(
         None => source_admin
             .list_consumer_groups()
             .await
-            .map_err(|e| EngineError::Client {
-                cluster: source.name.clone(),
-                cause: format!("cannot list consumer groups: {e}"),
-            })?
+            .map_err(crate::client_err(source, "cannot list consumer groups"))?
             .into_iter()
             .map(|g| g.group_id)
             .filter(|g| flow.groups.matches(g))
@@ -67,13 +64,12 @@ pub async fn offsets_report(
     };
     let mut rows = Vec::new();
     for g in groups {
+        let what = format!("cannot read the offsets of group {g}");
+        let read_failed = |cluster| crate::client_err(cluster, &what);
         let committed = source_admin
             .list_consumer_group_offsets(&g, None)
             .await
-            .map_err(|e| EngineError::Client {
-                cluster: source.name.clone(),
-                cause: format!("cannot read the offsets of group {g}: {e}"),
-            })?;
+            .map_err(read_failed(source))?;
         let mut group_rows: Vec<OffsetRow> = committed
             .into_iter()
             .filter(|o| topics::selects(flow, &o.topic))
@@ -118,12 +114,7 @@ pub async fn offsets_report(
                 .filter_map(|o| Some(((o.topic, o.partition), o.offset?)))
                 .collect(),
             Err(AdminError::GroupNotFound { .. }) => HashMap::new(),
-            Err(e) => {
-                return Err(EngineError::Client {
-                    cluster: target.name.clone(),
-                    cause: format!("cannot read the offsets of group {g}: {e}"),
-                })
-            }
+            Err(e) => return Err(read_failed(target)(e)),
         };
         for r in &mut group_rows {
             r.target_offset = on_target
