@@ -4,7 +4,7 @@
 mod cli;
 mod commands;
 mod logging;
-mod progress;
+mod meter;
 mod shutdown;
 
 use std::process::ExitCode;
