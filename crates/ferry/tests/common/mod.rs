@@ -170,9 +170,9 @@ pub fn stop_daemon(daemon: Daemon) -> (Option<i32>, String) {
 }
 
 pub fn signal(child: &Child, sig: i32) {
-    // SAFETY: kill(2) on our own child's pid.
-    let rc = unsafe { libc::kill(child.id() as i32, sig) };
-    assert_eq!(rc, 0, "signal {sig} delivered");
+    if let Err(e) = ferry_testkit::proc::signal(child, sig) {
+        panic!("signal {sig} not delivered: {e}");
+    }
 }
 
 /// Runs `ferry run --until caught-up`, failing the test with the daemon's
