@@ -20,13 +20,13 @@
 //!   replicate again from their saved progress.
 //! - [`daemon`]: the running daemon's HTTP endpoint (`/status`, control).
 //! - [`units`]: sizes, throughputs and durations as people read them.
+//! - [`records`]: the record-level building blocks (reading a partition
+//!   range, what "the same record" means, the digest, record descriptions),
+//!   shared with `ferry demo`.
 //!
-//! The record-level building blocks (reading a partition range, what "the
-//! same record" means, the digest, record descriptions) live in
-//! `ferry_supervisor::verify` so `ferry demo` shares them; topic selection,
-//! config filtering, progress and offset maps are the engine's own
-//! (`ferry_supervisor::{topics, progress, checkpoints}`), so the toolkit
-//! and the daemon never disagree about what a flow replicates.
+//! Topic selection, config filtering, progress and offset maps are the
+//! engine's own (`ferry_supervisor::{topics, progress, checkpoints}`), so
+//! the toolkit and the daemon never disagree about what a flow replicates.
 //!
 //! Nothing here writes to a cluster except [`apply`], [`cutover`],
 //! [`reset`] and [`resume`].
@@ -38,6 +38,7 @@ pub mod apply;
 pub mod cutover;
 pub mod daemon;
 pub mod plan;
+pub mod records;
 pub mod reset;
 pub mod resume;
 pub mod units;

@@ -66,10 +66,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::records::reader::ReaderContext;
+use crate::records::{Field, RecordDescription};
 use ferry_checkpoint::Segment;
 use ferry_config::{Cluster, Flow, StartFrom, TopicNaming, Topology};
 use ferry_supervisor::checkpoints::{offset_syncs_location, read_syncs};
-use ferry_supervisor::verify::{Field, ReaderContext, RecordDescription};
 use ferry_supervisor::{progress, topics, EngineError};
 use futures::StreamExt;
 use rdkafka::consumer::BaseConsumer;
@@ -234,7 +235,7 @@ pub struct Side {
     pub end: i64,
     /// Records read (after the provenance rules).
     pub records: u64,
-    /// SHA-256 of those records, in order (`ferry_supervisor::verify`).
+    /// SHA-256 of those records, in order ([`crate::records`]).
     pub digest: String,
 }
 
