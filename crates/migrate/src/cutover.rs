@@ -99,10 +99,10 @@ pub enum CutoverError {
     Engine(#[from] ferry_supervisor::EngineError),
 }
 
-fn refused(step: &'static str, reason: impl Into<String>) -> CutoverError {
+fn refused(step: &'static str, reason: impl std::fmt::Display) -> CutoverError {
     CutoverError::Refused {
         step,
-        reason: reason.into(),
+        reason: reason.to_string(),
     }
 }
 

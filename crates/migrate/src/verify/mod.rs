@@ -146,7 +146,7 @@ impl Default for VerifyOptions {
 /// Compiles a `--topics` pattern; like the topology's filters it must
 /// match the whole source topic name. `Err` names the pattern and the
 /// problem.
-pub fn topics_filter(pattern: &str) -> Result<Regex, String> {
+pub fn topics_filter(pattern: &str) -> Result<Regex, InvalidTopicsPattern> {
     Regex::new(&format!("^(?:{pattern})$")).map_err(|e| {
         // The last line of regex's message is the one-line cause.
         let text = e.to_string();
@@ -156,8 +156,21 @@ pub fn topics_filter(pattern: &str) -> Result<Regex, String> {
             .find_map(|l| l.trim().strip_prefix("error: "))
             .unwrap_or(&text)
             .to_string();
-        format!("--topics: invalid regex \"{pattern}\": {reason}")
+        InvalidTopicsPattern {
+            pattern: pattern.to_string(),
+            reason,
+        }
     })
+}
+
+/// A `--topics` pattern that is not a valid regex.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("--topics: invalid regex \"{pattern}\": {reason}")]
+pub struct InvalidTopicsPattern {
+    /// The pattern as the operator wrote it.
+    pub pattern: String,
+    /// The regex parser's one-line cause.
+    pub reason: String,
 }
 
 /// The pattern a `--topics` filter was compiled from, as the operator wrote it.
@@ -685,7 +698,10 @@ mod tests {
         assert!(r.is_match("orders") && r.is_match("payments"));
         assert!(!r.is_match("old-orders"));
         let err = topics_filter("orders(").unwrap_err();
-        assert_eq!(err, "--topics: invalid regex \"orders(\": unclosed group");
+        assert_eq!(
+            err.to_string(),
+            "--topics: invalid regex \"orders(\": unclosed group"
+        );
     }
 
     #[test]
