@@ -61,7 +61,7 @@
 //! consumer per side that is reused from partition to partition; each side
 //! holds one record at a time, so memory does not grow with the data.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -108,11 +108,29 @@ const WATERMARK_CONCURRENCY: usize = 16;
 /// Told about what verify is waiting for (a line for a person).
 pub type Notice = dyn Fn(&str) + Send + Sync;
 
+/// Which of a flow's source topics to verify.
+#[derive(Debug, Clone)]
+pub enum TopicFilter {
+    /// `--topics`: the topics this regex matches (whole name).
+    Pattern(Regex),
+    /// Exactly these topics, by name (the topics a cutover moves).
+    Names(BTreeSet<String>),
+}
+
+impl TopicFilter {
+    pub fn matches(&self, topic: &str) -> bool {
+        match self {
+            TopicFilter::Pattern(r) => r.is_match(topic),
+            TopicFilter::Names(names) => names.contains(topic),
+        }
+    }
+}
+
 /// What to verify, beyond the flows.
 #[derive(Clone)]
 pub struct VerifyOptions {
-    /// Only source topics this regex matches (whole name).
-    pub topics: Option<Regex>,
+    /// Only these of the flows' source topics.
+    pub topics: Option<TopicFilter>,
     /// Partitions read at once.
     pub parallel: usize,
     /// How long to wait for replication to reach the source end offsets
@@ -458,7 +476,7 @@ async fn plan_jobs(
     let selected: Vec<(&String, usize)> = source_topics
         .iter()
         .filter(|(t, _)| topics::selects(flow, t))
-        .filter(|(t, _)| options.topics.as_ref().is_none_or(|r| r.is_match(t)))
+        .filter(|(t, _)| options.topics.as_ref().is_none_or(|f| f.matches(t)))
         .map(|(t, n)| (t, *n))
         .collect();
     if selected.is_empty() {
@@ -690,6 +708,13 @@ mod tests {
             map.record(*u, *d).unwrap();
         }
         map.segments().collect()
+    }
+
+    #[test]
+    fn a_names_filter_reads_no_name_as_a_regex() {
+        let f = TopicFilter::Names(BTreeSet::from(["orders.v1".to_string(), "a+b".to_string()]));
+        assert!(f.matches("orders.v1") && f.matches("a+b"));
+        assert!(!f.matches("ordersXv1") && !f.matches("orders.v12") && !f.matches("aab"));
     }
 
     #[test]
