@@ -39,7 +39,6 @@ use ferry_checkpoint::Translation;
 use ferry_config::{Cluster, Fallback, Flow, StartFrom, TopicNaming, Topology};
 use ferry_supervisor::checkpoints;
 use ferry_supervisor::topics::{self, DEFAULT_CONFIG_EXCLUDES};
-use ferry_supervisor::verify::{range_consumer, RangeReader};
 use ferry_supervisor::{progress, start, EngineError};
 use futures::StreamExt;
 use rdkafka::message::{Headers, Message};
@@ -47,6 +46,7 @@ use regex::Regex;
 use serde::Serialize;
 
 use crate::offsets_report::{offsets_report, OffsetRow};
+use crate::records::reader::{range_consumer, RangeReader};
 use crate::units::{format_bytes, format_duration, format_ms, format_rate};
 
 /// The version of the JSON schema (`docs/migration.md`). Fields are only

@@ -39,7 +39,6 @@ pub mod start;
 pub mod status;
 pub mod topics;
 pub mod tracker;
-pub mod verify;
 pub mod view;
 
 use std::collections::{BTreeMap, BTreeSet};
