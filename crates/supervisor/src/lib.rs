@@ -35,6 +35,8 @@
 //!   (progress, checkpoints, heartbeats, offset syncs).
 //! - `clients`: librdkafka configs per cluster and role, a context that names
 //!   the cluster in every log line and scrubs secrets, connection probes.
+//! - `error`: [`EngineError`], with the client's error as its source and
+//!   whether a retry can help.
 //! - `backoff`: the capped, jittered exponential backoff of every retry loop.
 //!
 //! What others read:
@@ -52,6 +54,7 @@ mod batch;
 pub mod checkpoints;
 pub mod clients;
 pub mod cut_over;
+mod error;
 mod flow;
 mod internal;
 mod lookups;
@@ -75,38 +78,10 @@ use ferry_http::ControlError;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+pub use error::{Cause, EngineError, Place};
 pub use flow::RunMode;
 pub use pump::PROVENANCE_HEADER;
 pub use status::{EngineStatus, FlowStatus};
-
-#[derive(Debug, thiserror::Error)]
-pub enum EngineError {
-    #[error("cluster {cluster}: {cause}")]
-    Client { cluster: String, cause: String },
-    #[error("cluster {cluster}, progress topic {topic}: {cause}")]
-    Progress {
-        cluster: String,
-        topic: String,
-        cause: String,
-    },
-    #[error("cluster {cluster}, topic {topic}: {cause}")]
-    Topic {
-        cluster: String,
-        topic: String,
-        cause: String,
-    },
-    #[error("cluster {cluster}, topic {topic}, partition {partition}: {cause}")]
-    Partition {
-        cluster: String,
-        topic: String,
-        partition: i32,
-        cause: String,
-    },
-    #[error("flow {flow}: {cause}")]
-    Flow { flow: String, cause: String },
-    #[error("internal error: {0}")]
-    Internal(String),
-}
 
 /// A running flow: its cancellation, its task, and the channel that hands
 /// it topic-filter changes on reload without a restart.

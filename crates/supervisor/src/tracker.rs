@@ -403,7 +403,8 @@ impl PartitionSlot {
                         .fetch_add(u64::from(bytes), Ordering::Relaxed);
                     self.last_target_offset
                         .store(target_offset, Ordering::Relaxed);
-                    self.last_timestamp_ms.store(timestamp_ms, Ordering::Relaxed);
+                    self.last_timestamp_ms
+                        .store(timestamp_ms, Ordering::Relaxed);
                     // After a failure the records that follow sit beyond a
                     // hole the next task re-copies: not facts to map.
                     if let Some(offsets) = &self.offsets {

@@ -15,7 +15,7 @@ use crate::pump::PumpCommand;
 use crate::start;
 use crate::status::Notice;
 use crate::tracker::{PartitionSlot, Resolution};
-use crate::EngineError;
+use crate::{EngineError, Place};
 
 /// Creates slots for the partitions, resolving where each starts (see
 /// `start`): the in-memory watermark after a restart, else persisted
@@ -120,11 +120,12 @@ async fn start_policy(
                     .map_err(|e| EngineError::Internal(e.to_string()))?;
                 let found = reader
                     .offsets_for_times(tpl, REQUEST_TIMEOUT)
-                    .map_err(|e| EngineError::Partition {
-                        cluster,
-                        topic: t.clone(),
-                        partition,
-                        cause: format!("cannot look up offsets for timestamp {ms}: {e}"),
+                    .map_err(|e| {
+                        EngineError::request(
+                            Place::partition(&cluster, &t, partition),
+                            format!("cannot look up offsets for timestamp {ms}"),
+                            e,
+                        )
                     })?;
                 Ok(
                     match found.find_partition(&t, partition).map(|e| e.offset()) {
@@ -155,14 +156,14 @@ async fn start_policy(
 async fn smallest_committed_offsets(
     ctx: &Arc<FlowContext>,
 ) -> Result<HashMap<(String, i32), i64>, EngineError> {
-    let fail = |cause: String| EngineError::Client {
-        cluster: ctx.source.name.clone(),
-        cause,
+    let fail = |doing: String, e: ferry_admin::AdminError| {
+        EngineError::request(Place::cluster(&ctx.source.name), doing, e)
     };
     let groups = ctx.source_admin.list_consumer_groups().await.map_err(|e| {
-        fail(format!(
-            "cannot list consumer groups for start_from = \"unconsumed\": {e}"
-        ))
+        fail(
+            "cannot list consumer groups for start_from = \"unconsumed\"".into(),
+            e,
+        )
     })?;
     let mut smallest: HashMap<(String, i32), i64> = HashMap::new();
     for g in groups
@@ -173,7 +174,7 @@ async fn smallest_committed_offsets(
             .source_admin
             .list_consumer_group_offsets(&g.group_id, None)
             .await
-            .map_err(|e| fail(format!("cannot read offsets of group {}: {e}", g.group_id)))?;
+            .map_err(|e| fail(format!("cannot read offsets of group {}", g.group_id), e))?;
         for o in offsets {
             let Some(offset) = o.offset else { continue };
             let entry = smallest

@@ -18,7 +18,6 @@ use crate::status::FlowStatus;
 use crate::topics;
 use crate::EngineError;
 
-
 /// Everything the topic tasks of one running flow share. Built once per
 /// start of the flow (see `FlowRun`), dropped at its drain.
 pub(super) struct FlowContext {
@@ -53,6 +52,9 @@ pub(super) struct FlowContext {
     /// Asks the flow for a progress write now; the answer says whether it
     /// landed (see [`FlowContext::persist_progress_now`]).
     pub progress_writes: mpsc::Sender<oneshot::Sender<bool>>,
+    /// In a bounded run only: where a topic task sends a failure that no
+    /// retry can fix before an operator acts; the run ends with it.
+    pub ends_run: Option<mpsc::Sender<EngineError>>,
 }
 
 /// Where partitions resume after a start.

@@ -179,7 +179,11 @@ impl FlowRunner {
                     }
                     Err(e) => {
                         let wait = backoff.next_wait();
-                        tracing::error!(error = %e, retry_in = ?wait, "flow failed; restarting");
+                        if e.is_fatal() {
+                            tracing::error!(error = %e, retry_in = ?wait, "flow failed; it needs an operator (access or settings) and is restarted until then");
+                        } else {
+                            tracing::error!(error = %e, retry_in = ?wait, "flow failed; restarting");
+                        }
                         self.status.set_error(Some(e.to_string()));
                         self.status.set_state(FlowState::Retrying);
                         tokio::select! {
@@ -205,6 +209,7 @@ impl FlowRunner {
         let (offsets, syncs_rx) = OffsetRegistry::new();
         let (progress_writes, write_requests) = tokio::sync::mpsc::channel(64);
         let source_reader = reader(&self.source, "ferry-source-reader")?;
+        let (ends_run, final_errors) = tokio::sync::mpsc::channel(1);
         let lookups = Lookups::start(
             (&self.source.name, source_reader.clone()),
             (&self.target.name, target_reader, target_admin.clone()),
@@ -227,6 +232,7 @@ impl FlowRunner {
             run_ends: Default::default(),
             offsets: offsets.clone(),
             progress_writes,
+            ends_run: (self.mode == RunMode::UntilCaughtUp).then_some(ends_run),
         });
         if let OnRecordError::DeadLetter { topic } = &self.flow.on_record_error {
             topics::ensure_dead_letter_topic(
@@ -250,8 +256,15 @@ impl FlowRunner {
             syncs: syncs_rx,
             internal: committer.clone(),
         })?;
-        FlowRun::new(self, ctx, committer, checkpointing, write_requests)
-            .run(cancel)
-            .await
+        FlowRun::new(
+            self,
+            ctx,
+            committer,
+            checkpointing,
+            write_requests,
+            final_errors,
+        )
+        .run(cancel)
+        .await
     }
 }

@@ -1,7 +1,7 @@
 //! One start of a flow, from its clients' creation to its drain: a loop of
 //! events (progress loaded, topic filters reloaded, discovery due, progress
-//! write asked or due, commit tick), each handled by one method of
-//! [`FlowRun`].
+//! write asked or due, commit tick, a bounded run's final error), each
+//! handled by one method of [`FlowRun`].
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
@@ -28,7 +28,7 @@ use crate::internal::InternalProducer;
 use crate::lookups;
 use crate::status::FlowState;
 use crate::topics;
-use crate::EngineError;
+use crate::{EngineError, Place};
 
 /// How the loop goes on after an event: `Break` carries the run's outcome.
 type Next = ControlFlow<Result<(), EngineError>>;
@@ -77,6 +77,9 @@ pub(super) struct FlowRun<'r> {
     /// Topic tasks asking for a progress write now (a stopped partition's
     /// watermark, before it is retried); closed at the drain.
     write_requests: mpsc::Receiver<oneshot::Sender<bool>>,
+    /// Failures of topic tasks that end a bounded run (see
+    /// [`FlowContext::ends_run`]).
+    final_errors: mpsc::Receiver<EngineError>,
     /// A bounded run is never done before the first discovery.
     discovered_once: bool,
     /// When the source end offsets (for lag) were last read.
@@ -95,6 +98,7 @@ impl<'r> FlowRun<'r> {
         committer: InternalProducer,
         checkpointing: Checkpointing,
         write_requests: mpsc::Receiver<oneshot::Sender<bool>>,
+        final_errors: mpsc::Receiver<EngineError>,
     ) -> Self {
         let loading: Loading = {
             let ctx = ctx.clone();
@@ -112,6 +116,7 @@ impl<'r> FlowRun<'r> {
             tasks: TaskTracker::new(),
             running: HashMap::new(),
             write_requests,
+            final_errors,
             discovered_once: false,
             last_lag_refresh: None,
             live_open: true,
@@ -140,6 +145,7 @@ impl<'r> FlowRun<'r> {
                     self.on_write_due().await
                 }
                 _ = self.commit.tick() => self.on_commit_tick().await,
+                Some(e) = self.final_errors.recv() => Next::Break(Err(e)),
             };
             if let Next::Break(outcome) = next {
                 break outcome;
@@ -352,15 +358,9 @@ async fn topic_partitions(
     let cluster = cluster.to_string();
     blocking(move || {
         crate::clients::serve_token_refresh(&reader);
-        let md = reader
-            .fetch_metadata(None, REQUEST_TIMEOUT)
-            .map_err(|e| EngineError::Client {
-                cluster: cluster.clone(),
-                cause: format!(
-                    "metadata request failed: {}",
-                    reader.context().scrub(&e.to_string())
-                ),
-            })?;
+        let md = reader.fetch_metadata(None, REQUEST_TIMEOUT).map_err(|e| {
+            EngineError::request(Place::cluster(&cluster), "metadata request failed", e)
+        })?;
         Ok(md
             .topics()
             .iter()

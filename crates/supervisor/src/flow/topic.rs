@@ -26,7 +26,10 @@ use crate::EngineError;
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// One topic's mirror task: retries the topic with backoff after any
-/// failure, never affecting the other topics.
+/// failure, never affecting the other topics. A failure no retry can fix
+/// before an operator acts (see [`EngineError::is_fatal`]) is retried all
+/// the same in a daemon, where the operator may fix ACLs or settings at
+/// any time, but ends a bounded run, which would otherwise wait forever.
 pub(super) async fn mirror_topic(
     ctx: Arc<FlowContext>,
     topic: String,
@@ -36,22 +39,34 @@ pub(super) async fn mirror_topic(
     let mut backoff = Backoff::standard();
     let mut resume: HashMap<i32, i64> = HashMap::new();
     loop {
-        match run_topic(&ctx, &topic, &mut partitions, &cancel, &mut resume).await {
-            Ok(()) => return,
-            Err(e) => {
-                let message = e.to_string();
-                let wait = backoff.next_wait();
-                tracing::error!(error = %message, retry_in = ?wait, "topic stopped; retrying");
-                count_error(&ctx.metrics, "topic");
-                ctx.status.update_topic(&topic, |t| {
-                    t.restarts += 1;
-                    t.last_error = Some(message);
-                });
-                tokio::select! {
-                    _ = cancel.cancelled() => return,
-                    _ = tokio::time::sleep(wait) => {}
-                }
+        let Err(e) = run_topic(&ctx, &topic, &mut partitions, &cancel, &mut resume).await else {
+            return;
+        };
+        let message = e.to_string();
+        count_error(&ctx.metrics, "topic");
+        if e.is_fatal() {
+            if let Some(ends_run) = &ctx.ends_run {
+                tracing::error!(error = %message, "topic stopped: retrying cannot help before an operator acts; the bounded run ends");
+                ctx.status
+                    .update_topic(&topic, |t| t.last_error = Some(message));
+                // Full only when another topic's error already ends the run.
+                let _ = ends_run.try_send(e);
+                return;
             }
+        }
+        let wait = backoff.next_wait();
+        if e.is_fatal() {
+            tracing::error!(error = %message, retry_in = ?wait, "topic stopped; it needs an operator (access or settings) and is retried until then");
+        } else {
+            tracing::error!(error = %message, retry_in = ?wait, "topic stopped; retrying");
+        }
+        ctx.status.update_topic(&topic, |t| {
+            t.restarts += 1;
+            t.last_error = Some(message);
+        });
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(wait) => {}
         }
     }
 }
