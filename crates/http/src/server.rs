@@ -9,7 +9,6 @@
 //! process that is working hard, while Prometheus loses exactly the scrapes
 //! that explain the overload. A separate thread costs one thread.
 
-use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -24,9 +23,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::access::{Access, ControlAllowed, HasAccess, StatusAllowed};
 use crate::control::{ControlError, ControlRequest, ControlSender, ResumeTopics, StopTopics};
-use crate::metrics::VERSION;
+use crate::error::HttpError;
 use crate::tls::{TlsIdentity, TlsListener};
-use crate::{EngineCollector, EngineView, Metrics, Readiness};
+use crate::{EngineCollector, EngineView, Metrics, Readiness, VERSION};
 
 /// The content type of the Prometheus text exposition format 0.0.4.
 pub const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -35,40 +34,6 @@ pub const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8
 /// the server thread closes them. Well under Ferry's 30 s drain, so the HTTP
 /// server never holds up the exit.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
-
-/// What can go wrong running the HTTP server. Each names the address, since
-/// that is what the operator set (`http.listen`) and can fix.
-#[derive(Debug, thiserror::Error)]
-pub enum HttpError {
-    /// The listen address could not be bound (in use, not local, privileged).
-    #[error("cannot listen on {addr} (http.listen): {source}")]
-    Bind {
-        /// The address asked for.
-        addr: SocketAddr,
-        /// The operating system's reason.
-        source: io::Error,
-    },
-    /// The server thread or its runtime could not be started.
-    #[error("cannot start the HTTP server on {addr}: {source}")]
-    Start {
-        /// The bound address.
-        addr: SocketAddr,
-        /// The operating system's reason.
-        source: io::Error,
-    },
-    /// The server stopped on an I/O error.
-    #[error("HTTP server on {addr} failed: {source}")]
-    Serve {
-        /// The bound address.
-        addr: SocketAddr,
-        /// The operating system's reason.
-        source: io::Error,
-    },
-    /// The metric families could not be encoded (a bug: families are built
-    /// from the [`METRICS`](crate::METRICS) table).
-    #[error("cannot encode metrics: {0}")]
-    Encode(#[from] prometheus::Error),
-}
 
 /// A bound, not yet serving, HTTP server.
 ///
@@ -130,7 +95,8 @@ impl HttpServer {
         // socket error in `bind`.
         listener.set_nonblocking(true).map_err(bind_error)?;
         let local_addr = listener.local_addr().map_err(bind_error)?;
-        let collector = EngineCollector::new(&metrics, Arc::clone(&view), readiness.clone());
+        let collector =
+            EngineCollector::new(metrics.options(), Arc::clone(&view), readiness.clone());
         Ok(HttpServer {
             listener,
             local_addr,
