@@ -211,8 +211,8 @@ pub(crate) const BUILD_INFO: MetricDoc = doc(
 ///
 /// ```
 /// use std::sync::Arc;
-/// use ferry_http::{EngineCollector, EngineView, Metrics, MetricsOptions, PartitionSample,
-///                  Readiness, TopicSample, METRICS};
+/// use ferry_http::{EngineCollector, EngineDocument, EngineView, Metrics, MetricsOptions,
+///                  PartitionSample, Readiness, TopicSample, METRICS};
 ///
 /// struct OneTopic;
 /// impl EngineView for OneTopic {
@@ -228,7 +228,7 @@ pub(crate) const BUILD_INFO: MetricDoc = doc(
 ///         vec![PartitionSample { flow: "a->b".into(), topic: "orders".into(), partition: 0, lag_records: 0 }]
 ///     }
 ///     fn ready(&self) -> bool { true }
-///     fn status(&self) -> serde_json::Value { serde_json::json!({}) }
+///     fn status(&self) -> EngineDocument { EngineDocument::default() }
 /// }
 ///
 /// let metrics = Metrics::new(MetricsOptions { partition_lag: true, ..Default::default() });

@@ -26,6 +26,9 @@
 //!
 //! - `view.rs`: [`EngineView`], the trait the engine implements, and the
 //!   samples it returns. The only thing this crate knows about the engine.
+//! - `status.rs`: [`StatusDocument`], the `/status` document as types, built
+//!   by the engine ([`EngineDocument`]) and read back by `ferry status` and
+//!   `ferry cutover`.
 //! - `catalog.rs`: the [`METRICS`] table (names, types, labels, help: the
 //!   interface dashboards and alerts use) and [`MetricsOptions`]; a leaf that
 //!   the two modules below read.
@@ -40,6 +43,8 @@
 //! - `server.rs`: [`HttpServer`], axum on its own OS thread and
 //!   current-thread runtime, so it answers when the data path saturates the
 //!   main runtime.
+//! - `client.rs`: [`client`], the blocking HTTP(S) client that `ferry status`,
+//!   `ferry cutover` and the tests use to talk to a running daemon.
 //! - `error.rs`: [`HttpError`].
 //! - `lock.rs`: lock guards that ignore poisoning, and why that is safe here.
 //! - `docs/metrics.md`: the metric reference below, checked against
@@ -77,6 +82,7 @@
 
 mod access;
 mod catalog;
+pub mod client;
 mod collector;
 mod control;
 mod error;
@@ -84,6 +90,7 @@ mod lock;
 mod metrics;
 mod readiness;
 mod server;
+mod status;
 mod tls;
 mod view;
 
@@ -101,5 +108,9 @@ pub use error::HttpError;
 pub use metrics::{FlowMetrics, Metrics, ReloadResult, SyncResult};
 pub use readiness::{NotReady, Readiness};
 pub use server::{HttpServer, METRICS_CONTENT_TYPE};
+pub use status::{
+    CutOverDocument, EngineDocument, FlowDocument, PartitionDocument, StatusDocument,
+    TopicDocument, WarningDocument,
+};
 pub use tls::{LoadedIdentity, TlsError, TlsIdentity};
 pub use view::{EngineView, PartitionSample, TopicSample};

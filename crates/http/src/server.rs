@@ -25,7 +25,7 @@ use crate::access::{Access, ControlAllowed, HasAccess, StatusAllowed};
 use crate::control::{ControlError, ControlRequest, ControlSender, ResumeTopics, StopTopics};
 use crate::error::HttpError;
 use crate::tls::{TlsIdentity, TlsListener};
-use crate::{EngineCollector, EngineView, Metrics, Readiness, VERSION};
+use crate::{EngineCollector, EngineView, Metrics, Readiness, StatusDocument};
 
 /// The content type of the Prometheus text exposition format 0.0.4.
 pub const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -326,19 +326,7 @@ async fn ready(State(state): State<Arc<AppState>>) -> Response {
     }
 }
 
-async fn status(State(state): State<Arc<AppState>>, _: StatusAllowed) -> Json<serde_json::Value> {
+async fn status(State(state): State<Arc<AppState>>, _: StatusAllowed) -> Json<StatusDocument> {
     let ready = state.readiness.is_ready(state.view.as_ref());
-    let mut doc = match state.view.status() {
-        serde_json::Value::Object(map) => map,
-        // The engine's document is expected to be an object; anything else
-        // is kept rather than lost.
-        other => {
-            let mut map = serde_json::Map::new();
-            map.insert("engine".into(), other);
-            map
-        }
-    };
-    doc.insert("ready".into(), ready.into());
-    doc.insert("version".into(), VERSION.into());
-    Json(serde_json::Value::Object(doc))
+    Json(StatusDocument::new(state.view.status(), ready))
 }
