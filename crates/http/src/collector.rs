@@ -11,11 +11,12 @@ use std::sync::Arc;
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::{Counter, Gauge, LabelPair, Metric, MetricFamily, MetricType};
 
-use crate::metrics::{
-    MetricDoc, Metrics, MetricsOptions, BYTES, LAG_RECORDS, LAG_SECONDS, PARTITION_LAG_RECORDS,
+use crate::catalog::{
+    MetricDoc, MetricKind, MetricsOptions, BYTES, LAG_RECORDS, LAG_SECONDS, PARTITION_LAG_RECORDS,
     READY, RECORDS, SKIPPED, TASK_RESTARTS,
 };
-use crate::{EngineView, Readiness, TopicSample};
+use crate::readiness::Readiness;
+use crate::view::{EngineView, TopicSample};
 
 /// A [`Collector`] over an [`EngineView`] and the [`Readiness`] latch.
 ///
@@ -54,9 +55,10 @@ const FAMILIES: [MetricDoc; 8] = [
 ];
 
 impl EngineCollector {
-    /// Reads `view` with the options `metrics` was built with.
-    pub fn new(metrics: &Metrics, view: Arc<dyn EngineView>, readiness: Readiness) -> Self {
-        let options = metrics.options().clone();
+    /// Reads `view`, exporting what `options` chooses: pass those the
+    /// [`Metrics`](crate::Metrics) were built with ([`Metrics::options`](crate::Metrics::options)).
+    pub fn new(options: &MetricsOptions, view: Arc<dyn EngineView>, readiness: Readiness) -> Self {
+        let options = options.clone();
         let descs = FAMILIES
             .iter()
             .filter(|m| options.partition_lag || !m.opt_in)
@@ -175,9 +177,9 @@ fn family(doc: MetricDoc, metrics: impl Iterator<Item = Metric>) -> MetricFamily
     family.set_name(doc.name.to_string());
     family.set_help(doc.help.to_string());
     family.set_field_type(match doc.kind {
-        crate::MetricKind::Counter => MetricType::COUNTER,
-        crate::MetricKind::Gauge => MetricType::GAUGE,
-        crate::MetricKind::Histogram => MetricType::HISTOGRAM,
+        MetricKind::Counter => MetricType::COUNTER,
+        MetricKind::Gauge => MetricType::GAUGE,
+        MetricKind::Histogram => MetricType::HISTOGRAM,
     });
     family.set_metric(metrics.collect());
     family

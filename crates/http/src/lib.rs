@@ -26,18 +26,27 @@
 //!
 //! - `view.rs`: [`EngineView`], the trait the engine implements, and the
 //!   samples it returns. The only thing this crate knows about the engine.
-//! - `metrics.rs`: the [`METRICS`] table (names, types, labels, help: the
-//!   interface dashboards and alerts use), the [`Metrics`] registry value and
-//!   its event families (checkpoints, group offset syncs, latency, errors,
-//!   reloads), with cached per-flow handles ([`FlowMetrics`]).
+//! - `status.rs`: [`StatusDocument`], the `/status` document as types, built
+//!   by the engine ([`EngineDocument`]) and read back by `ferry status` and
+//!   `ferry cutover`.
+//! - `catalog.rs`: the [`METRICS`] table (names, types, labels, help: the
+//!   interface dashboards and alerts use) and [`MetricsOptions`]; a leaf that
+//!   the two modules below read.
 //! - `collector.rs`: [`EngineCollector`], a prometheus `Collector` that reads
 //!   the per-(flow, topic) numbers from the view at scrape time, so the record
 //!   path never touches prometheus.
+//! - `metrics.rs`: the [`Metrics`] registry value and its event families
+//!   (checkpoints, group offset syncs, latency, errors, reloads), with cached
+//!   per-flow handles ([`FlowMetrics`]); a scrape merges in the collector's.
 //! - `readiness.rs`: the [`Readiness`] draining latch.
 //! - `access.rs`: [`Access`], the bearer token and who needs it.
 //! - `server.rs`: [`HttpServer`], axum on its own OS thread and
 //!   current-thread runtime, so it answers when the data path saturates the
 //!   main runtime.
+//! - `client.rs`: [`client`], the blocking HTTP(S) client that `ferry status`,
+//!   `ferry cutover` and the tests use to talk to a running daemon.
+//! - `error.rs`: [`HttpError`].
+//! - `lock.rs`: lock guards that ignore poisoning, and why that is safe here.
 //! - `docs/metrics.md`: the metric reference below, checked against
 //!   [`METRICS`] by a test.
 //! - `tests/http.rs`: the server against a fake engine; `tests/deploy.rs`:
@@ -72,25 +81,36 @@
 #![doc = include_str!("../docs/metrics.md")]
 
 mod access;
+mod catalog;
+pub mod client;
 mod collector;
 mod control;
+mod error;
+mod lock;
 mod metrics;
 mod readiness;
 mod server;
+mod status;
 mod tls;
 mod view;
 
 pub use access::Access;
+pub use catalog::{
+    metrics_markdown, MetricDoc, MetricKind, MetricsOptions, Updated, LATENCY_BUCKETS, METRICS,
+    VERSION,
+};
 pub use collector::EngineCollector;
 pub use control::{
     control_channel, ControlError, ControlReceiver, ControlRequest, ControlSender, ResumeTopics,
     Resumed, StopTopics, Stopped, CONTROL_QUEUE,
 };
-pub use metrics::{
-    metrics_markdown, FlowMetrics, MetricDoc, MetricKind, Metrics, MetricsOptions, ReloadResult,
-    SyncResult, Updated, LATENCY_BUCKETS, METRICS, VERSION,
-};
+pub use error::HttpError;
+pub use metrics::{FlowMetrics, Metrics, ReloadResult, SyncResult};
 pub use readiness::{NotReady, Readiness};
-pub use server::{HttpError, HttpServer, METRICS_CONTENT_TYPE};
+pub use server::{HttpServer, METRICS_CONTENT_TYPE};
+pub use status::{
+    CutOverDocument, EngineDocument, FlowDocument, PartitionDocument, StatusDocument,
+    TopicDocument, WarningDocument,
+};
 pub use tls::{LoadedIdentity, TlsError, TlsIdentity};
 pub use view::{EngineView, PartitionSample, TopicSample};

@@ -89,8 +89,8 @@ mod tests {
         fn ready(&self) -> bool {
             self.0
         }
-        fn status(&self) -> serde_json::Value {
-            serde_json::Value::Null
+        fn status(&self) -> crate::EngineDocument {
+            crate::EngineDocument::default()
         }
     }
 

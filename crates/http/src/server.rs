@@ -9,7 +9,6 @@
 //! process that is working hard, while Prometheus loses exactly the scrapes
 //! that explain the overload. A separate thread costs one thread.
 
-use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -24,9 +23,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::access::{Access, ControlAllowed, HasAccess, StatusAllowed};
 use crate::control::{ControlError, ControlRequest, ControlSender, ResumeTopics, StopTopics};
-use crate::metrics::VERSION;
+use crate::error::HttpError;
 use crate::tls::{TlsIdentity, TlsListener};
-use crate::{EngineCollector, EngineView, Metrics, Readiness};
+use crate::{EngineCollector, EngineView, Metrics, Readiness, StatusDocument};
 
 /// The content type of the Prometheus text exposition format 0.0.4.
 pub const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -35,40 +34,6 @@ pub const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8
 /// the server thread closes them. Well under Ferry's 30 s drain, so the HTTP
 /// server never holds up the exit.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
-
-/// What can go wrong running the HTTP server. Each names the address, since
-/// that is what the operator set (`http.listen`) and can fix.
-#[derive(Debug, thiserror::Error)]
-pub enum HttpError {
-    /// The listen address could not be bound (in use, not local, privileged).
-    #[error("cannot listen on {addr} (http.listen): {source}")]
-    Bind {
-        /// The address asked for.
-        addr: SocketAddr,
-        /// The operating system's reason.
-        source: io::Error,
-    },
-    /// The server thread or its runtime could not be started.
-    #[error("cannot start the HTTP server on {addr}: {source}")]
-    Start {
-        /// The bound address.
-        addr: SocketAddr,
-        /// The operating system's reason.
-        source: io::Error,
-    },
-    /// The server stopped on an I/O error.
-    #[error("HTTP server on {addr} failed: {source}")]
-    Serve {
-        /// The bound address.
-        addr: SocketAddr,
-        /// The operating system's reason.
-        source: io::Error,
-    },
-    /// The metric families could not be encoded (a bug: families are built
-    /// from the [`METRICS`](crate::METRICS) table).
-    #[error("cannot encode metrics: {0}")]
-    Encode(#[from] prometheus::Error),
-}
 
 /// A bound, not yet serving, HTTP server.
 ///
@@ -130,7 +95,8 @@ impl HttpServer {
         // socket error in `bind`.
         listener.set_nonblocking(true).map_err(bind_error)?;
         let local_addr = listener.local_addr().map_err(bind_error)?;
-        let collector = EngineCollector::new(&metrics, Arc::clone(&view), readiness.clone());
+        let collector =
+            EngineCollector::new(metrics.options(), Arc::clone(&view), readiness.clone());
         Ok(HttpServer {
             listener,
             local_addr,
@@ -360,19 +326,7 @@ async fn ready(State(state): State<Arc<AppState>>) -> Response {
     }
 }
 
-async fn status(State(state): State<Arc<AppState>>, _: StatusAllowed) -> Json<serde_json::Value> {
+async fn status(State(state): State<Arc<AppState>>, _: StatusAllowed) -> Json<StatusDocument> {
     let ready = state.readiness.is_ready(state.view.as_ref());
-    let mut doc = match state.view.status() {
-        serde_json::Value::Object(map) => map,
-        // The engine's document is expected to be an object; anything else
-        // is kept rather than lost.
-        other => {
-            let mut map = serde_json::Map::new();
-            map.insert("engine".into(), other);
-            map
-        }
-    };
-    doc.insert("ready".into(), ready.into());
-    doc.insert("version".into(), VERSION.into());
-    Json(serde_json::Value::Object(doc))
+    Json(StatusDocument::new(state.view.status(), ready))
 }

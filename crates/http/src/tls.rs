@@ -11,7 +11,7 @@ use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use rustls_pki_types::pem::PemObject;
@@ -23,6 +23,8 @@ use tokio_rustls::rustls::sign::CertifiedKey;
 use tokio_rustls::rustls::{self, ServerConfig};
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
+
+use crate::lock::{read, write};
 
 /// How long a client may take to complete its TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -141,7 +143,7 @@ impl TlsIdentity {
     /// Serves `loaded` to every handshake from now on; connections already
     /// open keep the certificate they were made with.
     pub fn install(&self, loaded: LoadedIdentity) {
-        *self.current.write().unwrap_or_else(PoisonError::into_inner) = loaded.0;
+        *write(&self.current) = loaded.0;
     }
 
     fn acceptor(self: &Arc<Self>) -> TlsAcceptor {
@@ -165,9 +167,7 @@ fn crypto_provider() -> rustls::crypto::CryptoProvider {
 
 impl ResolvesServerCert for TlsIdentity {
     fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        Some(Arc::clone(
-            &self.current.read().unwrap_or_else(PoisonError::into_inner),
-        ))
+        Some(Arc::clone(&read(&self.current)))
     }
 }
 

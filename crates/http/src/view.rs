@@ -6,6 +6,8 @@
 //! engine bumps its own atomics, and they are turned into samples only when
 //! somebody asks.
 
+use crate::EngineDocument;
+
 /// Read-only window onto the running engine.
 ///
 /// Every method is called from the HTTP server's own thread, at scrape or
@@ -25,9 +27,9 @@ pub trait EngineView: Send + Sync + 'static {
     /// Readiness: every flow running and its clusters reachable.
     fn ready(&self) -> bool;
 
-    /// The `/status` document. It must already be free of secrets: it is
-    /// served as-is to anybody who can reach the port.
-    fn status(&self) -> serde_json::Value;
+    /// The engine's part of the `/status` document. It must already be free
+    /// of secrets: it is served as-is to anybody who can read `/status`.
+    fn status(&self) -> EngineDocument;
 }
 
 /// The scrape-time numbers of one (flow, topic).

@@ -4,11 +4,15 @@
 
 mod util;
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
+use std::thread::JoinHandle;
 
-use ferry_http::{Access, HttpServer, Metrics, MetricsOptions, Readiness, TlsError, TlsIdentity};
+use ferry_http::{
+    Access, HttpError, HttpServer, Metrics, MetricsOptions, Readiness, TlsError, TlsIdentity,
+};
 use tokio_util::sync::CancellationToken;
 
 /// A self-signed certificate for 127.0.0.1 and localhost: (certificate
@@ -39,6 +43,29 @@ fn curl(args: &[&str]) -> (i32, String) {
     )
 }
 
+/// A server over HTTPS with `identity`, on a free loopback port.
+fn serve_https(
+    access: Access,
+    identity: Arc<TlsIdentity>,
+) -> (
+    SocketAddr,
+    CancellationToken,
+    JoinHandle<Result<(), HttpError>>,
+) {
+    let cancel = CancellationToken::new();
+    let server = HttpServer::bind(
+        "127.0.0.1:0".parse().unwrap(),
+        Arc::new(Metrics::new(MetricsOptions::default())),
+        util::FakeEngine::new(),
+        Readiness::new(),
+    )
+    .expect("bind")
+    .with_access(access)
+    .with_tls(identity);
+    let addr = server.local_addr();
+    (addr, cancel.clone(), server.serve(cancel).expect("serve"))
+}
+
 #[test]
 fn https_serves_the_configured_certificate_and_a_reload_replaces_it_in_place() {
     let dir = tempfile::tempdir().unwrap();
@@ -48,19 +75,9 @@ fn https_serves_the_configured_certificate_and_a_reload_replaces_it_in_place() {
     std::fs::copy(&first_key, &live_key).unwrap();
     let identity = TlsIdentity::load(&live_cert, &live_key).expect("load the certificate");
 
-    let cancel = CancellationToken::new();
-    let server = HttpServer::bind(
-        "127.0.0.1:0".parse().unwrap(),
-        Arc::new(Metrics::new(MetricsOptions::default())),
-        util::FakeEngine::new(),
-        Readiness::new(),
-    )
-    .expect("bind")
-    .with_access(Access::new(None, true))
-    .with_tls(Arc::clone(&identity));
-    let url = format!("https://{}/health/live", server.local_addr());
-    let plain = format!("http://{}/health/live", server.local_addr());
-    let handle = server.serve(cancel.clone()).expect("serve");
+    let (addr, cancel, handle) = serve_https(Access::new(None, true), Arc::clone(&identity));
+    let url = format!("https://{addr}/health/live");
+    let plain = format!("http://{addr}/health/live");
 
     let trust = |cert: &Path| curl(&["--cacert", cert.to_str().unwrap(), &url]);
     assert_eq!(trust(&first_cert), (0, "ok".to_string()));
@@ -119,4 +136,39 @@ fn unusable_certificate_files_are_refused_naming_the_key_and_never_quoting_it() 
     for e in [mismatch, e] {
         assert!(!e.to_string().contains(&key_line), "{e}");
     }
+}
+
+/// The client the commands use: over HTTPS it trusts exactly the given
+/// certificates, sends the token, and reads `/status` as a typed document.
+#[test]
+fn the_client_reads_status_over_https_with_the_token_and_trusting_only_the_given_certificate() {
+    use ferry_http::client::{self, ClientError, Endpoint};
+
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key, _) = self_signed(dir.path(), "served");
+    let (other_cert, _, _) = self_signed(dir.path(), "other");
+    let (addr, cancel, handle) = serve_https(
+        Access::new(Some("s3cret"), false),
+        TlsIdentity::load(&cert, &key).expect("load the certificate"),
+    );
+
+    let trusted = Endpoint::https(addr, &std::fs::read(&cert).unwrap()).expect("a certificate");
+    let doc = client::status(&trusted, Some("s3cret")).expect("/status over HTTPS");
+    assert_eq!(doc.flow("primary->backup").map(|f| f.running), Some(true));
+    assert!(doc.ready);
+
+    match client::status(&trusted, Some("wrong")) {
+        Err(ClientError::Refused { code: 401, .. }) => {}
+        other => panic!("a wrong token is refused with 401: {other:?}"),
+    }
+    let untrusted =
+        Endpoint::https(addr, &std::fs::read(&other_cert).unwrap()).expect("a certificate");
+    match client::status(&untrusted, Some("s3cret")) {
+        Err(ClientError::NoAnswer(_)) => {}
+        other => panic!("an untrusted certificate gets no answer: {other:?}"),
+    }
+    assert!(Endpoint::https(addr, b"no certificate here").is_none());
+
+    cancel.cancel();
+    handle.join().unwrap().expect("the server stops cleanly");
 }

@@ -46,32 +46,16 @@ pub fn daemon_runs(topology: &Topology, flow: &Flow) -> Option<SocketAddr> {
     }
     // Unreadable certificate files: no HTTPS request can be made, but a
     // daemon may run; the plain address is the one to name.
-    let Ok(endpoint) = crate::daemon::Endpoint::of(&topology.http) else {
-        return Some(crate::daemon::reachable(topology.http.listen));
+    let Ok(endpoint) = crate::daemon::endpoint(&topology.http) else {
+        return Some(ferry_http::client::reachable(topology.http.listen));
     };
     let token = topology.http.control_token.as_ref();
-    let (code, body) = crate::daemon::request(
-        &endpoint,
-        "GET",
-        "/status",
-        None,
-        token,
-        std::time::Duration::from_secs(10),
-    )
-    .ok()?;
-    let addr = endpoint.addr;
-    if code != 200 {
-        return Some(addr);
+    match crate::daemon::status(&endpoint, token) {
+        Err(ferry_http::client::ClientError::NoAnswer(_)) => None,
+        Ok(doc) => doc.flow(&flow.id().to_string()).map(|_| endpoint.addr),
+        // A refusal or a document this version cannot read.
+        Err(_) => Some(endpoint.addr),
     }
-    let Ok(doc) = serde_json::from_str::<serde_json::Value>(&body) else {
-        return Some(addr);
-    };
-    let id = flow.id().to_string();
-    doc["flows"]
-        .as_array()?
-        .iter()
-        .any(|f| f["flow"].as_str() == Some(id.as_str()))
-        .then_some(addr)
 }
 
 /// Forgets the saved progress of every partition of `flow` whose source

@@ -78,7 +78,7 @@ pub async fn resume_topics(
             let body = serde_json::to_string(&request).expect("plain strings serialize");
             let token = topology.http.control_token.clone();
             // find_daemon read this topology's endpoint a moment ago.
-            let endpoint = crate::daemon::Endpoint::of(&topology.http).map_err(|e| failed(&e))?;
+            let endpoint = crate::daemon::endpoint(&topology.http).map_err(|e| failed(&e))?;
             tokio::task::spawn_blocking(move || {
                 crate::daemon::post(
                     &endpoint,

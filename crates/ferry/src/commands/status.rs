@@ -2,7 +2,9 @@
 
 use std::path::Path;
 
-use ferry_migrate::daemon::{get, Endpoint};
+use ferry_http::client;
+use ferry_http::StatusDocument;
+use ferry_migrate::daemon;
 
 use crate::exit;
 
@@ -11,7 +13,7 @@ pub fn status(path: &Path, json: bool) -> u8 {
         Ok(l) => l,
         Err(code) => return code,
     };
-    let addr = match Endpoint::of(&loaded.topology.http) {
+    let addr = match daemon::endpoint(&loaded.topology.http) {
         Ok(endpoint) => endpoint,
         Err(e) => {
             eprintln!("error: {}: {e}", path.display());
@@ -19,45 +21,59 @@ pub fn status(path: &Path, json: bool) -> u8 {
         }
     };
     let token = loaded.topology.http.control_token.as_ref();
-    let body = match get(&addr, "/status", token) {
+    let body = match client::request(
+        &addr,
+        "GET",
+        "/status",
+        None,
+        token.map(|t| t.expose()),
+        client::STATUS_TIMEOUT,
+    )
+    .and_then(client::Reply::ok_body)
+    {
         Ok(b) => b,
         Err(e) => {
             eprintln!("error: cannot read /status from the daemon at {addr} (http.listen): {e}; is ferry running with this topology?");
             return exit::FAILURE;
         }
     };
-    let doc: serde_json::Value = match serde_json::from_str(&body) {
-        Ok(v) => v,
+    // `--json` prints the document as served, whatever this version knows
+    // of it; the table needs every field it shows.
+    let printed = if json {
+        serde_json::from_str::<serde_json::Value>(&body)
+            .map(|doc| serde_json::to_string_pretty(&doc).unwrap_or(body))
+            .map_err(|e| e.to_string())
+    } else {
+        serde_json::from_str::<StatusDocument>(&body)
+            .map(|doc| table(&doc))
+            .map_err(|e| e.to_string())
+    };
+    match printed {
+        Ok(text) if json => println!("{text}"),
+        Ok(text) => print!("{text}"),
         Err(e) => {
             eprintln!(
-                "error: the daemon at {addr} answered /status with something that is not JSON: {e}"
+                "error: the daemon at {addr} answered /status with something that is not a status document: {e}"
             );
             return exit::FAILURE;
         }
-    };
-    if json {
-        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or(body));
-    } else {
-        print!("{}", table(&doc));
     }
     exit::OK
 }
 
-fn table(doc: &serde_json::Value) -> String {
+fn table(doc: &StatusDocument) -> String {
     let mut out = format!(
         "ready: {}   config digest: {}\n",
-        doc["ready"]
-            .as_bool()
-            .map_or("?", |r| if r { "yes" } else { "no" }),
-        doc["config_digest"].as_str().unwrap_or("?")
+        if doc.ready { "yes" } else { "no" },
+        doc.config_digest
     );
-    for flow in doc["flows"].as_array().into_iter().flatten() {
+    for flow in &doc.flows {
         out.push_str(&format!(
             "\nflow {}  state {}{}\n",
-            flow["flow"].as_str().unwrap_or("?"),
-            flow["state"].as_str().unwrap_or("?"),
-            flow["last_error"]
-                .as_str()
+            flow.flow,
+            flow.state,
+            flow.last_error
+                .as_ref()
                 .map(|e| format!("  last error: {e}"))
                 .unwrap_or_default()
         ));
@@ -65,44 +81,28 @@ fn table(doc: &serde_json::Value) -> String {
             "  {:<32} {:<40} {:>5} {:>12} {:>10} {:>8}  {}\n",
             "topic", "target topic", "parts", "records", "lag", "restarts", "last error"
         ));
-        for t in flow["topics"].as_array().into_iter().flatten() {
-            let lag: i64 = t["partition_status"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|p| p["lag_records"].as_i64())
-                .sum();
+        for t in &flow.topics {
+            let lag: i64 = t.partition_status.iter().map(|p| p.lag_records).sum();
             out.push_str(&format!(
                 "  {:<32} {:<40} {:>5} {:>12} {:>10} {:>8}  {}\n",
-                t["topic"].as_str().unwrap_or("?"),
-                t["target_topic"].as_str().unwrap_or("?"),
-                t["partitions"].as_i64().unwrap_or(0),
-                t["records_replicated"].as_u64().unwrap_or(0),
+                t.topic,
+                t.target_topic,
+                t.partitions,
+                t.records_replicated,
                 lag,
-                t["restarts"].as_u64().unwrap_or(0),
-                t["last_error"].as_str().unwrap_or("-")
+                t.restarts,
+                t.last_error.as_deref().unwrap_or("-")
             ));
         }
-        for w in flow["warnings"].as_array().into_iter().flatten() {
+        for w in &flow.warnings {
+            out.push_str(&format!("  warning: {}\n", w.message));
+        }
+        for c in &flow.cut_over {
             out.push_str(&format!(
-                "  warning: {}\n",
-                w["message"].as_str().unwrap_or("?")
+                "  cut over: {}  (at {}, by {})\n",
+                c.topic, c.at, c.by
             ));
         }
-        let cut_over: Vec<String> = flow["cut_over"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|c| {
-                format!(
-                    "  cut over: {}  (at {}, by {})\n",
-                    c["topic"].as_str().unwrap_or("?"),
-                    c["at"].as_str().unwrap_or("?"),
-                    c["by"].as_str().unwrap_or("?")
-                )
-            })
-            .collect();
-        out.push_str(&cut_over.concat());
     }
     out
 }

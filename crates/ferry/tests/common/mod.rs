@@ -250,13 +250,15 @@ pub fn total(cluster: &KafkaCluster, topic: &str) -> i64 {
         .unwrap_or(0)
 }
 
-/// A minimal HTTP/1.1 GET over loopback, enough for /metrics and /status.
+/// `GET path` from a plain-HTTP daemon at `addr`: (status code, body).
 pub fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
     http_request(addr, "GET", path, None, None)
 }
 
-/// One HTTP/1.1 request over loopback, with `Authorization: Bearer <token>`
-/// when a token is given and a JSON body when one is given.
+/// One `GET` or `POST` to a plain-HTTP daemon at `addr`, with
+/// `Authorization: Bearer <token>` when a token is given and a JSON body
+/// when one is given: (status code, body). Through the client `ferry`
+/// itself uses; the wait covers a control request's 60 s answer.
 pub fn http_request(
     addr: std::net::SocketAddr,
     method: &str,
@@ -264,41 +266,17 @@ pub fn http_request(
     token: Option<&str>,
     json_body: Option<&str>,
 ) -> (u16, String) {
-    use std::io::{Read, Write};
-    let mut stream =
-        std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(70)))
-        .unwrap();
-    let authorization = token
-        .map(|t| format!("Authorization: Bearer {t}\r\n"))
-        .unwrap_or_default();
-    let body = json_body.unwrap_or("");
-    let content = json_body
-        .map(|b| {
-            format!(
-                "Content-Type: application/json\r\nContent-Length: {}\r\n",
-                b.len()
-            )
-        })
-        .unwrap_or_default();
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{authorization}{content}\r\n{body}"
+    let endpoint = ferry_http::client::Endpoint::plain(addr);
+    let reply = ferry_http::client::request(
+        &endpoint,
+        method,
+        path,
+        json_body,
+        token,
+        Duration::from_secs(70),
     )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).expect("read response");
-    let code = response
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .expect("status code");
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (code, body)
+    .unwrap_or_else(|e| panic!("{method} {path} at {addr}: {e}"));
+    (reply.status, reply.body)
 }
 
 /// The value of a Prometheus sample whose line starts with `series`

@@ -1,20 +1,19 @@
-//! Shared by the HTTP tests: a fake engine and a tiny blocking HTTP client.
-//!
-//! The client is plain `std` on purpose: the tests must be able to make a
-//! request while every tokio runtime they own is blocked.
+//! Shared by the HTTP tests: a fake engine, a running server, and requests
+//! through the crate's own blocking client (it needs no tokio runtime, so
+//! the tests can make a request while every runtime they own is blocked).
 
 #![allow(dead_code)] // not every test file uses every helper
 
-use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use ferry_http::client::{ClientError, Endpoint};
 use ferry_http::{
-    Access, EngineView, HttpError, HttpServer, Metrics, MetricsOptions, PartitionSample, Readiness,
-    TopicSample,
+    Access, EngineDocument, EngineView, FlowDocument, HttpError, HttpServer, Metrics,
+    MetricsOptions, PartitionSample, Readiness, TopicSample,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -24,7 +23,7 @@ pub struct FakeEngine {
     pub topics: Mutex<Vec<TopicSample>>,
     pub partitions: Mutex<Vec<PartitionSample>>,
     pub ready: AtomicBool,
-    pub status: Mutex<serde_json::Value>,
+    pub status: Mutex<EngineDocument>,
     /// How often `partitions` was asked, to check the opt-in is honoured.
     pub partition_calls: AtomicUsize,
 }
@@ -56,9 +55,15 @@ impl FakeEngine {
                 lag_records: 2,
             },
         ];
-        *engine.status.lock().unwrap() = serde_json::json!({
-            "flows": [{ "flow": "primary->backup", "state": "running" }]
-        });
+        *engine.status.lock().unwrap() = EngineDocument {
+            config_digest: "3f1c".into(),
+            flows: vec![FlowDocument {
+                flow: "primary->backup".into(),
+                state: "running".into(),
+                running: true,
+                ..FlowDocument::default()
+            }],
+        };
         Arc::new(engine)
     }
 }
@@ -95,7 +100,7 @@ impl EngineView for FakeEngine {
     fn ready(&self) -> bool {
         self.ready.load(Ordering::SeqCst)
     }
-    fn status(&self) -> serde_json::Value {
+    fn status(&self) -> EngineDocument {
         self.status.lock().unwrap().clone()
     }
 }
@@ -159,59 +164,18 @@ impl Drop for Running {
     }
 }
 
-#[derive(Debug)]
-pub struct Reply {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-    pub body: String,
-}
+pub use ferry_http::client::Reply;
 
-impl Reply {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-/// One `GET` over HTTP/1.1 with `Connection: close`, bounded in time.
-pub fn get(addr: SocketAddr, path: &str) -> io::Result<Reply> {
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
-    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-    stream.set_write_timeout(Some(Duration::from_secs(5)))?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )?;
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw)?;
-    let raw = String::from_utf8(raw).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-    let (head, body) = raw
-        .split_once("\r\n\r\n")
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "no end of headers"))?;
-    let mut lines = head.split("\r\n");
-    let status = lines
-        .next()
-        .and_then(|l| l.split(' ').nth(1))
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "bad status line"))?;
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(n, v)| (n.trim().to_string(), v.trim().to_string()))
-        .collect();
-    let reply = Reply {
-        status,
-        headers,
-        body: body.to_string(),
-    };
-    if reply.header("transfer-encoding").is_some() {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            "chunked replies are not expected from this server",
-        ));
-    }
-    Ok(reply)
+/// One `GET` over HTTP/1.1, bounded in time.
+pub fn get(addr: SocketAddr, path: &str) -> Result<Reply, ClientError> {
+    ferry_http::client::request(
+        &Endpoint::plain(addr),
+        "GET",
+        path,
+        None,
+        None,
+        Duration::from_secs(5),
+    )
 }
 
 /// One sample line of the text format, split up.

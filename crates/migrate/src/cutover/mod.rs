@@ -58,8 +58,6 @@ const POLL: Duration = Duration::from_secs(1);
 const READ_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long the daemon may take to drop stopped topics from `/status`.
 const DAEMON_STOP_TIMEOUT: Duration = Duration::from_secs(60);
-/// How long the daemon may take to answer `/status` in the preflight.
-const STATUS_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Clone)]
 pub struct CutoverOptions {
@@ -260,8 +258,7 @@ pub async fn cutover(
 
     // 6. stop, persisted on the target
     if let Replicator::Daemon(addr) = replicator {
-        let endpoint =
-            crate::daemon::Endpoint::of(&topology.http).map_err(|e| refused("stop", e))?;
+        let endpoint = crate::daemon::endpoint(&topology.http).map_err(|e| refused("stop", e))?;
         stop_on_daemon(endpoint, topology.http.control_token.clone(), flow, &names).await?;
         log(&format!(
             "[6/6] stop: the daemon at {addr} no longer replicates these topics, and recorded it on {} so no daemon does until ferry resume-topics",
@@ -343,8 +340,7 @@ async fn selected_partitions(
 /// the flow without a control token cannot be asked to stop the topics at
 /// the end, so that is refused before anything changes.
 pub(crate) fn find_daemon(topology: &Topology, flow: &Flow) -> Result<Replicator, CutoverError> {
-    let endpoint =
-        crate::daemon::Endpoint::of(&topology.http).map_err(|e| refused("preflight", e))?;
+    let endpoint = crate::daemon::endpoint(&topology.http).map_err(|e| refused("preflight", e))?;
     let addr = endpoint.addr;
     let token = topology.http.control_token.as_ref();
     let id = flow.id().to_string();
@@ -354,31 +350,25 @@ pub(crate) fn find_daemon(topology: &Topology, flow: &Flow) -> Result<Replicator
             format!("the daemon at {addr} (http.listen): {why}"),
         )
     };
-    // No HTTP answer at all: no daemon runs with this topology.
-    let Ok((code, body)) =
-        crate::daemon::request(&endpoint, "GET", "/status", None, token, STATUS_TIMEOUT)
-    else {
-        return Ok(Replicator::Standalone);
+    use ferry_http::client::ClientError;
+    let doc = match crate::daemon::status(&endpoint, token) {
+        Ok(doc) => doc,
+        // No HTTP answer at all: no daemon runs with this topology.
+        Err(ClientError::NoAnswer(_)) => return Ok(Replicator::Standalone),
+        Err(ClientError::Refused { code, reason }) => {
+            let hint = if code == 401 {
+                "; put the daemon's http.control_token in this topology file"
+            } else {
+                ""
+            };
+            return Err(fail(format!(
+                "/status answered HTTP {code}: {}{hint}; cutover never replicates next to a daemon it cannot see",
+                reason.trim()
+            )));
+        }
+        Err(unreadable) => return Err(fail(unreadable.to_string())),
     };
-    if code != 200 {
-        let hint = if code == 401 {
-            "; put the daemon's http.control_token in this topology file"
-        } else {
-            ""
-        };
-        return Err(fail(format!(
-            "/status answered HTTP {code}: {}{hint}; cutover never replicates next to a daemon it cannot see",
-            body.trim()
-        )));
-    }
-    let doc: serde_json::Value = serde_json::from_str(&body)
-        .map_err(|e| fail(format!("/status answered something that is not JSON: {e}")))?;
-    let runs = doc["flows"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .any(|f| f["flow"].as_str() == Some(id.as_str()));
-    if !runs {
+    if doc.flow(&id).is_none() {
         return Ok(Replicator::Standalone);
     }
     if token.is_none() {
@@ -656,15 +646,12 @@ async fn stop_on_daemon(
                 .await
                 .map_err(|e| fail(format!("request task failed: {e}")))?
                 .map_err(|e| fail(e.to_string()))?;
-        let still: Vec<String> = doc["flows"]
-            .as_array()
+        let still: Vec<String> = doc
+            .flow(&id)
             .into_iter()
-            .flatten()
-            .filter(|f| f["flow"].as_str() == Some(id.as_str()))
-            .flat_map(|f| f["topics"].as_array().into_iter().flatten())
-            .filter_map(|t| t["topic"].as_str())
-            .filter(|t| names.contains(t))
-            .map(str::to_string)
+            .flat_map(|f| &f.topics)
+            .filter(|t| names.contains(&t.topic.as_str()))
+            .map(|t| t.topic.clone())
             .collect();
         if still.is_empty() {
             return Ok(());
