@@ -29,6 +29,7 @@ mod backoff;
 mod batch;
 pub mod checkpoints;
 pub mod clients;
+mod clock;
 pub mod cut_over;
 mod flow;
 mod internal;
