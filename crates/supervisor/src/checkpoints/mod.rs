@@ -101,8 +101,10 @@ use tokio_util::sync::CancellationToken;
 use crate::topics::ensure_internal_topic;
 
 pub use handover::mm2_resume_positions;
-pub use readers::{read_checkpoints, read_syncs};
-pub use registry::{CheckpointStats, OffsetRegistry, PartitionOffsets, SessionHandle};
+pub use readers::{read_checkpoints, read_syncs, LoadedCheckpoints};
+pub use registry::{
+    CheckpointStats, MapFootprint, OffsetRegistry, PartitionOffsets, SessionHandle,
+};
 pub(crate) use tasks::{Checkpointing, Setup};
 
 /// Most segments one partition's map keeps (24 bytes each); see the module
