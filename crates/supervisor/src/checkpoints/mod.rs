@@ -98,6 +98,7 @@ use ferry_config::{Cluster, Flow, SyncsLocation};
 use ferry_http::FlowMetrics;
 use tokio_util::sync::CancellationToken;
 
+use crate::backoff::Backoff;
 use crate::topics::ensure_internal_topic;
 
 pub use handover::mm2_resume_positions;
@@ -117,8 +118,9 @@ pub const SYNC_QUEUE_CAPACITY: usize = 16_384;
 pub const OFFSET_LAG_MAX: u64 = SyncEmitter::DEFAULT_OFFSET_LAG_MAX;
 /// How long reading an internal topic to its end may take.
 const READ_TIMEOUT: Duration = Duration::from_secs(120);
-/// The longest wait between two attempts at an internal topic.
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// The longest wait between two attempts at an internal topic (creating
+/// it, reading the offset syncs back).
+const RETRY_CAP: Duration = Duration::from_secs(30);
 
 /// Where a flow's offset syncs live: which cluster and which topic.
 pub fn offset_syncs_location<'a>(
@@ -147,23 +149,27 @@ async fn ensure_with_retry(
     metrics: &Option<FlowMetrics>,
     stop: &CancellationToken,
 ) -> bool {
-    let mut backoff = Duration::from_secs(1);
+    let mut backoff = retry_backoff();
     loop {
-        match ensure_internal_topic(admin, cluster, topic, replication).await {
-            Ok(()) => return true,
-            Err(e) => {
-                tracing::warn!(error = %e, retry_in = ?backoff, "internal topic not ready");
-                if let Some(m) = metrics {
-                    m.error("admin");
-                }
-            }
+        let Err(e) = ensure_internal_topic(admin, cluster, topic, replication).await else {
+            return true;
+        };
+        let wait = backoff.next_wait();
+        tracing::warn!(error = %e, retry_in = ?wait, "internal topic not ready");
+        if let Some(m) = metrics {
+            m.error("admin");
         }
         tokio::select! {
             _ = stop.cancelled() => return false,
-            _ = tokio::time::sleep(backoff) => {}
+            _ = tokio::time::sleep(wait) => {}
         }
-        backoff = (backoff * 2).min(MAX_BACKOFF);
     }
+}
+
+/// The schedule of retries at an internal topic: from 1 s up to
+/// [`RETRY_CAP`].
+fn retry_backoff() -> Backoff {
+    Backoff::new(Duration::from_secs(1), RETRY_CAP)
 }
 
 #[cfg(test)]
