@@ -212,4 +212,16 @@ mod tests {
         );
         assert_eq!(checkpoints_topic(&flow("")), "a.checkpoints.internal");
     }
+
+    #[test]
+    fn internal_topic_retries_start_within_a_second_and_stay_under_the_cap() {
+        let mut backoff = retry_backoff();
+        assert!(backoff.next_wait() <= Duration::from_secs(1));
+        let waits: Vec<Duration> = (0..12).map(|_| backoff.next_wait()).collect();
+        assert!(waits.iter().all(|w| *w <= RETRY_CAP), "{waits:?}");
+        assert!(
+            waits.iter().any(|w| *w >= RETRY_CAP / 2),
+            "the schedule never reached the cap: {waits:?}"
+        );
+    }
 }
