@@ -22,7 +22,7 @@
 //! conservative. A slot whose partition failed stops feeding the map: the
 //! records after a refused one are re-copied by the next session.
 //!
-//! # Flow-level tasks ([`Checkpointing`])
+//! # Flow-level tasks (`Checkpointing`)
 //! - **Sync writer**: drains the queue into the offset-syncs topic, one
 //!   record per sync with the `ferry.sync.link` header. If the queue is full
 //!   the sync is dropped, counted, and the partition's emitter reset: the
@@ -32,8 +32,9 @@
 //! - **Rebuild**: at start, reads the offset-syncs topic up to its end and
 //!   puts the rebuilt history under the live maps
 //!   (`OffsetMap::absorb_older`). Until it finished, every translation is
-//!   refused ([`Translation::Unknown`]): a checkpoint written from a
-//!   half-rebuilt map could be behind an earlier one for no reason.
+//!   refused ([`Translation::Unknown`](ferry_checkpoint::Translation::Unknown)):
+//!   a checkpoint written from a half-rebuilt map could be behind an
+//!   earlier one for no reason.
 //! - **Checkpoint cycle**, every `checkpoint_interval` once the rebuild is
 //!   done: flushes every emitter (one sync at the last ack, so a rebuild
 //!   after a crash is exact up to the last cycle), lists the source groups
