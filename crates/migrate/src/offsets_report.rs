@@ -50,7 +50,9 @@ pub async fn offsets_report(
     let target_admin = crate::admin(target, "ferry-offsets")?;
     let (syncs_cluster, syncs_topic) = offset_syncs_location(flow, source, target);
     let replay = read_syncs(syncs_cluster, &syncs_topic, READ_TIMEOUT).await?;
-    let (ledger, _) = read_checkpoints(target, &checkpoints_topic(flow), READ_TIMEOUT).await?;
+    let ledger = read_checkpoints(target, &checkpoints_topic(flow), READ_TIMEOUT)
+        .await?
+        .ledger;
     let groups: Vec<String> = match group {
         Some(g) => vec![g.to_string()],
         None => source_admin

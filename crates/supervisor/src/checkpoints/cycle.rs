@@ -18,7 +18,7 @@ use rdkafka::producer::BaseRecord;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use super::readers::read_checkpoints;
+use super::readers::{read_checkpoints, LoadedCheckpoints};
 use super::registry::OffsetRegistry;
 use super::READ_TIMEOUT;
 use crate::internal::InternalProducer;
@@ -31,8 +31,32 @@ const GROUP_CONCURRENCY: usize = 8;
 /// One group's committed offsets on replicated source partitions.
 struct GroupOffsets {
     group: String,
-    /// (source topic, partition, offset, metadata)
-    offsets: Vec<(String, i32, i64, String)>,
+    offsets: Vec<CommittedOffset>,
+}
+
+/// A source group's committed offset on one partition.
+struct CommittedOffset {
+    /// The source topic.
+    topic: String,
+    partition: i32,
+    offset: i64,
+    /// The commit's metadata, carried into the checkpoint.
+    metadata: String,
+}
+
+/// A translation worth a checkpoint.
+struct DueCheckpoint {
+    key: CheckpointKey,
+    upstream: i64,
+    downstream: i64,
+    metadata: String,
+}
+
+/// The last group-sync skip counted for one partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct ReportedSkip {
+    offset: i64,
+    reason: SkipReason,
 }
 
 /// One flow's checkpoint cycle and what it remembers between runs.
@@ -51,7 +75,7 @@ pub(super) struct Cycle {
     pub(super) ledger: Option<CheckpointLedger>,
     /// Last skip counted per (group, remote topic, partition): a skip is
     /// counted once per translated offset and reason, not every cycle.
-    pub(super) reported_skips: HashMap<CheckpointKey, (i64, SkipReason)>,
+    pub(super) reported_skips: HashMap<CheckpointKey, ReportedSkip>,
     pub(super) topic_ready: bool,
 }
 
@@ -99,7 +123,7 @@ impl Cycle {
             self.topic_ready = true;
         }
         if self.ledger.is_none() {
-            let (ledger, skipped) =
+            let LoadedCheckpoints { ledger, skipped } =
                 read_checkpoints(&self.target, &self.checkpoints_topic, READ_TIMEOUT).await?;
             tracing::info!(
                 topic = %self.checkpoints_topic,
@@ -166,9 +190,17 @@ impl Cycle {
                     })?;
                 let offsets = offsets
                     .into_iter()
-                    .filter_map(|o| Some((o.topic, o.partition, o.offset?, o.metadata)))
-                    .filter(|(t, p, _, _)| {
-                        topics::selects(flow, t) && registry.get(t, *p).is_some()
+                    .filter_map(|o| {
+                        Some(CommittedOffset {
+                            offset: o.offset?,
+                            topic: o.topic,
+                            partition: o.partition,
+                            metadata: o.metadata,
+                        })
+                    })
+                    .filter(|c| {
+                        topics::selects(flow, &c.topic)
+                            && registry.get(&c.topic, c.partition).is_some()
                     })
                     .collect();
                 Ok(GroupOffsets { group, offsets })
@@ -192,12 +224,18 @@ impl Cycle {
         Ok(groups)
     }
 
-    /// Translations worth a checkpoint: (key, upstream, downstream, metadata).
-    fn due(&self, flow: &Flow, groups: &[GroupOffsets]) -> Vec<(CheckpointKey, i64, i64, String)> {
+    /// Translations worth a checkpoint.
+    fn due(&self, flow: &Flow, groups: &[GroupOffsets]) -> Vec<DueCheckpoint> {
         let ledger = self.ledger.as_ref().expect("loaded before use");
         let mut due = Vec::new();
         for g in groups {
-            for (topic, partition, upstream, metadata) in &g.offsets {
+            for CommittedOffset {
+                topic,
+                partition,
+                offset: upstream,
+                metadata,
+            } in &g.offsets
+            {
                 let key = CheckpointKey {
                     group: g.group.clone(),
                     topic: flow.remote_topic(topic),
@@ -205,9 +243,12 @@ impl Cycle {
                 };
                 let translation = self.registry.translate(topic, *partition, *upstream);
                 match ledger.decide(&key, *upstream, translation) {
-                    Decision::Emit { downstream } => {
-                        due.push((key, *upstream, downstream, metadata.clone()))
-                    }
+                    Decision::Emit { downstream } => due.push(DueCheckpoint {
+                        key,
+                        upstream: *upstream,
+                        downstream,
+                        metadata: metadata.clone(),
+                    }),
                     Decision::WouldRewind { last } => tracing::debug!(
                         group = %g.group, topic = %topic, partition, upstream, ?translation,
                         last_downstream = last.downstream,
@@ -227,9 +268,9 @@ impl Cycle {
     /// Without checkpoints, the ledger still tracks translations so group
     /// offset sync has something to commit.
     fn record_translations(&mut self, flow: &Flow, groups: &[GroupOffsets]) {
-        for (key, upstream, downstream, _) in self.due(flow, groups) {
+        for due in self.due(flow, groups) {
             if let Some(l) = self.ledger.as_mut() {
-                l.commit(key, upstream, downstream);
+                l.commit(due.key, due.upstream, due.downstream);
             }
         }
     }
@@ -237,14 +278,14 @@ impl Cycle {
     async fn write_checkpoints(&mut self, flow: &Flow, groups: &[GroupOffsets]) -> usize {
         let due = self.due(flow, groups);
         let mut pending = Vec::with_capacity(due.len());
-        for (key, upstream, downstream, metadata) in due {
+        for due in due {
             let cp = Checkpoint {
-                group: key.group.clone(),
-                topic: key.topic.clone(),
-                partition: key.partition,
-                upstream_offset: upstream,
-                downstream_offset: downstream,
-                metadata,
+                group: due.key.group.clone(),
+                topic: due.key.topic.clone(),
+                partition: due.key.partition,
+                upstream_offset: due.upstream,
+                downstream_offset: due.downstream,
+                metadata: due.metadata.clone(),
             };
             let encoded = cp.encode_key().and_then(|k| Ok((k, cp.encode_value()?)));
             let sent = match encoded {
@@ -257,10 +298,19 @@ impl Cycle {
                 }
                 Err(e) => Err(e.to_string()),
             };
-            pending.push((key, upstream, downstream, sent));
+            pending.push((due, sent));
         }
         let mut written = 0;
-        for (key, upstream, downstream, sent) in pending {
+        for (
+            DueCheckpoint {
+                key,
+                upstream,
+                downstream,
+                ..
+            },
+            sent,
+        ) in pending
+        {
             let result = match sent {
                 Ok(ack) => InternalProducer::acknowledged(ack).await,
                 Err(e) => Err(e),
@@ -350,7 +400,7 @@ impl Cycle {
             let remote_topics: std::collections::BTreeSet<String> = g
                 .offsets
                 .iter()
-                .map(|(t, _, _, _)| flow.remote_topic(t))
+                .map(|c| flow.remote_topic(&c.topic))
                 .collect();
             let desired: BTreeMap<(String, i32), i64> = self
                 .ledger
@@ -439,10 +489,13 @@ impl Cycle {
                 topic: topic.clone(),
                 partition: *partition,
             };
-            let seen = self.reported_skips.get(&key) == Some(&(*offset, *reason));
-            if !seen {
+            let skip = ReportedSkip {
+                offset: *offset,
+                reason: *reason,
+            };
+            if self.reported_skips.get(&key) != Some(&skip) {
                 tracing::debug!(group, topic = %topic, partition, offset, %reason, "group offset not synced");
-                self.reported_skips.insert(key, (*offset, *reason));
+                self.reported_skips.insert(key, skip);
                 fresh += 1;
             }
         }

@@ -13,16 +13,25 @@ use super::READ_TIMEOUT;
 use crate::clients::{client_config, ClusterContext, Role};
 use crate::{topics, EngineError};
 
+/// One position MirrorMaker 2's source task stored for a source partition.
+#[derive(Debug, PartialEq, Eq)]
+struct Mm2Position {
+    /// The source topic and partition.
+    partition: (String, i32),
+    /// The last offset it copied; `None` for a tombstone (forgotten).
+    last_copied: Option<i64>,
+}
+
 /// One record of a Connect offsets topic, if it is a position of
 /// `connector` (Connect keys each position `[connector name, partition]`)
 /// for a partition of `source_alias`, as MirrorMaker 2's source task writes
-/// it: ((topic, partition), last copied offset, or `None` for a tombstone).
+/// it.
 fn parse_mm2_offset(
     connector: &str,
     source_alias: &str,
     key: &[u8],
     value: Option<&[u8]>,
-) -> Option<((String, i32), Option<i64>)> {
+) -> Option<Mm2Position> {
     let key: serde_json::Value = serde_json::from_slice(key).ok()?;
     let [namespace, partition] = key.as_array()?.as_slice() else {
         return None;
@@ -41,7 +50,10 @@ fn parse_mm2_offset(
                 .as_i64()?,
         ),
     };
-    Some(((topic, number), offset))
+    Some(Mm2Position {
+        partition: (topic, number),
+        last_copied: offset,
+    })
 }
 
 /// Where MirrorMaker 2 stopped copying, per source partition of this flow:
@@ -64,13 +76,13 @@ pub async fn mm2_resume_positions(
     tokio::task::spawn_blocking(move || {
         let mut positions: HashMap<(String, i32), i64> = HashMap::new();
         read_topic_blocking(&offsets_cluster, &topic, READ_TIMEOUT, |msg| {
-            if let Some((key, offset)) = msg
+            if let Some(position) = msg
                 .key()
                 .and_then(|k| parse_mm2_offset(&connector, &flow.source, k, msg.payload()))
             {
-                match offset {
-                    Some(o) => positions.insert(key, o + 1),
-                    None => positions.remove(&key),
+                match position.last_copied {
+                    Some(o) => positions.insert(position.partition, o + 1),
+                    None => positions.remove(&position.partition),
                 };
             }
         })
@@ -117,14 +129,20 @@ mod tests {
     #[test]
     fn mm2_connect_offsets_are_parsed_for_this_source_only() {
         const DEDICATED: &str = Mm2Offsets::DEDICATED_CONNECTOR;
+        let position = |topic: &str, partition, last_copied| {
+            Some(Mm2Position {
+                partition: (topic.to_string(), partition),
+                last_copied,
+            })
+        };
         let key = br#"["MirrorSourceConnector",{"cluster":"a","partition":3,"topic":"orders"}]"#;
         assert_eq!(
             parse_mm2_offset(DEDICATED, "a", key, Some(br#"{"offset":41}"#)),
-            Some((("orders".into(), 3), Some(41)))
+            position("orders", 3, Some(41))
         );
         assert_eq!(
             parse_mm2_offset(DEDICATED, "a", key, None),
-            Some((("orders".into(), 3), None))
+            position("orders", 3, None)
         );
         assert_eq!(
             parse_mm2_offset(DEDICATED, "b", key, Some(br#"{"offset":41}"#)),
@@ -142,7 +160,7 @@ mod tests {
         let hosted = br#"["mm2-src",{"cluster":"a","partition":0,"topic":"orders"}]"#;
         assert_eq!(
             parse_mm2_offset("mm2-src", "a", hosted, Some(br#"{"offset":7}"#)),
-            Some((("orders".into(), 0), Some(7)))
+            position("orders", 0, Some(7))
         );
         assert_eq!(
             parse_mm2_offset(DEDICATED, "a", hosted, Some(br#"{"offset":7}"#)),

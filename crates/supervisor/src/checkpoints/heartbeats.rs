@@ -1,7 +1,5 @@
 //! Heartbeats, in MirrorMaker 2's format, on the target.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use ferry_admin::Admin;
 use ferry_checkpoint::wire::{self, Heartbeat};
 use ferry_config::Flow;
@@ -10,14 +8,8 @@ use rdkafka::producer::BaseRecord;
 use tokio_util::sync::CancellationToken;
 
 use super::ensure_with_retry;
+use crate::clock::now_ms;
 use crate::internal::InternalProducer;
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
 
 /// Writes a heartbeat every `heartbeat_interval` until `stop` fires.
 pub(super) async fn heartbeats(

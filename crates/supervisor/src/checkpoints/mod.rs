@@ -22,7 +22,7 @@
 //! conservative. A slot whose partition failed stops feeding the map: the
 //! records after a refused one are re-copied by the next session.
 //!
-//! # Flow-level tasks ([`Checkpointing`])
+//! # Flow-level tasks (`Checkpointing`)
 //! - **Sync writer**: drains the queue into the offset-syncs topic, one
 //!   record per sync with the `ferry.sync.link` header. If the queue is full
 //!   the sync is dropped, counted, and the partition's emitter reset: the
@@ -32,8 +32,9 @@
 //! - **Rebuild**: at start, reads the offset-syncs topic up to its end and
 //!   puts the rebuilt history under the live maps
 //!   (`OffsetMap::absorb_older`). Until it finished, every translation is
-//!   refused ([`Translation::Unknown`]): a checkpoint written from a
-//!   half-rebuilt map could be behind an earlier one for no reason.
+//!   refused ([`Translation::Unknown`](ferry_checkpoint::Translation::Unknown)):
+//!   a checkpoint written from a half-rebuilt map could be behind an
+//!   earlier one for no reason.
 //! - **Checkpoint cycle**, every `checkpoint_interval` once the rebuild is
 //!   done: flushes every emitter (one sync at the last ack, so a rebuild
 //!   after a crash is exact up to the last cycle), lists the source groups
@@ -98,11 +99,14 @@ use ferry_config::{Cluster, Flow, SyncsLocation};
 use ferry_http::FlowMetrics;
 use tokio_util::sync::CancellationToken;
 
+use crate::backoff::Backoff;
 use crate::topics::ensure_internal_topic;
 
 pub use handover::mm2_resume_positions;
-pub use readers::{read_checkpoints, read_syncs};
-pub use registry::{CheckpointStats, OffsetRegistry, PartitionOffsets, SessionHandle};
+pub use readers::{read_checkpoints, read_syncs, LoadedCheckpoints};
+pub use registry::{
+    CheckpointStats, MapFootprint, OffsetRegistry, PartitionOffsets, SessionHandle,
+};
 pub(crate) use tasks::{Checkpointing, Setup};
 
 /// Most segments one partition's map keeps (24 bytes each); see the module
@@ -115,8 +119,9 @@ pub const SYNC_QUEUE_CAPACITY: usize = 16_384;
 pub const OFFSET_LAG_MAX: u64 = SyncEmitter::DEFAULT_OFFSET_LAG_MAX;
 /// How long reading an internal topic to its end may take.
 const READ_TIMEOUT: Duration = Duration::from_secs(120);
-/// The longest wait between two attempts at an internal topic.
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// The longest wait between two attempts at an internal topic (creating
+/// it, reading the offset syncs back).
+const RETRY_CAP: Duration = Duration::from_secs(30);
 
 /// Where a flow's offset syncs live: which cluster and which topic.
 pub fn offset_syncs_location<'a>(
@@ -145,23 +150,27 @@ async fn ensure_with_retry(
     metrics: &Option<FlowMetrics>,
     stop: &CancellationToken,
 ) -> bool {
-    let mut backoff = Duration::from_secs(1);
+    let mut backoff = retry_backoff();
     loop {
-        match ensure_internal_topic(admin, cluster, topic, replication).await {
-            Ok(()) => return true,
-            Err(e) => {
-                tracing::warn!(error = %e, retry_in = ?backoff, "internal topic not ready");
-                if let Some(m) = metrics {
-                    m.error("admin");
-                }
-            }
+        let Err(e) = ensure_internal_topic(admin, cluster, topic, replication).await else {
+            return true;
+        };
+        let wait = backoff.next_wait();
+        tracing::warn!(error = %e, retry_in = ?wait, "internal topic not ready");
+        if let Some(m) = metrics {
+            m.error("admin");
         }
         tokio::select! {
             _ = stop.cancelled() => return false,
-            _ = tokio::time::sleep(backoff) => {}
+            _ = tokio::time::sleep(wait) => {}
         }
-        backoff = (backoff * 2).min(MAX_BACKOFF);
     }
+}
+
+/// The schedule of retries at an internal topic: from 1 s up to
+/// [`RETRY_CAP`].
+fn retry_backoff() -> Backoff {
+    Backoff::new(Duration::from_secs(1), RETRY_CAP)
 }
 
 #[cfg(test)]
@@ -203,5 +212,17 @@ mod tests {
             ("a", "mm2-offset-syncs.b.internal")
         );
         assert_eq!(checkpoints_topic(&flow("")), "a.checkpoints.internal");
+    }
+
+    #[test]
+    fn internal_topic_retries_start_within_a_second_and_stay_under_the_cap() {
+        let mut backoff = retry_backoff();
+        assert!(backoff.next_wait() <= Duration::from_secs(1));
+        let waits: Vec<Duration> = (0..12).map(|_| backoff.next_wait()).collect();
+        assert!(waits.iter().all(|w| *w <= RETRY_CAP), "{waits:?}");
+        assert!(
+            waits.iter().any(|w| *w >= RETRY_CAP / 2),
+            "the schedule never reached the cap: {waits:?}"
+        );
     }
 }

@@ -129,13 +129,22 @@ pub async fn read_syncs(
     .map_err(|e| EngineError::Internal(format!("offset-syncs reader failed: {e}")))?
 }
 
+/// What a checkpoints topic holds.
+#[derive(Debug)]
+pub struct LoadedCheckpoints {
+    /// The last checkpoint per key.
+    pub ledger: CheckpointLedger,
+    /// Records that were not checkpoints.
+    pub skipped: u64,
+}
+
 /// The last checkpoint per key from a checkpoints topic (Ferry's or
 /// MirrorMaker 2's), and how many records were not checkpoints.
 pub async fn read_checkpoints(
     cluster: &Cluster,
     topic: &str,
     timeout: Duration,
-) -> Result<(CheckpointLedger, u64), EngineError> {
+) -> Result<LoadedCheckpoints, EngineError> {
     let (cluster, topic) = (cluster.clone(), topic.to_string());
     tokio::task::spawn_blocking(move || {
         let mut ledger = CheckpointLedger::new();
@@ -154,7 +163,7 @@ pub async fn read_checkpoints(
             topic: topic.clone(),
             cause: format!("cannot read checkpoints: {cause}"),
         })?;
-        Ok((ledger, skipped))
+        Ok(LoadedCheckpoints { ledger, skipped })
     })
     .await
     .map_err(|e| EngineError::Internal(format!("checkpoints reader failed: {e}")))?

@@ -88,11 +88,24 @@ impl PartitionOffsets {
         self.state().map.translate(upstream)
     }
 
-    /// Segments and approximate bytes of the map.
-    pub fn footprint(&self) -> (usize, usize) {
+    /// The size of this partition's map.
+    pub fn footprint(&self) -> MapFootprint {
         let s = self.state();
-        (s.map.segment_count(), s.map.approx_bytes())
+        MapFootprint {
+            partitions: 1,
+            segments: s.map.segment_count(),
+            bytes: s.map.approx_bytes(),
+        }
     }
+}
+
+/// The size of offset maps (see the module docs for the memory bound).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MapFootprint {
+    pub partitions: usize,
+    pub segments: usize,
+    /// Approximate.
+    pub bytes: usize,
 }
 
 /// An ack tracker's connection to its partition's offset map: one session.
@@ -281,12 +294,16 @@ impl OffsetRegistry {
         }
     }
 
-    /// Partitions, segments and approximate bytes of every map.
-    pub fn footprint(&self) -> (usize, usize, usize) {
+    /// The size of every map together.
+    pub fn footprint(&self) -> MapFootprint {
         self.all()
             .iter()
             .map(|p| p.footprint())
-            .fold((0, 0, 0), |(n, s, b), (ps, pb)| (n + 1, s + ps, b + pb))
+            .fold(MapFootprint::default(), |sum, p| MapFootprint {
+                partitions: sum.partitions + p.partitions,
+                segments: sum.segments + p.segments,
+                bytes: sum.bytes + p.bytes,
+            })
     }
 }
 
@@ -327,7 +344,7 @@ mod tests {
         registry.flush_syncs();
         let flushed = rx.try_recv().unwrap();
         assert_eq!(flushed.sync.pair.upstream, 11);
-        assert_eq!(registry.footprint().0, 1);
+        assert_eq!(registry.footprint().partitions, 1);
     }
 
     #[tokio::test]

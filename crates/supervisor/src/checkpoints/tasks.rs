@@ -18,7 +18,7 @@ use super::readers::read_syncs;
 use super::registry::{OffsetRegistry, SyncMsg};
 use super::writer::Writer;
 use super::{
-    checkpoints_topic, ensure_with_retry, offset_syncs_location, MAX_BACKOFF, READ_TIMEOUT,
+    checkpoints_topic, ensure_with_retry, offset_syncs_location, retry_backoff, READ_TIMEOUT,
 };
 use crate::internal::InternalProducer;
 use crate::EngineError;
@@ -217,7 +217,7 @@ async fn rebuild_history(
     topic: &str,
     metrics: &Option<FlowMetrics>,
 ) {
-    let mut backoff = Duration::from_secs(1);
+    let mut backoff = retry_backoff();
     loop {
         let started = Instant::now();
         match read_syncs(cluster, topic, READ_TIMEOUT).await {
@@ -236,13 +236,13 @@ async fn rebuild_history(
                 return;
             }
             Err(e) => {
-                tracing::warn!(error = %e, retry_in = ?backoff, "rebuilding offset maps failed; translation stays off");
+                let wait = backoff.next_wait();
+                tracing::warn!(error = %e, retry_in = ?wait, "rebuilding offset maps failed; translation stays off");
                 if let Some(m) = metrics {
                     m.error("offset_sync");
                 }
+                tokio::time::sleep(wait).await;
             }
         }
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(MAX_BACKOFF);
     }
 }
