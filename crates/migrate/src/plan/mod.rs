@@ -181,6 +181,36 @@ async fn timestamp_offsets(
         .collect())
 }
 
+/// The target topic `remote` as it is now, if it exists (`partitions`:
+/// its partition count as listed).
+async fn existing_target(
+    admin: &Admin,
+    target: &Cluster,
+    remote: &str,
+    partitions: Option<usize>,
+    marks: &HashMap<(String, i32), Watermarks>,
+) -> Result<Option<ExistingTarget>, EngineError> {
+    let Some(partitions) = partitions.map(|n| n as i32) else {
+        return Ok(None);
+    };
+    let configs = admin
+        .describe_topic_configs(remote)
+        .await
+        .map_err(crate::client_err(
+            target,
+            &format!("cannot read the configs of topic {remote}"),
+        ))?;
+    let records = (0..partitions)
+        .filter_map(|p| marks.get(&(remote.to_string(), p)))
+        .map(|w| w.high - w.low)
+        .sum();
+    Ok(Some(ExistingTarget {
+        partitions,
+        configs,
+        records,
+    }))
+}
+
 /// Reads what the phases need from both clusters and runs them in order.
 async fn plan_flow(
     topology: &Topology,
@@ -190,14 +220,8 @@ async fn plan_flow(
     let (source, target) = crate::clusters(topology, flow)?;
     let source_admin = crate::admin(source, "ferry-plan")?;
     let target_admin = crate::admin(target, "ferry-plan")?;
-    let source_topics = source_admin
-        .topic_metadata()
-        .await
-        .map_err(crate::client_err(source, "cannot list topics"))?;
-    let target_topics = target_admin
-        .topic_metadata()
-        .await
-        .map_err(crate::client_err(target, "cannot list topics"))?;
+    let source_topics = crate::list_topics(&source_admin, source).await?;
+    let target_topics = crate::list_topics(&target_admin, target).await?;
     let Inventory { selected, skipped } = inventory::inventory(flow, &source_topics);
     let saved = progress::load(target, &flow.source, INTERNAL_READ_TIMEOUT).await?;
     let mm2_offsets_cluster = topology.cluster(&flow.mm2_offsets.cluster).ok_or_else(|| {
@@ -237,27 +261,14 @@ async fn plan_flow(
                 source,
                 &format!("cannot read the configs of topic {}", topic.name),
             ))?;
-        let existing = match target_topics.get(&remote) {
-            None => None,
-            Some(&n) => {
-                let partitions = n as i32;
-                let configs = target_admin.describe_topic_configs(&remote).await.map_err(
-                    crate::client_err(
-                        target,
-                        &format!("cannot read the configs of topic {remote}"),
-                    ),
-                )?;
-                let records = (0..partitions)
-                    .filter_map(|p| target_marks.get(&(remote.clone(), p)))
-                    .map(|w| w.high - w.low)
-                    .sum();
-                Some(ExistingTarget {
-                    partitions,
-                    configs,
-                    records,
-                })
-            }
-        };
+        let existing = existing_target(
+            &target_admin,
+            target,
+            &remote,
+            target_topics.get(&remote).copied(),
+            &target_marks,
+        )
+        .await?;
         let shaped = inventory::shape(flow, topic, &source_configs, existing.as_ref(), &remembered);
         let timestamps = timestamp_offsets(flow, &source_admin, source, topic).await?;
         let starts = positions::start_positions(

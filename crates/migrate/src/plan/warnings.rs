@@ -74,10 +74,7 @@ pub async fn other_flows_remotes(
         .filter(|f| f.enabled && f.target == flow.target && f.id() != flow.id())
     {
         let (source, _) = crate::clusters(topology, other)?;
-        let names = crate::admin(source, "ferry-plan")?
-            .topic_metadata()
-            .await
-            .map_err(crate::client_err(source, "cannot list topics"))?;
+        let names = crate::list_topics(&crate::admin(source, "ferry-plan")?, source).await?;
         for t in names.keys().filter(|t| topics::selects(other, t)) {
             out.entry(other.remote_topic(t))
                 .or_default()
