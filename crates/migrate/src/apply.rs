@@ -26,7 +26,7 @@ use ferry_config::{Flow, Topology};
 use ferry_supervisor::topics::{self, TargetTopicAction};
 use serde::Serialize;
 
-use crate::plan::{FlowPlan, OffsetAction, TargetGroupState, TopicAction};
+use crate::plan::{FlowPlan, GroupOnTarget, OffsetAction, TargetGroupState, TopicAction};
 
 /// How long writing a group's offsets may be retried while freshly created
 /// topics propagate.
@@ -194,7 +194,13 @@ async fn run(
         }
         // Fresh state: the plan may be minutes old.
         let states = crate::plan::target_states(&target_admin, target, &[g.group.as_str()]).await?;
-        if matches!(states.get(&g.group), Some((TargetGroupState::Active, _))) {
+        if matches!(
+            states.get(&g.group),
+            Some(GroupOnTarget {
+                state: TargetGroupState::Active,
+                ..
+            })
+        ) {
             out.actions.push(Action {
                 kind: ActionKind::SkippedGroupOffsets,
                 target: g.group.clone(),

@@ -48,6 +48,8 @@ pub mod resume;
 pub mod units;
 pub mod verify;
 
+use std::collections::BTreeMap;
+
 use ferry_admin::{Admin, RetryPolicy};
 use ferry_config::{Cluster, Flow, FlowId, Topology};
 use ferry_supervisor::EngineError;
@@ -128,6 +130,17 @@ pub(crate) fn admin(cluster: &Cluster, client_id: &str) -> Result<Admin, EngineE
             cluster: cluster.name.clone(),
             cause: e.to_string(),
         })
+}
+
+/// Every topic of `cluster` with its partition count.
+pub(crate) async fn list_topics(
+    admin: &Admin,
+    cluster: &Cluster,
+) -> Result<BTreeMap<String, usize>, EngineError> {
+    admin
+        .topic_metadata()
+        .await
+        .map_err(client_err(cluster, "cannot list topics"))
 }
 
 /// Wraps an admin error with the cluster it came from and what was asked.

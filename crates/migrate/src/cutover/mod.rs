@@ -305,10 +305,7 @@ async fn selected_partitions(
     flow: &Flow,
     options: &CutoverOptions,
 ) -> Result<BTreeMap<String, i32>, CutoverError> {
-    let listed = source_admin
-        .topic_metadata()
-        .await
-        .map_err(client_err(source, "cannot list topics"))?;
+    let listed = crate::list_topics(source_admin, source).await?;
     let chosen: BTreeMap<String, i32> = listed
         .into_iter()
         .filter(|(t, _)| topics::selects(flow, t))

@@ -465,14 +465,8 @@ async fn plan_jobs(
 ) -> Result<(Vec<Job>, usize), EngineError> {
     let source_admin = crate::admin(source, "ferry-verify")?;
     let target_admin = crate::admin(target, "ferry-verify")?;
-    let source_topics = source_admin
-        .topic_metadata()
-        .await
-        .map_err(crate::client_err(source, "cannot list topics"))?;
-    let target_topics = target_admin
-        .topic_metadata()
-        .await
-        .map_err(crate::client_err(target, "cannot list topics"))?;
+    let source_topics = crate::list_topics(&source_admin, source).await?;
+    let target_topics = crate::list_topics(&target_admin, target).await?;
     let selected: Vec<(&String, usize)> = source_topics
         .iter()
         .filter(|(t, _)| topics::selects(flow, t))
