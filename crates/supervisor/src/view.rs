@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use ferry_config::FlowId;
 use ferry_http::{
@@ -13,17 +12,11 @@ use ferry_http::{
     TopicDocument, TopicSample, WarningDocument,
 };
 
+use crate::clock::now_ms;
 use crate::status::{EngineStatus, FlowState, FlowStatus};
 
 /// Adapts `EngineStatus` to `ferry_http::EngineView`.
 pub struct StatusView(pub Arc<EngineStatus>);
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
 
 /// Per topic: (lag records, lag seconds). Lag seconds is the age of the last
 /// acknowledged record while anything is behind: an upper bound on the age
