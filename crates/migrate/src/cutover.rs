@@ -40,11 +40,11 @@ use ferry_admin::{Admin, AdminError, GroupDescription, Watermarks};
 use ferry_checkpoint::group_sync::{self, TargetGroup};
 use ferry_checkpoint::Translation;
 use ferry_config::{Cluster, Flow, NameFilter, Secret, Topology};
-use ferry_supervisor::checkpoints::{self, OffsetRow};
 use ferry_supervisor::{cut_over, progress, topics, RunMode, Supervisor};
 use regex::Regex;
 use tokio_util::sync::CancellationToken;
 
+use crate::offsets_report::{offsets_report, OffsetRow};
 use crate::verify::{self, Outcome, VerifyOptions, VerifyReport};
 use crate::{admin, client_err, clusters};
 
@@ -181,7 +181,7 @@ pub async fn cutover(
         partitions.values().sum::<i32>(),
         names.join(", ")
     ));
-    let rows = checkpoints::offsets_report(&narrowed, source, target, None).await?;
+    let rows = offsets_report(&narrowed, source, target, None).await?;
     refuse_active_groups(&target_admin, target, &rows).await?;
     let replicator = find_daemon(topology, flow)?;
     log(&match replicator {
@@ -603,7 +603,7 @@ async fn settled_translations(
 ) -> Result<Vec<OffsetRow>, CutoverError> {
     let started = Instant::now();
     loop {
-        let rows = checkpoints::offsets_report(flow, source, target, None).await?;
+        let rows = offsets_report(flow, source, target, None).await?;
         let settled = |r: &OffsetRow| match r.translated {
             Translation::Exact(_) => true,
             Translation::Conservative(_) => ends

@@ -18,6 +18,9 @@
 //!   next run starts those partitions by `start_from`.
 //! - [`resume`]: `ferry resume-topics`, which undoes a cutover: the topics
 //!   replicate again from their saved progress.
+//! - [`offsets_report`]: `ferry offsets`, a flow's group offsets next to
+//!   their translations, checkpoints and target group offsets (also the
+//!   input of `plan` and `cutover`).
 //! - [`daemon`]: the running daemon's HTTP endpoint (`/status`, control).
 //! - [`units`]: sizes, throughputs and durations as people read them.
 //!
@@ -37,6 +40,7 @@
 pub mod apply;
 pub mod cutover;
 pub mod daemon;
+pub mod offsets_report;
 pub mod plan;
 pub mod reset;
 pub mod resume;

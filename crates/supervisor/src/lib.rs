@@ -53,6 +53,7 @@ mod backoff;
 mod batch;
 pub mod checkpoints;
 pub mod clients;
+mod clock;
 pub mod cut_over;
 mod error;
 mod flow;
