@@ -38,6 +38,7 @@
 //! - `error`: [`EngineError`], with the client's error as its source and
 //!   whether a retry can help.
 //! - `backoff`: the capped, jittered exponential backoff of every retry loop.
+//! - `clock`: wall-clock milliseconds, Kafka's timestamp unit.
 //!
 //! What others read:
 //! - `status`: shared engine state written by the flows ([`EngineStatus`]).
