@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The full test suite: formatting, lints with warnings denied, every test.
+# The full test suite: formatting, lints with warnings denied, API docs,
+# the dependency policy, the MSRV, every test.
 # Broker-backed tests start real Apache Kafka from jars that
 # tests/brokers/install.sh resolves through Maven once and caches.
 set -euo pipefail
@@ -26,5 +27,15 @@ if [ "$had_libcurl" = no ]; then
     cargo clean -p rdkafka-sys
 fi
 cargo fmt --all -- --check
+# Clippy also checks the MSRV's std APIs (incompatible_msrv, see below).
 cargo clippy --workspace --all-targets -- -D warnings
+# The API docs, with rustdoc's warnings (broken intra-doc links, ...) denied.
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --workspace --quiet
+# Dependency policy (deny.toml): licenses, banned and duplicate crates,
+# registries. cargo-deny is installed once and kept in ~/.cargo/bin.
+command -v cargo-deny >/dev/null || cargo install --locked cargo-deny@0.20.2
+cargo deny check licenses bans sources
+# The declared rust-version against the dependencies' (no MSRV toolchain
+# here: see the script for what is and is not checked).
+bash scripts/check-msrv.sh
 cargo test --workspace -- --test-threads=2

@@ -3,22 +3,29 @@
 
 use crate::model::{FlowId, Topology};
 
+/// What a reload would do to the running flows, and what it cannot do.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct TopologyDiff {
+    /// Flows only in the new topology: started.
     pub added: Vec<FlowId>,
+    /// Flows only in the old topology: stopped.
     pub removed: Vec<FlowId>,
+    /// Flows whose settings or clusters changed: restarted.
     pub changed: Vec<FlowId>,
+    /// Flows that keep running as they are.
     pub unchanged: Vec<FlowId>,
     /// Settings that cannot change while running, each with a reason.
     pub not_reloadable: Vec<String>,
 }
 
 impl TopologyDiff {
+    /// True when no flow would start, stop or restart.
     pub fn is_noop(&self) -> bool {
         self.added.is_empty() && self.removed.is_empty() && self.changed.is_empty()
     }
 }
 
+/// Compares the running topology with a reloaded one.
 pub fn diff(old: &Topology, new: &Topology) -> TopologyDiff {
     let mut d = TopologyDiff::default();
     if old.http.listen != new.http.listen {

@@ -11,6 +11,8 @@
 //! Nothing starts from a file that has a single problem: `load` returns either
 //! a complete `Topology` or all the `Issue`s at once.
 
+#![warn(missing_docs)]
+
 mod diff;
 mod model;
 mod raw;
@@ -34,7 +36,9 @@ pub use validate::{
 /// (`flows[1].topics[0]`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Issue {
+    /// Where in the file, e.g. `flows[1].topics[0]` or `clusters.primary`.
     pub path: String,
+    /// What is wrong there, and what would be right.
     pub message: String,
 }
 
@@ -44,11 +48,15 @@ impl fmt::Display for Issue {
     }
 }
 
+/// Why a topology file could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// The file could not be read.
     #[error("cannot read topology file {path}: {source}")]
     Read {
+        /// The file.
         path: PathBuf,
+        /// Why reading it failed.
         #[source]
         source: std::io::Error,
     },
@@ -56,14 +64,24 @@ pub enum ConfigError {
     /// literal secret.
     #[error("{origin}:{line}:{column}: TOML syntax error: {message}")]
     Syntax {
+        /// The file (or other origin) named in messages.
         origin: String,
+        /// 1-based line of the error.
         line: usize,
+        /// 1-based column of the error.
         column: usize,
+        /// The parser's description.
         message: String,
     },
+    /// Valid TOML, but not a valid topology: every problem found.
     #[error("{origin}: {} problem{} found:\n{}", issues.len(), if issues.len() == 1 { "" } else { "s" },
         issues.iter().map(|i| format!("  - {i}")).collect::<Vec<_>>().join("\n"))]
-    Invalid { origin: String, issues: Vec<Issue> },
+    Invalid {
+        /// The file (or other origin) named in messages.
+        origin: String,
+        /// All problems, in file order.
+        issues: Vec<Issue>,
+    },
 }
 
 impl ConfigError {
@@ -79,7 +97,10 @@ impl ConfigError {
 /// A validated topology plus the warnings found on the way.
 #[derive(Debug, Clone)]
 pub struct Loaded {
+    /// The validated topology.
     pub topology: Topology,
+    /// Things allowed but probably unintended (a literal secret, ...), one
+    /// line each.
     pub warnings: Vec<String>,
 }
 

@@ -14,10 +14,15 @@ use crate::secret::{ClientProperties, Secret};
 /// The whole topology file, validated.
 #[derive(Debug, Clone)]
 pub struct Topology {
+    /// `[clusters.NAME]`, by name.
     pub clusters: BTreeMap<String, Cluster>,
+    /// `[[flows]]`, in file order.
     pub flows: Vec<Flow>,
+    /// `[http]`.
     pub http: HttpSettings,
+    /// `[log]`.
     pub log: LogSettings,
+    /// `[engine]`.
     pub engine: EngineSettings,
     /// SHA-256 of the file as written (references like `${env:X}` are not
     /// expanded), so `/status` can show which file is running without
@@ -26,18 +31,24 @@ pub struct Topology {
 }
 
 impl Topology {
+    /// The cluster of this name.
     pub fn cluster(&self, name: &str) -> Option<&Cluster> {
         self.clusters.get(name)
     }
 
+    /// The flow with this source and target.
     pub fn flow(&self, id: &FlowId) -> Option<&Flow> {
         self.flows.iter().find(|f| &f.id() == id)
     }
 }
 
+/// `[clusters.NAME]`: how to reach and log in to one Kafka cluster.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cluster {
+    /// The name flows refer to it by; also the MirrorMaker 2 alias in topic
+    /// names (`primary.orders`) and a metric label.
     pub name: String,
+    /// `bootstrap_servers`: `host:port[,host:port…]`.
     pub bootstrap_servers: String,
     /// librdkafka properties passed through as-is (secrets redacted in Debug).
     pub client: ClientProperties,
@@ -60,7 +71,9 @@ pub struct AwsMskIam {
 /// `source->target`, the way operators name a flow on the command line.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct FlowId {
+    /// The source cluster's name.
     pub source: String,
+    /// The target cluster's name.
     pub target: String,
 }
 
@@ -110,6 +123,8 @@ impl NameFilter {
         })
     }
 
+    /// True when an include pattern matches the whole name and no exclude
+    /// pattern does.
     pub fn matches(&self, name: &str) -> bool {
         self.include.iter().any(|r| r.is_match(name))
             && !self.exclude.iter().any(|r| r.is_match(name))
@@ -123,10 +138,12 @@ impl NameFilter {
             .any(|p| regex::escape(name) == *p || p == name)
     }
 
+    /// The include patterns as written.
     pub fn include_patterns(&self) -> &[String] {
         &self.include_patterns
     }
 
+    /// The exclude patterns as written.
     pub fn exclude_patterns(&self) -> &[String] {
         &self.exclude_patterns
     }
@@ -167,6 +184,7 @@ pub(crate) fn anchored(pattern: &str) -> Result<Regex, regex::Error> {
     Regex::new(&format!("^(?:{pattern})$"))
 }
 
+/// `flows[].topic_naming`: what a source topic is called on the target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TopicNaming {
     /// `<source>.<topic>`, like MirrorMaker 2's DefaultReplicationPolicy.
@@ -201,9 +219,12 @@ impl TopicNaming {
 /// The separator used by prefix naming, as in MirrorMaker 2.
 pub const PREFIX_SEPARATOR: &str = ".";
 
+/// `flows[].start_from`: where a partition without saved progress starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StartFrom {
+    /// The first record still in the source log.
     Earliest,
+    /// Only records written after the flow starts.
     Latest,
     /// Per partition, the smallest offset committed by any matching group.
     Unconsumed,
@@ -211,15 +232,23 @@ pub enum StartFrom {
     Timestamp(i64),
 }
 
+/// `flows[].unconsumed_fallback`: where [`StartFrom::Unconsumed`] starts a
+/// partition that no matching group has committed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fallback {
+    /// The first record still in the source log.
     Earliest,
+    /// Only records written after the flow starts.
     Latest,
 }
 
+/// `flows[].offset_syncs_location`: the cluster holding the flow's
+/// MirrorMaker 2-format offset syncs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SyncsLocation {
+    /// `mm2-offset-syncs.<target>.internal` on the source (MM2's default).
     Source,
+    /// `mm2-offset-syncs.<source>.internal` on the target.
     Target,
 }
 
@@ -235,7 +264,10 @@ pub enum OnRecordError {
     Skip,
     /// The record goes to this topic on the target instead, with headers
     /// naming where it came from and why it was refused.
-    DeadLetter { topic: String },
+    DeadLetter {
+        /// `flows[].dead_letter_topic`.
+        topic: String,
+    },
 }
 
 impl OnRecordError {
@@ -249,25 +281,43 @@ impl OnRecordError {
     }
 }
 
+/// `[[flows]]`: one direction of replication, from `source` to `target`,
+/// with everything that shapes it. A flow is identified by its two cluster
+/// names ([`Flow::id`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Flow {
+    /// The cluster records are read from.
     pub source: String,
+    /// The cluster records are written to.
     pub target: String,
+    /// A disabled flow is kept in the file but not run.
     pub enabled: bool,
+    /// Which source topics are copied.
     pub topics: NameFilter,
+    /// Which consumer groups have their offsets translated (checkpoints,
+    /// group offset sync, `unconsumed`).
     pub groups: NameFilter,
+    /// What a source topic is called on the target.
     pub topic_naming: TopicNaming,
+    /// Where a partition without saved progress starts.
     pub start_from: StartFrom,
     /// Where `unconsumed` starts on partitions no matching group has committed.
     pub unconsumed_fallback: Fallback,
+    /// Copy topic configs (retention, compaction, …) to the target.
     pub sync_topic_configs: bool,
     /// Topic config names never copied to the target (exact names).
     pub topic_configs_exclude: Vec<String>,
+    /// Commit translated offsets into idle target consumer groups.
     pub sync_group_offsets: bool,
+    /// Write MirrorMaker 2-format checkpoints on the target.
     pub emit_checkpoints: bool,
+    /// Write MirrorMaker 2-format heartbeats on the target.
     pub emit_heartbeats: bool,
+    /// How often group offsets are translated and checkpointed.
     pub checkpoint_interval: Duration,
+    /// How often new source topics and partitions are looked for.
     pub refresh_interval: Duration,
+    /// How often a heartbeat is written.
     pub heartbeat_interval: Duration,
     /// None: the target broker's default.
     pub replication_factor: Option<i32>,
@@ -276,6 +326,7 @@ pub struct Flow {
     /// Mark replicated records with a provenance header and never send a
     /// record to a cluster it has already visited.
     pub cycle_protection: bool,
+    /// The cluster holding the flow's offset syncs.
     pub offset_syncs_location: SyncsLocation,
     /// Where MirrorMaker 2 kept its positions, for taking the flow over.
     pub mm2_offsets: Mm2Offsets,
@@ -284,6 +335,7 @@ pub struct Flow {
 }
 
 impl Flow {
+    /// `source->target`.
     pub fn id(&self) -> FlowId {
         FlowId {
             source: self.source.clone(),
@@ -291,6 +343,7 @@ impl Flow {
         }
     }
 
+    /// The target topic a source topic is copied to.
     pub fn remote_topic(&self, topic: &str) -> String {
         self.topic_naming.remote_topic(&self.source, topic)
     }
@@ -326,8 +379,10 @@ impl Mm2Offsets {
     }
 }
 
+/// `[http]`: the listener for metrics, health, `/status` and control.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpSettings {
+    /// `http.listen`: the address served.
     pub listen: SocketAddr,
     /// The bearer token control requests (and `/status`, unless public)
     /// must carry. None: the control endpoint is disabled.
@@ -354,19 +409,25 @@ pub struct HttpTls {
     pub ca: Option<PathBuf>,
 }
 
+/// `log.format`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
+    /// One human-readable line per event.
     Text,
+    /// One JSON object per line.
     Json,
 }
 
+/// `[log]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogSettings {
     /// A tracing filter directive such as `info` or `info,ferry_supervisor=debug`.
     pub level: String,
+    /// How each line is written.
     pub format: LogFormat,
 }
 
+/// `[engine]`: settings of the whole process rather than of one flow.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EngineSettings {
     /// How long a graceful shutdown may take before tasks are aborted.

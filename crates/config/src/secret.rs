@@ -48,6 +48,8 @@ impl PropertyValue {
         &self.value
     }
 
+    /// True when the value came from a secret source (`${env:…}`,
+    /// `${file:…}`) or its key names a secret (`*password*`, …).
     pub fn is_sensitive(&self) -> bool {
         self.sensitive
     }
@@ -73,6 +75,8 @@ impl fmt::Debug for PropertyValue {
 pub struct ClientProperties(BTreeMap<String, PropertyValue>);
 
 impl ClientProperties {
+    /// Adds a property; `from_secret_source` marks a value read from
+    /// `${env:…}` or `${file:…}` as sensitive whatever its key.
     pub fn insert(&mut self, key: String, value: String, from_secret_source: bool) {
         let sensitive = from_secret_source || is_sensitive_name(&key);
         self.0.insert(key, PropertyValue { value, sensitive });
@@ -83,6 +87,7 @@ impl ClientProperties {
         self.0.iter().map(|(k, v)| (k.as_str(), v.expose()))
     }
 
+    /// The value of one property.
     pub fn get(&self, key: &str) -> Option<&PropertyValue> {
         self.0.get(key)
     }
@@ -104,10 +109,12 @@ impl ClientProperties {
             .collect()
     }
 
+    /// The number of properties.
     pub fn len(&self) -> usize {
         self.0.len()
     }
 
+    /// True when there are no properties.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }

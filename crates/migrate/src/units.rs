@@ -67,7 +67,7 @@ pub fn format_bytes(bytes: u64) -> String {
 /// A throughput as `50 MB/s`.
 pub fn format_rate(bytes_per_sec: f64) -> String {
     let b = bytes_per_sec.round() as u64;
-    if b >= 1000 && b % 1_000_000 == 0 {
+    if b >= 1000 && b.is_multiple_of(1_000_000) {
         return format!("{} MB/s", b / 1_000_000);
     }
     format!("{}/s", format_bytes(b))

@@ -4,7 +4,7 @@
 //! own `kdc.conf`, database, stash file and a `krb5.conf` for clients), runs
 //! `krb5kdc` in the foreground on a free loopback port and stops it when
 //! dropped. Principals get random keys written to keytabs
-//! ([`KdcServer::add_principal`]): no passwords anywhere.
+//! ([`KdcRealm::add_principal`]): no passwords anywhere.
 //!
 //! The tools come from Debian's `krb5-kdc` (krb5kdc, kdb5_util) and
 //! `krb5-admin-server` (kadmin.local) packages; clients need `krb5-user`

@@ -25,8 +25,11 @@ pub(crate) use cluster::valid_aws_region;
 use flow::{check_cycles, check_flow};
 use http::{check_control_token, check_http_tls};
 
+/// `http.listen` when unset: loopback only.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9644";
+/// `flows[].checkpoint_interval` when unset.
 pub const DEFAULT_CHECKPOINT_INTERVAL: Duration = Duration::from_secs(5);
+/// `flows[].refresh_interval` when unset.
 pub const DEFAULT_REFRESH_INTERVAL: Duration = Duration::from_secs(30);
 pub const DEFAULT_HEARTBEAT_INTERVAL: Duration = Duration::from_secs(1);
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
