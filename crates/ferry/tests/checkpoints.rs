@@ -659,8 +659,17 @@ fn active_target_groups_are_never_overwritten_and_no_group_moves_backwards() {
     // The translation is final now; a cycle that ran mid-copy may have
     // skipped the same groups at a smaller translated offset before.
     let (settled, _) = skipped(&daemon);
-    // A few more cycles.
-    std::thread::sleep(Duration::from_secs(4));
+    // Two more sync cycles, observed: the fresh group moves on the source
+    // twice, and each move reaches the target in a cycle that also looked
+    // at the active and the ahead group.
+    for offset in [350, 400] {
+        commit_group_offsets(source, &fresh, &[(&topic, 0, offset)]);
+        wait_for(
+            &format!("the fresh group synced at {offset}"),
+            Duration::from_secs(60),
+            || (group_offsets(target, &fresh, &remote).get(&0) == Some(&offset)).then_some(()),
+        );
+    }
     assert_eq!(
         group_offsets(target, &active, &remote),
         BTreeMap::new(),

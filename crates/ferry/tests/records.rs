@@ -9,7 +9,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use ferry_testkit::check::assert_same;
+use ferry_testkit::check::{assert_same, total, try_total};
 use ferry_testkit::daemon::{stop_daemon, wait_for, Daemon, Ferry};
 use ferry_testkit::data::{self, unique_name};
 use ferry_testkit::inspect::topic_overrides;
@@ -111,12 +111,6 @@ fn restarts(daemon: &Daemon, topic: &str) -> u64 {
         .unwrap_or(0)
 }
 
-fn end_offset_sum(cluster: &KafkaCluster, topic: &str) -> i64 {
-    data::end_offsets(&cluster.client_config(), topic)
-        .map(|e| e.iter().sum())
-        .unwrap_or(0)
-}
-
 /// Creates `topic` with two partitions on the source, taking records up to
 /// 5 MiB, and its target topic `src.<topic>` refusing anything over 1 MiB.
 fn source_over_a_smaller_target(source: &KafkaCluster, target: &KafkaCluster, topic: &str) {
@@ -185,7 +179,7 @@ fn a_refused_record_stalls_only_its_partition_and_nothing_is_copied_twice() {
         Duration::from_secs(60),
         || {
             let sibling = partition_records(target, &format!("src.{stalled}"), 1).len();
-            let other = end_offset_sum(target, &format!("src.{other}"));
+            let other = try_total(target, &format!("src.{other}")).ok()?;
             (sibling == 50 && other == 50).then_some(())
         },
     );
@@ -223,7 +217,7 @@ fn a_refused_record_stalls_only_its_partition_and_nothing_is_copied_twice() {
         partition_records(target, &format!("src.{stalled}"), 1).len(),
         50
     );
-    assert_eq!(end_offset_sum(target, &format!("src.{other}")), 50);
+    assert_eq!(total(target, &format!("src.{other}")), 50);
 }
 
 /// Item: a 2 MiB record the source accepted stalled its partition forever
@@ -274,8 +268,8 @@ fn records_over_a_megabyte_are_copied_byte_identical() {
     );
     let daemon = FERRY.start(&topology);
     wait_for("all six records", Duration::from_secs(90), || {
-        (end_offset_sum(target, &format!("src.{created}")) == 3
-            && end_offset_sum(target, &format!("src.{existing}")) == 3)
+        (try_total(target, &format!("src.{created}")).ok()? == 3
+            && try_total(target, &format!("src.{existing}")).ok()? == 3)
             .then_some(())
     });
     let (code, log) = stop_daemon(daemon);
