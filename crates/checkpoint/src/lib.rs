@@ -14,8 +14,10 @@
 //!   `Heartbeat`), MM2 topic names, and Ferry's sync-link header codec.
 //! - [`offset_map`]: [`OffsetMap`], [`Translation`], [`Segment`], [`Gap`],
 //!   [`OffsetMapError`]; the conventions for translation live there.
-//! - [`sync`]: [`OffsetPair`], [`SyncLink`], [`SyncEmitter`] (sync emission
-//!   policy) and [`mm2_translate`] (MM2's rule, for comparison).
+//! - [`pair`]: [`OffsetPair`], [`SyncLink`] and [`OffsetMapError`], shared by
+//!   the modules below (it depends on none of them).
+//! - [`sync`]: [`SyncEmitter`] (sync emission policy) and [`mm2_translate`]
+//!   (MM2's rule, for comparison).
 //! - [`rebuild`]: [`SyncReplay`], per-partition maps rebuilt from the raw
 //!   records of an offset-syncs topic (Ferry's or MM2's).
 //! - [`ledger`]: [`CheckpointLedger`], the last checkpoint per key and the
@@ -62,6 +64,7 @@
 pub mod group_sync;
 pub mod ledger;
 pub mod offset_map;
+pub mod pair;
 pub mod rebuild;
 pub mod sync;
 pub mod wire;
@@ -69,6 +72,7 @@ pub mod wire;
 pub use group_sync::{GroupSyncPlan, SkipReason, TargetGroup};
 pub use ledger::{CheckpointKey, CheckpointLedger, Decision, Written};
 pub use offset_map::{Gap, OffsetMap, OffsetMapError, Segment, Translation};
+pub use pair::{OffsetPair, SyncLink};
 pub use rebuild::SyncReplay;
-pub use sync::{mm2_translate, EmittedSync, OffsetPair, SyncEmitter, SyncLink};
+pub use sync::{mm2_translate, EmittedSync, SyncEmitter};
 pub use wire::{DecodeError, EncodeError};

@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use std::num::NonZeroUsize;
 
 use crate::offset_map::OffsetMap;
-use crate::sync::SyncLink;
+use crate::pair::SyncLink;
 use crate::wire::{self, OffsetSync};
 
 /// Per-partition maps rebuilt from an offset-syncs topic.

@@ -41,56 +41,8 @@
 //! Every MM2 trigger is also a Ferry trigger (MM2 does not sync on downstream
 //! skips; Ferry does), so Ferry writes at least the syncs MM2 would.
 
-use crate::offset_map::OffsetMapError;
-
-/// An (upstream offset, downstream offset) pair: one replicated record, or
-/// one sync.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct OffsetPair {
-    pub upstream: i64,
-    pub downstream: i64,
-}
-
-impl OffsetPair {
-    pub const fn new(upstream: i64, downstream: i64) -> Self {
-        OffsetPair {
-            upstream,
-            downstream,
-        }
-    }
-
-    /// Kafka offsets are `0..i64::MAX`; the exclusive upper bound keeps
-    /// `offset + 1` representable.
-    pub(crate) fn validate(self) -> Result<Self, OffsetMapError> {
-        let ok = |o: i64| (0..i64::MAX).contains(&o);
-        if ok(self.upstream) && ok(self.downstream) {
-            Ok(self)
-        } else {
-            Err(OffsetMapError::InvalidOffset {
-                upstream: self.upstream,
-                downstream: self.downstream,
-            })
-        }
-    }
-}
-
-/// How a sync relates to the previous sync of the same writer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum SyncLink {
-    /// No promise beyond the point itself: MirrorMaker 2's syncs, Ferry syncs
-    /// without a (valid) link header.
-    Foreign,
-    /// First sync of a Ferry chain (new emitter or after a reset). Nothing is
-    /// known about the records between the previous sync and this one.
-    ChainStart,
-    /// Every record from `prev` to this sync was replicated in lockstep
-    /// (upstream and downstream both contiguous).
-    Continues { prev: OffsetPair },
-    /// The run that `prev` belongs to ended at upstream `prev_run_end`
-    /// (exclusive; the run is lockstep from `prev` to there). This sync starts
-    /// a new run, and no record was replicated between the two runs.
-    NewRun { prev: OffsetPair, prev_run_end: i64 },
-}
+use crate::pair::{OffsetMapError, OffsetPair, SyncLink};
+use crate::wire::OffsetSync;
 
 /// A sync the caller must write to the offset-syncs topic: key/value from
 /// `pair` (see [`EmittedSync::to_offset_sync`]), header from `link`
@@ -104,8 +56,8 @@ pub struct EmittedSync {
 impl EmittedSync {
     /// The MM2 record for this sync; `topic`/`partition` name the **source**
     /// topic-partition.
-    pub fn to_offset_sync(&self, topic: &str, partition: i32) -> crate::wire::OffsetSync {
-        crate::wire::OffsetSync {
+    pub fn to_offset_sync(&self, topic: &str, partition: i32) -> OffsetSync {
+        OffsetSync {
             topic: topic.to_owned(),
             partition,
             upstream_offset: self.pair.upstream,

@@ -4,7 +4,7 @@
 mod cli;
 mod commands;
 mod logging;
-mod progress;
+mod meter;
 mod shutdown;
 
 use std::process::ExitCode;
@@ -15,9 +15,7 @@ use clap::Parser;
 /// statically linked librdkafka too. librdkafka allocates and frees several
 /// buffers per record (the message, its header list, fetch and produce
 /// buffers) from its broker threads and ours at once; glibc's arenas made
-/// those threads wait on each other. In the W1 benchmark (2 M × 200 B) it
-/// cut Ferry's CPU per GB by about a third and raised its throughput by
-/// about 40%.
+/// those threads wait on each other (figures in crates/bench/README.md).
 #[cfg(target_os = "linux")]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;

@@ -9,6 +9,7 @@
 
 use std::fmt;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,6 +28,20 @@ pub fn reachable(listen: SocketAddr) -> SocketAddr {
         });
     }
     addr
+}
+
+/// Why a topology's HTTPS settings give no endpoint to reach. Each names
+/// the key (`http.tls_ca` or `http.tls_cert`) and its file.
+#[derive(Debug, thiserror::Error)]
+pub enum EndpointError {
+    #[error("{key}: cannot read \"{}\": {source}", path.display())]
+    Unreadable {
+        key: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{key}: \"{}\" holds no PEM certificate", path.display())]
+    NoCertificate { key: &'static str, path: PathBuf },
 }
 
 /// Where a topology's daemon answers, and how to reach it: plain HTTP, or
@@ -59,7 +74,7 @@ impl fmt::Display for Endpoint {
 impl Endpoint {
     /// The endpoint of `http`. `Err` names the key whose file cannot be
     /// read or holds no certificate.
-    pub fn of(http: &HttpSettings) -> Result<Endpoint, String> {
+    pub fn of(http: &HttpSettings) -> Result<Endpoint, EndpointError> {
         let addr = reachable(http.listen);
         let Some(tls) = &http.tls else {
             return Ok(Endpoint {
@@ -71,8 +86,11 @@ impl Endpoint {
             Some(ca) => ("http.tls_ca", ca),
             None => ("http.tls_cert", &tls.cert),
         };
-        let pem = std::fs::read(path)
-            .map_err(|e| format!("{key}: cannot read \"{}\": {e}", path.display()))?;
+        let pem = std::fs::read(path).map_err(|source| EndpointError::Unreadable {
+            key,
+            path: path.clone(),
+            source,
+        })?;
         let certificates: Vec<Certificate<'static>> = ureq::tls::parse_pem(&pem)
             .filter_map(|item| match item {
                 Ok(PemItem::Certificate(c)) => Some(c.to_owned()),
@@ -80,10 +98,10 @@ impl Endpoint {
             })
             .collect();
         if certificates.is_empty() {
-            return Err(format!(
-                "{key}: \"{}\" holds no PEM certificate",
-                path.display()
-            ));
+            return Err(EndpointError::NoCertificate {
+                key,
+                path: path.clone(),
+            });
         }
         Ok(Endpoint {
             addr,

@@ -18,15 +18,18 @@
 //!   next run starts those partitions by `start_from`.
 //! - [`resume`]: `ferry resume-topics`, which undoes a cutover: the topics
 //!   replicate again from their saved progress.
+//! - [`offsets_report`]: `ferry offsets`, a flow's group offsets next to
+//!   their translations, checkpoints and target group offsets (also the
+//!   input of `plan` and `cutover`).
 //! - [`daemon`]: the running daemon's HTTP endpoint (`/status`, control).
 //! - [`units`]: sizes, throughputs and durations as people read them.
+//! - [`records`]: the record-level building blocks (reading a partition
+//!   range, what "the same record" means, the digest, record descriptions),
+//!   shared with `ferry demo`.
 //!
-//! The record-level building blocks (reading a partition range, what "the
-//! same record" means, the digest, record descriptions) live in
-//! `ferry_supervisor::verify` so `ferry demo` shares them; topic selection,
-//! config filtering, progress and offset maps are the engine's own
-//! (`ferry_supervisor::{topics, progress, checkpoints}`), so the toolkit
-//! and the daemon never disagree about what a flow replicates.
+//! Topic selection, config filtering, progress and offset maps are the
+//! engine's own (`ferry_supervisor::{topics, progress, checkpoints}`), so
+//! the toolkit and the daemon never disagree about what a flow replicates.
 //!
 //! Nothing here writes to a cluster except [`apply`], [`cutover`],
 //! [`reset`] and [`resume`].
@@ -37,7 +40,9 @@
 pub mod apply;
 pub mod cutover;
 pub mod daemon;
+pub mod offsets_report;
 pub mod plan;
+pub mod records;
 pub mod reset;
 pub mod resume;
 pub mod units;
@@ -47,10 +52,36 @@ use ferry_admin::{Admin, RetryPolicy};
 use ferry_config::{Cluster, Flow, FlowId, Topology};
 use ferry_supervisor::EngineError;
 
+/// A `--flow` value that names no flow of the topology.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FlowSelectionError {
+    /// Not `SOURCE->TARGET`; the message says so and quotes the value.
+    #[error("--flow: {0}")]
+    Invalid(String),
+    /// A well-formed flow the topology does not have.
+    #[error("--flow: no flow \"{id}\" in the topology (flows: {})", list_or_none(.known))]
+    Unknown {
+        id: FlowId,
+        /// Every flow of the topology, by name.
+        known: Vec<String>,
+    },
+}
+
+fn list_or_none(names: &[String]) -> String {
+    if names.is_empty() {
+        "none".to_string()
+    } else {
+        names.join(", ")
+    }
+}
+
 /// The flows a command works on: the one named by `--flow` (even if
-/// disabled), else every enabled flow. `Err` is a message for bad input
-/// that names the value and the flows there are.
-pub fn select_flows(topology: &Topology, flow: Option<&str>) -> Result<Vec<Flow>, String> {
+/// disabled), else every enabled flow. `Err` is bad input that names the
+/// value and the flows there are.
+pub fn select_flows(
+    topology: &Topology,
+    flow: Option<&str>,
+) -> Result<Vec<Flow>, FlowSelectionError> {
     let Some(name) = flow else {
         return Ok(topology
             .flows
@@ -59,20 +90,13 @@ pub fn select_flows(topology: &Topology, flow: Option<&str>) -> Result<Vec<Flow>
             .cloned()
             .collect());
     };
-    let id: FlowId = name.parse().map_err(|e| format!("--flow: {e}"))?;
+    let id: FlowId = name.parse().map_err(FlowSelectionError::Invalid)?;
     match topology.flow(&id) {
         Some(f) => Ok(vec![f.clone()]),
-        None => {
-            let known: Vec<String> = topology.flows.iter().map(|f| f.id().to_string()).collect();
-            Err(format!(
-                "--flow: no flow \"{id}\" in the topology (flows: {})",
-                if known.is_empty() {
-                    "none".to_string()
-                } else {
-                    known.join(", ")
-                }
-            ))
-        }
+        None => Err(FlowSelectionError::Unknown {
+            id,
+            known: topology.flows.iter().map(|f| f.id().to_string()).collect(),
+        }),
     }
 }
 
@@ -140,11 +164,12 @@ mod tests {
         assert_eq!(all.len(), 1, "disabled flows only when named");
         assert_eq!(select_flows(&t, Some("b->a")).unwrap()[0].source, "b");
         let err = select_flows(&t, Some("a->c")).unwrap_err();
-        assert!(
-            err.contains("\"a->c\"") && err.contains("a->b, b->a"),
-            "{err}"
+        assert_eq!(
+            err.to_string(),
+            "--flow: no flow \"a->c\" in the topology (flows: a->b, b->a)"
         );
         let err = select_flows(&t, Some("nonsense")).unwrap_err();
-        assert!(err.contains("nonsense"), "{err}");
+        assert!(matches!(err, FlowSelectionError::Invalid(_)), "{err:?}");
+        assert!(err.to_string().contains("nonsense"), "{err}");
     }
 }

@@ -11,7 +11,7 @@
 //! The engine's own rules decide every answer: topic selection
 //! (`topics::selects`), config filtering (`topics::configs_to_copy`), saved
 //! progress, MirrorMaker 2 handover positions, offset translation
-//! (`checkpoints::offsets_report`) and the group-sync rule
+//! (`crate::offsets_report`, on the engine's readers) and the group-sync rule
 //! (`ferry_checkpoint::group_sync`): a plan and the run that follows it
 //! agree.
 //!
@@ -37,15 +37,16 @@ use ferry_admin::{Admin, ConfigEntry, ConfigSource, GroupState};
 use ferry_checkpoint::group_sync::{self, TargetGroup};
 use ferry_checkpoint::Translation;
 use ferry_config::{Cluster, Fallback, Flow, StartFrom, TopicNaming, Topology};
-use ferry_supervisor::checkpoints::{self, OffsetRow};
+use ferry_supervisor::checkpoints;
 use ferry_supervisor::topics::{self, DEFAULT_CONFIG_EXCLUDES};
-use ferry_supervisor::verify::{range_consumer, RangeReader};
 use ferry_supervisor::{progress, start, EngineError};
 use futures::StreamExt;
 use rdkafka::message::{Headers, Message};
 use regex::Regex;
 use serde::Serialize;
 
+use crate::offsets_report::{offsets_report, OffsetRow};
+use crate::records::reader::{range_consumer, RangeReader};
 use crate::units::{format_bytes, format_duration, format_ms, format_rate};
 
 /// The version of the JSON schema (`docs/migration.md`). Fields are only
@@ -683,7 +684,7 @@ async fn plan_flow(
         ))
     })?;
     let handover = checkpoints::mm2_resume_positions(flow, mm2_offsets_cluster, target).await?;
-    let rows = checkpoints::offsets_report(flow, source, target, None).await?;
+    let rows = offsets_report(flow, source, target, None).await?;
     let mut warnings = Vec::new();
 
     // Watermarks of every source partition and of every partition of the

@@ -6,12 +6,20 @@
 /// loopback; a WAN link or a busy source is often below).
 pub const DEFAULT_THROUGHPUT_BYTES_PER_SEC: f64 = 50_000_000.0;
 
+/// A throughput that does not parse, or is not a positive finite rate.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid throughput \"{text}\": expected a positive rate such as \"50MB/s\", \"1GiB/s\" or \"50\" (MB/s)")]
+pub struct InvalidThroughput {
+    /// The text as given.
+    pub text: String,
+}
+
 /// Parses a throughput such as `50MB/s`, `1.5 GiB/s`, `800KB`, `20B/s` or a
 /// bare number (megabytes per second). Decimal units are powers of 1000,
 /// binary ones (`KiB`, `MiB`, `GiB`) powers of 1024.
-pub fn parse_throughput(text: &str) -> Result<f64, String> {
-    let bad = || {
-        format!("invalid throughput \"{text}\": expected a positive rate such as \"50MB/s\", \"1GiB/s\" or \"50\" (MB/s)")
+pub fn parse_throughput(text: &str) -> Result<f64, InvalidThroughput> {
+    let bad = || InvalidThroughput {
+        text: text.to_string(),
     };
     let t = text.trim();
     let t = t.strip_suffix("/s").unwrap_or(t).trim_end();
@@ -111,7 +119,8 @@ mod tests {
         assert_eq!(parse_throughput("20B/s").unwrap(), 20.0);
         for bad in ["", "0", "-5", "fast", "5 furlongs/s", "1e400"] {
             let err = parse_throughput(bad).unwrap_err();
-            assert!(err.contains(&format!("\"{bad}\"")), "{err}");
+            assert_eq!(err.text, bad);
+            assert!(err.to_string().contains(&format!("\"{bad}\"")), "{err}");
         }
     }
 

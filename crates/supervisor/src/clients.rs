@@ -64,8 +64,7 @@ pub fn client_config(cluster: &Cluster, role: Role, client_id: &str) -> ClientCo
                 // jemalloc serves it from fresh pages every time (its
                 // oversize threshold), and librdkafka keeps it alive while
                 // any of its records is in flight. Responses under 8 MiB
-                // reuse memory: W1 peak RSS 308 -> 177 MB and CPU per GB
-                // down a fifth, at the same throughput.
+                // reuse memory (figures in crates/bench/README.md).
                 .set("fetch.max.bytes", "8000000")
                 .set("max.partition.fetch.bytes", "1048576")
                 // A fetch returns as soon as any partition has data, so this
@@ -74,8 +73,8 @@ pub fn client_config(cluster: &Cluster, role: Role, client_id: &str) -> ClientCo
                 // fetch sessions: every fetch names every assigned partition,
                 // and matches each topic of the answer by a linear search, so
                 // with thousands of idle partitions this is most of Ferry's
-                // CPU at rest (W3, 4,000 partitions: 5.2% of a core at 500 ms,
-                // 4.0% at 1 s; 100 ms also kept the source broker busy).
+                // CPU at rest; shorter waits also keep the source broker
+                // busy (figures in crates/bench/README.md).
                 .set("fetch.wait.max.ms", "1000")
                 // A record batch larger than the fetch limits is still
                 // returned whole (KIP-74), so the only bound on the largest

@@ -2,25 +2,49 @@
 //! delivery.
 //!
 //! # Layout
-//! - `clients`: librdkafka configs per cluster and role, a context that names
-//!   the cluster in every log line and scrubs secrets, connection probes.
+//! The run, from the top:
+//! - [`Supervisor`] (this file): runs the enabled flows of a topology,
+//!   applies reloads as transactions, cut-over and resume of topics.
+//! - `flow`: one flow's control plane. `flow` restarts a failed flow with
+//!   backoff; `flow::run` is one start of it, an event loop (progress
+//!   loaded, filters reloaded, discovery, progress writes) ending in a
+//!   drain; `flow::topic` is one async mirror task per topic (target topic,
+//!   config sync, partition growth, stalled partitions); `flow::assign`
+//!   decides where each partition starts; `flow::progress_writes` persists
+//!   acknowledged watermarks; `flow::context` is what a flow's tasks share.
 //! - `pump`: the data plane of one flow: a source consumer and a target
 //!   producer on dedicated threads, bounded by in-flight bytes.
 //! - `tracker`: the per-partition ack tracker (contiguous acknowledged
-//!   watermark, fencing by slot).
+//!   watermark, fencing by slot, refused records).
+//!
+//! What the flow asks and writes:
 //! - `start`: where a partition starts (saved progress, MirrorMaker 2
 //!   handover, `start_from`), shared with `ferry plan`.
 //! - `progress`: the progress store on the target (next source offset per
 //!   partition, compacted topic).
-//! - `flow`: one flow's control plane: topic discovery, one async mirror task
-//!   per topic, progress commits, drain on shutdown.
-//! - `topics`: target topic creation, partition growth, config filtering,
-//!   internal-topic rules.
 //! - `cut_over`: the topics handed over by a cutover, persisted on the
 //!   target so they stay stopped across restarts.
+//! - `topics`: target topic creation, partition growth, config filtering,
+//!   internal-topic rules.
 //! - `checkpoints`: per-partition offset maps fed by delivery reports,
 //!   MirrorMaker 2-format offset syncs, checkpoints, group offset sync and
 //!   heartbeats.
+//! - `lookups`: the target-topic and watermark questions of many topic
+//!   tasks, answered in batches (`batch` is the batching itself).
+//! - `internal`: the producer of a flow's low-volume internal topics
+//!   (progress, checkpoints, heartbeats, offset syncs).
+//! - `clients`: librdkafka configs per cluster and role, a context that names
+//!   the cluster in every log line and scrubs secrets, connection probes.
+//! - `error`: [`EngineError`], with the client's error as its source and
+//!   whether a retry can help.
+//! - `backoff`: the capped, jittered exponential backoff of every retry loop.
+//!
+//! What others read:
+//! - `status`: shared engine state written by the flows ([`EngineStatus`]).
+//! - `view`: the engine as the HTTP crate sees it: metrics samples,
+//!   readiness, the `/status` document.
+//! - `verify`: reading partitions back and comparing records, for
+//!   `ferry verify` and `ferry demo`.
 //!
 //! Invariant: the offset persisted for a partition is the first source offset
 //! whose record, or any earlier one, the target has not acknowledged.
@@ -30,6 +54,7 @@ mod batch;
 pub mod checkpoints;
 pub mod clients;
 pub mod cut_over;
+mod error;
 mod flow;
 mod internal;
 mod lookups;
@@ -39,50 +64,23 @@ pub mod start;
 pub mod status;
 pub mod topics;
 pub mod tracker;
-pub mod verify;
 pub mod view;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+use std::time::Duration;
 
+use backoff::Backoff;
 use cut_over::CutOverTopics;
 use ferry_config::{Flow, FlowId, Topology};
 use ferry_http::ControlError;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+pub use error::{Cause, EngineError, Place};
 pub use flow::RunMode;
 pub use pump::PROVENANCE_HEADER;
 pub use status::{EngineStatus, FlowStatus};
-
-#[derive(Debug, thiserror::Error)]
-pub enum EngineError {
-    #[error("cluster {cluster}: {cause}")]
-    Client { cluster: String, cause: String },
-    #[error("cluster {cluster}, progress topic {topic}: {cause}")]
-    Progress {
-        cluster: String,
-        topic: String,
-        cause: String,
-    },
-    #[error("cluster {cluster}, topic {topic}: {cause}")]
-    Topic {
-        cluster: String,
-        topic: String,
-        cause: String,
-    },
-    #[error("cluster {cluster}, topic {topic}, partition {partition}: {cause}")]
-    Partition {
-        cluster: String,
-        topic: String,
-        partition: i32,
-        cause: String,
-    },
-    #[error("flow {flow}: {cause}")]
-    Flow { flow: String, cause: String },
-    #[error("internal error: {0}")]
-    Internal(String),
-}
 
 /// A running flow: its cancellation, its task, and the channel that hands
 /// it topic-filter changes on reload without a restart.
@@ -315,17 +313,17 @@ impl Supervisor {
     ) -> Result<(), EngineError> {
         let topology = self.topology.clone();
         for flow in topology.flows.iter().filter(|f| f.enabled) {
-            let mut backoff = std::time::Duration::from_secs(1);
+            let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(30));
             while let Err(e) = self.restore_flow(&topology, flow).await {
                 if self.mode == RunMode::UntilCaughtUp {
                     return Err(e);
                 }
-                tracing::error!(flow = %flow.id(), error = %e, retry_in = ?backoff, "cannot read the cut-over state; the flow waits for it");
+                let wait = backoff.next_wait();
+                tracing::error!(flow = %flow.id(), error = %e, retry_in = ?wait, "cannot read the cut-over state; the flow waits for it");
                 tokio::select! {
                     _ = cancel.cancelled() => return Ok(()),
-                    _ = tokio::time::sleep(backoff) => {}
+                    _ = tokio::time::sleep(wait) => {}
                 }
-                backoff = (backoff * 2).min(std::time::Duration::from_secs(30));
             }
         }
         Ok(())

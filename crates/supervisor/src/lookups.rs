@@ -17,7 +17,7 @@ use rdkafka::{Offset, TopicPartitionList};
 
 use crate::batch::Batcher;
 use crate::clients::ClusterContext;
-use crate::EngineError;
+use crate::{EngineError, Place};
 
 /// Topics per CreateTopics request: the controller creates them one by one,
 /// and all of them must be done within the request's timeout.
@@ -64,14 +64,11 @@ fn partition_counts(
                     RDKafkaRespErr::RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART
                     | RDKafkaRespErr::RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE,
                 ) => Ok(None),
-                Some(err) => Err(EngineError::Topic {
-                    cluster: cluster.to_string(),
-                    topic: name.clone(),
-                    cause: format!(
-                        "the cluster refuses the topic: {}",
-                        rdkafka::error::RDKafkaErrorCode::from(err)
-                    ),
-                }),
+                Some(err) => Err(EngineError::request(
+                    Place::topic(cluster, name),
+                    "the cluster refuses the topic",
+                    rdkafka::error::RDKafkaErrorCode::from(err),
+                )),
             }
         })
         .collect()
@@ -148,21 +145,16 @@ impl Lookups {
                 crate::clients::serve_token_refresh(&reader);
                 match metadata_for(reader.client(), &topics, timeout) {
                     Ok(md) => partition_counts(&md, &cluster, &topics),
-                    Err(e) => {
-                        let cause = format!(
-                            "metadata request failed: {}",
-                            reader.context().scrub(&e.to_string())
-                        );
-                        topics
-                            .iter()
-                            .map(|_| {
-                                Err(EngineError::Client {
-                                    cluster: cluster.clone(),
-                                    cause: cause.clone(),
-                                })
-                            })
-                            .collect()
-                    }
+                    Err(e) => topics
+                        .iter()
+                        .map(|_| {
+                            Err(EngineError::request(
+                                Place::cluster(&cluster),
+                                "metadata request failed",
+                                e.clone(),
+                            ))
+                        })
+                        .collect(),
                 }
             })
         });

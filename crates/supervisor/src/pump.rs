@@ -30,7 +30,7 @@ use tokio::sync::mpsc;
 use crate::batch::Batcher;
 use crate::clients::{client_config, ClusterContext, Role};
 use crate::lookups::visible_partitions;
-use crate::tracker::{DeliveryError, PartitionSlot, Pending, Refusal, Resolution};
+use crate::tracker::{Acknowledged, DeliveryError, PartitionSlot, Pending, Refusal, Resolution};
 use crate::EngineError;
 
 /// Header naming the clusters a record has already been on, oldest first,
@@ -115,17 +115,20 @@ impl ProducerContext for DeliveryContext {
 
     fn delivery(&self, result: &DeliveryResult<'_>, slot: Arc<PartitionSlot>) {
         let outcome = match result {
-            Ok(m) => Ok((m.offset(), m.timestamp().to_millis().unwrap_or(-1))),
+            Ok(m) => Ok(Acknowledged {
+                target_offset: m.offset(),
+                timestamp_ms: m.timestamp().to_millis().unwrap_or(-1),
+            }),
             Err((e, _)) => Err(DeliveryError {
                 cause: self.cluster.scrub(&e.to_string()),
                 refusal: e.rdkafka_error_code().and_then(Refusal::of),
             }),
         };
         let acked = outcome.is_ok();
-        if let (Some(metrics), Ok((_, timestamp))) = (&self.metrics, &outcome) {
-            if *timestamp >= 0 {
+        if let (Some(metrics), Ok(ack)) = (&self.metrics, &outcome) {
+            if ack.timestamp_ms >= 0 {
                 let now_ms = self.clock.now_ms();
-                metrics.observe_latency((now_ms - timestamp) as f64 / 1000.0);
+                metrics.observe_latency((now_ms - ack.timestamp_ms) as f64 / 1000.0);
             }
         }
         if let Some(d) = slot.on_delivered(outcome) {

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use ferry_admin::{Admin, AdminError, ConfigChange, ConfigSource, NewTopicSpec};
 use ferry_config::{Flow, TopicNaming};
 
-use crate::EngineError;
+use crate::{EngineError, Place};
 
 /// Topic configs never copied, as in MirrorMaker 2's default filter: they
 /// describe the source cluster's operation, not the data.
@@ -79,22 +79,20 @@ pub async fn sync_topic_configs(
     (topic, remote): (&str, &str),
     copied: &mut std::collections::BTreeSet<String>,
 ) -> Result<Vec<ConfigChange>, EngineError> {
-    let fail = |cause: String| EngineError::Topic {
-        cluster: target_cluster.to_string(),
-        topic: remote.to_string(),
-        cause,
+    let fail = |doing: &str, e: AdminError| {
+        EngineError::request(Place::topic(target_cluster, remote), doing, e)
     };
     let wanted = configs_to_copy(
         flow,
         &source_admin
             .describe_topic_configs(topic)
             .await
-            .map_err(|e| fail(format!("cannot read the source topic's configs: {e}")))?,
+            .map_err(|e| fail("cannot read the source topic's configs", e))?,
     );
     let current = target_admin
         .describe_topic_configs(remote)
         .await
-        .map_err(|e| fail(format!("cannot read the target topic's configs: {e}")))?;
+        .map_err(|e| fail("cannot read the target topic's configs", e))?;
     let changes = config_changes(&wanted, &current, copied);
     if !changes.is_empty() {
         target_admin
@@ -106,7 +104,7 @@ pub async fn sync_topic_configs(
                 } else {
                     "the target refused the config change"
                 };
-                fail(format!("{what}: {e}"))
+                fail(what, e)
             })?;
     }
     *copied = wanted.into_keys().collect();
@@ -213,11 +211,11 @@ async fn ensure_topic(
             }
             Ok(())
         }
-        Err(e) => Err(EngineError::Topic {
-            cluster: cluster.to_string(),
-            topic,
-            cause: format!("cannot create the topic: {e}"),
-        }),
+        Err(e) => Err(EngineError::request(
+            Place::topic(cluster, &topic),
+            "cannot create the topic",
+            e,
+        )),
     }
 }
 
@@ -253,10 +251,8 @@ pub async fn ensure_target_topic(
     replication: Option<i32>,
     configs: &BTreeMap<String, String>,
 ) -> Result<TargetTopicAction, EngineError> {
-    let fail = |cause: String| EngineError::Topic {
-        cluster: target_cluster.to_string(),
-        topic: remote.to_string(),
-        cause,
+    let fail = |doing: String, e: AdminError| {
+        EngineError::request(Place::topic(target_cluster, remote), doing, e)
     };
     match existing {
         Some(n) if n >= partitions => Ok(TargetTopicAction::Existed),
@@ -265,9 +261,10 @@ pub async fn ensure_target_topic(
                 .create_partitions(remote, partitions as usize)
                 .await
                 .map_err(|e| {
-                    fail(format!(
-                        "cannot grow from {n} to {partitions} partitions: {e}"
-                    ))
+                    fail(
+                        format!("cannot grow from {n} to {partitions} partitions"),
+                        e,
+                    )
                 })?;
             Ok(TargetTopicAction::AddedPartitions {
                 from: n,
@@ -284,9 +281,10 @@ pub async fn ensure_target_topic(
             match create(spec).await {
                 Ok(true) => Ok(TargetTopicAction::Created),
                 Ok(false) => Ok(TargetTopicAction::Existed),
-                Err(e) => Err(fail(format!(
-                    "cannot create topic with {partitions} partitions: {e}"
-                ))),
+                Err(e) => Err(fail(
+                    format!("cannot create topic with {partitions} partitions"),
+                    e,
+                )),
             }
         }
     }

@@ -72,6 +72,15 @@ impl Refusal {
     }
 }
 
+/// The target's acknowledgement of one record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Acknowledged {
+    /// Where the record landed in the target partition.
+    pub target_offset: i64,
+    /// The record's CreateTime in milliseconds, -1 when it has none.
+    pub timestamp_ms: i64,
+}
+
 /// A failed delivery: the cause as text, and whether it was a refusal.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeliveryError {
@@ -134,10 +143,30 @@ struct SlotState {
     failure: Option<PartitionFailure>,
     /// The refused record this epoch resolves rather than copies.
     resolution: Option<Resolution>,
-    /// After a failure: the end (exclusive) of the run of records right
-    /// after the failed one that the target acknowledged, and whether that
-    /// run is still growing (no second failure yet).
-    acked_past_failure: (i64, bool),
+    /// After a failure: the records right after the failed one that the
+    /// target acknowledged nonetheless.
+    acked_past_failure: AckedPastFailure,
+}
+
+/// The run of records right after a failed one that the target
+/// acknowledged nonetheless.
+#[derive(Debug, Clone, Copy)]
+struct AckedPastFailure {
+    /// The end (exclusive) of the run.
+    end: i64,
+    /// Still growing: no second failure yet.
+    growing: bool,
+}
+
+impl AckedPastFailure {
+    /// A run that has not started: it ends right after `offset`, and
+    /// grows while records after it are acknowledged.
+    fn after(offset: i64, growing: bool) -> Self {
+        Self {
+            end: offset + 1,
+            growing,
+        }
+    }
 }
 
 /// One source partition mirrored by one task epoch.
@@ -190,7 +219,10 @@ impl PartitionSlot {
                 next_unhandled: start_offset,
                 failure: None,
                 resolution: None,
-                acked_past_failure: (start_offset, false),
+                acked_past_failure: AckedPastFailure {
+                    end: start_offset,
+                    growing: false,
+                },
             }),
             fenced: AtomicBool::new(false),
             failed: AtomicBool::new(false),
@@ -248,7 +280,7 @@ impl PartitionSlot {
     /// The end (exclusive) of the records right after the failed one that
     /// the target acknowledged nonetheless; the failed offset + 1 if none.
     pub fn acknowledged_past_failure(&self) -> i64 {
-        self.state().acked_past_failure.0
+        self.state().acked_past_failure.end
     }
 
     /// A refused record was left out (`on_record_error = "skip"`): progress
@@ -344,7 +376,7 @@ impl PartitionSlot {
 
     /// A delivery report arrived for the oldest in-flight record.
     /// Returns what was released, so the flow can return its bytes.
-    pub fn on_delivered(&self, result: Result<(i64, i64), DeliveryError>) -> Option<Delivered> {
+    pub fn on_delivered(&self, result: Result<Acknowledged, DeliveryError>) -> Option<Delivered> {
         let mut s = self.state();
         let InFlight {
             offset: source_offset,
@@ -357,9 +389,13 @@ impl PartitionSlot {
                     self.record_resolved(resolution, "dead-letter");
                 }
             }
-            Ok((target_offset, timestamp)) => {
-                if let (Some(_), (end, true)) = (&s.failure, s.acked_past_failure) {
-                    s.acked_past_failure = (end.max(source_offset + 1), true);
+            Ok(Acknowledged {
+                target_offset,
+                timestamp_ms,
+            }) => {
+                if s.failure.is_some() && s.acked_past_failure.growing {
+                    let end = s.acked_past_failure.end.max(source_offset + 1);
+                    s.acked_past_failure.end = end;
                 }
                 if s.failure.is_none() {
                     self.records_acked.fetch_add(1, Ordering::Relaxed);
@@ -367,7 +403,8 @@ impl PartitionSlot {
                         .fetch_add(u64::from(bytes), Ordering::Relaxed);
                     self.last_target_offset
                         .store(target_offset, Ordering::Relaxed);
-                    self.last_timestamp_ms.store(timestamp, Ordering::Relaxed);
+                    self.last_timestamp_ms
+                        .store(timestamp_ms, Ordering::Relaxed);
                     // After a failure the records that follow sit beyond a
                     // hole the next task re-copies: not facts to map.
                     if let Some(offsets) = &self.offsets {
@@ -378,10 +415,10 @@ impl PartitionSlot {
             Err(error) => {
                 // Keep the first failure: progress must stop at the oldest
                 // unacknowledged record, whatever happens after it.
-                s.acked_past_failure = match s.failure {
-                    None => (source_offset + 1, true),
-                    Some(_) => (s.acked_past_failure.0, false),
-                };
+                match s.failure {
+                    None => s.acked_past_failure = AckedPastFailure::after(source_offset, true),
+                    Some(_) => s.acked_past_failure.growing = false,
+                }
                 if s.failure.is_none() {
                     s.failure = Some(PartitionFailure {
                         offset: source_offset,
@@ -456,7 +493,7 @@ impl PartitionSlot {
             _ => None,
         };
         if s.failure.is_none() {
-            s.acked_past_failure = (source_offset + 1, false);
+            s.acked_past_failure = AckedPastFailure::after(source_offset, false);
             s.failure = Some(PartitionFailure {
                 offset: source_offset,
                 cause: error.cause,
@@ -485,6 +522,13 @@ impl PartitionSlot {
 mod tests {
     use super::*;
 
+    fn acked(target_offset: i64, timestamp_ms: i64) -> Result<Acknowledged, DeliveryError> {
+        Ok(Acknowledged {
+            target_offset,
+            timestamp_ms,
+        })
+    }
+
     fn slot(start: i64) -> PartitionSlot {
         PartitionSlot::new("t".into(), 0, "src.t".into(), start)
     }
@@ -497,11 +541,11 @@ mod tests {
             s.on_produced(o, 10);
         }
         assert_eq!(s.watermark(), 100, "nothing acknowledged yet");
-        s.on_delivered(Ok((0, 1)));
-        s.on_delivered(Ok((1, 1)));
+        s.on_delivered(acked(0, 1));
+        s.on_delivered(acked(1, 1));
         assert_eq!(s.watermark(), 102);
         for t in 2..5 {
-            s.on_delivered(Ok((t, 1)));
+            s.on_delivered(acked(t, 1));
         }
         assert_eq!(s.watermark(), 105);
         assert_eq!(s.records_acked.load(Ordering::Relaxed), 5);
@@ -514,10 +558,10 @@ mod tests {
         for o in 0..4 {
             s.on_produced(o, 1);
         }
-        s.on_delivered(Ok((0, 0)));
+        s.on_delivered(acked(0, 0));
         s.on_delivered(Err("MSG_SIZE_TOO_LARGE".into()));
-        s.on_delivered(Ok((1, 0)));
-        s.on_delivered(Ok((2, 0)));
+        s.on_delivered(acked(1, 0));
+        s.on_delivered(acked(2, 0));
         assert_eq!(s.watermark(), 1);
         assert_eq!(s.failure().unwrap().offset, 1);
     }
@@ -535,7 +579,7 @@ mod tests {
         let notify = Arc::new(Notify::new());
         let s = slot(0).with_failure_notify(notify.clone());
         s.on_produced(0, 1);
-        s.on_delivered(Ok((0, 0)));
+        s.on_delivered(acked(0, 0));
         assert!(!woken(&notify).await, "an acknowledgement wakes nobody");
 
         s.on_produced(1, 1);
@@ -572,9 +616,9 @@ mod tests {
         // Control: offset 1 never reached the producer (a marker).
         let marker = slot(0).with_offsets(registry.attach(&topic, 0));
         marker.on_produced(0, 1);
-        marker.on_delivered(Ok((0, 1)));
+        marker.on_delivered(acked(0, 1));
         marker.on_produced(2, 1);
-        marker.on_delivered(Ok((1, 1)));
+        marker.on_delivered(acked(1, 1));
         assert_eq!(registry.translate("orders", 0, 1), Translation::Exact(1));
 
         // Skipped: offset 1 resolved when the consumer hands it over.
@@ -584,7 +628,7 @@ mod tests {
             .with_resolution(refused(1));
         assert_eq!(skipping.pending(0), None);
         skipping.on_produced(0, 1);
-        skipping.on_delivered(Ok((0, 1)));
+        skipping.on_delivered(acked(0, 1));
         let Some(Pending::Refused(resolution)) = skipping.pending(1) else {
             panic!("offset 1 is resolved");
         };
@@ -592,7 +636,7 @@ mod tests {
         assert_eq!(skipping.pending(2), None);
         assert_eq!(skipping.watermark(), 2);
         skipping.on_produced(2, 1);
-        skipping.on_delivered(Ok((1, 1)));
+        skipping.on_delivered(acked(1, 1));
         assert_eq!(registry.translate("orders", 1, 0), Translation::Exact(0));
         assert_eq!(
             registry.translate("orders", 1, 1),
@@ -611,10 +655,10 @@ mod tests {
         };
         dead.on_produced_dead_letter(resolution, 5);
         assert_eq!(dead.watermark(), 1, "not resolved before acknowledged");
-        dead.on_delivered(Ok((70, 1)));
+        dead.on_delivered(acked(70, 1));
         assert_eq!(dead.watermark(), 2);
         dead.on_produced(2, 1);
-        dead.on_delivered(Ok((0, 1)));
+        dead.on_delivered(acked(0, 1));
         assert_eq!(dead.records_acked.load(Ordering::Relaxed), 1);
         assert!(!registry.translate("orders", 2, 1).is_exact());
         assert_eq!(registry.translate("orders", 2, 2), Translation::Exact(0));
@@ -635,13 +679,13 @@ mod tests {
         for o in 0..5 {
             failed.on_produced(o, 1);
         }
-        failed.on_delivered(Ok((0, 1)));
+        failed.on_delivered(acked(0, 1));
         failed.on_delivered(Err(DeliveryError {
             cause: "Broker: Message size too large".into(),
             refusal: Some(Refusal::TooLarge),
         }));
-        failed.on_delivered(Ok((1, 1)));
-        failed.on_delivered(Ok((2, 1)));
+        failed.on_delivered(acked(1, 1));
+        failed.on_delivered(acked(2, 1));
         assert_eq!(failed.acknowledged_past_failure(), 4);
         failed.on_delivered(Err("timed out".into()));
         assert_eq!(
@@ -669,7 +713,7 @@ mod tests {
         s.on_produced(0, 1);
         s.on_skipped(1);
         assert_eq!(s.watermark(), 0);
-        s.on_delivered(Ok((0, 0)));
+        s.on_delivered(acked(0, 0));
         assert_eq!(s.watermark(), 2);
         s.on_skipped(2);
         assert_eq!(s.watermark(), 3);
@@ -681,9 +725,9 @@ mod tests {
         let s = slot(0);
         s.on_produced(0, 1);
         s.on_produced(5, 1);
-        s.on_delivered(Ok((0, 0)));
+        s.on_delivered(acked(0, 0));
         assert_eq!(s.watermark(), 5);
-        s.on_delivered(Ok((1, 0)));
+        s.on_delivered(acked(1, 0));
         assert_eq!(s.watermark(), 6);
     }
 }

@@ -142,11 +142,11 @@ pub fn stop_daemon(daemon: Daemon) -> (Option<i32>, String) {
     stop_daemon_with(daemon, libc::SIGTERM)
 }
 
-/// Sends `sig` to a child process.
+/// Sends `sig` to a child process, failing the test if it is not delivered.
 pub fn signal(child: &Child, sig: i32) {
-    // SAFETY: kill(2) on our own child's pid.
-    let rc = unsafe { libc::kill(child.id() as i32, sig) };
-    assert_eq!(rc, 0, "signal {sig} delivered");
+    if let Err(e) = crate::proc::signal(child, sig) {
+        panic!("signal {sig} not delivered: {e}");
+    }
 }
 
 /// Polls `probe` every 200 ms until it returns `Some`, failing the test

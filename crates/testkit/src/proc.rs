@@ -100,6 +100,19 @@ pub struct ProcStats {
     pub cpu_time: Duration,
 }
 
+/// Sends `signal` to a child that has not been reaped yet (so its pid is
+/// still ours): a daemon under test, told to reload or to shut down.
+pub fn signal(child: &Child, signal: libc::c_int) -> io::Result<()> {
+    let pid = libc::pid_t::try_from(child.id())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "pid out of range"))?;
+    // SAFETY: kill(2) takes no pointers; the pid is our unreaped child's.
+    if unsafe { libc::kill(pid, signal) } == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
 /// Samples a *running* process from `/proc/<pid>` (`VmHWM` of `status`,
 /// `utime + stime` of `stat`), e.g. a Ferry daemon during a benchmark, right
 /// before stopping it. Both values only grow, so the last sample is the best.

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ferry_supervisor::verify::digest_partition;
+use ferry_migrate::records::digest_partition;
 use ferry_supervisor::{RunMode, Supervisor};
 use rdkafka::config::ClientConfig;
 use rdkafka::message::{Header, OwnedHeaders};

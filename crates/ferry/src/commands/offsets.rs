@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use ferry_checkpoint::Translation;
 use ferry_config::FlowId;
-use ferry_supervisor::checkpoints::{self, OffsetRow};
+use ferry_migrate::offsets_report::{offsets_report, OffsetRow};
+use ferry_supervisor::checkpoints;
 
 use crate::exit;
 
@@ -49,11 +50,7 @@ pub fn offsets(path: &Path, flow: &str, group: Option<&str>) -> u8 {
         Err(code) => return code,
     };
     let report = rt.block_on(async {
-        tokio::time::timeout(
-            TIMEOUT,
-            checkpoints::offsets_report(flow, source, target, group),
-        )
-        .await
+        tokio::time::timeout(TIMEOUT, offsets_report(flow, source, target, group)).await
     });
     let rows = match report {
         Ok(Ok(rows)) => rows,

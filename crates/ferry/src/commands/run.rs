@@ -144,7 +144,7 @@ pub fn run(path: &Path, until: Option<Until>) -> u8 {
         }
         let reporting = (mode == RunMode::UntilCaughtUp).then(|| {
             let stop = CancellationToken::new();
-            let task = tokio::spawn(crate::progress::report(supervisor.status(), stop.clone()));
+            let task = tokio::spawn(crate::meter::report(supervisor.status(), stop.clone()));
             (stop, task)
         });
         let result = supervisor.wait().await;

@@ -26,7 +26,7 @@ pub fn verify(
         Err(code) => return code,
     };
     let options = VerifyOptions {
-        topics: filter,
+        topics: filter.map(verify::TopicFilter::Pattern),
         parallel,
         wait,
         notice: Some(Arc::new(|line: &str| eprintln!("{line}"))),

@@ -3,11 +3,11 @@
 
 use std::collections::HashMap;
 
-use ferry_checkpoint::Segment;
-use ferry_supervisor::verify::{
-    describe, differences, provenance, range_consumer, same_record, RangeReader, ReaderContext,
-    RecordDescription, RecordDigest,
+use crate::records::reader::{range_consumer, RangeReader, ReaderContext};
+use crate::records::{
+    describe, differences, provenance, same_record, RecordDescription, RecordDigest,
 };
+use ferry_checkpoint::Segment;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{BorrowedMessage, Message, OwnedMessage};
 use rdkafka::{Offset, TopicPartitionList};

@@ -61,15 +61,16 @@
 //! consumer per side that is reused from partition to partition; each side
 //! holds one record at a time, so memory does not grow with the data.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::records::reader::ReaderContext;
+use crate::records::{Field, RecordDescription};
 use ferry_checkpoint::Segment;
 use ferry_config::{Cluster, Flow, StartFrom, TopicNaming, Topology};
 use ferry_supervisor::checkpoints::{offset_syncs_location, read_syncs};
-use ferry_supervisor::verify::{Field, ReaderContext, RecordDescription};
 use ferry_supervisor::{progress, topics, EngineError};
 use futures::StreamExt;
 use rdkafka::consumer::BaseConsumer;
@@ -107,11 +108,29 @@ const WATERMARK_CONCURRENCY: usize = 16;
 /// Told about what verify is waiting for (a line for a person).
 pub type Notice = dyn Fn(&str) + Send + Sync;
 
+/// Which of a flow's source topics to verify.
+#[derive(Debug, Clone)]
+pub enum TopicFilter {
+    /// `--topics`: the topics this regex matches (whole name).
+    Pattern(Regex),
+    /// Exactly these topics, by name (the topics a cutover moves).
+    Names(BTreeSet<String>),
+}
+
+impl TopicFilter {
+    pub fn matches(&self, topic: &str) -> bool {
+        match self {
+            TopicFilter::Pattern(r) => r.is_match(topic),
+            TopicFilter::Names(names) => names.contains(topic),
+        }
+    }
+}
+
 /// What to verify, beyond the flows.
 #[derive(Clone)]
 pub struct VerifyOptions {
-    /// Only source topics this regex matches (whole name).
-    pub topics: Option<Regex>,
+    /// Only these of the flows' source topics.
+    pub topics: Option<TopicFilter>,
     /// Partitions read at once.
     pub parallel: usize,
     /// How long to wait for replication to reach the source end offsets
@@ -145,7 +164,7 @@ impl Default for VerifyOptions {
 /// Compiles a `--topics` pattern; like the topology's filters it must
 /// match the whole source topic name. `Err` names the pattern and the
 /// problem.
-pub fn topics_filter(pattern: &str) -> Result<Regex, String> {
+pub fn topics_filter(pattern: &str) -> Result<Regex, InvalidTopicsPattern> {
     Regex::new(&format!("^(?:{pattern})$")).map_err(|e| {
         // The last line of regex's message is the one-line cause.
         let text = e.to_string();
@@ -155,8 +174,21 @@ pub fn topics_filter(pattern: &str) -> Result<Regex, String> {
             .find_map(|l| l.trim().strip_prefix("error: "))
             .unwrap_or(&text)
             .to_string();
-        format!("--topics: invalid regex \"{pattern}\": {reason}")
+        InvalidTopicsPattern {
+            pattern: pattern.to_string(),
+            reason,
+        }
     })
+}
+
+/// A `--topics` pattern that is not a valid regex.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("--topics: invalid regex \"{pattern}\": {reason}")]
+pub struct InvalidTopicsPattern {
+    /// The pattern as the operator wrote it.
+    pub pattern: String,
+    /// The regex parser's one-line cause.
+    pub reason: String,
 }
 
 /// The pattern a `--topics` filter was compiled from, as the operator wrote it.
@@ -234,7 +266,7 @@ pub struct Side {
     pub end: i64,
     /// Records read (after the provenance rules).
     pub records: u64,
-    /// SHA-256 of those records, in order (`ferry_supervisor::verify`).
+    /// SHA-256 of those records, in order ([`crate::records`]).
     pub digest: String,
 }
 
@@ -444,7 +476,7 @@ async fn plan_jobs(
     let selected: Vec<(&String, usize)> = source_topics
         .iter()
         .filter(|(t, _)| topics::selects(flow, t))
-        .filter(|(t, _)| options.topics.as_ref().is_none_or(|r| r.is_match(t)))
+        .filter(|(t, _)| options.topics.as_ref().is_none_or(|f| f.matches(t)))
         .map(|(t, n)| (t, *n))
         .collect();
     if selected.is_empty() {
@@ -679,12 +711,22 @@ mod tests {
     }
 
     #[test]
+    fn a_names_filter_reads_no_name_as_a_regex() {
+        let f = TopicFilter::Names(BTreeSet::from(["orders.v1".to_string(), "a+b".to_string()]));
+        assert!(f.matches("orders.v1") && f.matches("a+b"));
+        assert!(!f.matches("ordersXv1") && !f.matches("orders.v12") && !f.matches("aab"));
+    }
+
+    #[test]
     fn topic_filters_match_whole_names_and_name_bad_patterns() {
         let r = topics_filter("orders|pay.*").unwrap();
         assert!(r.is_match("orders") && r.is_match("payments"));
         assert!(!r.is_match("old-orders"));
         let err = topics_filter("orders(").unwrap_err();
-        assert_eq!(err, "--topics: invalid regex \"orders(\": unclosed group");
+        assert_eq!(
+            err.to_string(),
+            "--topics: invalid regex \"orders(\": unclosed group"
+        );
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The human-readable report and progress lines.
 
-use ferry_supervisor::verify::RecordDescription;
+use crate::records::RecordDescription;
 
 use super::{Basis, DivergenceKind, Outcome, PartitionResult, VerifyReport};
 

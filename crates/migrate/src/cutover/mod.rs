@@ -36,30 +36,30 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ferry_admin::{Admin, AdminError, GroupDescription, Watermarks};
+use ferry_admin::{Admin, AdminError, GroupDescription};
 use ferry_checkpoint::group_sync::{self, TargetGroup};
 use ferry_checkpoint::Translation;
 use ferry_config::{Cluster, Flow, NameFilter, Secret, Topology};
-use ferry_supervisor::checkpoints::{self, OffsetRow};
-use ferry_supervisor::{cut_over, progress, topics, RunMode, Supervisor};
+use ferry_supervisor::{cut_over, topics, RunMode, Supervisor};
 use regex::Regex;
 use tokio_util::sync::CancellationToken;
 
-use crate::verify::{self, Outcome, VerifyOptions, VerifyReport};
+mod lag;
+
+use lag::wait_for_settled_lag;
+
+use crate::offsets_report::{offsets_report, OffsetRow};
+use crate::verify::{self, Outcome, TopicFilter, VerifyOptions, VerifyReport};
 use crate::{admin, client_err, clusters};
 
 /// How often lag is measured.
 const POLL: Duration = Duration::from_secs(1);
-/// How often a waiting step says where it stands.
-const REPORT_EVERY: Duration = Duration::from_secs(5);
 /// Progress-topic and offset-syncs reads.
 const READ_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long the daemon may take to drop stopped topics from `/status`.
 const DAEMON_STOP_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long the daemon may take to answer `/status` in the preflight.
 const STATUS_TIMEOUT: Duration = Duration::from_secs(10);
-/// Partitions named in a refusal, at most.
-const NAMED_PARTITIONS: usize = 10;
 
 #[derive(Debug, Clone)]
 pub struct CutoverOptions {
@@ -99,10 +99,10 @@ pub enum CutoverError {
     Engine(#[from] ferry_supervisor::EngineError),
 }
 
-fn refused(step: &'static str, reason: impl Into<String>) -> CutoverError {
+fn refused(step: &'static str, reason: impl std::fmt::Display) -> CutoverError {
     CutoverError::Refused {
         step,
-        reason: reason.into(),
+        reason: reason.to_string(),
     }
 }
 
@@ -181,7 +181,7 @@ pub async fn cutover(
         partitions.values().sum::<i32>(),
         names.join(", ")
     ));
-    let rows = checkpoints::offsets_report(&narrowed, source, target, None).await?;
+    let rows = offsets_report(&narrowed, source, target, None).await?;
     refuse_active_groups(&target_admin, target, &rows).await?;
     let replicator = find_daemon(topology, flow)?;
     log(&match replicator {
@@ -235,7 +235,7 @@ pub async fn cutover(
 
     // 5. verify
     let verify_options = VerifyOptions {
-        topics: Some(exact_names(&names)),
+        topics: Some(TopicFilter::Names(partitions.keys().cloned().collect())),
         ..VerifyOptions::default()
     };
     let report =
@@ -299,12 +299,6 @@ pub async fn cutover(
         groups,
         verify: report,
     })
-}
-
-/// A regex that matches exactly these names.
-fn exact_names(names: &[&str]) -> Regex {
-    let alternatives: Vec<String> = names.iter().map(|n| regex::escape(n)).collect();
-    Regex::new(&format!("^(?:{})$", alternatives.join("|"))).expect("escaped names compile")
 }
 
 /// The source topics the cutover moves, with their partition counts.
@@ -427,168 +421,6 @@ impl Engine {
     }
 }
 
-/// Lag of one partition: the source end offset and the saved progress.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct PartitionLag {
-    end: i64,
-    progress: Option<i64>,
-    low: i64,
-}
-
-impl PartitionLag {
-    fn records(&self) -> i64 {
-        (self.end - self.progress.unwrap_or(self.low)).max(0)
-    }
-}
-
-async fn lag_snapshot(
-    source_admin: &Admin,
-    source: &Cluster,
-    target: &Cluster,
-    flow: &Flow,
-    partitions: &BTreeMap<String, i32>,
-) -> Result<BTreeMap<(String, i32), PartitionLag>, CutoverError> {
-    let saved = progress::load(target, &flow.source, READ_TIMEOUT).await?;
-    let lag = watermarks(source_admin, source, partitions)
-        .await?
-        .into_iter()
-        .map(|(key, w)| {
-            let progress = saved.get(&key).copied();
-            (
-                key,
-                PartitionLag {
-                    end: w.high,
-                    progress,
-                    low: w.low,
-                },
-            )
-        })
-        .collect();
-    Ok(lag)
-}
-
-/// Low and high watermark of every chosen source partition.
-async fn watermarks(
-    source_admin: &Admin,
-    source: &Cluster,
-    partitions: &BTreeMap<String, i32>,
-) -> Result<BTreeMap<(String, i32), Watermarks>, CutoverError> {
-    let mut marks = BTreeMap::new();
-    for (topic, count) in partitions {
-        for p in 0..*count {
-            let w = source_admin.watermarks(topic, p).await.map_err(client_err(
-                source,
-                &format!("cannot read the end of {topic}[{p}]"),
-            ))?;
-            marks.insert((topic.clone(), p), w);
-        }
-    }
-    Ok(marks)
-}
-
-/// Step 2: lag 0 on every partition, and no source partition growing, for
-/// `settle` in a row; refuses after `wait`, naming who still lags and
-/// which partitions are still written to. Returns the settled source end
-/// offsets.
-async fn wait_for_settled_lag(
-    source_admin: &Admin,
-    source: &Cluster,
-    target: &Cluster,
-    flow: &Flow,
-    partitions: &BTreeMap<String, i32>,
-    options: &CutoverOptions,
-    log: Log<'_>,
-) -> Result<HashMap<(String, i32), i64>, CutoverError> {
-    let started = Instant::now();
-    let mut last_report = started;
-    let mut previous: Option<BTreeMap<(String, i32), PartitionLag>> = None;
-    let mut settled_since: Option<Instant> = None;
-    // Records added to each source partition since the step started.
-    let mut written: BTreeMap<(String, i32), i64> = BTreeMap::new();
-    loop {
-        let now = lag_snapshot(source_admin, source, target, flow, partitions).await?;
-        let mut grew = false;
-        if let Some(prev) = &previous {
-            for (key, l) in &now {
-                let before = prev.get(key).map_or(l.end, |p| p.end);
-                if l.end > before {
-                    grew = true;
-                    *written.entry(key.clone()).or_default() += l.end - before;
-                }
-            }
-        }
-        let lagging: Vec<(&(String, i32), i64)> = now
-            .iter()
-            .map(|(k, l)| (k, l.records()))
-            .filter(|(_, r)| *r > 0)
-            .collect();
-        let total: i64 = lagging.iter().map(|(_, r)| r).sum();
-        if lagging.is_empty() && !grew {
-            let since = *settled_since.get_or_insert_with(Instant::now);
-            if since.elapsed() >= options.settle {
-                log(&format!(
-                    "[2/6] lag: 0 on every partition, and no source partition written to, for {:?}",
-                    options.settle
-                ));
-                return Ok(now.into_iter().map(|(key, l)| (key, l.end)).collect());
-            }
-        } else {
-            settled_since = None;
-        }
-        if started.elapsed() >= options.wait {
-            let mut reasons = Vec::new();
-            if total > 0 {
-                reasons.push(format!(
-                    "{total} record(s) not yet copied on {} partition(s): {}",
-                    lagging.len(),
-                    name_partitions(lagging.iter().map(|(k, r)| (*k, *r)))
-                ));
-            }
-            let recent: Vec<(&(String, i32), i64)> = written.iter().map(|(k, n)| (k, *n)).collect();
-            if !recent.is_empty() {
-                reasons.push(format!(
-                    "producers still write to the source: {} partition(s) grew during the last {:?}: {}; stop every producer of these topics on cluster {}, then run cutover again",
-                    recent.len(),
-                    started.elapsed().min(options.wait),
-                    name_partitions(recent.into_iter()),
-                    source.name
-                ));
-            }
-            if reasons.is_empty() {
-                reasons.push(format!(
-                    "lag did not stay 0 for the settle period ({:?}) within {:?}",
-                    options.settle, options.wait
-                ));
-            }
-            return Err(refused("lag", reasons.join("; ")));
-        }
-        if last_report.elapsed() >= REPORT_EVERY {
-            last_report = Instant::now();
-            let writes = written.values().filter(|n| **n > 0).count();
-            log(&format!(
-                "      lag: {total} record(s) on {} partition(s); {writes} partition(s) written to since the start",
-                lagging.len()
-            ));
-        }
-        previous = Some(now);
-        tokio::time::sleep(POLL).await;
-    }
-}
-
-/// `topic[p] (+n)` for the first few partitions, then how many more.
-fn name_partitions<'a>(items: impl Iterator<Item = (&'a (String, i32), i64)>) -> String {
-    let items: Vec<_> = items.collect();
-    let mut named: Vec<String> = items
-        .iter()
-        .take(NAMED_PARTITIONS)
-        .map(|((t, p), n)| format!("{t}[{p}] ({n})"))
-        .collect();
-    if items.len() > NAMED_PARTITIONS {
-        named.push(format!("and {} more", items.len() - NAMED_PARTITIONS));
-    }
-    named.join(", ")
-}
-
 /// Translations once the last offset syncs are in: every row exact, or at
 /// the end of its partition (where a conservative translation is the true
 /// position: nothing follows it). Waits at most `translation_wait`, then
@@ -603,7 +435,7 @@ async fn settled_translations(
 ) -> Result<Vec<OffsetRow>, CutoverError> {
     let started = Instant::now();
     loop {
-        let rows = checkpoints::offsets_report(flow, source, target, None).await?;
+        let rows = offsets_report(flow, source, target, None).await?;
         let settled = |r: &OffsetRow| match r.translated {
             Translation::Exact(_) => true,
             Translation::Conservative(_) => ends
@@ -900,50 +732,4 @@ pub fn render_next_steps(report: &CutoverReport) -> String {
         }
     ));
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn lag_counts_from_progress_or_the_log_start() {
-        let l = PartitionLag {
-            end: 100,
-            progress: Some(90),
-            low: 0,
-        };
-        assert_eq!(l.records(), 10);
-        let fresh = PartitionLag {
-            end: 100,
-            progress: None,
-            low: 40,
-        };
-        assert_eq!(
-            fresh.records(),
-            60,
-            "nothing saved yet: all that is in the log"
-        );
-        let empty = PartitionLag {
-            end: 5,
-            progress: None,
-            low: 5,
-        };
-        assert_eq!(empty.records(), 0);
-    }
-
-    #[test]
-    fn exact_names_do_not_read_names_as_regexes() {
-        let r = exact_names(&["orders.v1", "a+b"]);
-        assert!(r.is_match("orders.v1") && r.is_match("a+b"));
-        assert!(!r.is_match("ordersXv1") && !r.is_match("orders.v12") && !r.is_match("aab"));
-    }
-
-    #[test]
-    fn partitions_are_named_up_to_a_limit() {
-        let keys: Vec<(String, i32)> = (0..12).map(|p| ("t".to_string(), p)).collect();
-        let text = name_partitions(keys.iter().map(|k| (k, 3)));
-        assert!(text.starts_with("t[0] (3), t[1] (3)"), "{text}");
-        assert!(text.ends_with("and 2 more"), "{text}");
-    }
 }

@@ -1,7 +1,10 @@
-//! Progress of a bounded run (`ferry run --until caught-up`): per flow the
+//! The meter of a bounded run (`ferry run --until caught-up`): per flow the
 //! records and bytes copied, what is left, and an ETA. A person at a
 //! terminal gets bars redrawn in place on stderr; a pipe or a journal gets
 //! a log line now and then, so nothing floods a log file.
+//!
+//! Display only: where copying resumes is the engine's progress store on the
+//! target, which this module neither reads nor writes.
 
 use std::io::{IsTerminal, Write};
 use std::sync::Arc;
@@ -17,7 +20,7 @@ const BAR_WIDTH: usize = 24;
 
 /// One flow's numbers at one moment.
 #[derive(Debug, Clone, PartialEq)]
-pub struct FlowProgress {
+pub struct FlowMeter {
     pub flow: String,
     pub records: u64,
     pub bytes: u64,
@@ -25,8 +28,8 @@ pub struct FlowProgress {
     pub left: u64,
 }
 
-impl FlowProgress {
-    fn of(status: &EngineStatus) -> Vec<FlowProgress> {
+impl FlowMeter {
+    fn of(status: &EngineStatus) -> Vec<FlowMeter> {
         status
             .flows()
             .into_iter()
@@ -36,7 +39,7 @@ impl FlowProgress {
                     .values()
                     .fold((0, 0), |(r, b), (tr, tb)| (r + tr, b + tb));
                 let left = flow.lag().iter().map(|(_, l)| *l as u64).sum();
-                FlowProgress {
+                FlowMeter {
                     flow: id.to_string(),
                     records,
                     bytes,
@@ -91,7 +94,7 @@ pub async fn report(status: Arc<EngineStatus>, stop: CancellationToken) {
             _ = stop.cancelled() => break,
             _ = ticks.tick() => {}
         }
-        let flows = FlowProgress::of(&status);
+        let flows = FlowMeter::of(&status);
         if terminal {
             let mut err = std::io::stderr().lock();
             // Back over the bars drawn last time, then redraw them.
@@ -108,7 +111,7 @@ pub async fn report(status: Arc<EngineStatus>, stop: CancellationToken) {
             }
         }
     }
-    for f in FlowProgress::of(&status) {
+    for f in FlowMeter::of(&status) {
         println!(
             "{}: copied {} records ({}) in {}",
             f.flow,
@@ -125,22 +128,22 @@ mod tests {
 
     #[test]
     fn a_line_shows_bar_share_and_eta() {
-        let p = FlowProgress {
+        let meter = FlowMeter {
             flow: "a->b".into(),
             records: 750,
             bytes: 750_000,
             left: 250,
         };
-        let line = p.line(Duration::from_secs(3));
+        let line = meter.line(Duration::from_secs(3));
         assert!(
             line.starts_with("a->b  [##################......]  75%"),
             "{line}"
         );
         assert!(line.contains("750 records"), "{line}");
         assert!(line.contains("250 left  ETA 1"), "{line}");
-        let done = FlowProgress { left: 0, ..p };
+        let done = FlowMeter { left: 0, ..meter };
         assert!(done.line(Duration::from_secs(3)).ends_with("caught up"));
-        let nothing = FlowProgress {
+        let nothing = FlowMeter {
             flow: "a->b".into(),
             records: 0,
             bytes: 0,

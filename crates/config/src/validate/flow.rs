@@ -1,0 +1,368 @@
+//! `[[flows]]`: the clusters a flow joins, its topics and naming, timings
+//! and record-error policy, and the cycles flows can form together.
+
+use super::*;
+
+/// Accepts `67108864`, `"64MiB"`, `"512KiB"`, `"1GiB"` or `"100MB"`.
+fn parse_bytes(value: &toml::Value) -> Result<u64, String> {
+    match value {
+        toml::Value::Integer(n) if *n > 0 => Ok(*n as u64),
+        toml::Value::String(s) => {
+            let s = s.trim();
+            let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+            let (num, unit) = s.split_at(split);
+            let n: u64 = num
+                .parse()
+                .map_err(|_| format!("invalid size \"{s}\": expected e.g. \"64MiB\""))?;
+            let mult: u64 = match unit.trim() {
+                "" | "B" => 1,
+                "KiB" => 1 << 10,
+                "MiB" => 1 << 20,
+                "GiB" => 1 << 30,
+                "KB" => 1_000,
+                "MB" => 1_000_000,
+                "GB" => 1_000_000_000,
+                other => {
+                    return Err(format!(
+                        "invalid size unit \"{other}\": use B, KiB, MiB, GiB, KB, MB or GB"
+                    ))
+                }
+            };
+            match n.checked_mul(mult) {
+                Some(0) | None => Err(format!(
+                    "size \"{s}\" must be greater than zero and fit in 64 bits"
+                )),
+                Some(b) => Ok(b),
+            }
+        }
+        _ => Err("must be a positive integer number of bytes or a string like \"64MiB\"".into()),
+    }
+}
+
+fn parse_start_from(raw: &str) -> Result<StartFrom, String> {
+    match raw {
+        "earliest" => Ok(StartFrom::Earliest),
+        "latest" => Ok(StartFrom::Latest),
+        "unconsumed" => Ok(StartFrom::Unconsumed),
+        ts => time::OffsetDateTime::parse(ts, &time::format_description::well_known::Rfc3339)
+            .map(|t| StartFrom::Timestamp((t.unix_timestamp_nanos() / 1_000_000) as i64))
+            .map_err(|e| {
+                format!("invalid start_from \"{ts}\": use earliest, latest, unconsumed or an RFC 3339 timestamp ({e})")
+            }),
+    }
+}
+
+pub(super) fn check_flow(
+    checker: &mut Checker<'_>,
+    path: &str,
+    raw: RawFlow,
+    clusters: &BTreeSet<String>,
+) -> Option<Flow> {
+    let before = checker.issues.len();
+    let mut cluster_ref = |field: &str, value: Option<String>| -> String {
+        match value {
+            None => {
+                checker.issue(
+                    format!("{path}.{field}"),
+                    "missing: name a cluster from [clusters]",
+                );
+                String::new()
+            }
+            Some(name) if !clusters.contains(&name) => {
+                let known: Vec<&str> = clusters.iter().map(String::as_str).collect();
+                checker.issue(
+                    format!("{path}.{field}"),
+                    format!("unknown cluster \"{name}\" (known: {})", known.join(", ")),
+                );
+                name
+            }
+            Some(name) => name,
+        }
+    };
+    let source = cluster_ref("source", raw.source);
+    let target = cluster_ref("target", raw.target);
+    if !source.is_empty() && source == target {
+        checker.issue(
+            format!("{path}.target"),
+            format!("a flow cannot replicate cluster \"{source}\" to itself"),
+        );
+    }
+
+    let topics = raw.topics.unwrap_or_else(|| vec![".*".into()]);
+    let topics_exclude = raw.topics_exclude.unwrap_or_default();
+    let groups = raw.groups.unwrap_or_else(|| vec![".*".into()]);
+    let groups_exclude = raw.groups_exclude.unwrap_or_default();
+    checker.regexes(&format!("{path}.topics"), &topics);
+    checker.regexes(&format!("{path}.topics_exclude"), &topics_exclude);
+    checker.regexes(&format!("{path}.groups"), &groups);
+    checker.regexes(&format!("{path}.groups_exclude"), &groups_exclude);
+
+    let topic_naming = match raw.topic_naming.as_deref().unwrap_or("prefix") {
+        "prefix" => TopicNaming::Prefix,
+        "identity" => TopicNaming::Identity,
+        other => {
+            checker.issue(
+                format!("{path}.topic_naming"),
+                format!("invalid topic_naming \"{other}\": use \"prefix\" or \"identity\""),
+            );
+            TopicNaming::Prefix
+        }
+    };
+    let start_from = match parse_start_from(raw.start_from.as_deref().unwrap_or("earliest")) {
+        Ok(s) => s,
+        Err(e) => {
+            checker.issue(format!("{path}.start_from"), e);
+            StartFrom::Earliest
+        }
+    };
+    let unconsumed_fallback = match raw.unconsumed_fallback.as_deref().unwrap_or("earliest") {
+        "earliest" => Fallback::Earliest,
+        "latest" => Fallback::Latest,
+        other => {
+            checker.issue(
+                format!("{path}.unconsumed_fallback"),
+                format!("invalid value \"{other}\": use \"earliest\" or \"latest\""),
+            );
+            Fallback::Earliest
+        }
+    };
+    let offset_syncs_location = match raw.offset_syncs_location.as_deref().unwrap_or("target") {
+        "target" => SyncsLocation::Target,
+        "source" => SyncsLocation::Source,
+        other => {
+            checker.issue(
+                format!("{path}.offset_syncs_location"),
+                format!("invalid value \"{other}\": use \"target\" or \"source\""),
+            );
+            SyncsLocation::Target
+        }
+    };
+    let checkpoint_interval = checker.duration(
+        format!("{path}.checkpoint_interval"),
+        raw.checkpoint_interval.as_deref(),
+        DEFAULT_CHECKPOINT_INTERVAL,
+    );
+    let refresh_interval = checker.duration(
+        format!("{path}.refresh_interval"),
+        raw.refresh_interval.as_deref(),
+        DEFAULT_REFRESH_INTERVAL,
+    );
+    let heartbeat_interval = checker.duration(
+        format!("{path}.heartbeat_interval"),
+        raw.heartbeat_interval.as_deref(),
+        DEFAULT_HEARTBEAT_INTERVAL,
+    );
+    if let Some(rf) = raw.replication_factor {
+        if rf != -1 && !(1..=32).contains(&rf) {
+            checker.issue(
+                format!("{path}.replication_factor"),
+                format!("invalid replication_factor {rf}: use 1..=32, or omit it for the broker default"),
+            );
+        }
+    }
+    let max_in_flight_bytes = match raw.max_in_flight_bytes.as_ref().map(parse_bytes) {
+        None => DEFAULT_MAX_IN_FLIGHT_BYTES,
+        Some(Ok(b)) => b,
+        Some(Err(e)) => {
+            checker.issue(format!("{path}.max_in_flight_bytes"), e);
+            DEFAULT_MAX_IN_FLIGHT_BYTES
+        }
+    };
+    let mm2_offsets = check_mm2_offsets(checker, path, raw.mm2_offsets, &source, &target, clusters);
+    let on_record_error = check_on_record_error(
+        checker,
+        path,
+        raw.on_record_error.as_deref(),
+        raw.dead_letter_topic,
+    );
+    let make_filter = |inc: Vec<String>, exc: Vec<String>| NameFilter::new(inc, exc).ok();
+    let topics = make_filter(topics, topics_exclude);
+    let groups = make_filter(groups, groups_exclude);
+
+    if checker.issues.len() != before {
+        return None;
+    }
+    Some(Flow {
+        source,
+        target,
+        enabled: raw.enabled.unwrap_or(true),
+        topics: topics?,
+        groups: groups?,
+        topic_naming,
+        start_from,
+        unconsumed_fallback,
+        sync_topic_configs: raw.sync_topic_configs.unwrap_or(true),
+        topic_configs_exclude: raw.topic_configs_exclude.unwrap_or_default(),
+        sync_group_offsets: raw.sync_group_offsets.unwrap_or(true),
+        emit_checkpoints: raw.emit_checkpoints.unwrap_or(true),
+        emit_heartbeats: raw.emit_heartbeats.unwrap_or(true),
+        checkpoint_interval,
+        refresh_interval,
+        heartbeat_interval,
+        replication_factor: raw.replication_factor.filter(|rf| *rf != -1),
+        max_in_flight_bytes,
+        cycle_protection: raw.cycle_protection.unwrap_or(true),
+        offset_syncs_location,
+        mm2_offsets,
+        on_record_error,
+    })
+}
+
+/// `flows[].mm2_offsets`: absent means MirrorMaker 2 in dedicated mode. When
+/// given, the offsets topic and the connector are required (Connect has no
+/// default an operator could rely on), the cluster defaults to the target.
+fn check_mm2_offsets(
+    checker: &mut Checker<'_>,
+    path: &str,
+    raw: Option<RawMm2Offsets>,
+    source: &str,
+    target: &str,
+    clusters: &BTreeSet<String>,
+) -> Mm2Offsets {
+    let Some(raw) = raw else {
+        return Mm2Offsets::dedicated(source, target);
+    };
+    let path = format!("{path}.mm2_offsets");
+    let cluster = match raw.cluster {
+        None => target.to_string(),
+        Some(name) => {
+            if !clusters.contains(&name) {
+                let known: Vec<&str> = clusters.iter().map(String::as_str).collect();
+                checker.issue(
+                    format!("{path}.cluster"),
+                    format!(
+                        "unknown cluster \"{name}\" (known: {}): name the cluster that holds the Connect offsets topic",
+                        known.join(", ")
+                    ),
+                );
+            }
+            name
+        }
+    };
+    let mut required = |key: &str, value: Option<String>, example: &str| -> String {
+        match value.filter(|v| !v.trim().is_empty()) {
+            Some(v) => v,
+            None => {
+                checker.issue(
+                    format!("{path}.{key}"),
+                    format!("missing or empty: {example}"),
+                );
+                String::new()
+            }
+        }
+    };
+    let topic = required(
+        "topic",
+        raw.topic,
+        "name the Connect worker's offset.storage.topic, e.g. \"connect-offsets\"",
+    );
+    let connector = required(
+        "connector",
+        raw.connector,
+        "name the MirrorSourceConnector as created in Connect, e.g. \"mm2-source\"",
+    );
+    Mm2Offsets {
+        cluster,
+        topic,
+        connector,
+    }
+}
+
+/// `on_record_error` and the `dead_letter_topic` that `"dead-letter"` needs
+/// (and nothing else takes).
+fn check_on_record_error(
+    checker: &mut Checker<'_>,
+    path: &str,
+    policy: Option<&str>,
+    dead_letter_topic: Option<String>,
+) -> OnRecordError {
+    let topic_path = format!("{path}.dead_letter_topic");
+    match (policy.unwrap_or("stall"), dead_letter_topic) {
+        ("stall", None) => OnRecordError::Stall,
+        ("skip", None) => OnRecordError::Skip,
+        ("dead-letter", Some(topic)) => {
+            if let Err(why) = check_topic_name(&topic) {
+                checker.issue(topic_path, format!("invalid topic name \"{topic}\": {why}"));
+            }
+            OnRecordError::DeadLetter { topic }
+        }
+        ("dead-letter", None) => {
+            checker.issue(
+                topic_path,
+                "missing: on_record_error = \"dead-letter\" needs the target topic to write refused records to",
+            );
+            OnRecordError::Stall
+        }
+        (policy @ ("stall" | "skip"), Some(_)) => {
+            checker.issue(
+                topic_path,
+                format!("only used with on_record_error = \"dead-letter\" (it is \"{policy}\")"),
+            );
+            OnRecordError::Stall
+        }
+        (other, _) => {
+            checker.issue(
+                format!("{path}.on_record_error"),
+                format!("invalid value \"{other}\": use \"stall\", \"skip\" or \"dead-letter\""),
+            );
+            OnRecordError::Stall
+        }
+    }
+}
+
+/// Kafka's rules for a topic name.
+fn check_topic_name(name: &str) -> Result<(), &'static str> {
+    if name.is_empty() || name == "." || name == ".." {
+        return Err("empty, \".\" or \"..\"");
+    }
+    if name.len() > 249 {
+        return Err("longer than 249 characters");
+    }
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+    {
+        return Err("use only ASCII letters, digits, '.', '_' and '-'");
+    }
+    Ok(())
+}
+
+/// Identity naming without cycle protection loops forever around any cycle
+/// of flows: the same topic name comes back to where it started.
+pub(super) fn check_cycles(checker: &mut Checker<'_>, flows: &[(usize, Flow)]) {
+    let unprotected: Vec<&(usize, Flow)> = flows
+        .iter()
+        .filter(|(_, f)| f.topic_naming == TopicNaming::Identity && !f.cycle_protection)
+        .collect();
+    for (i, flow) in &unprotected {
+        // Is there a path back from flow.target to flow.source over
+        // unprotected identity flows?
+        let mut stack = vec![flow.target.as_str()];
+        let mut visited = BTreeSet::new();
+        let mut closes = false;
+        while let Some(node) = stack.pop() {
+            if node == flow.source {
+                closes = true;
+                break;
+            }
+            if visited.insert(node) {
+                stack.extend(
+                    unprotected
+                        .iter()
+                        .filter(|(_, f)| f.source == node)
+                        .map(|(_, f)| f.target.as_str()),
+                );
+            }
+        }
+        if closes {
+            checker.issue(
+                format!("flows[{i}]"),
+                format!(
+                    "flow {} is part of a cycle under identity naming with cycle_protection = false; \
+                     records would loop forever. Set cycle_protection = true or topic_naming = \"prefix\"",
+                    flow.id()
+                ),
+            );
+        }
+    }
+}

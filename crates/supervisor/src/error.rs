@@ -1,0 +1,269 @@
+//! The engine's error: where it happened (cluster, topic, partition) and
+//! why, with the client library's own error as the source where there is
+//! one, so that retry loops can tell a failure that needs an operator
+//! (authorization refused, an invalid request) from a passing one (a
+//! broker restarting, a request timing out).
+
+use std::fmt;
+
+use ferry_admin::AdminError;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+
+/// An error of the engine. Its text always names the cluster, and the topic
+/// and partition where there is one, then the cause.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("cluster {cluster}: {cause}")]
+    Client { cluster: String, cause: String },
+    #[error("cluster {cluster}, progress topic {topic}: {cause}")]
+    Progress {
+        cluster: String,
+        topic: String,
+        cause: String,
+    },
+    #[error("cluster {cluster}, topic {topic}: {cause}")]
+    Topic {
+        cluster: String,
+        topic: String,
+        cause: String,
+    },
+    #[error("cluster {cluster}, topic {topic}, partition {partition}: {cause}")]
+    Partition {
+        cluster: String,
+        topic: String,
+        partition: i32,
+        cause: String,
+    },
+    #[error("flow {flow}: {cause}")]
+    Flow { flow: String, cause: String },
+    /// A request to a cluster failed; the client's error is the source.
+    #[error("{place}: {doing}: {source}")]
+    Request {
+        place: Place,
+        /// What the engine was doing, e.g. "metadata request failed".
+        doing: String,
+        /// Boxed: an admin error is large, and every engine `Result` would
+        /// carry its size.
+        #[source]
+        source: Box<Cause>,
+    },
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// Where an [`EngineError`] happened: a cluster, and the topic and
+/// partition when there is one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Place {
+    pub cluster: String,
+    pub topic: Option<String>,
+    pub partition: Option<i32>,
+}
+
+impl Place {
+    pub fn cluster(cluster: &str) -> Self {
+        Self {
+            cluster: cluster.to_string(),
+            topic: None,
+            partition: None,
+        }
+    }
+
+    pub fn topic(cluster: &str, topic: &str) -> Self {
+        Self {
+            topic: Some(topic.to_string()),
+            ..Self::cluster(cluster)
+        }
+    }
+
+    pub fn partition(cluster: &str, topic: &str, partition: i32) -> Self {
+        Self {
+            partition: Some(partition),
+            ..Self::topic(cluster, topic)
+        }
+    }
+}
+
+impl fmt::Display for Place {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "cluster {}", self.cluster)?;
+        if let Some(topic) = &self.topic {
+            write!(f, ", topic {topic}")?;
+        }
+        if let Some(partition) = self.partition {
+            write!(f, ", partition {partition}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The client library's error beneath an [`EngineError::Request`].
+#[derive(Debug, thiserror::Error)]
+pub enum Cause {
+    #[error(transparent)]
+    Kafka(#[from] KafkaError),
+    #[error(transparent)]
+    Admin(#[from] AdminError),
+    /// An error code a broker gave for one topic or partition inside an
+    /// otherwise successful answer (a metadata response, say).
+    #[error(transparent)]
+    Code(#[from] RDKafkaErrorCode),
+}
+
+impl Cause {
+    /// The Kafka or librdkafka error code, when the error carries one.
+    pub fn code(&self) -> Option<RDKafkaErrorCode> {
+        match self {
+            Cause::Kafka(e) => e.rdkafka_error_code(),
+            Cause::Admin(e) => e.code(),
+            Cause::Code(code) => Some(*code),
+        }
+    }
+}
+
+impl EngineError {
+    /// A failed request at `place`, with the client's error as the source.
+    pub fn request(place: Place, doing: impl Into<String>, source: impl Into<Cause>) -> Self {
+        EngineError::Request {
+            place,
+            doing: doing.into(),
+            source: Box::new(source.into()),
+        }
+    }
+
+    /// True when the same attempt cannot succeed until an operator acts:
+    /// the cluster refuses authentication or authorization, or refuses the
+    /// request itself (invalid, against a policy, an API the broker lacks).
+    /// Errors known only by their text are not final: they are retried, as
+    /// every engine error was before causes were typed.
+    pub fn is_fatal(&self) -> bool {
+        match self {
+            EngineError::Request { source, .. } => source.code().is_some_and(is_final_code),
+            _ => false,
+        }
+    }
+
+    /// True when retrying the same attempt later may succeed: the opposite
+    /// of [`EngineError::is_fatal`].
+    pub fn is_retriable(&self) -> bool {
+        !self.is_fatal()
+    }
+}
+
+/// Codes by which a cluster answers "no" rather than "not now": the same
+/// request gets the same answer until someone changes the cluster's ACLs,
+/// credentials or settings, or Ferry's configuration.
+fn is_final_code(code: RDKafkaErrorCode) -> bool {
+    use RDKafkaErrorCode as C;
+    matches!(
+        code,
+        C::TopicAuthorizationFailed
+            | C::GroupAuthorizationFailed
+            | C::ClusterAuthorizationFailed
+            | C::TransactionalIdAuthorizationFailed
+            | C::DelegationTokenAuthorizationFailed
+            | C::SaslAuthenticationFailed
+            | C::Authentication
+            | C::SecurityDisabled
+            | C::InvalidTopic
+            | C::InvalidPartitions
+            | C::InvalidReplicationFactor
+            | C::InvalidConfig
+            | C::InvalidRequest
+            | C::PolicyViolation
+            | C::UnsupportedVersion
+            | C::TopicDeletionDisabled
+            | C::Fatal
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn authorization_and_invalid_requests_are_fatal_passing_failures_are_not() {
+        let at = || Place::topic("dst", "src.orders");
+        let refused = EngineError::request(
+            at(),
+            "the cluster refuses the topic",
+            RDKafkaErrorCode::TopicAuthorizationFailed,
+        );
+        assert!(refused.is_fatal() && !refused.is_retriable());
+        let metadata = EngineError::request(
+            Place::cluster("src"),
+            "metadata request failed",
+            KafkaError::MetadataFetch(RDKafkaErrorCode::ClusterAuthorizationFailed),
+        );
+        assert!(metadata.is_fatal());
+        let policy = EngineError::request(
+            at(),
+            "cannot create the topic",
+            AdminError::PolicyViolation {
+                op: "create_topics",
+                resource: ferry_admin::Resource::Topic("src.orders".into()),
+                message: "no".into(),
+            },
+        );
+        assert!(policy.is_fatal());
+
+        for passing in [
+            RDKafkaErrorCode::BrokerTransportFailure,
+            RDKafkaErrorCode::AllBrokersDown,
+            RDKafkaErrorCode::LeaderNotAvailable,
+            RDKafkaErrorCode::NotLeaderForPartition,
+            RDKafkaErrorCode::RequestTimedOut,
+            RDKafkaErrorCode::UnknownTopicOrPartition,
+        ] {
+            let e = EngineError::request(
+                Place::partition("dst", "src.orders", 3),
+                "cannot read watermarks",
+                KafkaError::OffsetFetch(passing),
+            );
+            assert!(e.is_retriable(), "{e}");
+        }
+        let timeout = EngineError::request(
+            at(),
+            "cannot create the topic",
+            AdminError::Timeout {
+                op: "create_topics",
+                resource: ferry_admin::Resource::Topic("src.orders".into()),
+                timeout: std::time::Duration::from_secs(15),
+            },
+        );
+        assert!(timeout.is_retriable());
+        // Causes known only as text keep being retried.
+        let text = EngineError::Topic {
+            cluster: "dst".into(),
+            topic: "src.orders".into(),
+            cause: "Topic authorization failed".into(),
+        };
+        assert!(text.is_retriable());
+    }
+
+    #[test]
+    fn the_text_names_the_place_what_was_done_and_the_cause() {
+        let e = EngineError::request(
+            Place::partition("dst", "src.orders", 3),
+            "cannot look up offsets for timestamp 17",
+            KafkaError::OffsetFetch(RDKafkaErrorCode::TopicAuthorizationFailed),
+        );
+        let text = e.to_string();
+        assert!(
+            text.starts_with("cluster dst, topic src.orders, partition 3: cannot look up offsets for timestamp 17: "),
+            "{text}"
+        );
+        assert!(text.contains("authorization"), "{text}");
+        assert!(std::error::Error::source(&e).is_some());
+        assert_eq!(
+            EngineError::request(
+                Place::topic("dst", "src.locked"),
+                "the cluster refuses the topic",
+                RDKafkaErrorCode::TopicAuthorizationFailed
+            )
+            .to_string(),
+            "cluster dst, topic src.locked: the cluster refuses the topic: \
+             TopicAuthorizationFailed (Broker: Topic authorization failed)"
+        );
+    }
+}

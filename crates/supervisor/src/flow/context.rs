@@ -1,0 +1,109 @@
+//! What the topic tasks of one running flow share.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferry_admin::Admin;
+use ferry_config::{Cluster, Flow};
+use rdkafka::consumer::BaseConsumer;
+use tokio::sync::{mpsc, oneshot, OnceCell};
+
+use crate::checkpoints::{self, OffsetRegistry};
+use crate::clients::ClusterContext;
+use crate::lookups::Lookups;
+use crate::progress::{self, ProgressMap};
+use crate::pump::DataPlane;
+use crate::status::FlowStatus;
+use crate::topics;
+use crate::EngineError;
+
+/// Everything the topic tasks of one running flow share. Built once per
+/// start of the flow (see `FlowRun`), dropped at its drain.
+pub(super) struct FlowContext {
+    /// The flow as configured when this start began.
+    pub flow: Flow,
+    pub source: Cluster,
+    pub target: Cluster,
+    /// Holds the Connect offsets topic MirrorMaker 2's positions are read
+    /// from.
+    pub mm2_offsets_cluster: Cluster,
+    pub status: Arc<FlowStatus>,
+    /// The source consumer and target producer that move the records.
+    pub plane: DataPlane,
+    /// Counts errors by kind (`ferry_errors_total`).
+    pub metrics: Option<ferry_http::FlowMetrics>,
+    pub target_admin: Admin,
+    pub source_admin: Admin,
+    /// Metadata, offsets-for-times and end-offset requests to the source.
+    pub source_reader: Arc<BaseConsumer<ClusterContext>>,
+    /// Batched target-topic and watermark lookups of the topic tasks.
+    pub lookups: Lookups,
+    /// Saved progress and MirrorMaker 2's positions, loaded once per start
+    /// (see [`FlowContext::resume`]).
+    pub resume: OnceCell<Resume>,
+    /// For `start_from = "unconsumed"`: per (topic, partition), the smallest
+    /// committed offset of the matching groups, resolved once per start.
+    pub unconsumed: OnceCell<HashMap<(String, i32), i64>>,
+    /// Source end offsets captured at assignment, for bounded runs.
+    pub run_ends: std::sync::Mutex<HashMap<(String, i32), i64>>,
+    /// Per-partition offset maps; every slot feeds its partition's map.
+    pub offsets: Arc<OffsetRegistry>,
+    /// Asks the flow for a progress write now; the answer says whether it
+    /// landed (see [`FlowContext::persist_progress_now`]).
+    pub progress_writes: mpsc::Sender<oneshot::Sender<bool>>,
+    /// In a bounded run only: where a topic task sends a failure that no
+    /// retry can fix before an operator acts; the run ends with it.
+    pub ends_run: Option<mpsc::Sender<EngineError>>,
+}
+
+/// Where partitions resume after a start.
+pub(super) struct Resume {
+    /// Saved progress; the first assignment of a partition resumes here.
+    pub progress: ProgressMap,
+    /// Where MirrorMaker 2 stopped, for partitions Ferry has no progress for.
+    pub handover: HashMap<(String, i32), i64>,
+}
+
+impl FlowContext {
+    /// Loads the saved progress (creating its topic on a first start) and
+    /// MirrorMaker 2's positions once; the first caller loads, the others
+    /// wait. Only assignment needs them, so the flow starts this at once and
+    /// prepares its target topics meanwhile: the reads are a few round trips
+    /// to the target that a short catch-up run would otherwise wait for.
+    pub async fn resume(&self) -> Result<&Resume, EngineError> {
+        self.resume
+            .get_or_try_init(|| async {
+                topics::ensure_internal_topic(
+                    &self.target_admin,
+                    &self.target.name,
+                    &progress::progress_topic(&self.flow.source),
+                    self.flow.replication_factor,
+                )
+                .await?;
+                let progress =
+                    progress::load(&self.target, &self.flow.source, Duration::from_secs(60))
+                        .await?;
+                tracing::info!(partitions = progress.len(), "progress loaded");
+                let handover = checkpoints::mm2_resume_positions(
+                    &self.flow,
+                    &self.mm2_offsets_cluster,
+                    &self.target,
+                )
+                .await?;
+                Ok(Resume { progress, handover })
+            })
+            .await
+    }
+
+    /// Writes every partition's acknowledged watermark now and waits until
+    /// the target acknowledged the write. False when the write failed (the
+    /// flow's timer retries it) or the flow is stopping.
+    pub async fn persist_progress_now(&self) -> bool {
+        let (reply, landed) = oneshot::channel();
+        if self.progress_writes.send(reply).await.is_err() {
+            return false;
+        }
+        landed.await.unwrap_or(false)
+    }
+}

@@ -1,0 +1,119 @@
+//! Persisting the flow's progress: every partition's acknowledged watermark,
+//! written to the progress topic on the target and counted as committed
+//! only once the target acknowledged the write.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use rdkafka::producer::BaseRecord;
+
+use super::context::FlowContext;
+use super::count_error;
+use crate::internal::InternalProducer;
+use crate::progress;
+use crate::status::FlowStatus;
+use crate::EngineError;
+
+/// The last watermark the target acknowledged per (topic, partition). Keyed
+/// by the slots' shared topic names: the map is compared against every
+/// partition several times a second, and a `String` key would allocate for
+/// each of them.
+pub(super) type CommittedProgress = HashMap<PartitionKey, i64>;
+pub(super) type PartitionKey = (Arc<str>, i32);
+
+/// A partition whose watermark moved since its last acknowledged write.
+struct MovedWatermark {
+    key: PartitionKey,
+    watermark: i64,
+    /// The progress record's key (see [`progress::encode_key`]).
+    record_key: String,
+    /// The progress record's value: the watermark as decimal text.
+    record_value: String,
+}
+
+/// One progress write for the flow, freeing the window's budget when it
+/// lands; a failure is logged and retried by the next write. True when it
+/// landed.
+pub(super) async fn persist_progress(
+    ctx: &FlowContext,
+    committer: &InternalProducer,
+    committed: &mut CommittedProgress,
+) -> bool {
+    let acked = ctx.plane.window.begin_write();
+    match write_progress(
+        &ctx.target.name,
+        &ctx.flow.source,
+        &ctx.status,
+        committer,
+        committed,
+    )
+    .await
+    {
+        Ok(()) => {
+            ctx.plane.window.persisted_up_to(acked);
+            true
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "persisting progress failed; retrying");
+            count_error(&ctx.metrics, "progress");
+            false
+        }
+    }
+}
+
+/// Writes the watermark of every partition whose watermark moved, and
+/// records it as committed only once the target acknowledged it.
+pub(super) async fn write_progress(
+    target: &str,
+    source_alias: &str,
+    status: &FlowStatus,
+    producer: &InternalProducer,
+    committed: &mut CommittedProgress,
+) -> Result<(), EngineError> {
+    let topic = progress::progress_topic(source_alias);
+    let changed: Vec<MovedWatermark> = status
+        .slots()
+        .into_iter()
+        .filter_map(|slot| {
+            let key = (slot.topic.clone(), slot.partition);
+            let watermark = slot.watermark();
+            (committed.get(&key) != Some(&watermark)).then(|| MovedWatermark {
+                record_key: progress::encode_key(&key.0, key.1),
+                record_value: watermark.to_string(),
+                key,
+                watermark,
+            })
+        })
+        .collect();
+    // Hand all to librdkafka, then await all: one round trip for the whole
+    // batch instead of one per partition.
+    let fail = |key: &PartitionKey, e: &dyn std::fmt::Display| EngineError::Progress {
+        cluster: target.to_string(),
+        topic: topic.clone(),
+        cause: format!("writing progress of {}:{} failed: {e}", key.0, key.1),
+    };
+    let mut first_error = None;
+    let mut pending = Vec::with_capacity(changed.len());
+    for moved in &changed {
+        let record = BaseRecord::to(&topic)
+            .key(moved.record_key.as_bytes())
+            .payload(moved.record_value.as_bytes());
+        match producer.send(record).await {
+            Ok(ack) => pending.push((moved, ack)),
+            Err(e) => {
+                first_error.get_or_insert(fail(&moved.key, &e));
+            }
+        }
+    }
+    for (moved, ack) in pending {
+        match InternalProducer::acknowledged(ack).await {
+            Ok(()) => {
+                committed.insert(moved.key.clone(), moved.watermark);
+            }
+            Err(e) => {
+                first_error.get_or_insert(fail(&moved.key, &e));
+            }
+        }
+    }
+    first_error.map_or(Ok(()), Err)
+}

@@ -1,0 +1,433 @@
+//! One start of a flow, from its clients' creation to its drain: a loop of
+//! events (progress loaded, topic filters reloaded, discovery due, progress
+//! write asked or due, commit tick, a bounded run's final error), each
+//! handled by one method of [`FlowRun`].
+
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::ops::ControlFlow;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Instant;
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::Offset;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::Interval;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::Instrument;
+
+use super::context::FlowContext;
+use super::progress_writes::{persist_progress, write_progress, CommittedProgress};
+use super::topic::mirror_topic;
+use super::{blocking, count_error, lag_refresh_interval, FlowRunner, RunMode, REQUEST_TIMEOUT};
+use crate::checkpoints::Checkpointing;
+use crate::clients::ClusterContext;
+use crate::internal::InternalProducer;
+use crate::lookups;
+use crate::status::FlowState;
+use crate::topics;
+use crate::{EngineError, Place};
+
+/// How the loop goes on after an event: `Break` carries the run's outcome.
+type Next = ControlFlow<Result<(), EngineError>>;
+
+/// The saved progress and MirrorMaker 2's positions being loaded (see
+/// [`FlowContext::resume`]); it holds a reference to the context until it
+/// completes.
+type Loading = Pin<Box<dyn Future<Output = Result<(), EngineError>> + Send>>;
+
+/// A running topic task, as the flow sees it.
+struct TopicHandle {
+    /// Stops the task (it unassigns its partitions).
+    cancel: CancellationToken,
+    /// The source topic's partition count, sent to the task when it grows.
+    partitions: watch::Sender<i32>,
+}
+
+/// One start of a flow: what its event loop reads and changes.
+pub(super) struct FlowRun<'r> {
+    /// The flow's configuration; its `flow` is replaced in place when topic
+    /// filters are reloaded, so a restart after a failure keeps them.
+    runner: &'r mut FlowRunner,
+    /// What the topic tasks share.
+    ctx: Arc<FlowContext>,
+    /// Writes progress records to the target (and nothing else here).
+    committer: InternalProducer,
+    /// Offset syncs, checkpoints, group offset sync and heartbeats; finished
+    /// after the drain, once everything is acknowledged.
+    checkpointing: Checkpointing,
+    /// The last watermark written and acknowledged per partition. Filled
+    /// from the saved progress once it is loaded; until then no partition
+    /// is assigned, so there is nothing to write.
+    committed: CommittedProgress,
+    /// Polled to completion by the loop, then `None`: dropping it mid-load
+    /// would make the next caller start the reads again.
+    loading: Option<Loading>,
+    /// The topic tasks, waited for at the drain.
+    tasks: TaskTracker,
+    /// The running topic tasks by source topic.
+    running: HashMap<String, TopicHandle>,
+    /// Topic discovery, every `refresh_interval` (at once after a reload).
+    refresh: Interval,
+    /// Progress writes, every `COMMIT_INTERVAL`; also checks lag and, in a
+    /// bounded run, whether every partition caught up.
+    commit: Interval,
+    /// Topic tasks asking for a progress write now (a stopped partition's
+    /// watermark, before it is retried); closed at the drain.
+    write_requests: mpsc::Receiver<oneshot::Sender<bool>>,
+    /// Failures of topic tasks that end a bounded run (see
+    /// [`FlowContext::ends_run`]).
+    final_errors: mpsc::Receiver<EngineError>,
+    /// A bounded run is never done before the first discovery.
+    discovered_once: bool,
+    /// When the source end offsets (for lag) were last read.
+    last_lag_refresh: Option<Instant>,
+    /// False once the supervisor dropped the sender of filter changes.
+    live_open: bool,
+    /// Early writes (when the in-flight window asks for one) only while
+    /// writes succeed: a failing one is retried on the timer, not in a loop.
+    progress_writable: bool,
+}
+
+impl<'r> FlowRun<'r> {
+    pub(super) fn new(
+        runner: &'r mut FlowRunner,
+        ctx: Arc<FlowContext>,
+        committer: InternalProducer,
+        checkpointing: Checkpointing,
+        write_requests: mpsc::Receiver<oneshot::Sender<bool>>,
+        final_errors: mpsc::Receiver<EngineError>,
+    ) -> Self {
+        let loading: Loading = {
+            let ctx = ctx.clone();
+            Box::pin(async move { ctx.resume().await.map(|_| ()) })
+        };
+        Self {
+            refresh: tokio::time::interval(runner.flow.refresh_interval),
+            commit: tokio::time::interval(super::COMMIT_INTERVAL),
+            runner,
+            ctx,
+            committer,
+            checkpointing,
+            committed: CommittedProgress::new(),
+            loading: Some(loading),
+            tasks: TaskTracker::new(),
+            running: HashMap::new(),
+            write_requests,
+            final_errors,
+            discovered_once: false,
+            last_lag_refresh: None,
+            live_open: true,
+            progress_writable: true,
+        }
+    }
+
+    /// Runs the flow until `cancel` fires, a bounded run caught up, or the
+    /// flow fails; then drains it.
+    pub(super) async fn run(mut self, cancel: &CancellationToken) -> Result<(), EngineError> {
+        self.runner.status.set_error(None);
+        let outcome = loop {
+            let next = tokio::select! {
+                _ = cancel.cancelled() => Next::Break(Ok(())),
+                loaded = poll_loading(&mut self.loading), if self.loading.is_some() => {
+                    self.on_progress_loaded(loaded)
+                }
+                changed = self.runner.live.changed(), if self.live_open => {
+                    self.on_filters_changed(changed.is_ok())
+                }
+                _ = self.refresh.tick() => self.on_discovery_due(cancel).await,
+                // A topic task stopped a partition and waits for its
+                // watermark to be persisted before retrying it.
+                Some(reply) = self.write_requests.recv() => self.on_write_asked(reply).await,
+                _ = self.ctx.plane.window.write_due(), if self.progress_writable => {
+                    self.on_write_due().await
+                }
+                _ = self.commit.tick() => self.on_commit_tick().await,
+                Some(e) = self.final_errors.recv() => Next::Break(Err(e)),
+            };
+            if let Next::Break(outcome) = next {
+                break outcome;
+            }
+        };
+        self.drain(outcome).await
+    }
+
+    /// The saved progress is loaded: it is what is committed so far.
+    fn on_progress_loaded(&mut self, loaded: Result<(), EngineError>) -> Next {
+        self.loading = None;
+        if let Err(e) = loaded {
+            return Next::Break(Err(e));
+        }
+        if let Some(resume) = self.ctx.resume.get() {
+            self.committed.extend(
+                resume
+                    .progress
+                    .iter()
+                    .map(|((t, p), v)| ((Arc::from(t.as_str()), *p), *v)),
+            );
+        }
+        Next::Continue(())
+    }
+
+    /// A reload changed the flow's topic filters: they apply at once,
+    /// without a restart.
+    fn on_filters_changed(&mut self, open: bool) -> Next {
+        if !open {
+            self.live_open = false;
+            return Next::Continue(());
+        }
+        let runner = &mut *self.runner;
+        runner.flow = runner.live.borrow_and_update().clone();
+        tracing::info!(topics = ?runner.flow.topics.include_patterns(), "topic filters reloaded");
+        self.refresh.reset_immediately();
+        Next::Continue(())
+    }
+
+    /// Lists the source topics and reconciles the topic tasks with them.
+    async fn on_discovery_due(&mut self, cancel: &CancellationToken) -> Next {
+        match topic_partitions(&self.ctx.source_reader, &self.ctx.source.name).await {
+            Ok(found) => {
+                self.reconcile(found, cancel);
+                self.discovered_once = true;
+                self.runner.status.set_state(FlowState::Running);
+            }
+            Err(e) => {
+                // Not ready while the source cannot be reached; copying
+                // continues where librdkafka can.
+                tracing::warn!(error = %e, "topic discovery failed; retrying next refresh");
+                count_error(&self.ctx.metrics, "metadata");
+                self.runner.status.set_error(Some(e.to_string()));
+                self.runner.status.set_state(FlowState::Retrying);
+            }
+        }
+        Next::Continue(())
+    }
+
+    /// A topic task asked for a progress write and waits for its outcome.
+    async fn on_write_asked(&mut self, reply: oneshot::Sender<bool>) -> Next {
+        self.persist().await;
+        let _ = reply.send(self.progress_writable);
+        Next::Continue(())
+    }
+
+    /// The in-flight window holds enough acknowledged bytes to ask for a
+    /// write before the timer.
+    async fn on_write_due(&mut self) -> Next {
+        self.persist().await;
+        Next::Continue(())
+    }
+
+    /// The timer's progress write, the lag refresh when due, and in a
+    /// bounded run the check whether every partition caught up.
+    async fn on_commit_tick(&mut self) -> Next {
+        self.persist().await;
+        let due = lag_refresh_interval(self.ctx.status.slot_count());
+        if self.last_lag_refresh.is_none_or(|at| at.elapsed() >= due) {
+            self.last_lag_refresh = Some(Instant::now());
+            refresh_end_offsets(&self.ctx).await;
+        }
+        if self.runner.mode == RunMode::UntilCaughtUp
+            && self.discovered_once
+            && caught_up(&self.ctx, &self.running)
+        {
+            tracing::info!("every partition reached the end offsets captured at start");
+            return Next::Break(Ok(()));
+        }
+        Next::Continue(())
+    }
+
+    async fn persist(&mut self) {
+        self.progress_writable =
+            persist_progress(&self.ctx, &self.committer, &mut self.committed).await;
+    }
+
+    /// Starts tasks for new topics, stops tasks for topics that vanished or
+    /// no longer match, and tells running tasks about partition growth.
+    fn reconcile(&mut self, found: BTreeMap<String, i32>, cancel: &CancellationToken) {
+        let selected: BTreeMap<String, i32> = found
+            .into_iter()
+            .filter(|(t, _)| topics::selects(&self.runner.flow, t))
+            .collect();
+        let ctx = &self.ctx;
+        self.running.retain(|topic, task| {
+            let keep = selected.contains_key(topic);
+            if !keep {
+                tracing::info!(
+                    topic,
+                    "topic no longer selected or deleted on the source; stopping its task"
+                );
+                task.cancel.cancel();
+                ctx.status.remove_topic(topic);
+            }
+            keep
+        });
+        for (topic, partitions) in selected {
+            if let Some(task) = self.running.get(&topic) {
+                task.partitions.send_if_modified(|n| {
+                    let grew = partitions > *n;
+                    if grew {
+                        *n = partitions;
+                    }
+                    grew
+                });
+                continue;
+            }
+            let token = cancel.child_token();
+            let (tx, rx) = watch::channel(partitions);
+            let span = tracing::info_span!("topic", topic = %topic);
+            self.tasks.spawn(
+                mirror_topic(self.ctx.clone(), topic.clone(), rx, token.clone()).instrument(span),
+            );
+            self.running.insert(
+                topic,
+                TopicHandle {
+                    cancel: token,
+                    partitions: tx,
+                },
+            );
+        }
+    }
+
+    /// Stops the topic tasks (they unassign), waits for the target to
+    /// acknowledge what is in flight, then persists the final progress and
+    /// a last checkpoint. The first error wins: the flush, the final write,
+    /// then the run's own outcome.
+    async fn drain(self, outcome: Result<(), EngineError>) -> Result<(), EngineError> {
+        let Self {
+            runner,
+            ctx,
+            committer,
+            checkpointing,
+            mut committed,
+            loading,
+            tasks,
+            running,
+            write_requests,
+            ..
+        } = self;
+        drop(loading);
+        // Tasks waiting for a progress write get "not written" from here on.
+        drop(write_requests);
+        runner.status.set_state(FlowState::Draining);
+        for task in running.values() {
+            task.cancel.cancel();
+        }
+        tasks.close();
+        tasks.wait().await;
+        let FlowContext {
+            plane,
+            target,
+            flow,
+            status,
+            ..
+        } = Arc::into_inner(ctx)
+            .ok_or_else(|| EngineError::Internal("topic tasks still hold the flow".into()))?;
+        let flush = plane.shutdown(runner.shutdown_timeout).await;
+        let persisted = write_progress(
+            &target.name,
+            &flow.source,
+            &status,
+            &committer,
+            &mut committed,
+        )
+        .await;
+        // Everything is acknowledged: final syncs and a last checkpoint.
+        checkpointing.finish(runner.shutdown_timeout).await;
+        flush.and(persisted).and(outcome)
+    }
+}
+
+/// Waits for the progress to load; the caller's guard keeps it from being
+/// polled once done.
+async fn poll_loading(loading: &mut Option<Loading>) -> Result<(), EngineError> {
+    match loading {
+        Some(loading) => loading.await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Every topic of the cluster with its partition count (topics whose
+/// metadata carries an error, e.g. still being created, are left out).
+async fn topic_partitions(
+    reader: &Arc<BaseConsumer<ClusterContext>>,
+    cluster: &str,
+) -> Result<BTreeMap<String, i32>, EngineError> {
+    let reader = reader.clone();
+    let cluster = cluster.to_string();
+    blocking(move || {
+        crate::clients::serve_token_refresh(&reader);
+        let md = reader.fetch_metadata(None, REQUEST_TIMEOUT).map_err(|e| {
+            EngineError::request(Place::cluster(&cluster), "metadata request failed", e)
+        })?;
+        Ok(md
+            .topics()
+            .iter()
+            .filter(|t| t.error().is_none() && !t.partitions().is_empty())
+            .map(|t| (t.name().to_string(), t.partitions().len() as i32))
+            .collect())
+    })
+    .await
+}
+/// Refreshes the source end offsets used for lag: one ListOffsets request
+/// per source broker for every partition of the flow (the latest offset,
+/// under read_committed the last stable one: what can be copied now).
+/// A request per partition, as before, kept a thread busy all the time
+/// with thousands of partitions.
+async fn refresh_end_offsets(ctx: &FlowContext) {
+    let slots = ctx.status.slots();
+    if slots.is_empty() {
+        return;
+    }
+    let reader = ctx.source_reader.clone();
+    let ends = blocking(move || {
+        let partitions: Vec<(String, i32)> = slots
+            .iter()
+            .map(|s| (s.topic.to_string(), s.partition))
+            .collect();
+        let ends: HashMap<(String, i32), i64> =
+            lookups::list_offsets(&reader, &partitions, Offset::End, REQUEST_TIMEOUT)
+                .map_err(|e| EngineError::Internal(format!("cannot list end offsets: {e}")))?
+                .into_iter()
+                .filter_map(|(key, end)| Some((key, end.ok()?)))
+                .collect();
+        for s in &slots {
+            if let Some(end) = ends.get(&(s.topic.to_string(), s.partition)) {
+                s.source_end
+                    .store(*end, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+        Ok(ends)
+    })
+    .await;
+    match ends {
+        Ok(ends) => ctx.status.set_end_offsets(ends),
+        Err(e) => tracing::debug!(error = %e, "end offsets not refreshed; lag keeps the last ones"),
+    }
+}
+
+/// True when every partition of every running topic reached the source end
+/// offset captured when it was assigned, with nothing in flight.
+fn caught_up(ctx: &FlowContext, running: &HashMap<String, TopicHandle>) -> bool {
+    let ends = ctx
+        .run_ends
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    running.iter().all(|(topic, task)| {
+        let partitions = *task.partitions.borrow();
+        (0..partitions).all(|p| {
+            // A held partition copies nothing: waiting for it would never end.
+            if ctx.status.is_held(topic, p) {
+                return true;
+            }
+            let Some(end) = ends.get(&(topic.clone(), p)) else {
+                return false;
+            };
+            ctx.status
+                .slot(topic, p)
+                .is_some_and(|s| !s.is_failed() && s.in_flight() == 0 && s.watermark() >= *end)
+        })
+    })
+}
