@@ -8,8 +8,14 @@ mod common;
 use std::time::Duration;
 
 use common::*;
+use ferry_testkit::check::{assert_same, total, try_total};
+use ferry_testkit::daemon::{signal, stop_daemon, wait_for, Ferry};
 use ferry_testkit::data::{self, produce_sequence, unique_name, SequenceSpec};
+use ferry_testkit::scrape::{cut_over_topics, replicated_topics};
+use ferry_testkit::topology::{lock_http, one_flow, pointing_at, write_topology};
 use ferry_testkit::{shared_pair, KafkaCluster};
+
+const FERRY: Ferry = Ferry::at(env!("CARGO_BIN_EXE_ferry"));
 
 const TOKEN: &str = "ctl-token-4f1d9a";
 
@@ -30,7 +36,7 @@ fn copied(target: &KafkaCluster, topic: &str, expected: i64) {
     wait_for(
         &format!("{expected} records on {remote}"),
         Duration::from_secs(60),
-        || (total(target, &remote) == expected).then_some(()),
+        || (try_total(target, &remote).ok()? == expected).then_some(()),
     );
 }
 
@@ -71,7 +77,7 @@ fn control_and_status_need_the_token_and_the_token_stops_a_topic() {
         &one_flow(&format!("topics = [\"{stopped}\", \"{kept}\"]")),
     );
     lock_http(&topology, TOKEN);
-    let daemon = start_daemon(&topology);
+    let daemon = FERRY.start(&topology);
     copied(target, &stopped, 50);
     copied(target, &kept, 50);
     let addr = daemon.http_addr();
@@ -95,7 +101,7 @@ fn control_and_status_need_the_token_and_the_token_stops_a_topic() {
 
     // `ferry status` reads the token from the topology file.
     let with_port = pointing_at(&topology, addr);
-    let (code, table, stderr) = ferry_output(&["status", "-c", with_port.to_str().unwrap()]);
+    let (code, table, stderr) = FERRY.output(&["status", "-c", with_port.to_str().unwrap()]);
     assert_eq!(code, Some(0), "{table}\n{stderr}");
     assert!(table.contains(&stopped) && table.contains(&kept), "{table}");
 
@@ -143,7 +149,7 @@ fn without_a_token_the_control_endpoint_is_disabled() {
     let (source, target) = shared_pair().expect("test brokers start");
     // No control_token; /status public as in every other suite.
     let (topic, _dir, topology) = one_topic_with_records(source, target, "ctl-disabled");
-    let daemon = start_daemon(&topology);
+    let daemon = FERRY.start(&topology);
     copied(target, &topic, 20);
     let addr = daemon.http_addr();
     let body = stop_request(&topic);
@@ -182,12 +188,12 @@ fn the_control_token_appears_in_no_output() {
         vec!["check", "-c", path],
         vec!["check", "-c", path, "--connect"],
     ] {
-        let (code, stdout, stderr) = ferry_output(&args);
+        let (code, stdout, stderr) = FERRY.output(&args);
         assert_eq!(code, Some(0), "{args:?}: {stdout}\n{stderr}");
         outputs.push((format!("ferry {args:?}"), format!("{stdout}{stderr}")));
     }
 
-    let daemon = start_daemon(&topology);
+    let daemon = FERRY.start(&topology);
     copied(target, &topic, 20);
     let addr = daemon.http_addr();
     for (token, method, path, body) in [
@@ -283,11 +289,11 @@ fn https_listener_serves_curl_and_ferry_status_and_a_sighup_installs_a_renewed_c
             .replace("tls.crt", other.file_name().unwrap().to_str().unwrap()),
     )
     .unwrap();
-    let (code, _, stderr) = ferry_output(&["check", "-c", mismatched.to_str().unwrap()]);
+    let (code, _, stderr) = FERRY.output(&["check", "-c", mismatched.to_str().unwrap()]);
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("http.tls_key: the key in"), "{stderr}");
 
-    let daemon = start_daemon(&topology);
+    let daemon = FERRY.start(&topology);
     copied(target, &topic, 20);
     let url = format!("https://{}/metrics", daemon.http_addr());
     let curl = |cert: &std::path::Path| {
@@ -308,7 +314,7 @@ fn https_listener_serves_curl_and_ferry_status_and_a_sighup_installs_a_renewed_c
     // `ferry status` speaks HTTPS too, trusting the topology's certificate
     // (the same file, with the port the daemon bound).
     let with_port = pointing_at(&topology, daemon.http_addr());
-    let status = || ferry_output(&["status", "-c", with_port.to_str().unwrap()]);
+    let status = || FERRY.output(&["status", "-c", with_port.to_str().unwrap()]);
     let (code, stdout, stderr) = status();
     assert_eq!(code, Some(0), "{stdout}{stderr}");
     assert!(stdout.contains(&topic), "{stdout}");
@@ -358,7 +364,7 @@ fn a_stop_survives_a_restart_until_resume_topics() {
         &one_flow(&format!("topics = [\"{stopped}\", \"{kept}\"]")),
     );
     lock_http(&topology, TOKEN);
-    let daemon = start_daemon(&topology);
+    let daemon = FERRY.start(&topology);
     copied(target, &stopped, 30);
     copied(target, &kept, 30);
     let (code, answer) = http_request(
@@ -374,7 +380,7 @@ fn a_stop_survives_a_restart_until_resume_topics() {
     assert_eq!(code, Some(0), "{log}");
 
     // A new process: the stopped topic stays stopped, the other copies.
-    let daemon = start_daemon(&topology);
+    let daemon = FERRY.start(&topology);
     produce(source, &stopped, 40, 10);
     produce(source, &kept, 30, 10);
     copied(target, &kept, 40);
@@ -400,7 +406,7 @@ fn a_stop_survives_a_restart_until_resume_topics() {
 
     let with_port = pointing_at(&topology, addr);
     let config = with_port.to_str().unwrap();
-    let (code, table, stderr) = ferry_output(&["status", "-c", config]);
+    let (code, table, stderr) = FERRY.output(&["status", "-c", config]);
     assert_eq!(code, Some(0), "{table}\n{stderr}");
     assert!(
         table.contains(&format!("cut over: {stopped}")),
@@ -417,14 +423,14 @@ fn a_stop_survives_a_restart_until_resume_topics() {
     ] {
         let mut all = vec!["resume-topics", "-c", config];
         all.extend(args);
-        let (code, stdout, stderr) = ferry_output(&all);
+        let (code, stdout, stderr) = FERRY.output(&all);
         assert_eq!(code, Some(2), "{args:?}: {stdout}\n{stderr}");
         assert!(stderr.contains(named), "{args:?} names {named}: {stderr}");
     }
     assert_eq!(total(target, &format!("src.{stopped}")), 30);
 
     // Undo: the daemon copies the topic again from its saved progress.
-    let (code, stdout, stderr) = ferry_output(&[
+    let (code, stdout, stderr) = FERRY.output(&[
         "resume-topics",
         "-c",
         config,
@@ -447,7 +453,7 @@ fn a_stop_survives_a_restart_until_resume_topics() {
     assert_eq!(code, Some(0), "{log}");
 
     // Undone for good: the next start copies it too.
-    let daemon = start_daemon(&topology);
+    let daemon = FERRY.start(&topology);
     produce(source, &stopped, 50, 5);
     copied(target, &stopped, 55);
     assert_same(source, &stopped, target, &format!("src.{stopped}"), 55);

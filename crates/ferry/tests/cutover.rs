@@ -14,8 +14,17 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use common::*;
+use ferry_testkit::check::{
+    all_sequences, assert_exactly, assert_same, sequences, total, try_total,
+};
+use ferry_testkit::daemon::{stop_daemon, wait_for, Ferry};
 use ferry_testkit::data::{self, produce_sequence, unique_name, SequenceId, SequenceSpec};
+use ferry_testkit::groups::{consume_and_commit, consume_from_committed, group_offsets};
+use ferry_testkit::scrape::{cut_over_topics, replicated_topics};
+use ferry_testkit::topology::{lock_http, one_flow, write_topology};
 use ferry_testkit::{shared_pair, KafkaCluster};
+
+const FERRY: Ferry = Ferry::at(env!("CARGO_BIN_EXE_ferry"));
 
 const PARTITIONS: i32 = 3;
 /// The daemon's control token in the drill.
@@ -56,7 +65,7 @@ fn cutover(topology: &Path, extra: &[&str]) -> (Option<i32>, String, String) {
         "src->dst",
     ];
     args.extend_from_slice(extra);
-    ferry_output(&args)
+    FERRY.output(&args)
 }
 
 /// Producers on the source: batches of sequence-numbered records on every
@@ -114,9 +123,9 @@ fn migration_drill_moves_consumers_without_loss_or_duplicates() {
     // Producers and a consumer group at work on the source while the
     // daemon replicates.
     let producers = Producers::start(source, &topic, 0, 50, Duration::from_millis(100));
-    let daemon = start_daemon(&topology);
+    let daemon = FERRY.start(&topology);
     wait_for("records on the source", Duration::from_secs(30), || {
-        (total(source, &topic) >= 600).then_some(())
+        (try_total(source, &topic).ok()? >= 600).then_some(())
     });
     let (mut consumed, _) =
         consume_and_commit(source, &group, &topic, &[(0, 120), (1, 60), (2, 200)]);
@@ -365,7 +374,7 @@ fn cutover_names_bad_input_and_exits_2() {
         stderr.contains("flow src->dst selects no topic on cluster src"),
         "{stderr}"
     );
-    let (code, _, stderr) = ferry_output(&[
+    let (code, _, stderr) = FERRY.output(&[
         "cutover",
         "-c",
         topology.to_str().unwrap(),
@@ -392,7 +401,7 @@ fn cutover_refuses_a_daemon_it_cannot_stop() {
     lock_http(&locked, "locked-token-93d2");
 
     // No token configured: the daemon's control endpoint is disabled.
-    let daemon = start_daemon(&open);
+    let daemon = FERRY.start(&open);
     wait_for("the daemon runs the flow", Duration::from_secs(30), || {
         let (code, body) = daemon.get("/status");
         (code == 200 && body.contains(&format!("\"{topic}\""))).then_some(())
@@ -407,7 +416,7 @@ fn cutover_refuses_a_daemon_it_cannot_stop() {
 
     // A locked daemon, and a cutover whose topology lacks the token: the
     // daemon's 401 is a refusal, not "no daemon here".
-    let daemon = start_daemon(&locked);
+    let daemon = FERRY.start(&locked);
     wait_for("the locked daemon answers", Duration::from_secs(30), || {
         (daemon.get("/status").0 == 401).then_some(())
     });
@@ -460,14 +469,21 @@ fn a_standalone_cutover_keeps_the_topic_stopped_in_later_runs() {
         spec.first_seq = first;
         produce_sequence(&source.client_config(), topic, &spec).expect("produce");
     };
-    let daemon = start_daemon(&topology);
+    let daemon = FERRY.start(&topology);
     more(&moved, 20);
     more(&kept, 20);
     wait_for("the kept topic copied", Duration::from_secs(60), || {
-        (total(target, &format!("src.{kept}")) == 25).then_some(())
+        (try_total(target, &format!("src.{kept}")).ok()? == 25).then_some(())
     });
-    // Give a wrongly resumed topic the time the kept one needed, and more.
-    std::thread::sleep(Duration::from_secs(5));
+    // The daemon started both topics' tasks together; a second round on the
+    // kept topic, produced after the first was copied, gives a wrongly
+    // resumed topic the time the kept one needed twice over.
+    more(&kept, 25);
+    wait_for(
+        "the kept topic's second round",
+        Duration::from_secs(60),
+        || (try_total(target, &format!("src.{kept}")).ok()? == 30).then_some(()),
+    );
     assert_eq!(
         total(target, &remote),
         20,
@@ -475,7 +491,7 @@ fn a_standalone_cutover_keeps_the_topic_stopped_in_later_runs() {
         daemon.log()
     );
     let config = topology.to_str().unwrap();
-    let (code, table, stderr) = ferry_output(&["status", "-c", config]);
+    let (code, table, stderr) = FERRY.output(&["status", "-c", config]);
     assert_eq!(code, Some(0), "{table}\n{stderr}");
     assert!(
         table.contains(&format!("cut over: {moved}")) && table.contains("by ferry cutover"),
@@ -484,7 +500,7 @@ fn a_standalone_cutover_keeps_the_topic_stopped_in_later_runs() {
     let (code, log) = stop_daemon(daemon);
     assert_eq!(code, Some(0), "{log}");
 
-    let (code, stdout, stderr) = ferry_output(&[
+    let (code, stdout, stderr) = FERRY.output(&[
         "resume-topics",
         "-c",
         config,
@@ -495,10 +511,10 @@ fn a_standalone_cutover_keeps_the_topic_stopped_in_later_runs() {
     ]);
     assert_eq!(code, Some(0), "{stdout}\n{stderr}");
     assert!(stdout.contains("no daemon runs this flow"), "{stdout}");
-    run_until_caught_up(&topology);
+    FERRY.run_until_caught_up(&topology);
     assert_same(source, &moved, target, &remote, 25);
     // Nothing left to resume.
-    let (code, _, stderr) = ferry_output(&[
+    let (code, _, stderr) = FERRY.output(&[
         "resume-topics",
         "-c",
         config,

@@ -8,15 +8,16 @@
 //! Needs Debian's krb5-kdc, krb5-admin-server and krb5-user (scripts/test.sh
 //! installs them); without them the test fails saying which is missing.
 
-mod common;
-
 use std::path::Path;
 use std::process::Output;
 
 use base64::Engine as _;
-use common::*;
+use ferry_testkit::check::assert_same;
+use ferry_testkit::daemon::Ferry;
 use ferry_testkit::data::{self, produce_sequence, unique_name, SequenceSpec};
 use ferry_testkit::{KafkaCluster, KafkaOptions, KdcServer};
+
+const FERRY: Ferry = Ferry::at(env!("CARGO_BIN_EXE_ferry"));
 
 /// Topics: `krb -> plain` copies `topics.0`, `plain -> krb` copies `topics.1`.
 fn topology(
@@ -75,7 +76,8 @@ listen = "127.0.0.1:0"
 /// its own (so no ticket from another run can stand in for a failed kinit).
 fn ferry_with_kdc(kdc: &KdcServer, dir: &Path, args: &[&str]) -> (Option<i32>, String) {
     let ccache = dir.join(format!("ccache-{}", unique_name("ferry")));
-    let out: Output = ferry(args)
+    let out: Output = FERRY
+        .command(args)
         .envs(kdc.client_env(&ccache))
         .env("RUST_LOG", "debug")
         .output()

@@ -7,16 +7,19 @@
 //! the output, regenerate it with `FERRY_UPDATE_GOLDEN=1 cargo test -p
 //! ferry --test migration plan_` and review the diff.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use common::*;
+use ferry_testkit::daemon::{stop_daemon, wait_for, Ferry};
 use ferry_testkit::data::{self, produce_sequence, unique_name, SequenceSpec};
+use ferry_testkit::groups::{commit_group_offsets, group_offsets};
+use ferry_testkit::inspect::{topic_overrides, topics_containing};
+use ferry_testkit::topology::{one_flow, write_topology};
 use ferry_testkit::{shared_pair, KafkaCluster};
 use serde_json::Value;
+
+const FERRY: Ferry = Ferry::at(env!("CARGO_BIN_EXE_ferry"));
 
 fn config_arg(topology: &Path) -> &str {
     topology.to_str().unwrap()
@@ -26,7 +29,7 @@ fn config_arg(topology: &Path) -> &str {
 fn verify_json(topology: &Path, extra: &[&str]) -> (Option<i32>, Value) {
     let mut args = vec!["verify", "-c", config_arg(topology), "--json"];
     args.extend_from_slice(extra);
-    let (code, stdout, stderr) = ferry_output(&args);
+    let (code, stdout, stderr) = FERRY.output(&args);
     let report: Value = serde_json::from_str(&stdout)
         .unwrap_or_else(|e| panic!("verify --json is not JSON ({e}):\n{stdout}\n{stderr}"));
     (code, report)
@@ -117,9 +120,9 @@ fn verify_matches_after_a_bounded_run_and_catches_a_record_added_later() {
         target,
         &one_flow(&format!("topics = [\"{prefix}-.*\"]")),
     );
-    run_until_caught_up(&topology);
+    FERRY.run_until_caught_up(&topology);
 
-    let (code, stdout, stderr) = ferry_output(&["verify", "-c", config_arg(&topology)]);
+    let (code, stdout, stderr) = FERRY.output(&["verify", "-c", config_arg(&topology)]);
     assert_eq!(code, Some(0), "{stdout}\n{stderr}");
     assert!(
         stdout.contains(
@@ -165,8 +168,15 @@ fn verify_matches_after_a_bounded_run_and_catches_a_record_added_later() {
         (Some(0), Some(40))
     );
     // Reads only: the readers never joined or committed a group.
-    let groups = admin(source, |a| Box::pin(a.list_consumer_groups())).expect("list groups");
-    assert!(groups.iter().all(|g| !g.group_id.starts_with("ferry-")));
+    use rdkafka::consumer::Consumer;
+    let lister: rdkafka::consumer::BaseConsumer = source.client_config().create().expect("client");
+    let groups = lister
+        .fetch_group_list(None, Duration::from_secs(30))
+        .expect("list groups");
+    assert!(groups
+        .groups()
+        .iter()
+        .all(|g| !g.name().starts_with("ferry-")));
 
     // A record written straight into the target is extra.
     let mut extra = SequenceSpec::new(3, 1);
@@ -239,7 +249,7 @@ fn verify_reports_the_first_divergence_of_altered_missing_and_extra_records() {
         &one_flow(&format!("topics = [\"{prefix}-.*\"]")),
     );
 
-    let (code, stdout, stderr) = ferry_output(&["verify", "-c", config_arg(&topology)]);
+    let (code, stdout, stderr) = FERRY.output(&["verify", "-c", config_arg(&topology)]);
     assert_eq!(code, Some(1), "{stdout}\n{stderr}");
     for case in ["altered", "missing", "extra"] {
         let line = format!(
@@ -313,7 +323,7 @@ fn copied_topic(
     let dir = tempfile::tempdir().unwrap();
     let flow = one_flow(&format!("topics = [\"{topic}\"]\n{extra}"));
     let topology = write_topology(dir.path(), source, target, &flow);
-    run_until_caught_up(&topology);
+    FERRY.run_until_caught_up(&topology);
     (topic, dir, topology)
 }
 
@@ -344,7 +354,7 @@ fn verify_compares_the_whole_source_range_while_a_restarted_daemon_runs() {
     // The daemon starts again from its saved progress and writes offset
     // syncs of its own; more records arrive while it runs, and verify waits
     // for them to be copied.
-    let daemon = start_daemon(&topology);
+    let daemon = FERRY.start(&topology);
     produce_more(&topic, 2, 500, 100);
 
     let (code, report) = verify_json(&topology, &["--wait", "60s"]);
@@ -367,7 +377,7 @@ fn verify_compares_the_whole_source_range_while_a_restarted_daemon_runs() {
         (Some(1200), Some(1200))
     );
 
-    let (code, stdout, stderr) = ferry_output(&["verify", "-c", config_arg(&topology)]);
+    let (code, stdout, stderr) = FERRY.output(&["verify", "-c", config_arg(&topology)]);
     assert_eq!(code, Some(0), "{stdout}\n{stderr}");
     assert!(
         stdout.contains("600/600"),
@@ -388,7 +398,7 @@ fn verify_is_incomplete_while_source_records_are_not_yet_on_the_target() {
     produce_more(&topic, 1, 100, 50);
 
     let (code, stdout, stderr) =
-        ferry_output(&["verify", "-c", config_arg(&topology), "--wait", "2s"]);
+        FERRY.output(&["verify", "-c", config_arg(&topology), "--wait", "2s"]);
     assert_eq!(code, Some(3), "{stdout}\n{stderr}");
     assert!(!stdout.contains("result: match"), "{stdout}");
     assert!(stdout.contains("100/150"), "{stdout}");
@@ -406,7 +416,7 @@ fn verify_is_incomplete_while_source_records_are_not_yet_on_the_target() {
     assert!(p["divergence"].is_null(), "{p:#}");
 
     // Once copied, the same range matches.
-    run_until_caught_up(&topology);
+    FERRY.run_until_caught_up(&topology);
     let (code, report) = verify_json(&topology, &[]);
     assert_eq!(code, Some(0), "{report:#}");
     assert_eq!(coverage(&partitions(&report)[&(topic, 0)]), (150, 150));
@@ -422,7 +432,7 @@ fn verify_treats_records_written_into_a_one_way_target_as_a_mismatch() {
     stray.first_seq = 7_000;
     produce_sequence(&target.client_config(), &topic, &stray).expect("produce into the target");
 
-    let (code, stdout, stderr) = ferry_output(&["verify", "-c", config_arg(&topology)]);
+    let (code, stdout, stderr) = FERRY.output(&["verify", "-c", config_arg(&topology)]);
     assert_eq!(code, Some(1), "{stdout}\n{stderr}");
     assert!(
         stdout.contains("the target has a record that was not copied from src"),
@@ -451,7 +461,7 @@ fn verify_treats_records_written_into_a_one_way_target_as_a_mismatch() {
     std::fs::create_dir_all(&active_active).unwrap();
     let topology = write_topology(&active_active, source, target, &both);
     let (code, stdout, stderr) =
-        ferry_output(&["verify", "-c", config_arg(&topology), "--flow", "src->dst"]);
+        FERRY.output(&["verify", "-c", config_arg(&topology), "--flow", "src->dst"]);
     assert_eq!(code, Some(0), "{stdout}\n{stderr}");
     assert!(
         stdout.contains("1 target records not copied from src (expected: flow dst->src writes to this topic too)"),
@@ -489,7 +499,7 @@ fn verify_and_plan_name_bad_input_and_exit_2() {
         ),
         (vec!["verify", "-c", config, "--parallel", "0"], "0"),
     ] {
-        let (code, stdout, stderr) = ferry_output(&args);
+        let (code, stdout, stderr) = FERRY.output(&args);
         assert_eq!(code, Some(2), "{args:?}: {stdout}{stderr}");
         assert!(stderr.contains(needle), "{args:?}: {stderr}");
     }
@@ -568,10 +578,15 @@ type Snapshot = (
 );
 
 fn target_snapshot(target: &KafkaCluster, p: &str) -> Snapshot {
-    let topics = topics_containing(target, p);
+    let topics = topics_containing(&target.client_config(), p).expect("list topics");
     let configs = topics
         .keys()
-        .map(|t| (t.clone(), topic_overrides(target, t)))
+        .map(|t| {
+            (
+                t.clone(),
+                topic_overrides(&target.client_config(), t).expect("describe configs"),
+            )
+        })
         .collect();
     let mut groups = BTreeMap::new();
     for g in ["g1", "g2"] {
@@ -599,7 +614,7 @@ fn plan_matches_the_golden_file_and_changes_nothing() {
         "--throughput",
         "5B/s",
     ];
-    let (code, stdout, stderr) = ferry_output(&args);
+    let (code, stdout, stderr) = FERRY.output(&args);
     assert_eq!(code, Some(0), "{stdout}\n{stderr}");
     // The placeholder is as long as the prefix, so columns stay aligned.
     let text = stdout.replace(&p, "<prefix....>");
@@ -618,7 +633,7 @@ fn plan_matches_the_golden_file_and_changes_nothing() {
 
     let mut json_args = args.to_vec();
     json_args.push("--json");
-    let (code, stdout, _) = ferry_output(&json_args);
+    let (code, stdout, _) = FERRY.output(&json_args);
     assert_eq!(code, Some(0));
     let plan: Value = serde_json::from_str(&stdout).expect("plan --json");
     assert_eq!(plan["schema"], 1);
@@ -674,7 +689,7 @@ fn plan_apply_creates_topics_configs_and_group_offsets() {
     let (source, target) = shared_pair().expect("test brokers start");
     let p = plan_prefix();
     let topology = prepare_plan_pair(source, target, &p);
-    let (code, stdout, stderr) = ferry_output(&["plan", "-c", config_arg(&topology), "--apply"]);
+    let (code, stdout, stderr) = FERRY.output(&["plan", "-c", config_arg(&topology), "--apply"]);
     assert_eq!(code, Some(0), "{stdout}\n{stderr}");
     let (a, b, c) = (
         format!("src.{p}-a"),
@@ -693,13 +708,13 @@ fn plan_apply_creates_topics_configs_and_group_offsets() {
         assert!(stdout.contains(&line), "missing {line:?} in:\n{stdout}");
     }
 
-    let topics = topics_containing(target, &p);
+    let topics = topics_containing(&target.client_config(), &p).expect("list topics");
     assert_eq!(
         topics,
         BTreeMap::from([(a.clone(), 3), (b.clone(), 1), (c.clone(), 2)])
     );
     assert_eq!(
-        topic_overrides(target, &a),
+        topic_overrides(&target.client_config(), &a).expect("describe configs"),
         BTreeMap::from([
             ("max.message.bytes".to_string(), "200000".to_string()),
             ("retention.ms".to_string(), "3600000".to_string())
@@ -707,7 +722,7 @@ fn plan_apply_creates_topics_configs_and_group_offsets() {
     );
     // Config changes reach the other brokers' views a moment later.
     wait_for("the config change", Duration::from_secs(30), || {
-        (topic_overrides(target, &c)
+        (topic_overrides(&target.client_config(), &c).expect("describe configs")
             == BTreeMap::from([
                 ("max.message.bytes".to_string(), "300000".to_string()),
                 ("retention.ms".to_string(), "86400000".to_string()),
@@ -728,10 +743,10 @@ fn plan_apply_creates_topics_configs_and_group_offsets() {
     );
 
     // A second plan has nothing left to create, and --apply changes nothing.
-    let (code, stdout, _) = ferry_output(&["plan", "-c", config_arg(&topology)]);
+    let (code, stdout, _) = FERRY.output(&["plan", "-c", config_arg(&topology)]);
     assert_eq!(code, Some(0));
     assert!(stdout.contains("topics to create on dst: none"), "{stdout}");
-    let (code, stdout, _) = ferry_output(&["plan", "-c", config_arg(&topology), "--json"]);
+    let (code, stdout, _) = FERRY.output(&["plan", "-c", config_arg(&topology), "--json"]);
     assert_eq!(code, Some(0));
     let plan: Value = serde_json::from_str(&stdout).unwrap();
     for t in plan["flows"][0]["topics"].as_array().unwrap() {
@@ -743,7 +758,7 @@ fn plan_apply_creates_topics_configs_and_group_offsets() {
             assert_eq!(part["apply"]["action"], "unchanged", "{part:#}");
         }
     }
-    let (code, stdout, _) = ferry_output(&["plan", "-c", config_arg(&topology), "--apply"]);
+    let (code, stdout, _) = FERRY.output(&["plan", "-c", config_arg(&topology), "--apply"]);
     assert_eq!(code, Some(0));
     assert!(
         stdout.contains("applied flow src->dst: nothing to do"),

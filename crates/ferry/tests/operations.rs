@@ -7,8 +7,14 @@ mod common;
 use std::time::Duration;
 
 use common::*;
+use ferry_testkit::check::{assert_same, total, try_total};
+use ferry_testkit::daemon::{signal, stop_daemon, stop_daemon_after_signal, wait_for, Ferry};
 use ferry_testkit::data::{self, produce_sequence, unique_name, SequenceSpec};
+use ferry_testkit::scrape::metric;
 use ferry_testkit::shared_pair;
+use ferry_testkit::topology::{one_flow, pointing_at, write_topology};
+
+const FERRY: Ferry = Ferry::at(env!("CARGO_BIN_EXE_ferry"));
 
 #[test]
 fn metrics_count_every_record_and_lag_returns_to_zero() {
@@ -20,9 +26,13 @@ fn metrics_count_every_record_and_lag_returns_to_zero() {
         dir.path(),
         source,
         target,
-        &one_flow(&format!("topics = [\"{topic}\"]")),
+        // A narrow window over large records keeps the copy behind the
+        // producer for several lag refreshes (one a second).
+        &one_flow(&format!(
+            "topics = [\"{topic}\"]\nmax_in_flight_bytes = 16384"
+        )),
     );
-    let daemon = start_daemon(&topology);
+    let daemon = FERRY.start(&topology);
     let records = format!("ferry_records_replicated_total{{flow=\"src->dst\",topic=\"{topic}\"}}");
     let lag = format!("ferry_replication_lag_records{{flow=\"src->dst\",topic=\"{topic}\"}}");
     // The topic's series appear once its task runs.
@@ -30,24 +40,29 @@ fn metrics_count_every_record_and_lag_returns_to_zero() {
         metric(&daemon.get("/metrics").1, &records)
     });
 
-    produce_sequence(
-        &source.client_config(),
-        &topic,
-        &SequenceSpec::new(3, 2_000),
-    )
-    .expect("produce");
+    let producer = {
+        let (config, topic) = (source.client_config(), topic.clone());
+        std::thread::spawn(move || {
+            let mut spec = SequenceSpec::new(3, 2_000);
+            spec.value_padding = 4_096;
+            produce_sequence(&config, &topic, &spec).expect("produce");
+        })
+    };
     let mut saw_lag = false;
     wait_for(
-        "every record counted and lag back to 0",
+        "lag above 0, then every record counted and lag back to 0",
         Duration::from_secs(60),
         || {
             let (code, body) = daemon.get("/metrics");
             assert_eq!(code, 200);
             let lag_now = metric(&body, &lag)?;
             saw_lag |= lag_now > 0.0;
-            (metric(&body, &records)? == 6_000.0 && lag_now == 0.0).then_some(())
+            // Zero counts only after the gauge has shown the copy behind:
+            // a gauge stuck at 0 never gets here.
+            (saw_lag && metric(&body, &records)? == 6_000.0 && lag_now == 0.0).then_some(())
         },
     );
+    producer.join().expect("producer");
     let (_, body) = daemon.get("/metrics");
     assert!(
         metric(
@@ -60,7 +75,8 @@ fn metrics_count_every_record_and_lag_returns_to_zero() {
     assert_eq!(metric(&body, "ferry_ready"), Some(1.0));
     // `ferry status` shows the same as a table, read from the daemon.
     let with_port = pointing_at(&topology, daemon.http_addr());
-    let out = ferry(&["status", "-c", with_port.to_str().unwrap()])
+    let out = FERRY
+        .command(&["status", "-c", with_port.to_str().unwrap()])
         .output()
         .unwrap();
     let table = String::from_utf8_lossy(&out.stdout);
@@ -75,11 +91,11 @@ fn metrics_count_every_record_and_lag_returns_to_zero() {
         "{row}"
     );
     assert!(body.contains("ferry_build_info{version="), "{body}");
-    eprintln!("lag was observed above zero during the copy: {saw_lag}");
     let (code, log) = stop_daemon(daemon);
     assert_eq!(code, Some(0), "{log}");
     // No daemon any more: a clear failure, exit 1.
-    let out = ferry(&["status", "-c", with_port.to_str().unwrap()])
+    let out = FERRY
+        .command(&["status", "-c", with_port.to_str().unwrap()])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
@@ -105,7 +121,7 @@ fn ready_only_between_start_and_drain() {
         ),
     )
     .unwrap();
-    let stuck = start_daemon(&unreachable);
+    let stuck = FERRY.start(&unreachable);
     for _ in 0..5 {
         assert_eq!(
             stuck.get("/health/ready").0,
@@ -126,7 +142,7 @@ fn ready_only_between_start_and_drain() {
         target,
         &one_flow(&format!("topics = [\"{topic}\"]")),
     );
-    let daemon = start_daemon(&topology);
+    let daemon = FERRY.start(&topology);
     wait_for("ready", Duration::from_secs(30), || {
         (daemon.get("/health/ready").0 == 200).then_some(())
     });
@@ -168,7 +184,7 @@ fn reload_adds_and_removes_topics_without_disturbing_the_others() {
         target,
         &flow(&format!("\"{steady}\", \"{removed}\"")),
     );
-    let daemon = start_daemon(&topology);
+    let daemon = FERRY.start(&topology);
 
     // Steady traffic on the untouched topic across both reloads.
     let producer = {
@@ -192,7 +208,7 @@ fn reload_adds_and_removes_topics_without_disturbing_the_others() {
     wait_for(
         "the removed-to-be topic copied",
         Duration::from_secs(60),
-        || (total(target, &format!("src.{removed}")) == 600).then_some(()),
+        || (try_total(target, &format!("src.{removed}")).ok()? == 600).then_some(()),
     );
 
     // Reload: add one topic, drop another.
@@ -204,7 +220,7 @@ fn reload_adds_and_removes_topics_without_disturbing_the_others() {
     );
     signal(daemon.child(), libc::SIGHUP);
     wait_for("the added topic copied", Duration::from_secs(60), || {
-        (total(target, &format!("src.{added}")) == 400).then_some(())
+        (try_total(target, &format!("src.{added}")).ok()? == 400).then_some(())
     });
     // Records written to the removed topic now stay on the source.
     let mut more = SequenceSpec::new(2, 50);
@@ -233,9 +249,18 @@ fn reload_adds_and_removes_topics_without_disturbing_the_others() {
     wait_for(
         "the steady topic caught up",
         Duration::from_secs(60),
-        || (total(target, &format!("src.{steady}")) == 10_000).then_some(()),
+        || (try_total(target, &format!("src.{steady}")).ok()? == 10_000).then_some(()),
     );
-    std::thread::sleep(Duration::from_secs(1));
+    // Records written to a replicated topic after those of the removed one,
+    // and copied: the flow has fetched since, and left the removed one alone.
+    let mut marker = SequenceSpec::new(2, 10);
+    marker.first_seq = 200;
+    produce_sequence(&source.client_config(), &added, &marker).expect("produce");
+    wait_for(
+        "the marker on the added topic",
+        Duration::from_secs(60),
+        || (try_total(target, &format!("src.{added}")).ok()? == 420).then_some(()),
+    );
     assert_eq!(
         total(target, &format!("src.{removed}")),
         600,
@@ -287,9 +312,9 @@ level = "debug"
         ),
     )
     .unwrap();
-    let daemon = start_daemon(&topology);
+    let daemon = FERRY.start(&topology);
     wait_for("the copy", Duration::from_secs(60), || {
-        (total(target, &format!("src.{topic}")) == 100).then_some(())
+        (try_total(target, &format!("src.{topic}")).ok()? == 100).then_some(())
     });
     let status = daemon.get("/status").1;
     let metrics = daemon.get("/metrics").1;
@@ -347,7 +372,7 @@ fn partition_metrics_appear_only_when_switched_on() {
             .unwrap()
             .replace("[http]\n", &format!("[http]\n{extra}"));
         std::fs::write(&topology, text).unwrap();
-        runs.push((topic, start_daemon(&topology)));
+        runs.push((topic, FERRY.start(&topology)));
     }
     for (topic, daemon) in &runs {
         let records =

@@ -9,10 +9,17 @@ mod common;
 use std::time::Duration;
 
 use common::*;
+use ferry_testkit::check::{assert_same, total, try_total};
+use ferry_testkit::daemon::{stop_daemon, wait_for, Daemon, Ferry};
 use ferry_testkit::data::{self, unique_name};
+use ferry_testkit::inspect::topic_overrides;
+use ferry_testkit::scrape::metric;
+use ferry_testkit::topology::{one_flow, write_topology};
 use ferry_testkit::{shared_pair, KafkaCluster};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+
+const FERRY: Ferry = Ferry::at(env!("CARGO_BIN_EXE_ferry"));
 
 const MIB: usize = 1024 * 1024;
 
@@ -104,12 +111,6 @@ fn restarts(daemon: &Daemon, topic: &str) -> u64 {
         .unwrap_or(0)
 }
 
-fn end_offset_sum(cluster: &KafkaCluster, topic: &str) -> i64 {
-    data::end_offsets(&cluster.client_config(), topic)
-        .map(|e| e.iter().sum())
-        .unwrap_or(0)
-}
-
 /// Creates `topic` with two partitions on the source, taking records up to
 /// 5 MiB, and its target topic `src.<topic>` refusing anything over 1 MiB.
 fn source_over_a_smaller_target(source: &KafkaCluster, target: &KafkaCluster, topic: &str) {
@@ -158,7 +159,7 @@ fn a_refused_record_stalls_only_its_partition_and_nothing_is_copied_twice() {
             "topics = [\"{stalled}\", \"{other}\"]\nsync_topic_configs = false"
         )),
     );
-    let daemon = start_daemon(&topology);
+    let daemon = FERRY.start(&topology);
     wait_for("the first stall", Duration::from_secs(60), || {
         (restarts(&daemon, &stalled) >= 1).then_some(())
     });
@@ -178,7 +179,7 @@ fn a_refused_record_stalls_only_its_partition_and_nothing_is_copied_twice() {
         Duration::from_secs(60),
         || {
             let sibling = partition_records(target, &format!("src.{stalled}"), 1).len();
-            let other = end_offset_sum(target, &format!("src.{other}"));
+            let other = try_total(target, &format!("src.{other}")).ok()?;
             (sibling == 50 && other == 50).then_some(())
         },
     );
@@ -216,7 +217,7 @@ fn a_refused_record_stalls_only_its_partition_and_nothing_is_copied_twice() {
         partition_records(target, &format!("src.{stalled}"), 1).len(),
         50
     );
-    assert_eq!(end_offset_sum(target, &format!("src.{other}")), 50);
+    assert_eq!(total(target, &format!("src.{other}")), 50);
 }
 
 /// Item: a 2 MiB record the source accepted stalled its partition forever
@@ -265,10 +266,10 @@ fn records_over_a_megabyte_are_copied_byte_identical() {
         target,
         &one_flow(&format!("topics = [\"{created}\", \"{existing}\"]")),
     );
-    let daemon = start_daemon(&topology);
+    let daemon = FERRY.start(&topology);
     wait_for("all six records", Duration::from_secs(90), || {
-        (end_offset_sum(target, &format!("src.{created}")) == 3
-            && end_offset_sum(target, &format!("src.{existing}")) == 3)
+        (try_total(target, &format!("src.{created}")).ok()? == 3
+            && try_total(target, &format!("src.{existing}")).ok()? == 3)
             .then_some(())
     });
     let (code, log) = stop_daemon(daemon);
@@ -276,7 +277,9 @@ fn records_over_a_megabyte_are_copied_byte_identical() {
     for t in [&created, &existing] {
         assert_same(source, t, target, &format!("src.{t}"), 3);
         assert_eq!(
-            topic_overrides(target, &format!("src.{t}")).get("max.message.bytes"),
+            topic_overrides(&target.client_config(), &format!("src.{t}"))
+                .expect("describe configs")
+                .get("max.message.bytes"),
             Some(&five_mib),
             "the target topic takes what the source takes"
         );
@@ -320,7 +323,7 @@ fn refused_record_under(policy: &str) -> Refused {
             "topics = [\"{topic}\"]\nsync_topic_configs = false\n{policy}"
         )),
     );
-    let daemon = start_daemon(&topology);
+    let daemon = FERRY.start(&topology);
     let remote = format!("src.{topic}");
     wait_for("both partitions through", Duration::from_secs(60), || {
         let p0 = status_partition(&daemon, &topic, 0)?;

@@ -3,13 +3,15 @@
 //! compared with the source record for record (key, value, headers in order,
 //! timestamp, partition).
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use ferry_testkit::check::{assert_same, compare, total, try_total};
+use ferry_testkit::daemon::{stop_daemon, stop_daemon_with, wait_for, Ferry};
 use ferry_testkit::data::{self, produce_sequence, unique_name, SequenceSpec};
 use ferry_testkit::shared_pair;
+use ferry_testkit::topology::{one_flow, write_topology};
+
+const FERRY: Ferry = Ferry::at(env!("CARGO_BIN_EXE_ferry"));
 
 #[test]
 fn copies_every_record_faithfully_partition_by_partition() {
@@ -33,7 +35,7 @@ fn copies_every_record_faithfully_partition_by_partition() {
         target,
         &one_flow(&format!("topics = [\"{prefix}-.*\"]")),
     );
-    run_until_caught_up(&topology);
+    FERRY.run_until_caught_up(&topology);
     for t in &topics {
         assert_same(source, t, target, &format!("src.{t}"), 4 * 8_334);
         assert_eq!(
@@ -42,7 +44,7 @@ fn copies_every_record_faithfully_partition_by_partition() {
         );
     }
     // A second bounded run finds nothing new to copy: progress was saved.
-    run_until_caught_up(&topology);
+    FERRY.run_until_caught_up(&topology);
     for t in &topics {
         assert_same(source, t, target, &format!("src.{t}"), 4 * 8_334);
     }
@@ -64,7 +66,7 @@ fn sigterm_under_load_then_restart_loses_nothing_and_duplicates_nothing() {
         target,
         &one_flow(&format!("topics = [\"{topic}\"]")),
     );
-    let daemon = start_daemon(&topology);
+    let daemon = FERRY.start(&topology);
     let remote = format!("src.{topic}");
     // Stop it mid-copy: once some, but not all, records have arrived.
     wait_for("replication to start", Duration::from_secs(60), || {
@@ -86,7 +88,7 @@ fn sigterm_under_load_then_restart_loses_nothing_and_duplicates_nothing() {
     spec.first_seq = 25_000;
     spec.records_per_partition = 5_000;
     produce_sequence(&source.client_config(), &topic, &spec).expect("produce more");
-    run_until_caught_up(&topology);
+    FERRY.run_until_caught_up(&topology);
     assert_same(source, &topic, target, &remote, 4 * 30_000);
 }
 
@@ -104,9 +106,9 @@ fn new_topics_and_partitions_are_picked_up_while_running() {
         target,
         &one_flow(&format!("topics = [\"{prefix}-.*\"]")),
     );
-    let daemon = start_daemon(&topology);
+    let daemon = FERRY.start(&topology);
     wait_for("the first topic", Duration::from_secs(60), || {
-        (total(target, &format!("src.{first}")) == 200).then_some(())
+        (try_total(target, &format!("src.{first}")).ok()? == 200).then_some(())
     });
 
     // A topic created while running is replicated within refresh_interval
@@ -116,7 +118,7 @@ fn new_topics_and_partitions_are_picked_up_while_running() {
     produce_sequence(&source.client_config(), &second, &SequenceSpec::new(3, 50)).expect("produce");
     let created = std::time::Instant::now();
     wait_for("the new topic", Duration::from_secs(30), || {
-        (total(target, &format!("src.{second}")) == 150).then_some(())
+        (try_total(target, &format!("src.{second}")).ok()? == 150).then_some(())
     });
     assert!(
         created.elapsed() < Duration::from_secs(10),
@@ -130,7 +132,7 @@ fn new_topics_and_partitions_are_picked_up_while_running() {
     more.partitions = vec![2, 3];
     produce_sequence(&source.client_config(), &first, &more).expect("produce to new partitions");
     wait_for("the new partitions", Duration::from_secs(30), || {
-        (total(target, &format!("src.{first}")) == 250).then_some(())
+        (try_total(target, &format!("src.{first}")).ok()? == 250).then_some(())
     });
     assert_eq!(
         data::partition_count(&target.client_config(), &format!("src.{first}")).unwrap(),
@@ -164,14 +166,32 @@ fn active_active_identity_naming_copies_each_record_once_and_never_loops() {
          [[flows]]\nsource = \"dst\"\ntarget = \"src\"\ntopic_naming = \"identity\"\ntopics = [\"{topic}\"]\nrefresh_interval = \"2s\"\n"
     );
     let topology = write_topology(dir.path(), east, west, &flows);
-    let daemon = start_daemon(&topology);
+    let daemon = FERRY.start(&topology);
     wait_for(
         "both sides to hold both sides' records",
         Duration::from_secs(60),
-        || (total(east, &topic) == 2000 && total(west, &topic) == 2000).then_some(()),
+        || {
+            (try_total(east, &topic).ok()? == 2000 && try_total(west, &topic).ok()? == 2000)
+                .then_some(())
+        },
     );
-    // Give a loop every chance to show itself before counting.
-    std::thread::sleep(Duration::from_secs(5));
+    // Each flow reads its partitions in order: once a record written after
+    // the copies has crossed in both directions, each flow has passed over
+    // every copy the other flow wrote, and a loop would have shown itself.
+    let mut marker_east = SequenceSpec::new(2, 10);
+    marker_east.first_seq = 2_000_000;
+    let mut marker_west = SequenceSpec::new(2, 10);
+    marker_west.first_seq = 3_000_000;
+    produce_sequence(&east.client_config(), &topic, &marker_east).expect("produce east");
+    produce_sequence(&west.client_config(), &topic, &marker_west).expect("produce west");
+    wait_for(
+        "both sides to hold both sides' markers",
+        Duration::from_secs(60),
+        || {
+            (try_total(east, &topic).ok()? >= 2040 && try_total(west, &topic).ok()? >= 2040)
+                .then_some(())
+        },
+    );
     let (code, log) = stop_daemon(daemon);
     assert_eq!(code, Some(0), "{log}");
     for (name, cluster) in [("east", east), ("west", west)] {
@@ -182,7 +202,7 @@ fn active_active_identity_naming_copies_each_record_once_and_never_loops() {
                 .entry(r.sequence().expect("sequence record"))
                 .or_insert(0) += 1;
         }
-        assert_eq!(seen.len(), 2000, "{name}: every record present");
+        assert_eq!(seen.len(), 2040, "{name}: every record present");
         assert!(
             seen.values().all(|n| *n == 1),
             "{name}: a record arrived twice (loop)"
@@ -234,11 +254,21 @@ fn a_bad_topic_reports_its_partition_and_cause_while_others_keep_flowing() {
         target,
         &one_flow(&format!("topics = [\"{prefix}-.*\"]")),
     );
-    let daemon = start_daemon(&topology);
+    let daemon = FERRY.start(&topology);
     wait_for("the good topic", Duration::from_secs(60), || {
-        (total(target, &format!("src.{good}")) == 300).then_some(())
+        (try_total(target, &format!("src.{good}")).ok()? == 300).then_some(())
     });
-    std::thread::sleep(Duration::from_secs(3));
+    // The refused record has been tried three times (two retries).
+    let failure = format!("topic src.{bad}, partition 0");
+    wait_for("three refused attempts", Duration::from_secs(60), || {
+        (daemon
+            .log()
+            .lines()
+            .filter(|l| l.contains(&failure))
+            .count()
+            >= 3)
+            .then_some(())
+    });
     let (code, log) = stop_daemon(daemon);
     assert_eq!(code, Some(0), "{log}");
     assert_same(source, &good, target, &format!("src.{good}"), 300);
@@ -289,7 +319,7 @@ fn start_from_unconsumed_copies_from_the_smallest_committed_offset() {
         "topics = [\"{topic}\"]\nstart_from = \"unconsumed\"\ngroups = [\"{slow}\", \"{fast}\"]\nsync_group_offsets = false\n"
     );
     let topology = write_topology(dir.path(), source, target, &one_flow(&extra));
-    run_until_caught_up(&topology);
+    FERRY.run_until_caught_up(&topology);
     let copied = data::read_topic(&target.client_config(), &format!("src.{topic}")).expect("read");
     // Partition 0: the smaller commit is 300; partition 1: 400.
     for (partition, from) in [(0usize, 300u64), (1, 400)] {
@@ -301,7 +331,7 @@ fn start_from_unconsumed_copies_from_the_smallest_committed_offset() {
         assert_eq!(seqs, expected, "partition {partition}");
     }
     // A second run copies nothing new.
-    run_until_caught_up(&topology);
+    FERRY.run_until_caught_up(&topology);
     assert_eq!(total(target, &format!("src.{topic}")), 700 + 600);
 }
 
@@ -349,16 +379,21 @@ fn aborted_transactions_are_never_copied() {
         target,
         &one_flow(&format!("topics = [\"{topic}\"]")),
     );
-    run_until_caught_up(&topology);
+    FERRY.run_until_caught_up(&topology);
     let copied = data::read_topic(&target.client_config(), &format!("src.{topic}")).expect("read");
     let values: Vec<String> = copied[0]
         .iter()
         .map(|r| String::from_utf8(r.value.clone().unwrap()).unwrap())
         .collect();
     assert_eq!(values, committed, "exactly the committed records, in order");
-    // Progress passed the trailing transaction marker: nothing left to do.
-    run_until_caught_up(&topology);
-    assert_eq!(copied[0].len(), committed.len());
+    // Progress passed the trailing transaction marker: a second run copies
+    // nothing (the copy is not transactional, so end offsets count records).
+    FERRY.run_until_caught_up(&topology);
+    assert_eq!(
+        total(target, &format!("src.{topic}")),
+        committed.len() as i64,
+        "the second run copied again"
+    );
 }
 
 #[test]
@@ -388,13 +423,13 @@ fn sigkill_three_times_under_load_loses_nothing_and_bounds_duplicates() {
     let topology = write_topology(dir.path(), source, target, &one_flow(&extra));
     let mut rng = rand::thread_rng();
     for kill in 0..3 {
-        let daemon = start_daemon(&topology);
+        let daemon = FERRY.start(&topology);
         std::thread::sleep(Duration::from_millis(rng.gen_range(2_000..5_000)));
         let (code, _) = stop_daemon_with(daemon, libc::SIGKILL);
         assert_eq!(code, None, "kill {kill}: killed by a signal");
     }
     producer.join().expect("producer thread");
-    run_until_caught_up(&topology);
+    FERRY.run_until_caught_up(&topology);
 
     let report = compare(source, &topic, target, &format!("src.{topic}"));
     let missing: usize = report.partitions.iter().map(|p| p.missing.len()).sum();
@@ -418,7 +453,8 @@ fn sigkill_three_times_under_load_loses_nothing_and_bounds_duplicates() {
 
 #[test]
 fn topic_configs_are_copied_and_kept_in_sync() {
-    use ferry_admin::{Admin, ConfigChange, ConfigSource};
+    use ferry_admin::{Admin, ConfigChange};
+    use ferry_testkit::inspect::topic_overrides;
     let (source, target) = shared_pair().expect("test brokers start");
     let topic = unique_name("configs");
     data::create_topic(
@@ -440,28 +476,24 @@ fn topic_configs_are_copied_and_kept_in_sync() {
         target,
         &one_flow(&format!("topics = [\"{topic}\"]")),
     );
-    let daemon = start_daemon(&topology);
-    let (src_admin, dst_admin) = (
-        Admin::new(&source.client_config()).unwrap(),
-        Admin::new(&target.client_config()).unwrap(),
-    );
+    let daemon = FERRY.start(&topology);
+    // Ferry's own admin code only changes the source; the target is read
+    // through rdkafka's DescribeConfigs.
+    let src_admin = Admin::new(&source.client_config()).unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let remote = format!("src.{topic}");
-    let overrides = |admin: &Admin, name: &str| -> std::collections::BTreeMap<String, String> {
-        rt.block_on(admin.describe_topic_configs(name))
-            .map(|entries| {
-                entries
-                    .into_iter()
-                    .filter(|e| matches!(e.source, ConfigSource::DynamicTopic))
-                    .filter_map(|e| Some((e.name, e.value?)))
-                    .collect()
-            })
-            .unwrap_or_default()
+    // A failed read fails the test: it must not pass the checks for an
+    // absent override.
+    let overrides = |name: &str| -> std::collections::BTreeMap<String, String> {
+        topic_overrides(&target.client_config(), name)
+            .unwrap_or_else(|e| panic!("reading the configs of {name}: {e}"))
     };
     let wait_overrides =
         |what: &str, check: &dyn Fn(&std::collections::BTreeMap<String, String>) -> bool| {
             wait_for(what, Duration::from_secs(30), || {
-                check(&overrides(&dst_admin, &remote)).then_some(())
+                // Until the daemon has created it.
+                data::partition_count(&target.client_config(), &remote).ok()?;
+                check(&overrides(&remote)).then_some(())
             })
         };
     wait_overrides("the configs copied at creation", &|o| {
@@ -469,7 +501,7 @@ fn topic_configs_are_copied_and_kept_in_sync() {
             && o.get("max.message.bytes").map(String::as_str) == Some("2000000")
     });
     assert!(
-        !overrides(&dst_admin, &remote).contains_key("min.insync.replicas"),
+        !overrides(&remote).contains_key("min.insync.replicas"),
         "excluded like MM2"
     );
 
@@ -505,10 +537,10 @@ fn a_target_topic_deleted_while_running_is_reported_and_recreated() {
         target,
         &one_flow(&format!("topics = [\"{topic}\"]")),
     );
-    let daemon = start_daemon(&topology);
+    let daemon = FERRY.start(&topology);
     let remote = format!("src.{topic}");
     wait_for("the first copy", Duration::from_secs(60), || {
-        (total(target, &remote) == 100).then_some(())
+        (try_total(target, &remote).ok()? == 100).then_some(())
     });
     let admin = ferry_admin::Admin::new(&target.client_config()).unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();

@@ -3,11 +3,12 @@
 //! is injected with librdkafka's mock cluster, which the real `ferry`
 //! binary reaches over TCP.
 
-mod common;
-
-use common::*;
+use ferry_testkit::daemon::Ferry;
 use ferry_testkit::mock::MockKafka;
+use ferry_testkit::topology::one_flow;
 use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
+
+const FERRY: Ferry = Ferry::at(env!("CARGO_BIN_EXE_ferry"));
 
 #[test]
 fn offsets_retries_a_loading_coordinator_and_says_so() {
@@ -29,7 +30,7 @@ fn offsets_retries_a_loading_coordinator_and_says_so() {
     source
         .cluster()
         .request_errors(RDKafkaApiKey::OffsetFetch, &[loading, loading, loading]);
-    let (code, stdout, stderr) = ferry_output(&[
+    let (code, stdout, stderr) = FERRY.output(&[
         "offsets",
         "-c",
         topology.to_str().unwrap(),

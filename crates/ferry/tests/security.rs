@@ -12,8 +12,13 @@ mod common;
 use std::path::Path;
 
 use common::*;
+
+use ferry_testkit::check::{assert_same, try_total};
+use ferry_testkit::daemon::{signal, stop_daemon, wait_for, Ferry};
 use ferry_testkit::data::{self, produce_sequence, unique_name, SequenceSpec};
 use ferry_testkit::{KafkaCluster, KafkaOptions};
+
+const FERRY: Ferry = Ferry::at(env!("CARGO_BIN_EXE_ferry"));
 
 fn topology(
     dir: &Path,
@@ -62,7 +67,8 @@ listen = "127.0.0.1:0"
 }
 
 fn check_connect(topology: &Path) -> (Option<i32>, String) {
-    let out = ferry(&["check", "-c", topology.to_str().unwrap(), "--connect"])
+    let out = FERRY
+        .command(&["check", "-c", topology.to_str().unwrap(), "--connect"])
         .output()
         .expect("ferry runs");
     let all = format!(
@@ -112,7 +118,7 @@ fn replicates_from_tls_to_scram_and_names_the_cluster_on_bad_credentials() {
         "{out}"
     );
 
-    let log = run_until_caught_up(&good);
+    let log = FERRY.run_until_caught_up(&good);
     assert_same(&tls, &topic, &sasl, &format!("tls.{topic}"), 1000);
     assert!(
         !log.contains(&password),
@@ -211,7 +217,7 @@ listen = "127.0.0.1:0"
         ),
     )
     .unwrap();
-    let daemon = start_daemon(&topology);
+    let daemon = FERRY.start(&topology);
 
     // Steady traffic on the flow that does not touch the SCRAM cluster, all
     // through the rotation.
@@ -236,7 +242,7 @@ listen = "127.0.0.1:0"
     wait_for(
         "the first records copied to the SCRAM cluster",
         std::time::Duration::from_secs(60),
-        || (total(&scram, &remote) == 200).then_some(()),
+        || (try_total(&scram, &remote).ok()? == 200).then_some(()),
     );
 
     // Rotate: the broker first, then the file, then SIGHUP.
@@ -254,14 +260,14 @@ listen = "127.0.0.1:0"
     wait_for(
         "records after the rotation copied with the new password",
         std::time::Duration::from_secs(90),
-        || (total(&scram, &remote) == 400).then_some(()),
+        || (try_total(&scram, &remote).ok()? == 400).then_some(()),
     );
 
     producer.join().expect("producer");
     wait_for(
         "the steady flow caught up",
         std::time::Duration::from_secs(60),
-        || (total(target, &format!("src.{steady}")) == 10_000).then_some(()),
+        || (try_total(target, &format!("src.{steady}")).ok()? == 10_000).then_some(()),
     );
     let (code, log) = stop_daemon(daemon);
     assert_eq!(code, Some(0), "{log}");
@@ -380,13 +386,14 @@ status_public = true   # the test reads /status to look for the secret
     assert!(refused.contains("SASL authentication error"), "{refused}");
 
     let issued_before = oauth.oidc_token_requests().expect("token endpoint").issued;
-    let daemon = start_daemon(&topology);
+    let daemon = FERRY.start(&topology);
     let (outbound_copy, inbound_copy) = (format!("idp.{outbound}"), format!("plain.{inbound}"));
     wait_for(
         "both directions copied",
         std::time::Duration::from_secs(90),
         || {
-            (total(plain, &outbound_copy) == 600 && total(&oauth, &inbound_copy) == 400)
+            (try_total(plain, &outbound_copy).ok()? == 600
+                && try_total(&oauth, &inbound_copy).ok()? == 400)
                 .then_some(())
         },
     );

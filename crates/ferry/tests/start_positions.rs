@@ -7,10 +7,17 @@ mod common;
 use std::time::Duration;
 
 use common::*;
+
+use ferry_testkit::check::assert_same;
+use ferry_testkit::daemon::{stop_daemon, wait_for, Ferry};
 use ferry_testkit::data::{self, produce_sequence, unique_name, SequenceSpec};
+use ferry_testkit::inspect::topics_containing;
+use ferry_testkit::topology::{one_flow, write_topology};
 use ferry_testkit::{shared_pair, KafkaCluster};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use serde_json::Value;
+
+const FERRY: Ferry = Ferry::at(env!("CARGO_BIN_EXE_ferry"));
 
 /// Writes one progress record of the `src -> dst` flow, as the engine
 /// would: `<topic>:<partition>` = next source offset.
@@ -46,12 +53,12 @@ fn reset_progress(config: &str, topics: &str, extra: &[&str]) -> (Option<i32>, S
         topics,
     ];
     args.extend_from_slice(extra);
-    ferry_output(&args)
+    FERRY.output(&args)
 }
 
 fn plan_json(topology: &std::path::Path) -> Value {
     let (code, stdout, stderr) =
-        ferry_output(&["plan", "-c", topology.to_str().unwrap(), "--json"]);
+        FERRY.output(&["plan", "-c", topology.to_str().unwrap(), "--json"]);
     assert_eq!(code, Some(0), "plan failed: {stderr}");
     serde_json::from_str(&stdout).expect("plan --json")
 }
@@ -81,7 +88,7 @@ impl Copied {
             target,
             &one_flow(&format!("topics = [\"{topic}\"]")),
         );
-        run_until_caught_up(&topology);
+        FERRY.run_until_caught_up(&topology);
         let remote = format!("src.{topic}");
         assert_same(source, &topic, target, &remote, 200);
         Copied {
@@ -132,7 +139,7 @@ fn progress_past_the_source_end_holds_the_partition_in_run_and_plan() {
     );
     assert!(message.starts_with(&expected), "{message}");
 
-    let daemon = start_daemon(&topology);
+    let daemon = FERRY.start(&topology);
     // Partition 1 copies its new records: the flow runs.
     wait_for("partition 1 copied", Duration::from_secs(60), || {
         (ends(target, remote)[1] == 150).then_some(())
@@ -171,7 +178,7 @@ fn progress_past_the_source_end_holds_the_partition_in_run_and_plan() {
         "{stdout}"
     );
     assert!(!stdout.contains("partition 1"), "{stdout}");
-    let log = run_until_caught_up(&topology);
+    let log = FERRY.run_until_caught_up(&topology);
     assert!(!log.contains("the partition is held"), "{log}");
     assert_eq!(ends(target, remote), vec![250, 150], "{log}");
 }
@@ -184,17 +191,20 @@ fn a_deleted_target_topic_is_reported_and_reset_progress_copies_it_again() {
     let topology = copied.topology.clone();
     let config = topology.to_str().unwrap();
 
-    let name = remote.clone();
-    admin(target, move |a| {
-        Box::pin(async move { a.delete_topics(&[name.as_str()]).await })
-    })
-    .expect("delete the target topic")
-    .into_iter()
-    .for_each(|r| {
-        r.expect("deleted");
-    });
+    let admin = ferry_admin::Admin::new(&target.client_config()).expect("admin client");
+    tokio::runtime::Runtime::new()
+        .expect("runtime")
+        .block_on(admin.delete_topics(&[remote.as_str()]))
+        .expect("delete the target topic")
+        .into_iter()
+        .for_each(|r| {
+            r.expect("deleted");
+        });
     wait_for("the target topic gone", Duration::from_secs(30), || {
-        topics_containing(target, remote).is_empty().then_some(())
+        topics_containing(&target.client_config(), remote)
+            .expect("list topics")
+            .is_empty()
+            .then_some(())
     });
 
     // plan names both partitions before anything is recreated.
@@ -228,7 +238,7 @@ fn a_deleted_target_topic_is_reported_and_reset_progress_copies_it_again() {
         ),
     )
     .unwrap();
-    let daemon = start_daemon(&topology);
+    let daemon = FERRY.start(&topology);
     let warnings: Vec<Value> = wait_for(
         "the lost target in /status",
         Duration::from_secs(60),
@@ -249,7 +259,7 @@ fn a_deleted_target_topic_is_reported_and_reset_progress_copies_it_again() {
     let (code, _, stderr) = reset_progress(config, topic, &[]);
     assert_eq!(code, Some(1), "{stderr}");
     assert!(stderr.contains("stop it first"), "{stderr}");
-    let (code, stdout, stderr) = ferry_output(&["status", "-c", config]);
+    let (code, stdout, stderr) = FERRY.output(&["status", "-c", config]);
     assert_eq!(code, Some(0), "{stderr}");
     assert!(
         stdout.contains(&format!("  warning: {expected}")),
@@ -278,6 +288,6 @@ fn a_deleted_target_topic_is_reported_and_reset_progress_copies_it_again() {
         )),
         "{stdout}"
     );
-    run_until_caught_up(&topology);
+    FERRY.run_until_caught_up(&topology);
     assert_same(source, topic, target, remote, 200);
 }

@@ -19,6 +19,14 @@
 //!   sequence-numbered records ([`data::SequenceSpec`]), reading partitions back
 //!   and comparing a source topic with its replica ([`data::CompareReport`]).
 //! - [`mock`]: librdkafka's in-process mock cluster, for fault injection.
+//! - [`daemon`]: running the real `ferry` executable ([`daemon::Ferry`]) as
+//!   a command or as a `ferry run` [`daemon::Daemon`], signals, and
+//!   [`daemon::wait_for`]; [`topology`] writes the topology files they read.
+//! - [`check`]: assertions over a replica (record-for-record comparison,
+//!   counts, exactly-once on sequence records); [`groups`]: consumer-group
+//!   offsets and consumers the way applications use them; [`inspect`]:
+//!   topics and topic configs read through rdkafka's own clients; [`scrape`]:
+//!   reading a daemon's `/metrics` and `/status`.
 //! - [`proc`]: spawning children that die with the test process, and their
 //!   peak RSS / CPU time, for benchmarks.
 //! - `src/bin/ferry-testkit-brokers.rs`: starts shared clusters once for a
@@ -34,14 +42,20 @@
 //! broker is involved it carries the tail of that broker's log. Tests that
 //! need a broker fail when none can be started: nothing here skips silently.
 
+pub mod check;
 mod client;
+pub mod daemon;
 pub mod data;
 mod error;
+pub mod groups;
 pub mod http_stub;
+pub mod inspect;
 pub mod kafka;
 pub mod kdc;
 pub mod mock;
 pub mod proc;
+pub mod scrape;
+pub mod topology;
 
 pub use error::{HarnessError, Result};
 pub use kafka::{shared, shared_pair, ConnectWorker, KafkaCluster, KafkaOptions};
