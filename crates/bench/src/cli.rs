@@ -99,6 +99,10 @@ pub struct RunArgs {
     /// The ferry binary [default: next to ferry-bench, else target/release/ferry].
     #[arg(long)]
     pub ferry: Option<PathBuf>,
+    /// Another ferry binary, run as the `baseline` contender (add it to
+    /// --contenders): e.g. the build before a change, measured side by side.
+    #[arg(long, value_name = "PATH")]
+    pub baseline: Option<PathBuf>,
     /// Directory for run directories (configs, logs) [default: target/bench].
     #[arg(long)]
     pub work_dir: Option<PathBuf>,

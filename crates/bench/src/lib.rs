@@ -62,8 +62,10 @@ pub struct Env {
     pub run_dir: PathBuf,
     /// Where both brokers keep their data.
     pub broker_dir: PathBuf,
-    pub ferry_bin: PathBuf,
-    pub ferry_version: Option<String>,
+    /// The `ferry` contender's binary.
+    pub ferry: FerryBinary,
+    /// The `baseline` contender's binary, when it runs.
+    pub baseline: Option<FerryBinary>,
     /// This executable, for the limit's subcommands.
     pub bench_bin: PathBuf,
     pub contenders: Vec<Contender>,
@@ -84,11 +86,19 @@ pub struct Env {
     python: OnceLock<std::result::Result<PathBuf, String>>,
 }
 
+/// A `ferry` executable a contender runs, and what its `--version` said.
+pub struct FerryBinary {
+    pub path: PathBuf,
+    pub version: Option<String>,
+}
+
 /// How to set up an [`Env`].
 pub struct EnvOptions {
     pub contenders: Vec<Contender>,
     pub quick: bool,
     pub ferry_bin: Option<PathBuf>,
+    /// The `baseline` contender's ferry binary.
+    pub baseline_bin: Option<PathBuf>,
     pub work_dir: PathBuf,
     pub broker_dir: Option<PathBuf>,
     pub timeout: Duration,
@@ -139,6 +149,20 @@ impl Env {
             }
             ferry_version = Some(contenders::ferry::version(&ferry_bin)?);
         }
+        let baseline = match (&options.baseline_bin, wants(Contender::Baseline)) {
+            (Some(path), true) => {
+                if !path.is_file() {
+                    bail!("--baseline: no ferry binary at {}", path.display());
+                }
+                Some(FerryBinary {
+                    path: path.clone(),
+                    version: Some(contenders::ferry::version(path)?),
+                })
+            }
+            (None, true) => bail!("the baseline contender needs --baseline PATH"),
+            (Some(_), false) => bail!("--baseline is given but `baseline` is not in --contenders"),
+            (None, false) => None,
+        };
         if wants(Contender::Mm2) {
             let jar = kafka_home.libs().join(format!(
                 "connect-mirror-{}.jar",
@@ -198,8 +222,11 @@ impl Env {
             kafka_home,
             run_dir,
             broker_dir,
-            ferry_bin,
-            ferry_version,
+            ferry: FerryBinary {
+                path: ferry_bin,
+                version: ferry_version,
+            },
+            baseline,
             bench_bin,
             contenders: options.contenders,
             quick: options.quick,

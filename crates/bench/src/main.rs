@@ -83,6 +83,7 @@ fn run(workloads: &[&str], args: RunArgs) -> Result<bool> {
         contenders: args.contenders.clone(),
         quick: args.quick,
         ferry_bin: args.ferry.clone(),
+        baseline_bin: args.baseline.clone(),
         work_dir,
         broker_dir: args.broker_dir.clone(),
         timeout: Duration::from_secs(args.timeout),
@@ -114,7 +115,7 @@ fn run(workloads: &[&str], args: RunArgs) -> Result<bool> {
                 host: host(),
                 kafka_version: ferry_testkit::kafka::KAFKA_VERSION.to_string(),
                 broker_data_dir: env.broker_dir.display().to_string(),
-                ferry_version: env.ferry_version.clone(),
+                ferry_version: env.ferry.version.clone(),
                 cases,
             },
         );

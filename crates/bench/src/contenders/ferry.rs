@@ -6,7 +6,7 @@ use std::process::Command;
 use super::{Job, Launched};
 use crate::error::{Context, Result};
 use crate::measure::Tracked;
-use crate::{free_port, Env};
+use crate::{free_port, Env, FerryBinary};
 
 /// The tracing target (module) that logs each checkpoint cycle at debug
 /// ("checkpoint cycle done", with `groups`, `checkpoints`, `took`).
@@ -64,12 +64,12 @@ listen = "127.0.0.1:{http_port}"
     )
 }
 
-pub fn launch(env: &Env, job: &Job, log: &Path) -> Result<Launched> {
+pub fn launch(env: &Env, job: &Job, log: &Path, binary: &FerryBinary) -> Result<Launched> {
     let http_port = free_port()?;
     let path = env.run_dir.join(format!("{}.toml", job.alias));
     std::fs::write(&path, topology(env, job, http_port))
         .context(|| format!("cannot write {}", path.display()))?;
-    let mut cmd = Command::new(&env.ferry_bin);
+    let mut cmd = Command::new(&binary.path);
     cmd.arg("run").arg("-c").arg(&path);
     cmd.envs(env.ferry_env.iter().map(|(k, v)| (k, v)));
     if job.catch_up {
@@ -79,7 +79,7 @@ pub fn launch(env: &Env, job: &Job, log: &Path) -> Result<Launched> {
         process: Tracked::spawn("ferry", cmd, log)?,
         exits_by_itself: job.catch_up,
         metrics_port: Some(http_port),
-        version: env.ferry_version.clone(),
+        version: binary.version.clone(),
     })
 }
 

@@ -31,6 +31,11 @@ pub enum Contender {
     Mm2,
     /// `bench/naive_peer.py` on confluent-kafka.
     Python,
+    /// Another `ferry` binary (`--baseline PATH`, e.g. the previous
+    /// release), run exactly as `ferry` is: a change is measured against
+    /// the code before it on the same brokers in the same run, so the
+    /// machine's drift between runs cannot pass for a difference.
+    Baseline,
 }
 
 impl Contender {
@@ -41,12 +46,19 @@ impl Contender {
         Contender::Python,
     ];
 
+    /// A `ferry` binary (this build or the baseline): both write offset
+    /// syncs on the target and promise exact checkpoints.
+    pub fn is_ferry(self) -> bool {
+        matches!(self, Contender::Ferry | Contender::Baseline)
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Contender::Ferry => "ferry",
             Contender::Limit => "limit",
             Contender::Mm2 => "mm2",
             Contender::Python => "python",
+            Contender::Baseline => "baseline",
         }
     }
 }
@@ -66,7 +78,8 @@ impl FromStr for Contender {
             "limit" => Ok(Contender::Limit),
             "mm2" => Ok(Contender::Mm2),
             "python" => Ok(Contender::Python),
-            other => bail!("unknown contender {other:?}: use ferry, limit, mm2, python"),
+            "baseline" => Ok(Contender::Baseline),
+            other => bail!("unknown contender {other:?}: use ferry, limit, mm2, python, baseline"),
         }
     }
 }
@@ -127,7 +140,11 @@ pub struct Launched {
 pub fn launch(env: &Env, contender: Contender, job: &Job, log_name: &str) -> Result<Launched> {
     let log: PathBuf = env.run_dir.join(format!("{log_name}.log"));
     match contender {
-        Contender::Ferry => ferry::launch(env, job, &log),
+        Contender::Ferry => ferry::launch(env, job, &log, &env.ferry),
+        Contender::Baseline => match &env.baseline {
+            Some(baseline) => ferry::launch(env, job, &log, baseline),
+            None => bail!("the baseline contender needs --baseline PATH"),
+        },
         Contender::Mm2 => mm2::launch(env, job, &log),
         Contender::Python => python::launch(env, job, &log),
         Contender::Limit => {

@@ -166,6 +166,10 @@ pub fn add_ratios(report: &mut CaseReport) {
     report.add_ratio("ferry", "limit", "records_per_sec", rps);
     report.add_ratio("ferry", "mm2", "records_per_sec", rps);
     report.add_ratio("ferry", "python", "records_per_sec", rps);
+    report.add_ratio("ferry", "baseline", "records_per_sec", rps);
+    report.add_ratio("ferry", "baseline", "cpu_seconds_per_gb", |r| {
+        r.cpu_seconds_per_gb
+    });
     report.add_ratio("ferry", "limit", "cpu_seconds_per_gb", |r| {
         r.cpu_seconds_per_gb
     });

@@ -302,11 +302,11 @@ fn run_replicator(
     // Ferry writes its offset syncs on the target (named after the source
     // alias), MM2 on the source by default (named after the target, `dst`).
     let (syncs_cluster, syncs_topic) = match contender {
-        Contender::Ferry => (&env.target, wire::offset_syncs_topic(&job.alias)),
+        c if c.is_ferry() => (&env.target, wire::offset_syncs_topic(&job.alias)),
         _ => (&env.source, wire::offset_syncs_topic("dst")),
     };
     let mut owned = vec![target_topic.clone(), checkpoints_topic.clone()];
-    if contender == Contender::Ferry {
+    if contender.is_ferry() {
         owned.push(syncs_topic.clone());
     }
     let outcome = (|| {
@@ -364,14 +364,14 @@ fn run_replicator(
             rule.add(mm2_translate(partition_syncs, upstream), truth);
         }
         let (cycle, writing_cycle) = match contender {
-            Contender::Ferry => {
+            c if c.is_ferry() => {
                 let (all, writing) = ferry_cycles(launched.process.log_path(), groups(env.quick))?;
                 (Some(all), Some(writing))
             }
             _ => (None, None),
         };
         result.ok = result.copied_all;
-        if contender == Contender::Ferry && own.exact != own.offsets {
+        if contender.is_ferry() && own.exact != own.offsets {
             // Ferry promises exact checkpoints on contiguous data.
             result.ok = false;
             result.error = Some(format!(
