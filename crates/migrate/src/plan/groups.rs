@@ -3,11 +3,11 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use crate::offsets_report::OffsetRow;
 use ferry_admin::{Admin, GroupState, Watermarks};
 use ferry_checkpoint::group_sync::{self, TargetGroup};
 use ferry_checkpoint::Translation;
 use ferry_config::{Cluster, Flow};
-use crate::offsets_report::OffsetRow;
 use ferry_supervisor::EngineError;
 
 use super::{

@@ -4,9 +4,9 @@
 
 use std::collections::HashMap;
 
+use crate::offsets_report::OffsetRow;
 use ferry_admin::Watermarks;
 use ferry_config::{Flow, StartFrom};
-use crate::offsets_report::OffsetRow;
 use ferry_supervisor::start;
 
 use super::inventory::{Remembered, SourceTopic};
