@@ -54,7 +54,7 @@ mod native;
 pub mod retry;
 mod types;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -317,6 +317,28 @@ impl Admin {
             .await
         })
         .await
+    }
+
+    /// The offsets `group` has committed on `partitions`, by (topic,
+    /// partition); partitions without a commit are absent. A group that does
+    /// not exist has committed nothing, so it gives an empty map rather than
+    /// an error: callers compare what should be committed with what is.
+    pub async fn committed_offsets(
+        &self,
+        group: &str,
+        partitions: &[(&str, i32)],
+    ) -> Result<HashMap<(String, i32), i64>, AdminError> {
+        match self
+            .list_consumer_group_offsets(group, Some(partitions))
+            .await
+        {
+            Ok(list) => Ok(list
+                .into_iter()
+                .filter_map(|o| Some(((o.topic, o.partition), o.offset?)))
+                .collect()),
+            Err(AdminError::GroupNotFound { .. }) => Ok(HashMap::new()),
+            Err(e) => Err(e),
+        }
     }
 
     /// Sets `group`'s committed offsets for the given `(topic, partition,

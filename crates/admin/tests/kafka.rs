@@ -305,6 +305,21 @@ async fn alter_offsets_of_an_empty_group_and_read_them_back() {
         .unwrap();
     assert_eq!(sorted(back), vec![(topic.clone(), 1, Some(3))]);
 
+    // The same read as a map of what is committed: a partition without a
+    // commit is absent, and a group that does not exist has committed
+    // nothing.
+    let parts = [(topic.as_str(), 0), (topic.as_str(), 1)];
+    let committed = admin.committed_offsets(&fresh, &parts).await.unwrap();
+    assert_eq!(
+        committed,
+        std::collections::HashMap::from([((topic.clone(), 1), 3)])
+    );
+    let nobody = admin
+        .committed_offsets(&unique_name("adm-alter-nobody"), &parts)
+        .await
+        .unwrap();
+    assert!(nobody.is_empty(), "{nobody:?}");
+
     // Bad input is refused before anything is sent, naming the partition.
     let err = admin
         .alter_consumer_group_offsets(&group, &[(&topic, 0, -5)])

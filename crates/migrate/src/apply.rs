@@ -209,15 +209,8 @@ async fn run(
             continue;
         }
         let parts: Vec<(&str, i32)> = wanted.iter().map(|(t, p, _)| (*t, *p)).collect();
-        let current: HashMap<(String, i32), i64> = match target_admin
-            .list_consumer_group_offsets(&g.group, Some(&parts))
-            .await
-        {
-            Ok(list) => list
-                .into_iter()
-                .filter_map(|o| Some(((o.topic, o.partition), o.offset?)))
-                .collect(),
-            Err(AdminError::GroupNotFound { .. }) => HashMap::new(),
+        let current = match target_admin.committed_offsets(&g.group, &parts).await {
+            Ok(current) => current,
             Err(e) => {
                 out.errors.push(format!(
                     "cluster {}: cannot read the offsets of group {}: {e}",

@@ -3,10 +3,8 @@
 //! last checkpoint and the target group's offset. Built from the engine's
 //! own readers, so it never disagrees with what the daemon translates.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
-use ferry_admin::AdminError;
 use ferry_checkpoint::{CheckpointKey, Translation};
 use ferry_config::{Cluster, Flow};
 use ferry_supervisor::checkpoints::{
@@ -107,17 +105,10 @@ pub async fn offsets_report(
             .iter()
             .map(|r| (r.remote_topic.as_str(), r.partition))
             .collect();
-        let on_target: HashMap<(String, i32), i64> = match target_admin
-            .list_consumer_group_offsets(&g, Some(&parts))
+        let on_target = target_admin
+            .committed_offsets(&g, &parts)
             .await
-        {
-            Ok(list) => list
-                .into_iter()
-                .filter_map(|o| Some(((o.topic, o.partition), o.offset?)))
-                .collect(),
-            Err(AdminError::GroupNotFound { .. }) => HashMap::new(),
-            Err(e) => return Err(read_failed(target)(e)),
-        };
+            .map_err(read_failed(target))?;
         for r in &mut group_rows {
             r.target_offset = on_target
                 .get(&(r.remote_topic.clone(), r.partition))

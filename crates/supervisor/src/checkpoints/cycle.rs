@@ -417,16 +417,8 @@ impl Cycle {
                 continue;
             };
             let parts: Vec<(&str, i32)> = desired.keys().map(|(t, p)| (t.as_str(), *p)).collect();
-            let current: HashMap<(String, i32), i64> = match self
-                .target_admin
-                .list_consumer_group_offsets(&g.group, Some(&parts))
-                .await
-            {
-                Ok(list) => list
-                    .into_iter()
-                    .filter_map(|o| Some(((o.topic, o.partition), o.offset?)))
-                    .collect(),
-                Err(AdminError::GroupNotFound { .. }) => HashMap::new(),
+            let current = match self.target_admin.committed_offsets(&g.group, &parts).await {
+                Ok(current) => current,
                 Err(e) => {
                     tracing::warn!(cluster = %self.target.name, group = %g.group, error = %e, "cannot read the target group's offsets; not syncing it this cycle");
                     self.count_error("group_sync");
