@@ -151,7 +151,7 @@ impl ClusterContext {
         }
     }
 
-    pub fn cluster(&self) -> &str {
+    pub(crate) fn cluster(&self) -> &str {
         &self.cluster
     }
 
@@ -214,7 +214,7 @@ pub fn admin(cluster: &Cluster, client_id: &str) -> Result<Admin, AdminError> {
     }
 }
 
-pub fn scrub(text: &str, secrets: &[String]) -> String {
+fn scrub(text: &str, secrets: &[String]) -> String {
     secrets
         .iter()
         .fold(text.to_string(), |acc, s| acc.replace(s.as_str(), REDACTED))

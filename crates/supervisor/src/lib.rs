@@ -63,9 +63,9 @@ mod lookups;
 pub mod progress;
 mod pump;
 pub mod start;
-pub mod status;
+mod status;
 pub mod topics;
-pub mod tracker;
+mod tracker;
 pub mod view;
 
 use std::collections::{BTreeMap, BTreeSet};
