@@ -191,7 +191,10 @@ impl EngineError {
 
 /// Codes by which a cluster answers "no" rather than "not now": the same
 /// request gets the same answer until someone changes the cluster's ACLs,
-/// credentials or settings, or Ferry's configuration.
+/// credentials or settings, or Ferry's configuration. Left out on purpose:
+/// `InvalidPartitions`, which a partition count read from stale metadata
+/// can cause, and librdkafka's `Fatal`, which a new client (the flow's
+/// restart) clears.
 fn is_final_code(code: RDKafkaErrorCode) -> bool {
     use RDKafkaErrorCode as C;
     matches!(
@@ -205,14 +208,12 @@ fn is_final_code(code: RDKafkaErrorCode) -> bool {
             | C::Authentication
             | C::SecurityDisabled
             | C::InvalidTopic
-            | C::InvalidPartitions
             | C::InvalidReplicationFactor
             | C::InvalidConfig
             | C::InvalidRequest
             | C::PolicyViolation
             | C::UnsupportedVersion
             | C::TopicDeletionDisabled
-            | C::Fatal
     )
 }
 
@@ -253,6 +254,8 @@ mod tests {
             RDKafkaErrorCode::NotLeaderForPartition,
             RDKafkaErrorCode::RequestTimedOut,
             RDKafkaErrorCode::UnknownTopicOrPartition,
+            RDKafkaErrorCode::InvalidPartitions,
+            RDKafkaErrorCode::Fatal,
         ] {
             let e = EngineError::request(
                 Place::partition("dst", "src.orders", 3),
