@@ -54,14 +54,15 @@ pub fn endpoint(http: &HttpSettings) -> Result<Endpoint, EndpointError> {
 }
 
 /// `POST path` with a JSON body, which must answer 200: the answer's body,
-/// or why not (the HTTP code and the daemon's reason, or no answer).
+/// or why not ([`ClientError::Refused`] with the HTTP code and the daemon's
+/// reason, or [`ClientError::NoAnswer`]).
 pub fn post(
     endpoint: &Endpoint,
     path: &str,
     json_body: &str,
     token: Option<&Secret>,
     read_timeout: Duration,
-) -> Result<String, String> {
+) -> Result<String, ClientError> {
     client::request(
         endpoint,
         "POST",
@@ -71,7 +72,6 @@ pub fn post(
         read_timeout,
     )
     .and_then(client::Reply::ok_body)
-    .map_err(|e| e.to_string())
 }
 
 /// The daemon's `/status` document.

@@ -138,6 +138,9 @@ pub struct ClusterContext {
 }
 
 impl ClusterContext {
+    /// The context of every client of `cluster`: its name for the logs,
+    /// the secrets of its `client` properties to scrub, and the MSK IAM
+    /// token provider when it authenticates that way.
     pub fn new(cluster: &Cluster) -> Self {
         Self {
             cluster: cluster.name.clone(),
@@ -151,7 +154,7 @@ impl ClusterContext {
         }
     }
 
-    pub fn cluster(&self) -> &str {
+    pub(crate) fn cluster(&self) -> &str {
         &self.cluster
     }
 
@@ -214,7 +217,7 @@ pub fn admin(cluster: &Cluster, client_id: &str) -> Result<Admin, AdminError> {
     }
 }
 
-pub fn scrub(text: &str, secrets: &[String]) -> String {
+fn scrub(text: &str, secrets: &[String]) -> String {
     secrets
         .iter()
         .fold(text.to_string(), |acc, s| acc.replace(s.as_str(), REDACTED))
@@ -271,14 +274,27 @@ impl ClientContext for ClusterContext {
 
 impl ConsumerContext for ClusterContext {}
 
+/// Why a [`probe`] of a cluster failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
+    /// librdkafka refused the configuration (a bad pass-through property,
+    /// say), or the probe's task failed: nothing was sent.
     #[error("cluster {cluster}: cannot create a Kafka client: {reason}")]
-    Create { cluster: String, reason: String },
+    Create {
+        /// The cluster's name.
+        cluster: String,
+        /// librdkafka's reason, secrets scrubbed.
+        reason: String,
+    },
+    /// No metadata came back in time: nothing listens, or TLS or
+    /// authentication failed.
     #[error("cluster {cluster}: not reachable at {bootstrap}: {reason}")]
     Unreachable {
+        /// The cluster's name.
         cluster: String,
+        /// The bootstrap servers tried.
         bootstrap: String,
+        /// The first error librdkafka reported, secrets scrubbed.
         reason: String,
     },
 }
@@ -286,7 +302,9 @@ pub enum ClientError {
 /// What a successful probe saw.
 #[derive(Debug, Clone)]
 pub struct ProbeReport {
+    /// Brokers in the cluster's metadata.
     pub brokers: usize,
+    /// Topics visible to the client's principal.
     pub topics: usize,
 }
 

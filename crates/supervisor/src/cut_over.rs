@@ -35,7 +35,10 @@ pub fn cut_over_topic(source_alias: &str) -> String {
 /// One cut-over topic: when and by what.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CutOver {
+    /// The flow's id (`source->target`); one cut-over topic serves every
+    /// flow from the same source onto the target.
     pub flow: String,
+    /// The source topic no longer replicated.
     pub topic: String,
     /// RFC 3339, UTC.
     pub at: String,

@@ -13,32 +13,60 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 /// and partition where there is one, then the cause.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
+    /// A cluster-wide failure known only by its text: a client that cannot
+    /// be created, a connection refused.
     #[error("cluster {cluster}: {cause}")]
-    Client { cluster: String, cause: String },
+    Client {
+        /// The cluster's name in the topology.
+        cluster: String,
+        /// Why, secrets scrubbed.
+        cause: String,
+    },
+    /// Reading or writing a flow's progress store on its target failed.
     #[error("cluster {cluster}, progress topic {topic}: {cause}")]
     Progress {
+        /// The target cluster's name.
         cluster: String,
+        /// The progress topic.
         topic: String,
+        /// Why, secrets scrubbed.
         cause: String,
     },
+    /// A failure about one topic, known only by its text.
     #[error("cluster {cluster}, topic {topic}: {cause}")]
     Topic {
+        /// The cluster's name.
         cluster: String,
+        /// The topic.
         topic: String,
+        /// Why, secrets scrubbed.
         cause: String,
     },
+    /// A failure about one partition, known only by its text.
     #[error("cluster {cluster}, topic {topic}, partition {partition}: {cause}")]
     Partition {
+        /// The cluster's name.
         cluster: String,
+        /// The topic.
         topic: String,
+        /// The partition.
         partition: i32,
+        /// Why, secrets scrubbed.
         cause: String,
     },
+    /// A failure of a flow as a whole that no single cluster explains (its
+    /// topics, its settings).
     #[error("flow {flow}: {cause}")]
-    Flow { flow: String, cause: String },
+    Flow {
+        /// The flow's id (`source->target`).
+        flow: String,
+        /// Why.
+        cause: String,
+    },
     /// A request to a cluster failed; the client's error is the source.
     #[error("{place}: {doing}: {source}")]
     Request {
+        /// Which cluster, topic and partition the request was about.
         place: Place,
         /// What the engine was doing, e.g. "metadata request failed".
         doing: String,
@@ -47,6 +75,9 @@ pub enum EngineError {
         #[source]
         source: Box<Cause>,
     },
+    /// A broken expectation inside the engine (a task that panicked, a
+    /// flow naming a cluster the validated topology lacks): a bug, not a
+    /// cluster's failure.
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -55,12 +86,16 @@ pub enum EngineError {
 /// partition when there is one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Place {
+    /// The cluster's name in the topology.
     pub cluster: String,
+    /// The topic, when the failure concerns one.
     pub topic: Option<String>,
+    /// The partition of `topic`, when the failure concerns one.
     pub partition: Option<i32>,
 }
 
 impl Place {
+    /// A whole cluster.
     pub fn cluster(cluster: &str) -> Self {
         Self {
             cluster: cluster.to_string(),
@@ -69,6 +104,7 @@ impl Place {
         }
     }
 
+    /// One topic of a cluster.
     pub fn topic(cluster: &str, topic: &str) -> Self {
         Self {
             topic: Some(topic.to_string()),
@@ -76,6 +112,7 @@ impl Place {
         }
     }
 
+    /// One partition of a cluster's topic.
     pub fn partition(cluster: &str, topic: &str, partition: i32) -> Self {
         Self {
             partition: Some(partition),
@@ -100,8 +137,10 @@ impl fmt::Display for Place {
 /// The client library's error beneath an [`EngineError::Request`].
 #[derive(Debug, thiserror::Error)]
 pub enum Cause {
+    /// From librdkafka through rust-rdkafka: consumers, producers, metadata.
     #[error(transparent)]
     Kafka(#[from] KafkaError),
+    /// From Ferry's admin client (`ferry-admin`): topics, configs, groups.
     #[error(transparent)]
     Admin(#[from] AdminError),
     /// An error code a broker gave for one topic or partition inside an

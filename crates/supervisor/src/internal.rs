@@ -4,8 +4,8 @@
 //! One is shared by all of them because every librdkafka instance brings its
 //! own threads and connections. It is built on `BaseProducer` with its own
 //! poll thread rather than on `FutureProducer`, whose poll thread busy-waits
-//! the last millisecond of every 100 ms poll (see `ACK_POLL`): at rest that
-//! thread alone cost about 1% of a core.
+//! the last millisecond of every 100 ms poll (see `ACK_POLL`), a cost paid
+//! even at rest.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

@@ -50,6 +50,8 @@
 //! Invariant: the offset persisted for a partition is the first source offset
 //! whose record, or any earlier one, the target has not acknowledged.
 
+#![warn(missing_docs)]
+
 mod backoff;
 mod batch;
 pub mod checkpoints;
@@ -63,9 +65,9 @@ mod lookups;
 pub mod progress;
 mod pump;
 pub mod start;
-pub mod status;
+mod status;
 pub mod topics;
-pub mod tracker;
+mod tracker;
 pub mod view;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -96,16 +98,22 @@ struct RunningFlow {
 /// What a reload did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct ReloadSummary {
+    /// Flows added (or newly enabled) by the reload.
     pub started: Vec<FlowId>,
+    /// Flows removed (or disabled): drained, their progress persisted.
     pub stopped: Vec<FlowId>,
+    /// Flows changed beyond their topic filters: drained, then started
+    /// again from their persisted progress.
     pub restarted: Vec<FlowId>,
     /// Flows whose topic filters changed in place, without a pause.
     pub refiltered: Vec<FlowId>,
 }
 
+/// A reload refused as a whole: nothing of the new topology applies.
 #[derive(Debug, thiserror::Error)]
 #[error("reload rejected, the running topology is unchanged: {}", reasons.join("; "))]
 pub struct ReloadRejected {
+    /// Every reason, each naming the setting or flow at fault.
     pub reasons: Vec<String>,
 }
 
@@ -128,6 +136,8 @@ pub struct Supervisor {
 }
 
 impl Supervisor {
+    /// A supervisor of `topology`'s flows, none started yet; `metrics`
+    /// receives every flow's series.
     pub fn new(topology: Topology, mode: RunMode, metrics: Arc<ferry_http::Metrics>) -> Self {
         Self {
             status: Arc::new(EngineStatus::new(&topology)),

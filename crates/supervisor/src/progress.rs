@@ -24,23 +24,28 @@ pub fn progress_topic(source_alias: &str) -> String {
     format!("ferry-progress.{source_alias}.internal")
 }
 
-pub fn encode_key(topic: &str, partition: i32) -> String {
+/// The key of `topic`'s `partition` in the progress topic.
+pub(crate) fn encode_key(topic: &str, partition: i32) -> String {
     format!("{topic}:{partition}")
 }
 
-pub fn decode(key: &[u8], value: Option<&[u8]>) -> Option<((String, i32), i64)> {
+/// A progress record's partition and offset; `None` for a tombstone or a
+/// record that is not Ferry's.
+fn decode(key: &[u8], value: Option<&[u8]>) -> Option<((String, i32), i64)> {
     let key = decode_key(key)?;
     let offset = std::str::from_utf8(value?).ok()?.parse().ok()?;
     Some((key, offset))
 }
 
 /// The (source topic, partition) a progress record is about.
-pub fn decode_key(key: &[u8]) -> Option<(String, i32)> {
+fn decode_key(key: &[u8]) -> Option<(String, i32)> {
     let key = std::str::from_utf8(key).ok()?;
     let (topic, partition) = key.rsplit_once(':')?;
     Some((topic.to_string(), partition.parse().ok()?))
 }
 
+/// Saved progress: the next source offset to copy, per (source topic,
+/// partition).
 pub type ProgressMap = HashMap<(String, i32), i64>;
 
 /// Reads the whole progress topic (last value per key wins). A missing topic

@@ -28,17 +28,22 @@ use serde::Serialize;
 /// `start_from` for one partition, with its lookup resolved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Policy {
+    /// The log start: copy everything the source still holds.
     Earliest,
+    /// The log end: copy only what is produced from now on.
     Latest,
     /// The first offset whose timestamp is at or after the flow's; `None`
     /// when no such record exists yet.
     Timestamp {
+        /// The offset the source's timestamp lookup returned.
         found: Option<i64>,
     },
     /// The smallest offset committed by a matching source group; `None`
     /// when none committed on this partition.
     Unconsumed {
+        /// The smallest committed offset, if any group committed.
         committed: Option<i64>,
+        /// Where to start when no group committed here.
         fallback: Fallback,
     },
 }
@@ -74,13 +79,19 @@ pub enum Reason {
     Progress,
     /// Where MirrorMaker 2 stopped.
     Mm2Handover,
+    /// `start_from: earliest`.
     Earliest,
+    /// `start_from: latest`.
     Latest,
+    /// `start_from` a timestamp.
     Timestamp,
     /// The smallest committed offset of the matching groups.
     Unconsumed,
-    /// `unconsumed`, but no matching group committed here.
+    /// `unconsumed`, but no matching group committed here: its fallback,
+    /// the log start.
     FallbackEarliest,
+    /// `unconsumed`, but no matching group committed here: its fallback,
+    /// the log end.
     FallbackLatest,
 }
 
@@ -89,10 +100,20 @@ pub enum Reason {
 pub enum Warning {
     /// The remembered position is below the log start: the records in
     /// between were deleted on the source before they were copied.
-    DeletedBeforeCopy { resume_at: i64, log_start: i64 },
+    DeletedBeforeCopy {
+        /// The remembered position.
+        resume_at: i64,
+        /// The source log's first offset, where the partition starts.
+        log_start: i64,
+    },
     /// The remembered position is past the log end: the source partition was
     /// recreated or truncated. The partition is held.
-    BeyondLogEnd { resume_at: i64, log_end: i64 },
+    BeyondLogEnd {
+        /// The remembered position.
+        resume_at: i64,
+        /// The source log's end offset.
+        log_end: i64,
+    },
 }
 
 impl Warning {
@@ -151,11 +172,15 @@ pub fn target_lost(
 pub struct Decision {
     /// The first source offset to copy; `None` when the partition is held.
     pub start: Option<i64>,
+    /// Where the start comes from.
     pub reason: Reason,
+    /// What the operator must hear about it, if anything.
     pub warning: Option<Warning>,
 }
 
 impl Decision {
+    /// True when nothing of the partition is copied until its progress is
+    /// reset ([`Warning::BeyondLogEnd`]).
     pub fn is_held(&self) -> bool {
         self.start.is_none()
     }

@@ -12,7 +12,7 @@ use crate::tracker::{PartitionSlot, Refusal};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
-pub enum FlowState {
+pub(crate) enum FlowState {
     Starting = 0,
     Running = 1,
     Draining = 2,
@@ -32,7 +32,7 @@ impl FlowState {
         }
     }
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             FlowState::Starting => "starting",
             FlowState::Running => "running",
@@ -45,7 +45,7 @@ impl FlowState {
 
 /// What is known about one mirrored topic.
 #[derive(Debug, Clone, Default)]
-pub struct TopicStatus {
+pub(crate) struct TopicStatus {
     pub remote_topic: String,
     pub partitions: i32,
     pub restarts: u64,
@@ -56,7 +56,7 @@ pub struct TopicStatus {
 /// Something about a partition the operator must act on, found when it was
 /// assigned (see `start`): shown in `/status` until the daemon restarts.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Notice {
+pub(crate) struct Notice {
     /// `deleted-before-copy`, `progress-beyond-log-end`, ...
     pub kind: &'static str,
     /// Names the cluster, topic, partition and offsets.
@@ -68,7 +68,7 @@ pub struct Notice {
 /// Refused records a partition resolved by `on_record_error` (skipped or
 /// written to the dead-letter topic).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PartitionSkips {
+pub(crate) struct PartitionSkips {
     /// Count per refusal reason (`Refusal::as_str`).
     pub by_reason: BTreeMap<&'static str, u64>,
     /// The source offset of the last one.
@@ -76,7 +76,7 @@ pub struct PartitionSkips {
 }
 
 impl PartitionSkips {
-    pub fn total(&self) -> u64 {
+    pub(crate) fn total(&self) -> u64 {
         self.by_reason.values().sum()
     }
 }
@@ -85,7 +85,7 @@ impl PartitionSkips {
 /// process: counted by the slots when they resolve one (rarely), read by
 /// `/status` and the metrics.
 #[derive(Debug, Default)]
-pub struct SkipLedger(Mutex<BTreeMap<(String, i32), PartitionSkips>>);
+pub(crate) struct SkipLedger(Mutex<BTreeMap<(String, i32), PartitionSkips>>);
 
 impl SkipLedger {
     pub(crate) fn record(&self, topic: &str, partition: i32, offset: i64, refusal: Refusal) {
@@ -95,7 +95,7 @@ impl SkipLedger {
         entry.last_offset = offset;
     }
 
-    pub fn snapshot(&self) -> BTreeMap<(String, i32), PartitionSkips> {
+    pub(crate) fn snapshot(&self) -> BTreeMap<(String, i32), PartitionSkips> {
         lock(&self.0).clone()
     }
 }
@@ -125,7 +125,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl FlowStatus {
-    pub fn state(&self) -> FlowState {
+    pub(crate) fn state(&self) -> FlowState {
         FlowState::from_u8(self.state.load(Ordering::Acquire))
     }
 
@@ -133,7 +133,7 @@ impl FlowStatus {
         self.state.store(s as u8, Ordering::Release);
     }
 
-    pub fn last_error(&self) -> Option<String> {
+    pub(crate) fn last_error(&self) -> Option<String> {
         lock(&self.last_error).clone()
     }
 
@@ -171,7 +171,7 @@ impl FlowStatus {
         lock(&self.slots).len()
     }
 
-    pub fn slots(&self) -> Vec<Arc<PartitionSlot>> {
+    pub(crate) fn slots(&self) -> Vec<Arc<PartitionSlot>> {
         lock(&self.slots).values().cloned().collect()
     }
 
@@ -191,7 +191,7 @@ impl FlowStatus {
         lock(&self.topics).remove(topic);
     }
 
-    pub fn topics(&self) -> BTreeMap<String, TopicStatus> {
+    pub(crate) fn topics(&self) -> BTreeMap<String, TopicStatus> {
         lock(&self.topics).clone()
     }
 
@@ -201,7 +201,7 @@ impl FlowStatus {
     }
 
     /// Every notice, by (topic, partition).
-    pub fn notices(&self) -> Vec<((String, i32), Notice)> {
+    pub(crate) fn notices(&self) -> Vec<((String, i32), Notice)> {
         lock(&self.notices)
             .iter()
             .map(|((t, p, _), n)| ((t.clone(), *p), n.clone()))
@@ -221,7 +221,7 @@ impl FlowStatus {
     }
 
     /// The flow's cut-over topics.
-    pub fn cut_over(&self) -> crate::cut_over::CutOverTopics {
+    pub(crate) fn cut_over(&self) -> crate::cut_over::CutOverTopics {
         lock(&self.cut_over).clone()
     }
 
@@ -259,7 +259,7 @@ pub struct EngineStatus {
 }
 
 impl EngineStatus {
-    pub fn new(topology: &Topology) -> Self {
+    pub(crate) fn new(topology: &Topology) -> Self {
         let s = Self::default();
         for f in topology.flows.iter().filter(|f| f.enabled) {
             s.flow(&f.id());
@@ -272,7 +272,7 @@ impl EngineStatus {
         *lock(&self.digest) = digest.to_string();
     }
 
-    pub fn digest(&self) -> String {
+    pub(crate) fn digest(&self) -> String {
         lock(&self.digest).clone()
     }
 
@@ -281,10 +281,11 @@ impl EngineStatus {
     }
 
     /// The status of a flow, created on first use.
-    pub fn flow(&self, id: &FlowId) -> Arc<FlowStatus> {
+    pub(crate) fn flow(&self, id: &FlowId) -> Arc<FlowStatus> {
         lock(&self.flows).entry(id.clone()).or_default().clone()
     }
 
+    /// Every flow's status, by flow id.
     pub fn flows(&self) -> Vec<(FlowId, Arc<FlowStatus>)> {
         lock(&self.flows)
             .iter()
@@ -293,7 +294,7 @@ impl EngineStatus {
     }
 
     /// True when every flow is running (for readiness).
-    pub fn all_running(&self) -> bool {
+    pub(crate) fn all_running(&self) -> bool {
         let flows = lock(&self.flows);
         !flows.is_empty() && flows.values().all(|f| f.state() == FlowState::Running)
     }

@@ -232,9 +232,18 @@ pub async fn create_topic(admin: &Admin, spec: NewTopicSpec) -> Result<bool, Adm
 /// What `ensure_target_topic` did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TargetTopicAction {
+    /// It already existed (or another creator won the race) with the
+    /// partitions asked: nothing changed.
     Existed,
+    /// It was created.
     Created,
-    AddedPartitions { from: i32, to: i32 },
+    /// It existed with fewer partitions than asked, and grew.
+    AddedPartitions {
+        /// Its partition count before.
+        from: i32,
+        /// Its partition count now.
+        to: i32,
+    },
 }
 
 /// Makes sure the target topic exists with at least `partitions`

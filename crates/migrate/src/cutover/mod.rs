@@ -633,7 +633,7 @@ async fn stop_on_daemon(
     })
     .await
     .map_err(|e| fail(format!("request task failed: {e}")))?
-    .map_err(fail)?;
+    .map_err(|e| fail(e.to_string()))?;
     let id = flow.id().to_string();
     let started = Instant::now();
     loop {

@@ -27,13 +27,21 @@ pub(crate) struct SyncMsg {
 /// tests; the Prometheus families are counted separately).
 #[derive(Debug, Default)]
 pub struct CheckpointStats {
+    /// Offset syncs the target acknowledged.
     pub syncs_written: AtomicU64,
     /// Syncs dropped because the queue was full (or the writer gone).
     pub syncs_dropped: AtomicU64,
+    /// Offset syncs the target refused or never acknowledged; the
+    /// partition's next sync is emitted afresh.
     pub sync_write_errors: AtomicU64,
+    /// Checkpoint records the target acknowledged.
     pub checkpoints_written: AtomicU64,
+    /// Group offsets committed on the target.
     pub group_offsets_synced: AtomicU64,
+    /// Group offsets deliberately not synced, counted once per group,
+    /// partition, offset and reason (the debug log says which reason).
     pub group_offsets_skipped: AtomicU64,
+    /// Group offsets whose commit on the target failed.
     pub group_offsets_failed: AtomicU64,
     /// Checkpoint cycles completed.
     pub cycles: AtomicU64,
@@ -102,7 +110,9 @@ impl PartitionOffsets {
 /// The size of offset maps (see the module docs for the memory bound).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct MapFootprint {
+    /// Partitions counted.
     pub partitions: usize,
+    /// Segments of their maps (runs of offsets copied in lockstep).
     pub segments: usize,
     /// Approximate.
     pub bytes: usize,
@@ -195,6 +205,7 @@ impl OffsetRegistry {
         (Arc::new(registry), rx)
     }
 
+    /// The flow's checkpointing counters.
     pub fn stats(&self) -> &CheckpointStats {
         &self.stats
     }

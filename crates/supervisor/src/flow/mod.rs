@@ -63,6 +63,7 @@ fn lag_refresh_slows_down_with_thousands_of_partitions_only() {
     assert_eq!(lag_refresh_interval(50_000), Duration::from_secs(10));
 }
 
+/// How long flows run: a daemon's until stopped, or a bounded copy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RunMode {
     /// Replicate until told to stop.

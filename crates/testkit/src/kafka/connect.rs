@@ -14,7 +14,7 @@ use tempfile::TempDir;
 use super::ports::free_ports;
 use super::{tail, KafkaCluster, KafkaHome, LOG_TAIL_LINES};
 use crate::error::{HarnessError, IoContext, Result};
-use crate::proc::spawn_tied;
+use crate::proc::{signal, spawn_tied};
 
 /// Heap of the worker JVM: one worker with one small connector fits.
 const CONNECT_JVM_OPTIONS: &[&str] = &["-Xmx256m", "-XX:+UseSerialGC"];
@@ -159,8 +159,9 @@ offset.flush.interval.ms=1000
     /// and commits their last positions on the way out.
     pub fn stop(mut self) -> Result<ExitStatus> {
         let mut child = self.child.take().expect("a running worker has a child");
-        // SAFETY: kill(2) on our own child's pid.
-        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+        // A worker that already exited cannot be signalled; `try_wait`
+        // below reports its status either way.
+        let _ = signal(&child, libc::SIGTERM);
         let deadline = Instant::now() + STOP_GRACE;
         loop {
             match child.try_wait() {
