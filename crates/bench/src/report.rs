@@ -274,7 +274,7 @@ pub struct OffsetMapScale {
     pub offset_syncs: u64,
 }
 
-/// One of the goals in `benchmarks.md` / the issue.
+/// One of the goals in `benchmarks.md`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct TargetCheck {
     /// The ratio's key in `ratios`.

@@ -130,8 +130,8 @@ fn source_over_a_smaller_target(source: &KafkaCluster, target: &KafkaCluster, to
     }
 }
 
-/// Item: every retry of a stalled partition used to resume before records
-/// the target had already acknowledged, copying them again.
+/// A retried stalled partition resumes after the records the target already
+/// acknowledged, so none is copied twice.
 #[test]
 fn a_refused_record_stalls_only_its_partition_and_nothing_is_copied_twice() {
     let (source, target) = shared_pair().expect("test brokers start");
@@ -220,10 +220,10 @@ fn a_refused_record_stalls_only_its_partition_and_nothing_is_copied_twice() {
     assert_eq!(total(target, &format!("src.{other}")), 50);
 }
 
-/// Item: a 2 MiB record the source accepted stalled its partition forever
-/// (the target producer kept librdkafka's 1,000,000-byte limit). Both for a
-/// target topic Ferry creates and for one that already existed with the
-/// broker's default limit, every record arrives byte-identical.
+/// A 2 MiB record the source accepted is copied, though librdkafka's own
+/// producer limit is 1,000,000 bytes. Both for a target topic Ferry creates
+/// and for one that already existed with the broker's default limit, every
+/// record arrives byte-identical.
 #[test]
 fn records_over_a_megabyte_are_copied_byte_identical() {
     let (source, target) = shared_pair().expect("test brokers start");

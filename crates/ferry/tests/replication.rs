@@ -422,12 +422,26 @@ fn sigkill_three_times_under_load_loses_nothing_and_bounds_duplicates() {
     let extra = format!("topics = [\"{topic}\"]\nmax_in_flight_bytes = {window_bytes}\n");
     let topology = write_topology(dir.path(), source, target, &one_flow(&extra));
     let mut rng = rand::thread_rng();
+    let produced = (BATCHES * PER_BATCH * 4) as i64;
+    let remote = format!("src.{topic}");
+    let mut landed_mid_copy = 0;
     for kill in 0..3 {
         let daemon = FERRY.start(&topology);
         std::thread::sleep(Duration::from_millis(rng.gen_range(2_000..5_000)));
+        // What the target held just before the kill: a kill that lands
+        // after everything was copied tests nothing.
+        let copied = try_total(target, &remote).unwrap_or(0);
         let (code, _) = stop_daemon_with(daemon, libc::SIGKILL);
         assert_eq!(code, None, "kill {kill}: killed by a signal");
+        eprintln!("kill {kill}: {copied} of {produced} records on the target");
+        if copied > 0 && copied < produced {
+            landed_mid_copy += 1;
+        }
     }
+    assert!(
+        landed_mid_copy > 0,
+        "no kill landed while records were being copied"
+    );
     producer.join().expect("producer thread");
     FERRY.run_until_caught_up(&topology);
 

@@ -40,6 +40,11 @@
 //!   per-flow handles ([`FlowMetrics`]); a scrape merges in the collector's.
 //! - `readiness.rs`: the [`Readiness`] draining latch.
 //! - `access.rs`: [`Access`], the bearer token and who needs it.
+//! - `control.rs`: the control requests (`/control/...`) that Ferry's own
+//!   commands send a running daemon, carried to the process shell over a
+//!   bounded channel.
+//! - `tls.rs`: HTTPS on the listener, and reading a renewed certificate on
+//!   `SIGHUP`.
 //! - `server.rs`: [`HttpServer`], axum on its own OS thread and
 //!   current-thread runtime, so it answers when the data path saturates the
 //!   main runtime.

@@ -3,10 +3,10 @@
 //! so a renamed or retyped field fails to compile or to parse instead of
 //! showing up as `?` on the reading side.
 //!
-//! Every struct declares its fields in alphabetical order: the document used
-//! to be a `serde_json` map, which sorts its keys, and serving the structs in
-//! that order keeps the JSON byte for byte what it was. Optional values are
-//! written as `null`, never left out.
+//! Every struct declares its fields in alphabetical order, so the keys come
+//! out sorted as a JSON map's would: readers that diff or hash the document
+//! see a stable order. Optional values are written as `null`, never left
+//! out.
 
 use serde::{Deserialize, Serialize};
 

@@ -52,7 +52,7 @@ use std::collections::BTreeMap;
 
 use ferry_admin::{Admin, RetryPolicy};
 use ferry_config::{Cluster, Flow, FlowId, Topology};
-use ferry_supervisor::EngineError;
+use ferry_supervisor::{EngineError, Place};
 
 /// A `--flow` value that names no flow of the topology.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -148,12 +148,11 @@ pub(crate) fn client_err(
     cluster: &Cluster,
     what: &str,
 ) -> impl FnOnce(ferry_admin::AdminError) -> EngineError {
-    let cluster = cluster.name.clone();
+    let place = Place::cluster(&cluster.name);
     let what = what.to_string();
-    move |e| EngineError::Client {
-        cluster,
-        cause: format!("{what}: {e}"),
-    }
+    // The admin error stays the source, so callers can tell an
+    // authorization failure from one a retry may fix.
+    move |e| EngineError::request(place, what, e)
 }
 
 #[cfg(test)]

@@ -54,15 +54,6 @@ pub enum EngineError {
         /// Why, secrets scrubbed.
         cause: String,
     },
-    /// A failure of a flow as a whole that no single cluster explains (its
-    /// topics, its settings).
-    #[error("flow {flow}: {cause}")]
-    Flow {
-        /// The flow's id (`source->target`).
-        flow: String,
-        /// Why.
-        cause: String,
-    },
     /// A request to a cluster failed; the client's error is the source.
     #[error("{place}: {doing}: {source}")]
     Request {
@@ -173,8 +164,8 @@ impl EngineError {
     /// True when the same attempt cannot succeed until an operator acts:
     /// the cluster refuses authentication or authorization, or refuses the
     /// request itself (invalid, against a policy, an API the broker lacks).
-    /// Errors known only by their text are not final: they are retried, as
-    /// every engine error was before causes were typed.
+    /// Errors known only by their text are not final: they are retried,
+    /// since nothing shows that a retry cannot fix them.
     pub fn is_fatal(&self) -> bool {
         match self {
             EngineError::Request { source, .. } => source.code().is_some_and(is_final_code),

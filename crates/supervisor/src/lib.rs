@@ -44,8 +44,6 @@
 //! - `status`: shared engine state written by the flows ([`EngineStatus`]).
 //! - `view`: the engine as the HTTP crate sees it: metrics samples,
 //!   readiness, the `/status` document.
-//! - `verify`: reading partitions back and comparing records, for
-//!   `ferry verify` and `ferry demo`.
 //!
 //! Invariant: the offset persisted for a partition is the first source offset
 //! whose record, or any earlier one, the target has not acknowledged.

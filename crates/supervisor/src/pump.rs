@@ -84,9 +84,7 @@ impl BatchClock {
         if cached != 0 {
             return cached;
         }
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64);
+        let now = crate::clock::now_ms();
         self.now_ms.store(now, Ordering::Relaxed);
         now
     }

@@ -4,10 +4,11 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 use ferry_config::{FlowId, Topology};
 
+use crate::clock::lock;
 use crate::tracker::{PartitionSlot, Refusal};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,10 +119,6 @@ pub struct FlowStatus {
     pub(crate) skips: Arc<SkipLedger>,
     /// Topics handed over to the target, which the flow no longer copies.
     cut_over: Mutex<crate::cut_over::CutOverTopics>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl FlowStatus {

@@ -352,9 +352,7 @@ impl PartitionSlot {
     }
 
     fn state(&self) -> MutexGuard<'_, SlotState> {
-        // A panic while holding this lock cannot leave the queue half-updated
-        // in a way that matters more than stopping would, so keep going.
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        crate::clock::lock(&self.state)
     }
 
     /// A record was handed to the producer.

@@ -10,10 +10,7 @@ use ferry_checkpoint::{EmittedSync, OffsetMap, SyncEmitter, SyncReplay, Translat
 use tokio::sync::mpsc;
 
 use super::{MAX_SEGMENTS_PER_PARTITION, OFFSET_LAG_MAX, SYNC_QUEUE_CAPACITY};
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
+use crate::clock::lock;
 
 /// One sync on its way to the offset-syncs topic.
 #[derive(Debug)]

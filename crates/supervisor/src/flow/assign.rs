@@ -80,10 +80,7 @@ pub(super) async fn assign(
         let Some(start) = decision.start else {
             continue;
         };
-        ctx.run_ends
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert((topic.to_string(), p), high);
+        crate::clock::lock(&ctx.run_ends).insert((topic.to_string(), p), high);
         let mut slot = PartitionSlot::new(topic_arc.clone(), p, remote_arc.clone(), start)
             .with_offsets(ctx.offsets.attach(&topic_arc, p))
             .with_failure_notify(failures.clone())

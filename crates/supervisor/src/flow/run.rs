@@ -410,11 +410,7 @@ async fn refresh_end_offsets(ctx: &FlowContext) {
 /// True when every partition of every running topic reached the source end
 /// offset captured when it was assigned, with nothing in flight.
 fn caught_up(ctx: &FlowContext, running: &HashMap<String, TopicHandle>) -> bool {
-    let ends = ctx
-        .run_ends
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .clone();
+    let ends = crate::clock::lock(&ctx.run_ends).clone();
     running.iter().all(|(topic, task)| {
         let partitions = *task.partitions.borrow();
         (0..partitions).all(|p| {
