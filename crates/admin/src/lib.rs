@@ -49,6 +49,7 @@
 
 #![warn(missing_docs)]
 
+pub mod backoff;
 mod error;
 mod native;
 pub mod retry;

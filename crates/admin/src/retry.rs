@@ -10,9 +10,9 @@
 //! [`with_retry`](crate::Admin::with_retry) does this for every call.
 
 use std::future::Future;
-use std::hash::{BuildHasher, Hasher};
 use std::time::{Duration, Instant};
 
+use crate::backoff::Backoff;
 use crate::{AdminError, ErrorCode};
 
 /// How long and how often to retry.
@@ -20,7 +20,7 @@ use crate::{AdminError, ErrorCode};
 pub struct RetryPolicy {
     /// No retry starts later than this after the first attempt.
     pub deadline: Duration,
-    /// The first wait; each next one doubles, up to `max_backoff`.
+    /// The first wait (at most); each next one doubles, up to `max_backoff`.
     pub initial_backoff: Duration,
     /// The longest wait between two attempts.
     pub max_backoff: Duration,
@@ -33,17 +33,6 @@ impl RetryPolicy {
         initial_backoff: Duration::from_millis(250),
         max_backoff: Duration::from_secs(5),
     };
-
-    /// The wait before retry number `attempt` (1-based), before jitter:
-    /// `initial_backoff * 2^(attempt-1)`, capped at `max_backoff`.
-    pub fn backoff(&self, attempt: u32) -> Duration {
-        let factor = 1u32
-            .checked_shl(attempt.saturating_sub(1))
-            .unwrap_or(u32::MAX);
-        self.initial_backoff
-            .saturating_mul(factor)
-            .min(self.max_backoff)
-    }
 }
 
 /// True for codes by which Kafka or librdkafka say "not now, try again":
@@ -103,16 +92,6 @@ impl AdminError {
     }
 }
 
-/// `wait` shortened by up to a half at random, so many clients retrying
-/// after one broker restart do not arrive together.
-fn jittered(wait: Duration) -> Duration {
-    let random = std::collections::hash_map::RandomState::new()
-        .build_hasher()
-        .finish();
-    let half = wait / 2;
-    half + half.mul_f64((random % 1024) as f64 / 1024.0)
-}
-
 /// Runs `call` until it succeeds, fails with an error `retriable` rejects,
 /// or the next retry would start after `policy.deadline`; then returns its
 /// last result. Each retry logs one warning naming `what`, the attempt, the
@@ -129,6 +108,7 @@ where
 {
     let started = Instant::now();
     let mut attempt = 0u32;
+    let mut backoff = Backoff::new(policy.initial_backoff, policy.max_backoff);
     loop {
         let error = match call().await {
             Ok(v) => return Ok(v),
@@ -136,7 +116,7 @@ where
             Err(e) => e,
         };
         attempt += 1;
-        let wait = jittered(policy.backoff(attempt));
+        let wait = backoff.next_wait();
         if started.elapsed() + wait > policy.deadline {
             tracing::warn!(
                 "{what}: giving up after {attempt} attempts in {:.1?}: {error}",
@@ -229,24 +209,6 @@ mod tests {
             ErrorCode::TopicAuthorizationFailed
         ])
         .is_retriable());
-    }
-
-    #[test]
-    fn backoff_doubles_up_to_the_cap_and_jitter_stays_within_half() {
-        let p = RetryPolicy {
-            deadline: Duration::from_secs(60),
-            initial_backoff: Duration::from_millis(100),
-            max_backoff: Duration::from_secs(1),
-        };
-        assert_eq!(p.backoff(1), Duration::from_millis(100));
-        assert_eq!(p.backoff(2), Duration::from_millis(200));
-        assert_eq!(p.backoff(4), Duration::from_millis(800));
-        assert_eq!(p.backoff(5), Duration::from_secs(1));
-        assert_eq!(p.backoff(200), Duration::from_secs(1));
-        for _ in 0..100 {
-            let j = jittered(Duration::from_millis(800));
-            assert!(j >= Duration::from_millis(400) && j <= Duration::from_millis(800));
-        }
     }
 
     fn fast(deadline: Duration) -> RetryPolicy {

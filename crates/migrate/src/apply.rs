@@ -20,6 +20,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use ferry_admin::backoff::Backoff;
 use ferry_admin::{AdminError, ConfigOp};
 use ferry_checkpoint::group_sync::{self, TargetGroup};
 use ferry_config::{Flow, Topology};
@@ -267,6 +268,7 @@ async fn write_offsets(
     offsets: &[(&str, i32, i64)],
 ) -> Result<(), AdminError> {
     let deadline = Instant::now() + GROUP_WRITE_RETRY;
+    let mut backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(2));
     loop {
         match admin.alter_consumer_group_offsets(group, offsets).await {
             Ok(()) => return Ok(()),
@@ -274,7 +276,7 @@ async fn write_offsets(
             Err(e) if Instant::now() >= deadline => return Err(e),
             Err(e) => {
                 tracing::debug!(group, error = %e, "writing group offsets; retrying");
-                tokio::time::sleep(Duration::from_millis(500)).await;
+                tokio::time::sleep(backoff.next_wait()).await;
             }
         }
     }

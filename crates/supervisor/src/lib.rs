@@ -37,7 +37,6 @@
 //!   the cluster in every log line and scrubs secrets, connection probes.
 //! - `error`: [`EngineError`], with the client's error as its source and
 //!   whether a retry can help.
-//! - `backoff`: the capped, jittered exponential backoff of every retry loop.
 //! - `clock`: wall-clock milliseconds, Kafka's timestamp unit.
 //!
 //! What others read:
@@ -50,7 +49,6 @@
 
 #![warn(missing_docs)]
 
-mod backoff;
 mod batch;
 pub mod checkpoints;
 pub mod clients;
@@ -72,8 +70,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use backoff::Backoff;
 use cut_over::CutOverTopics;
+use ferry_admin::backoff::Backoff;
 use ferry_config::{Flow, FlowId, Topology};
 use ferry_http::ControlError;
 use tokio::sync::watch;

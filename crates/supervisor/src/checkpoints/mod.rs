@@ -99,8 +99,8 @@ use ferry_config::{Cluster, Flow, SyncsLocation};
 use ferry_http::FlowMetrics;
 use tokio_util::sync::CancellationToken;
 
-use crate::backoff::Backoff;
 use crate::topics::ensure_internal_topic;
+use ferry_admin::backoff::Backoff;
 
 pub use handover::mm2_resume_positions;
 pub use readers::{read_checkpoints, read_syncs, LoadedCheckpoints};

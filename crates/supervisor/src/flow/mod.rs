@@ -28,7 +28,6 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::backoff::Backoff;
 use crate::checkpoints::{self, Checkpointing, OffsetRegistry};
 use crate::clients::{client_config, ClusterContext, Role};
 use crate::internal::InternalProducer;
@@ -38,6 +37,7 @@ use crate::status::{FlowState, FlowStatus};
 use crate::topics;
 use crate::EngineError;
 use context::FlowContext;
+use ferry_admin::backoff::Backoff;
 use run::FlowRun;
 
 /// How long one metadata or offsets request may take.

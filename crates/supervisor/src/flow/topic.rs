@@ -13,13 +13,13 @@ use tokio_util::sync::CancellationToken;
 use super::assign::assign;
 use super::context::FlowContext;
 use super::{count_error, REQUEST_TIMEOUT};
-use crate::backoff::Backoff;
 use crate::pump::PumpCommand;
 use crate::start;
 use crate::status::Notice;
 use crate::topics::{self, TargetTopicAction};
 use crate::tracker::{PartitionFailure, PartitionSlot, Resolution};
 use crate::EngineError;
+use ferry_admin::backoff::Backoff;
 
 /// Longest wait for a stopped partition's records in flight to be
 /// acknowledged or refused before its acknowledged watermark is taken.

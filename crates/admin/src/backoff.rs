@@ -1,5 +1,6 @@
-//! Exponential backoff with jitter, capped, for every retry loop of the
-//! engine (flows, topic tasks, stalled partitions).
+//! Exponential backoff with jitter, capped: the one schedule of every retry
+//! loop in Ferry (the engine's flows, topic tasks and stalled partitions,
+//! and [`retry`](crate::retry::retry) for commands).
 //!
 //! The delay doubles per attempt up to the cap, and each wait is drawn from
 //! its upper half: many partitions or topics refused at the same moment
@@ -10,10 +11,13 @@ use std::hash::BuildHasher;
 use std::time::Duration;
 
 /// The longest any retry waits.
-pub(crate) const MAX_BACKOFF: Duration = Duration::from_secs(60);
+pub const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
+/// The waits between attempts of one retry loop: create one per loop, ask
+/// [`next_wait`](Backoff::next_wait) before each retry, and
+/// [`reset`](Backoff::reset) after an attempt that made progress.
 #[derive(Debug, Clone)]
-pub(crate) struct Backoff {
+pub struct Backoff {
     first: Duration,
     cap: Duration,
     /// The ceiling of the next wait.
@@ -22,7 +26,7 @@ pub(crate) struct Backoff {
 
 impl Backoff {
     /// Waits start around `first` and never exceed `cap`.
-    pub(crate) fn new(first: Duration, cap: Duration) -> Self {
+    pub fn new(first: Duration, cap: Duration) -> Self {
         let first = first.min(cap);
         Self {
             first,
@@ -32,13 +36,13 @@ impl Backoff {
     }
 
     /// The engine's usual schedule: from 1 s up to [`MAX_BACKOFF`].
-    pub(crate) fn standard() -> Self {
+    pub fn standard() -> Self {
         Self::new(Duration::from_secs(1), MAX_BACKOFF)
     }
 
     /// The wait before the next attempt: a random point in the upper half
     /// of the current ceiling, which then doubles (up to the cap).
-    pub(crate) fn next_wait(&mut self) -> Duration {
+    pub fn next_wait(&mut self) -> Duration {
         let ceiling = self.ceiling;
         self.ceiling = (ceiling * 2).min(self.cap);
         let half = ceiling / 2;
@@ -52,7 +56,7 @@ impl Backoff {
     }
 
     /// Starts the schedule over, after an attempt that made progress.
-    pub(crate) fn reset(&mut self) {
+    pub fn reset(&mut self) {
         self.ceiling = self.first;
     }
 }
