@@ -20,7 +20,7 @@ use ferry_testkit::check::{
 use ferry_testkit::daemon::{stop_daemon, wait_for, Ferry};
 use ferry_testkit::data::{self, produce_sequence, unique_name, SequenceId, SequenceSpec};
 use ferry_testkit::groups::{consume_and_commit, consume_from_committed, group_offsets};
-use ferry_testkit::scrape::{cut_over_topics, replicated_topics};
+use ferry_testkit::scrape::{cut_over_topics, metric, replicated_topics};
 use ferry_testkit::topology::{lock_http, one_flow, write_topology};
 use ferry_testkit::{shared_pair, KafkaCluster};
 
@@ -165,12 +165,28 @@ fn migration_drill_moves_consumers_without_loss_or_duplicates() {
     assert_exactly("the group on the target", &sequences(&read), &remaining);
 
     // The daemon no longer replicates the topic: a late source record
-    // stays on the source.
+    // stays on the source, also after topic discovery (which starts every
+    // topic the flow selects) has run twice since.
+    let discoveries = || {
+        let (code, body) = http_request(
+            daemon.http_addr(),
+            "GET",
+            "/metrics",
+            Some(DRILL_TOKEN),
+            None,
+        );
+        assert_eq!(code, 200, "{body}");
+        metric(&body, "ferry_topic_discoveries_total{flow=\"src->dst\"}")
+            .unwrap_or_else(|| panic!("no discovery counter for src->dst:\n{body}"))
+    };
     let copied = total(target, &remote);
     let mut late = SequenceSpec::new(1, 5);
     late.first_seq = 1_000_000;
     produce_sequence(&source.client_config(), &topic, &late).expect("produce late");
-    std::thread::sleep(Duration::from_secs(6));
+    let discovered = discoveries();
+    wait_for("two topic discoveries", Duration::from_secs(30), || {
+        (discoveries() >= discovered + 2.0).then_some(())
+    });
     assert_eq!(
         total(target, &remote),
         copied,

@@ -153,6 +153,13 @@ pub(crate) const CHECKPOINTS: MetricDoc = doc(
     OnEvent,
     "MirrorMaker 2 checkpoint records written to the target.",
 );
+pub(crate) const TOPIC_DISCOVERIES: MetricDoc = doc(
+    "ferry_topic_discoveries_total",
+    Counter,
+    &["flow"],
+    OnEvent,
+    "Listings of the source's topics a flow completed (every refresh_interval): each starts new topics and stops removed or cut-over ones. Flat while the flow runs means discovery is failing.",
+);
 pub(crate) const GROUP_OFFSETS: MetricDoc = doc(
     "ferry_group_offsets_synced_total",
     Counter,
@@ -251,6 +258,7 @@ pub const METRICS: &[MetricDoc] = &[
     LAG_SECONDS,
     LATENCY,
     CHECKPOINTS,
+    TOPIC_DISCOVERIES,
     GROUP_OFFSETS,
     TASK_RESTARTS,
     SKIPPED,

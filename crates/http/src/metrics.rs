@@ -11,7 +11,7 @@ use prometheus::{Opts, Registry, TextEncoder};
 
 use crate::catalog::{
     MetricDoc, MetricsOptions, BUILD_INFO, CHECKPOINTS, CONFIG_RELOADS, ERRORS, GROUP_OFFSETS,
-    LATENCY, LATENCY_BUCKETS, VERSION,
+    LATENCY, LATENCY_BUCKETS, TOPIC_DISCOVERIES, VERSION,
 };
 use crate::collector::EngineCollector;
 use crate::error::HttpError;
@@ -85,6 +85,8 @@ pub struct Metrics {
     options: MetricsOptions,
     /// `ferry_checkpoints_emitted_total{flow}`.
     checkpoints: IntCounterVec,
+    /// `ferry_topic_discoveries_total{flow}`.
+    discoveries: IntCounterVec,
     /// `ferry_group_offsets_synced_total{flow,result}`.
     group_offsets: IntCounterVec,
     /// `ferry_replication_latency_seconds{flow}`.
@@ -131,6 +133,7 @@ impl Metrics {
     pub fn new(options: MetricsOptions) -> Metrics {
         let registry = Registry::new();
         let checkpoints = counter_vec(&registry, CHECKPOINTS);
+        let discoveries = counter_vec(&registry, TOPIC_DISCOVERIES);
         let group_offsets = counter_vec(&registry, GROUP_OFFSETS);
         let errors = counter_vec(&registry, ERRORS);
         let reloads_vec = counter_vec(&registry, CONFIG_RELOADS);
@@ -160,6 +163,7 @@ impl Metrics {
             registry,
             options,
             checkpoints,
+            discoveries,
             group_offsets,
             latency,
             errors,
@@ -186,6 +190,7 @@ impl Metrics {
             .entry(flow.to_string())
             .or_insert_with(|| FlowMetrics {
                 checkpoints: self.checkpoints.with_label_values(&[flow]),
+                discoveries: self.discoveries.with_label_values(&[flow]),
                 group_offsets: SyncResult::ALL
                     .map(|r| self.group_offsets.with_label_values(&[flow, r.as_str()])),
                 latency: self.latency.with_label_values(&[flow]),
@@ -206,6 +211,7 @@ impl Metrics {
         // Removal of a series that was never created is not an error worth
         // reporting, hence the ignored results.
         let _ = self.checkpoints.remove_label_values(&[flow]);
+        let _ = self.discoveries.remove_label_values(&[flow]);
         let _ = self.latency.remove_label_values(&[flow]);
         for r in SyncResult::ALL {
             let _ = self.group_offsets.remove_label_values(&[flow, r.as_str()]);
@@ -263,6 +269,8 @@ impl Metrics {
 pub struct FlowMetrics {
     /// `ferry_checkpoints_emitted_total{flow}`.
     checkpoints: IntCounter,
+    /// `ferry_topic_discoveries_total{flow}`.
+    discoveries: IntCounter,
     /// `ferry_group_offsets_synced_total{flow,result}`, indexed by
     /// [`SyncResult`].
     group_offsets: [IntCounter; 3],
@@ -284,6 +292,11 @@ impl FlowMetrics {
     /// Counts one checkpoint record written to the target.
     pub fn checkpoint_emitted(&self) {
         self.checkpoints.inc();
+    }
+
+    /// Counts one completed listing of the source's topics.
+    pub fn topic_discovery(&self) {
+        self.discoveries.inc();
     }
 
     /// Counts `n` group offsets handled with `result`.
@@ -342,6 +355,8 @@ mod tests {
         a.checkpoint_emitted();
         metrics.checkpoint_emitted("a->b");
         assert_eq!(metrics.checkpoints.with_label_values(&["a->b"]).get(), 2);
+        a.topic_discovery();
+        assert_eq!(metrics.discoveries.with_label_values(&["a->b"]).get(), 1);
 
         metrics.group_offsets_synced("a->b", SyncResult::Skipped, 5);
         assert_eq!(

@@ -191,6 +191,9 @@ impl<'r> FlowRun<'r> {
             Ok(found) => {
                 self.reconcile(found, cancel);
                 self.discovered_once = true;
+                if let Some(metrics) = &self.ctx.metrics {
+                    metrics.topic_discovery();
+                }
                 self.runner.status.set_state(FlowState::Running);
             }
             Err(e) => {
