@@ -7,6 +7,7 @@ use crate::records::reader::{range_consumer, RangeReader, ReaderContext};
 use crate::records::{
     describe, differences, provenance, same_record, RecordDescription, RecordDigest,
 };
+use ferry_admin::Watermarks;
 use ferry_checkpoint::Segment;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{BorrowedMessage, Message, OwnedMessage};
@@ -75,7 +76,7 @@ impl<'c> Partition<'c> {
         topic: &'c str,
         partition: i32,
     ) -> Result<Self, String> {
-        let (low, high) = watermarks(consumer, cluster, topic, partition)?;
+        let Watermarks { low, high } = watermarks(consumer, cluster, topic, partition)?;
         Ok(Self {
             consumer,
             cluster,
@@ -188,15 +189,25 @@ fn watermarks(
     cluster: &str,
     topic: &str,
     partition: i32,
-) -> Result<(i64, i64), String> {
+) -> Result<Watermarks, String> {
     consumer
         .fetch_watermarks(topic, partition, WATERMARKS_TIMEOUT)
+        .map(|(low, high)| Watermarks { low, high })
         .map_err(|e| {
             format!(
                 "cluster {cluster}: cannot read the watermarks of {topic}[{partition}]: {}",
                 consumer.context().scrub(&e.to_string())
             )
         })
+}
+
+/// Where a flow that started at "latest" or "unconsumed" started on one
+/// partition, as told by the records on its target.
+enum StartOnTarget {
+    /// At this source offset, known by this means.
+    Known(i64, Basis),
+    /// It cannot be told; the reason, for the operator.
+    Unknown(String),
 }
 
 impl Job {
@@ -213,21 +224,21 @@ impl Job {
     }
 
     /// Where a `latest` or `unconsumed` flow started on this partition: the
-    /// source offset of the target's first copied record. `Err` says why it
-    /// cannot be told.
+    /// source offset of the target's first copied record, or why it cannot
+    /// be told. `Err`: a read failed.
     fn start_from_target(
         &self,
         source: &Partition,
         target: Option<&Partition>,
-    ) -> Result<Result<(i64, Basis), String>, String> {
+    ) -> Result<StartOnTarget, String> {
         let first = match target {
             Some(t) => t.first_kept(t.low, self.target_filter())?,
             None => None,
         };
         let Some(first) = first else {
             return Ok(match self.progress {
-                Some(p) => Ok((p, Basis::NothingCopied)),
-                None => Err(
+                Some(p) => StartOnTarget::Known(p, Basis::NothingCopied),
+                None => StartOnTarget::Unknown(
                     "nothing has been copied and there is no saved progress: where a flow \
                      starting at \"latest\" or \"unconsumed\" starts is not known yet"
                         .into(),
@@ -235,11 +246,11 @@ impl Job {
             });
         };
         if let Some(origin) = map_origin(&self.segments, first.offset()) {
-            return Ok(Ok((origin, Basis::OffsetMap)));
+            return Ok(StartOnTarget::Known(origin, Basis::OffsetMap));
         }
         Ok(match source.find(&first, self.source_filter())? {
-            Some(origin) => Ok((origin, Basis::Search)),
-            None => Err(format!(
+            Some(origin) => StartOnTarget::Known(origin, Basis::Search),
+            None => StartOnTarget::Unknown(format!(
                 "the target's first copied record (offset {}) is not on the source: where the \
                  flow started cannot be told",
                 first.offset()
@@ -361,8 +372,8 @@ fn compare(
         FlowStart::LogStart => (source.low, None),
         FlowStart::At(offset) => (offset, None),
         FlowStart::FromTarget => match job.start_from_target(&source, target.as_ref())? {
-            Ok((offset, basis)) => (offset, Some(basis)),
-            Err(reason) => {
+            StartOnTarget::Known(offset, basis) => (offset, Some(basis)),
+            StartOnTarget::Unknown(reason) => {
                 out.result = Outcome::Incomplete;
                 out.incomplete = Some(reason);
                 out.source = Side {
