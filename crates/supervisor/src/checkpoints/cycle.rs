@@ -294,7 +294,9 @@ impl Cycle {
                         .partition(0)
                         .key(&k[..])
                         .payload(&v[..]);
-                    self.producer.send(rec).await
+                    // Only logged and counted (the next cycle writes it
+                    // again), so one text for both kinds of failure.
+                    self.producer.send(rec).await.map_err(|e| e.to_string())
                 }
                 Err(e) => Err(e.to_string()),
             };
@@ -312,7 +314,9 @@ impl Cycle {
         ) in pending
         {
             let result = match sent {
-                Ok(ack) => InternalProducer::acknowledged(ack).await,
+                Ok(ack) => InternalProducer::acknowledged(ack)
+                    .await
+                    .map_err(|e| e.to_string()),
                 Err(e) => Err(e),
             };
             match result {
