@@ -90,6 +90,8 @@ fn apply(topics: &mut CutOverTopics, flow: &str, key: &[u8], value: Option<&[u8]
     }
 }
 
+/// A failure of the store known only as text: an admin client that cannot
+/// be created, an acknowledgement that does not come in time.
 fn store_error(target: &Cluster, flow: &FlowId, cause: String) -> EngineError {
     EngineError::Topic {
         cluster: target.name.clone(),
