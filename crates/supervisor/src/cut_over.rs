@@ -90,8 +90,8 @@ fn apply(topics: &mut CutOverTopics, flow: &str, key: &[u8], value: Option<&[u8]
     }
 }
 
-/// A failure of the store known only as text: an admin client that cannot
-/// be created, an acknowledgement that does not come in time.
+/// A failure of the store known only as text: an acknowledgement that does
+/// not come in time.
 fn store_error(target: &Cluster, flow: &FlowId, cause: String) -> EngineError {
     EngineError::Topic {
         cluster: target.name.clone(),
@@ -177,15 +177,7 @@ async fn write(
 ) -> Result<(), EngineError> {
     let topic = cut_over_topic(&flow.source);
     let admin = Admin::new(&client_config(target, Role::Reader, "ferry-cutover"))
-        // A client that cannot be created: text, scrubbed (it may echo a
-        // setting's value).
-        .map_err(|e| {
-            store_error(
-                target,
-                flow,
-                crate::clients::scrub_for(target, &e.to_string()),
-            )
-        })?;
+        .map_err(|e| EngineError::client_creation_for(target, &topic, &e))?;
     crate::topics::ensure_internal_topic(&admin, &target.name, &topic, replication).await?;
     let producer = InternalProducer::new(target, "ferry-cutover")?;
     let write_failed = |source_topic: &str, e: KafkaError| {

@@ -162,6 +162,19 @@ impl EngineError {
         }
     }
 
+    /// [`EngineError::client_creation`] for a client meant to read `topic`.
+    pub(crate) fn client_creation_for(
+        cluster: &Cluster,
+        topic: &str,
+        e: &dyn fmt::Display,
+    ) -> Self {
+        EngineError::Topic {
+            cluster: cluster.name.clone(),
+            topic: topic.to_string(),
+            cause: crate::clients::scrub_for(cluster, &e.to_string()),
+        }
+    }
+
     /// True when the same attempt cannot succeed until an operator acts:
     /// the cluster refuses authentication or authorization, or refuses the
     /// request itself (invalid, against a policy, an API the broker lacks).

@@ -112,7 +112,7 @@ pub(crate) fn read_compacted(
     let consumer: BaseConsumer<ClusterContext> = client_config(cluster, Role::Reader, client_id)
         .create_with_context(ClusterContext::new(cluster))
         .inspect(crate::clients::serve_token_refresh)
-        .map_err(|e| EngineError::client_creation(cluster, &format!("{what}: {e}")))?;
+        .map_err(|e| EngineError::client_creation_for(cluster, topic, &format!("{what}: {e}")))?;
     let metadata = consumer
         .fetch_metadata(Some(topic), timeout)
         .map_err(|e| failed("metadata request failed", e))?;

@@ -35,7 +35,9 @@ pub(super) fn read_topic_blocking(
         client_config(cluster, Role::Reader, "ferry-internal-reader")
             .create_with_context(ClusterContext::new(cluster))
             .inspect(crate::clients::serve_token_refresh)
-            .map_err(|e| EngineError::client_creation(cluster, &format!("{what}: {e}")))?;
+            .map_err(|e| {
+                EngineError::client_creation_for(cluster, topic, &format!("{what}: {e}"))
+            })?;
     let metadata = consumer
         .fetch_metadata(Some(topic), timeout.min(Duration::from_secs(30)))
         .map_err(|e| failed(at_topic(), "metadata request failed", e))?;
