@@ -217,6 +217,17 @@ pub fn admin(cluster: &Cluster, client_id: &str) -> Result<Admin, AdminError> {
     }
 }
 
+/// `text` with `cluster`'s secrets replaced, for an error from a client
+/// that could not be created (so has no context to scrub with).
+pub(crate) fn scrub_for(cluster: &Cluster, text: &str) -> String {
+    let secrets: Vec<String> = cluster
+        .client
+        .sensitive_values()
+        .map(str::to_string)
+        .collect();
+    scrub(text, &secrets)
+}
+
 fn scrub(text: &str, secrets: &[String]) -> String {
     secrets
         .iter()

@@ -13,12 +13,13 @@ use std::time::{Duration, SystemTime};
 
 use ferry_admin::Admin;
 use ferry_config::{Cluster, FlowId};
+use rdkafka::error::KafkaError;
 use rdkafka::producer::BaseRecord;
 use serde::{Deserialize, Serialize};
 
 use crate::clients::{client_config, Role};
 use crate::internal::InternalProducer;
-use crate::EngineError;
+use crate::{EngineError, Place};
 
 /// How long reading the store may take.
 pub const READ_TIMEOUT: Duration = Duration::from_secs(60);
@@ -89,6 +90,8 @@ fn apply(topics: &mut CutOverTopics, flow: &str, key: &[u8], value: Option<&[u8]
     }
 }
 
+/// A failure of the store known only as text: an acknowledgement that does
+/// not come in time.
 fn store_error(target: &Cluster, flow: &FlowId, cause: String) -> EngineError {
     EngineError::Topic {
         cluster: target.name.clone(),
@@ -109,15 +112,9 @@ pub async fn load(target: &Cluster, flow: &FlowId) -> Result<CutOverTopics, Engi
             &cut_over_topic(&id.source),
             "ferry-cutover-loader",
             READ_TIMEOUT,
+            "cannot read cut-over state",
             |key, value| apply(&mut topics, &name, key, value),
-        )
-        .map_err(|cause| {
-            store_error(
-                &cluster,
-                &id,
-                format!("cannot read cut-over state: {cause}"),
-            )
-        })?;
+        )?;
         Ok(topics)
     })
     .await
@@ -180,9 +177,16 @@ async fn write(
 ) -> Result<(), EngineError> {
     let topic = cut_over_topic(&flow.source);
     let admin = Admin::new(&client_config(target, Role::Reader, "ferry-cutover"))
-        .map_err(|e| store_error(target, flow, e.to_string()))?;
+        .map_err(|e| EngineError::client_creation_for(target, &topic, &e))?;
     crate::topics::ensure_internal_topic(&admin, &target.name, &topic, replication).await?;
     let producer = InternalProducer::new(target, "ferry-cutover")?;
+    let write_failed = |source_topic: &str, e: KafkaError| {
+        EngineError::request(
+            Place::topic(&target.name, &topic),
+            format!("writing {source_topic} failed"),
+            e,
+        )
+    };
     let mut pending = Vec::with_capacity(records.len());
     for (source_topic, value) in records {
         let key = encode_key(flow, source_topic);
@@ -190,16 +194,17 @@ async fn write(
         if let Some(value) = value {
             record = record.payload(value.as_slice());
         }
-        let ack = producer.send(record).await.map_err(|e| {
-            store_error(target, flow, format!("writing {source_topic} failed: {e}"))
-        })?;
+        let ack = producer
+            .send(record)
+            .await
+            .map_err(|e| write_failed(source_topic, e))?;
         pending.push((source_topic, ack));
     }
     let acknowledged = async {
         for (source_topic, ack) in pending {
-            InternalProducer::acknowledged(ack).await.map_err(|e| {
-                store_error(target, flow, format!("writing {source_topic} failed: {e}"))
-            })?;
+            InternalProducer::acknowledged(ack)
+                .await
+                .map_err(|e| write_failed(source_topic, e))?;
         }
         Ok(())
     };

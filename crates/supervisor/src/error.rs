@@ -7,6 +7,7 @@
 use std::fmt;
 
 use ferry_admin::AdminError;
+use ferry_config::Cluster;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 
 /// An error of the engine. Its text always names the cluster, and the topic
@@ -19,16 +20,6 @@ pub enum EngineError {
     Client {
         /// The cluster's name in the topology.
         cluster: String,
-        /// Why, secrets scrubbed.
-        cause: String,
-    },
-    /// Reading or writing a flow's progress store on its target failed.
-    #[error("cluster {cluster}, progress topic {topic}: {cause}")]
-    Progress {
-        /// The target cluster's name.
-        cluster: String,
-        /// The progress topic.
-        topic: String,
         /// Why, secrets scrubbed.
         cause: String,
     },
@@ -161,6 +152,29 @@ impl EngineError {
         }
     }
 
+    /// A client of `cluster` that could not be created. Kept as text, with
+    /// the cluster's secrets scrubbed, on purpose: librdkafka's message
+    /// about a refused setting echoes its value, a password among them.
+    pub(crate) fn client_creation(cluster: &Cluster, e: &dyn fmt::Display) -> Self {
+        EngineError::Client {
+            cluster: cluster.name.clone(),
+            cause: crate::clients::scrub_for(cluster, &e.to_string()),
+        }
+    }
+
+    /// [`EngineError::client_creation`] for a client meant to read `topic`.
+    pub(crate) fn client_creation_for(
+        cluster: &Cluster,
+        topic: &str,
+        e: &dyn fmt::Display,
+    ) -> Self {
+        EngineError::Topic {
+            cluster: cluster.name.clone(),
+            topic: topic.to_string(),
+            cause: crate::clients::scrub_for(cluster, &e.to_string()),
+        }
+    }
+
     /// True when the same attempt cannot succeed until an operator acts:
     /// the cluster refuses authentication or authorization, or refuses the
     /// request itself (invalid, against a policy, an API the broker lacks).
@@ -272,6 +286,73 @@ mod tests {
             cause: "Topic authorization failed".into(),
         };
         assert!(text.is_retriable());
+    }
+
+    #[test]
+    fn refused_internal_topic_reads_and_writes_are_fatal_their_timeouts_are_not() {
+        let progress = || Place::topic("dst", "ferry-progress.src.internal");
+        // What `progress::read_compacted` builds when the metadata says no.
+        let refused = EngineError::request(
+            progress(),
+            "cannot load saved progress: not authorized to read the topic",
+            RDKafkaErrorCode::from(
+                rdkafka::types::RDKafkaRespErr::RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED,
+            ),
+        );
+        assert!(refused.is_fatal(), "{refused}");
+        // A progress write the target refuses, as the internal producer's
+        // acknowledgement reports it.
+        let write = EngineError::request(
+            progress(),
+            "writing progress of orders:0 failed",
+            KafkaError::MessageProduction(RDKafkaErrorCode::TopicAuthorizationFailed),
+        );
+        assert!(write.is_fatal(), "{write}");
+        for passing in [
+            KafkaError::MessageProduction(RDKafkaErrorCode::MessageTimedOut),
+            KafkaError::MessageProduction(RDKafkaErrorCode::RequestTimedOut),
+            KafkaError::MetadataFetch(RDKafkaErrorCode::OperationTimedOut),
+            KafkaError::MessageConsumption(RDKafkaErrorCode::BrokerTransportFailure),
+            // The producer dropped before the cluster answered.
+            KafkaError::Canceled,
+        ] {
+            let e =
+                EngineError::request(progress(), "writing progress of orders:0 failed", passing);
+            assert!(e.is_retriable(), "{e}");
+        }
+    }
+
+    #[test]
+    fn a_client_that_cannot_be_created_is_reported_without_its_secrets() {
+        let text = r#"
+[clusters.dst]
+bootstrap_servers = "k:9092"
+[clusters.dst.client]
+"security.protocol" = "SASL_SSL"
+"sasl.mechanism" = "PLAIN"
+"sasl.username" = "ferry"
+"sasl.password" = "hunter2"
+[clusters.src]
+bootstrap_servers = "s:9092"
+[[flows]]
+source = "src"
+target = "dst"
+topics = ["orders"]
+"#;
+        let cluster: Cluster = ferry_config::parse(text, "test", std::path::Path::new("."))
+            .expect("a valid topology")
+            .topology
+            .clusters
+            .remove("dst")
+            .expect("cluster dst");
+        let e = EngineError::client_creation(
+            &cluster,
+            &"Invalid value \"hunter2\" for configuration property \"sasl.password\"",
+        );
+        let text = e.to_string();
+        assert!(text.starts_with("cluster dst: "), "{text}");
+        assert!(!text.contains("hunter2"), "{text}");
+        assert!(e.is_retriable());
     }
 
     #[test]

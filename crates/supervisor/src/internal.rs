@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 use ferry_config::Cluster;
 use rdkafka::client::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
+use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
+use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, ProducerContext};
 use tokio::sync::oneshot;
 
 use crate::clients::{client_config, ClusterContext, Role};
@@ -33,10 +33,12 @@ pub(crate) const ACK_POLL: Duration = Duration::from_micros(100_050);
 const QUEUE_FULL_PATIENCE: Duration = Duration::from_secs(30);
 
 /// Resolves once the cluster acknowledged the record (`Ok`) or gave up on
-/// it (the cause, secrets scrubbed).
-pub(crate) type Ack = oneshot::Receiver<Result<(), String>>;
+/// it. The error is librdkafka's, typed, so that a refusal (authorization)
+/// can be told from a passing failure; a delivery error carries only a
+/// code, never text that could echo a secret.
+pub(crate) type Ack = oneshot::Receiver<KafkaResult<()>>;
 
-type AckSender = Box<oneshot::Sender<Result<(), String>>>;
+type AckSender = Box<oneshot::Sender<KafkaResult<()>>>;
 
 struct AckContext {
     cluster: ClusterContext,
@@ -66,7 +68,7 @@ impl ProducerContext for AckContext {
     fn delivery(&self, result: &DeliveryResult<'_>, ack: AckSender) {
         let outcome = match result {
             Ok(_) => Ok(()),
-            Err((e, _)) => Err(self.cluster.scrub(&e.to_string())),
+            Err((e, _)) => Err(e.clone()),
         };
         // The sender's side may have stopped waiting; nothing to tell then.
         let _ = ack.send(outcome);
@@ -93,16 +95,12 @@ impl Drop for Shared {
 
 impl InternalProducer {
     pub fn new(cluster: &Cluster, client_id: &str) -> Result<Self, EngineError> {
-        let client_err = |cause: String| EngineError::Client {
-            cluster: cluster.name.clone(),
-            cause,
-        };
         let producer: BaseProducer<AckContext> =
             client_config(cluster, Role::InternalProducer, client_id)
                 .create_with_context(AckContext {
                     cluster: ClusterContext::new(cluster),
                 })
-                .map_err(|e| client_err(e.to_string()))?;
+                .map_err(|e| EngineError::client_creation(cluster, &e))?;
         let producer = Arc::new(producer);
         let stop = Arc::new(AtomicBool::new(false));
         {
@@ -114,7 +112,12 @@ impl InternalProducer {
                         producer.poll(ACK_POLL);
                     }
                 })
-                .map_err(|e| client_err(format!("cannot start the poll thread: {e}")))?;
+                .map_err(|e| {
+                    EngineError::client_creation(
+                        cluster,
+                        &format!("cannot start the poll thread: {e}"),
+                    )
+                })?;
         }
         Ok(Self {
             shared: Arc::new(Shared { producer, stop }),
@@ -123,7 +126,7 @@ impl InternalProducer {
 
     /// Hands `record` to librdkafka now, waiting while its queue is full,
     /// and returns what resolves when the cluster answers.
-    pub async fn send(&self, record: BaseRecord<'_, [u8], [u8]>) -> Result<Ack, String> {
+    pub async fn send(&self, record: BaseRecord<'_, [u8], [u8]>) -> KafkaResult<Ack> {
         let deadline = Instant::now() + QUEUE_FULL_PATIENCE;
         let (tx, rx) = oneshot::channel();
         let mut record = BaseRecord {
@@ -144,24 +147,19 @@ impl InternalProducer {
                     record = r;
                     tokio::time::sleep(Duration::from_millis(5)).await;
                 }
-                Err((e, _)) => return Err(self.scrub(&e)),
+                Err((e, _)) => return Err(e),
             }
         }
     }
 
-    /// Waits for the cluster's answer to a sent record.
-    pub async fn acknowledged(ack: Ack) -> Result<(), String> {
-        ack.await
-            .unwrap_or_else(|_| Err("the producer was dropped before delivery".into()))
+    /// Waits for the cluster's answer to a sent record. `Canceled` when
+    /// the producer was dropped before delivery.
+    pub async fn acknowledged(ack: Ack) -> KafkaResult<()> {
+        ack.await.unwrap_or(Err(KafkaError::Canceled))
     }
 
     /// Sends `record` and waits for the cluster's answer.
-    pub async fn write(&self, record: BaseRecord<'_, [u8], [u8]>) -> Result<(), String> {
+    pub async fn write(&self, record: BaseRecord<'_, [u8], [u8]>) -> KafkaResult<()> {
         Self::acknowledged(self.send(record).await?).await
-    }
-
-    /// An error's text with the cluster's secrets replaced.
-    pub fn scrub(&self, e: &dyn std::fmt::Display) -> String {
-        self.shared.producer.context().cluster.scrub(&e.to_string())
     }
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use ferry_admin::{Admin, AdminError, NewTopicSpec};
 use rdkafka::client::{Client, ClientContext};
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::error::KafkaResult;
+use rdkafka::error::{KafkaError, KafkaResult};
 use rdkafka::metadata::{Metadata, MetadataTopic};
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{Offset, TopicPartitionList};
@@ -26,6 +26,28 @@ const CREATE_ROUND: usize = 200;
 const LOOKUP_ROUND: usize = 4096;
 
 pub(crate) type Reader = Arc<BaseConsumer<ClusterContext>>;
+
+/// Where a source partition's log begins (`low`) and ends (`high`, the
+/// offset the next record will get).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Watermarks {
+    pub low: i64,
+    pub high: i64,
+}
+
+/// Why ListOffsets gave a partition no offset.
+#[derive(Debug, Clone, thiserror::Error)]
+pub(crate) enum NoOffset {
+    /// The request, or the partition's own answer, failed.
+    #[error(transparent)]
+    Kafka(#[from] KafkaError),
+    /// An answer that is not an offset.
+    #[error("the broker answered {0:?}")]
+    Unexpected(Offset),
+    /// The answer left the partition out.
+    #[error("the broker did not answer for it")]
+    Missing,
+}
 
 /// One metadata request covering `topics`: that topic alone when there is
 /// one (cheap on a cluster with many topics), the whole cluster otherwise,
@@ -120,7 +142,7 @@ async fn off_runtime<A: Send + 'static>(
 pub(crate) struct Lookups {
     target_partitions: Batcher<String, Result<Option<i32>, EngineError>>,
     creations: Batcher<NewTopicSpec, Result<bool, AdminError>>,
-    source_watermarks: Batcher<(String, i32), Result<(i64, i64), EngineError>>,
+    source_watermarks: Batcher<(String, i32), Result<Watermarks, EngineError>>,
 }
 
 impl Lookups {
@@ -132,6 +154,7 @@ impl Lookups {
         let cluster = target_cluster.to_string();
         let target_partitions = Batcher::spawn(LOOKUP_ROUND, move |topics: Vec<String>| {
             let (reader, cluster) = (target_reader.clone(), cluster.clone());
+            // A lookup task that panicked: no client error to keep.
             let lost = {
                 let cluster = cluster.clone();
                 move |cause| {
@@ -168,6 +191,7 @@ impl Lookups {
         let source_watermarks =
             Batcher::spawn(LOOKUP_ROUND, move |partitions: Vec<(String, i32)>| {
                 let (reader, cluster) = (source_reader.clone(), cluster.clone());
+                // A lookup task that panicked: no client error to keep.
                 let lost = {
                     let cluster = cluster.clone();
                     move |cause| {
@@ -212,7 +236,7 @@ impl Lookups {
         &self,
         topic: &str,
         partition: i32,
-    ) -> Result<(i64, i64), EngineError> {
+    ) -> Result<Watermarks, EngineError> {
         self.source_watermarks
             .ask((topic.to_string(), partition))
             .await
@@ -281,18 +305,16 @@ const OFFSETS_CHUNK: usize = 500;
 pub(crate) fn partition_list<'a>(
     entries: impl ExactSizeIterator<Item = (&'a str, i32)>,
     at: Offset,
-) -> Result<TopicPartitionList, String> {
+) -> KafkaResult<TopicPartitionList> {
     let mut tpl = TopicPartitionList::with_capacity(entries.len());
     for (topic, partition) in entries {
-        tpl.add_partition(topic, partition)
-            .set_offset(at)
-            .map_err(|e| format!("cannot list {topic}/{partition} at {at:?}: {e}"))?;
+        tpl.add_partition(topic, partition).set_offset(at)?;
     }
     Ok(tpl)
 }
 
 /// Per (topic, partition): an offset, or that partition's error.
-pub(crate) type PartitionOffsets = HashMap<(String, i32), Result<i64, String>>;
+pub(crate) type PartitionOffsets = HashMap<(String, i32), Result<i64, NoOffset>>;
 
 /// Per partition, the offset ListOffsets answers for `at` (`Beginning`,
 /// `End` or a timestamp), or that partition's error. The outer error is for
@@ -302,19 +324,18 @@ pub(crate) fn list_offsets(
     partitions: &[(String, i32)],
     at: Offset,
     timeout: Duration,
-) -> Result<PartitionOffsets, String> {
+) -> KafkaResult<PartitionOffsets> {
     crate::clients::serve_token_refresh(reader);
     let mut answers = HashMap::with_capacity(partitions.len());
     for chunk in partitions.chunks(OFFSETS_CHUNK) {
         let tpl = partition_list(chunk.iter().map(|(t, p)| (t.as_str(), *p)), at)?;
-        let answered = reader
-            .offsets_for_times(tpl, timeout)
-            .map_err(|e| reader.context().scrub(&e.to_string()))?;
+        // Typed, not scrubbed: these errors carry a code, never text.
+        let answered = reader.offsets_for_times(tpl, timeout)?;
         answers.extend(answered.elements().iter().map(|e| {
             let offset = match (e.error(), e.offset()) {
-                (Err(err), _) => Err(err.to_string()),
+                (Err(err), _) => Err(NoOffset::Kafka(err)),
                 (Ok(()), Offset::Offset(o)) => Ok(o),
-                (Ok(()), other) => Err(format!("the broker answered {other:?}")),
+                (Ok(()), other) => Err(NoOffset::Unexpected(other)),
             };
             ((e.topic().to_string(), e.partition()), offset)
         }));
@@ -329,26 +350,39 @@ fn watermarks(
     cluster: &str,
     partitions: &[(String, i32)],
     timeout: Duration,
-) -> Vec<Result<(i64, i64), EngineError>> {
-    let fail = |topic: &str, partition: i32, cause: String| EngineError::Partition {
-        cluster: cluster.to_string(),
-        topic: topic.to_string(),
-        partition,
-        cause: format!("cannot read watermarks: {cause}"),
+) -> Vec<Result<Watermarks, EngineError>> {
+    const DOING: &str = "cannot read watermarks";
+    let fail = |topic: &str, partition: i32, why: &NoOffset| match why {
+        NoOffset::Kafka(e) => EngineError::request(
+            Place::partition(cluster, topic, partition),
+            DOING,
+            e.clone(),
+        ),
+        // An answer without an offset: no client error beneath.
+        NoOffset::Unexpected(_) | NoOffset::Missing => EngineError::Partition {
+            cluster: cluster.to_string(),
+            topic: topic.to_string(),
+            partition,
+            cause: format!("{DOING}: {why}"),
+        },
     };
     let both = list_offsets(reader, partitions, Offset::Beginning, timeout)
-        .and_then(|low| Ok((low, list_offsets(reader, partitions, Offset::End, timeout)?)));
+        .and_then(|low| Ok((low, list_offsets(reader, partitions, Offset::End, timeout)?)))
+        .map_err(NoOffset::Kafka);
     partitions
         .iter()
         .map(|(t, p)| {
-            let (low, high) = both.as_ref().map_err(|e| fail(t, *p, e.clone()))?;
+            let (low, high) = both.as_ref().map_err(|e| fail(t, *p, e))?;
             let key = (t.clone(), *p);
             let get = |m: &PartitionOffsets| match m.get(&key) {
                 Some(Ok(o)) => Ok(*o),
-                Some(Err(e)) => Err(fail(t, *p, e.clone())),
-                None => Err(fail(t, *p, "the broker did not answer for it".into())),
+                Some(Err(e)) => Err(fail(t, *p, e)),
+                None => Err(fail(t, *p, &NoOffset::Missing)),
             };
-            Ok((get(low)?, get(high)?))
+            Ok(Watermarks {
+                low: get(low)?,
+                high: get(high)?,
+            })
         })
         .collect()
 }

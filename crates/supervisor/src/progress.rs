@@ -11,13 +11,14 @@ use std::time::{Duration, Instant};
 
 use ferry_config::Cluster;
 use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
 use rdkafka::producer::BaseRecord;
 use rdkafka::{Offset, TopicPartitionList};
 
 use crate::clients::{client_config, ClusterContext, Role};
 use crate::internal::InternalProducer;
-use crate::EngineError;
+use crate::{EngineError, Place};
 
 /// The progress topic for everything replicated from `source` onto a target.
 pub fn progress_topic(source_alias: &str) -> String {
@@ -73,6 +74,7 @@ fn load_blocking(
         topic,
         "ferry-progress-loader",
         timeout,
+        "cannot load saved progress",
         |key, value| match value {
             // A tombstone (`ferry reset-progress`) forgets the partition's
             // progress until compaction removes both.
@@ -87,41 +89,44 @@ fn load_blocking(
                 }
             }
         },
-    )
-    .map_err(|cause| EngineError::Progress {
-        cluster: target.name.clone(),
-        topic: topic.to_string(),
-        cause,
-    })?;
+    )?;
     Ok(map)
 }
 
 /// Reads partition 0 of a one-partition internal topic on `cluster` from
 /// the beginning to the end offset seen at the start, handing each keyed
 /// record (`None` value: a tombstone) to `on_record` in order. A missing
-/// topic reads as empty. Blocking: call it off the async workers. `Err` is
-/// the cause; the caller names the cluster and the topic.
+/// topic reads as empty. Blocking: call it off the async workers. `what`
+/// begins every error's text ("cannot load saved progress").
 pub(crate) fn read_compacted(
     cluster: &Cluster,
     topic: &str,
     client_id: &str,
     timeout: Duration,
+    what: &str,
     mut on_record: impl FnMut(&[u8], Option<&[u8]>),
-) -> Result<(), String> {
+) -> Result<(), EngineError> {
+    let place = || Place::topic(&cluster.name, topic);
+    let failed =
+        |doing: &str, e: KafkaError| EngineError::request(place(), format!("{what}: {doing}"), e);
     let consumer: BaseConsumer<ClusterContext> = client_config(cluster, Role::Reader, client_id)
         .create_with_context(ClusterContext::new(cluster))
         .inspect(crate::clients::serve_token_refresh)
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| EngineError::client_creation_for(cluster, topic, &format!("{what}: {e}")))?;
     let metadata = consumer
         .fetch_metadata(Some(topic), timeout)
-        .map_err(|e| format!("metadata request failed: {e}"))?;
+        .map_err(|e| failed("metadata request failed", e))?;
     let found = metadata.topics().iter().find(|t| t.name() == topic);
     // Not allowed to see it is not "absent": reading that as empty would
     // forget what the topic holds.
     if let Some(err) = found.and_then(|t| t.error()).filter(|e| {
         *e == rdkafka::types::RDKafkaRespErr::RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED
     }) {
-        return Err(format!("not authorized to read the topic ({err:?})"));
+        return Err(EngineError::request(
+            place(),
+            format!("{what}: not authorized to read the topic"),
+            RDKafkaErrorCode::from(err),
+        ));
     }
     let exists = found.is_some_and(|t| t.error().is_none() && !t.partitions().is_empty());
     if !exists {
@@ -129,24 +134,29 @@ pub(crate) fn read_compacted(
     }
     let (low, high) = consumer
         .fetch_watermarks(topic, 0, timeout)
-        .map_err(|e| format!("cannot read watermarks: {e}"))?;
+        .map_err(|e| failed("cannot read watermarks", e))?;
     if high <= low {
         return Ok(());
     }
     let mut tpl = TopicPartitionList::new();
     tpl.add_partition_offset(topic, 0, Offset::Beginning)
-        .map_err(|e| e.to_string())?;
-    consumer.assign(&tpl).map_err(|e| e.to_string())?;
+        .map_err(|e| failed("cannot assign the partition", e))?;
+    consumer
+        .assign(&tpl)
+        .map_err(|e| failed("cannot assign the partition", e))?;
     let deadline = Instant::now() + timeout;
     loop {
         if Instant::now() > deadline {
-            return Err(format!(
-                "timed out after {timeout:?} reading up to offset {high}"
-            ));
+            // Ferry's own deadline, no client error beneath: retriable text.
+            return Err(EngineError::Topic {
+                cluster: cluster.name.clone(),
+                topic: topic.to_string(),
+                cause: format!("{what}: timed out after {timeout:?} reading up to offset {high}"),
+            });
         }
         match consumer.poll(Duration::from_millis(200)) {
             None => continue,
-            Some(Err(e)) => return Err(e.to_string()),
+            Some(Err(e)) => return Err(failed("cannot read", e)),
             Some(Ok(msg)) => {
                 if let Some(key) = msg.key() {
                     on_record(key, msg.payload());
@@ -170,10 +180,8 @@ pub async fn reset(
     partitions: &[(String, i32)],
 ) -> Result<(), EngineError> {
     let topic = progress_topic(source_alias);
-    let fail = |cause: String| EngineError::Progress {
-        cluster: target.name.clone(),
-        topic: topic.clone(),
-        cause,
+    let fail = |doing: String, e: KafkaError| {
+        EngineError::request(Place::topic(&target.name, &topic), doing, e)
     };
     let producer = InternalProducer::new(target, "ferry-reset-progress")?;
     let mut acks = Vec::with_capacity(partitions.len());
@@ -183,13 +191,13 @@ pub async fn reset(
         let ack = producer
             .send(record)
             .await
-            .map_err(|e| fail(format!("cannot reset the progress of {key}: {e}")))?;
+            .map_err(|e| fail(format!("cannot reset the progress of {key}"), e))?;
         acks.push((key, ack));
     }
     for (key, ack) in acks {
         InternalProducer::acknowledged(ack)
             .await
-            .map_err(|e| fail(format!("resetting the progress of {key} failed: {e}")))?;
+            .map_err(|e| fail(format!("resetting the progress of {key} failed"), e))?;
     }
     Ok(())
 }

@@ -275,15 +275,11 @@ impl DataPlane {
         metrics: Option<ferry_http::FlowMetrics>,
     ) -> Result<Self, EngineError> {
         let flow_id = flow.id().to_string();
-        let create_err = |cluster: &Cluster, e: KafkaError| EngineError::Client {
-            cluster: cluster.name.clone(),
-            cause: e.to_string(),
-        };
         let consumer: Arc<BaseConsumer<ClusterContext>> = Arc::new(
             client_config(source, Role::SourceConsumer, &format!("ferry-{flow_id}"))
                 .set("group.id", format!("ferry-{}-{}", flow.source, flow.target))
                 .create_with_context(ClusterContext::new(source))
-                .map_err(|e| create_err(source, e))?,
+                .map_err(|e| EngineError::client_creation(source, &e))?,
         );
         let in_flight_bytes = Arc::new(AtomicU64::new(0));
         let window = Arc::new(Window::new(flow.max_in_flight_bytes));
@@ -296,7 +292,7 @@ impl DataPlane {
                     metrics,
                     clock: BatchClock::default(),
                 })
-                .map_err(|e| create_err(target, e))?;
+                .map_err(|e| EngineError::client_creation(target, &e))?;
         let producer = Arc::new(producer);
         let (tx, rx) = mpsc::channel(64);
         let stop_pump = Arc::new(AtomicBool::new(false));
@@ -384,6 +380,7 @@ impl DataPlane {
                 return Ok(());
             }
             if Instant::now() > deadline {
+                // Ferry's own deadline, no client error beneath: text.
                 return Err(EngineError::Topic {
                     cluster: self.producer.context().cluster.cluster().to_string(),
                     topic: topic.to_string(),

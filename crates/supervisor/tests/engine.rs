@@ -291,3 +291,40 @@ fn a_target_topic_refused_for_good_ends_a_bounded_run_naming_cluster_topic_and_c
         "the client's error is kept as the source: {error:?}"
     );
 }
+
+/// A bounded run gets here only after creating its internal topics, which
+/// the mock cannot (no CreateTopics): so the load is exercised on its own.
+#[test]
+fn saved_progress_the_target_refuses_to_show_is_a_fatal_error_not_an_empty_start() {
+    let clusters = Clusters::start(&[("orders", 1)]);
+    clusters
+        .target
+        .cluster()
+        .topic_error(
+            PROGRESS_TOPIC,
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED,
+        )
+        .unwrap();
+    let topology = clusters.topology(&["orders"], true);
+    let rt = runtime();
+
+    let error = rt
+        .block_on(progress::load(
+            &topology.clusters["dst"],
+            "src",
+            Duration::from_secs(30),
+        ))
+        .expect_err("a refused progress topic is not read as empty");
+
+    assert!(error.is_fatal(), "{error:?}");
+    let text = error.to_string();
+    assert!(
+        text.contains(&format!("cluster dst, topic {PROGRESS_TOPIC}")),
+        "{text}"
+    );
+    assert!(text.to_lowercase().contains("authoriz"), "{text}");
+    assert!(
+        std::error::Error::source(&error).is_some(),
+        "the client's error is kept as the source: {error:?}"
+    );
+}

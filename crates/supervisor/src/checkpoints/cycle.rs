@@ -23,7 +23,7 @@ use super::registry::OffsetRegistry;
 use super::READ_TIMEOUT;
 use crate::internal::InternalProducer;
 use crate::topics::{self, ensure_internal_topic};
-use crate::EngineError;
+use crate::{EngineError, Place};
 
 /// Admin requests of one group in flight at once, per cycle.
 const GROUP_CONCURRENCY: usize = 8;
@@ -163,15 +163,12 @@ impl Cycle {
     /// Committed offsets of every matching source group on partitions this
     /// flow replicates.
     async fn source_groups(&self, flow: &Flow) -> Result<Vec<GroupOffsets>, EngineError> {
-        let fail = |cause: String| EngineError::Client {
-            cluster: self.source.name.clone(),
-            cause,
-        };
+        let at_source = || Place::cluster(&self.source.name);
         let listed = self
             .source_admin
             .list_consumer_groups()
             .await
-            .map_err(|e| fail(format!("cannot list consumer groups: {e}")))?;
+            .map_err(|e| EngineError::request(at_source(), "cannot list consumer groups", e))?;
         let names: Vec<String> = listed
             .into_iter()
             .map(|g| g.group_id)
@@ -184,9 +181,12 @@ impl Cycle {
                 let offsets = admin
                     .list_consumer_group_offsets(&group, None)
                     .await
-                    .map_err(|e| EngineError::Client {
-                        cluster: self.source.name.clone(),
-                        cause: format!("cannot read the offsets of group {group}: {e}"),
+                    .map_err(|e| {
+                        EngineError::request(
+                            at_source(),
+                            format!("cannot read the offsets of group {group}"),
+                            e,
+                        )
                     })?;
                 let offsets = offsets
                     .into_iter()
@@ -294,7 +294,9 @@ impl Cycle {
                         .partition(0)
                         .key(&k[..])
                         .payload(&v[..]);
-                    self.producer.send(rec).await
+                    // Only logged and counted (the next cycle writes it
+                    // again), so one text for both kinds of failure.
+                    self.producer.send(rec).await.map_err(|e| e.to_string())
                 }
                 Err(e) => Err(e.to_string()),
             };
@@ -312,7 +314,9 @@ impl Cycle {
         ) in pending
         {
             let result = match sent {
-                Ok(ack) => InternalProducer::acknowledged(ack).await,
+                Ok(ack) => InternalProducer::acknowledged(ack)
+                    .await
+                    .map_err(|e| e.to_string()),
                 Err(e) => Err(e),
             };
             match result {

@@ -75,7 +75,8 @@ pub async fn mm2_resume_positions(
     } = flow.mm2_offsets.clone();
     tokio::task::spawn_blocking(move || {
         let mut positions: HashMap<(String, i32), i64> = HashMap::new();
-        read_topic_blocking(&offsets_cluster, &topic, READ_TIMEOUT, |msg| {
+        let what = format!("cannot read MirrorMaker 2's offsets (connector {connector})");
+        read_topic_blocking(&offsets_cluster, &topic, READ_TIMEOUT, &what, |msg| {
             if let Some(position) = msg
                 .key()
                 .and_then(|k| parse_mm2_offset(&connector, &flow.source, k, msg.payload()))
@@ -85,11 +86,6 @@ pub async fn mm2_resume_positions(
                     None => positions.remove(&position.partition),
                 };
             }
-        })
-        .map_err(|cause| EngineError::Topic {
-            cluster: offsets_cluster.name.clone(),
-            topic: topic.clone(),
-            cause: format!("cannot read MirrorMaker 2's offsets (connector {connector}): {cause}"),
         })?;
         if positions.is_empty() {
             return Ok(positions);
@@ -98,10 +94,7 @@ pub async fn mm2_resume_positions(
             client_config(&target, Role::Reader, "ferry-handover")
                 .create_with_context(ClusterContext::new(&target))
                 .inspect(crate::clients::serve_token_refresh)
-                .map_err(|e| EngineError::Client {
-                    cluster: target.name.clone(),
-                    cause: e.to_string(),
-                })?;
+                .map_err(|e| EngineError::client_creation(&target, &e))?;
         positions.retain(|(t, p), next| {
             let remote = flow.remote_topic(t);
             let copied = reader

@@ -9,31 +9,38 @@ use ferry_checkpoint::wire::{self, Checkpoint};
 use ferry_checkpoint::{CheckpointLedger, SyncReplay};
 use ferry_config::Cluster;
 use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
 use rdkafka::message::{Headers, Message};
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::MAX_SEGMENTS_PER_PARTITION;
 use crate::clients::{client_config, ClusterContext, Role};
-use crate::EngineError;
+use crate::{EngineError, Place};
 
 /// Reads every partition of `topic` from the beginning up to the end offsets
 /// seen at start, calling `f` per record. `Ok(false)` if the topic does not
-/// exist.
+/// exist. `what` begins every error's text ("cannot read offset syncs").
 pub(super) fn read_topic_blocking(
     cluster: &Cluster,
     topic: &str,
     timeout: Duration,
+    what: &str,
     mut f: impl FnMut(&rdkafka::message::BorrowedMessage<'_>),
-) -> Result<bool, String> {
+) -> Result<bool, EngineError> {
+    let failed = |place: Place, doing: &str, e: KafkaError| {
+        EngineError::request(place, format!("{what}: {doing}"), e)
+    };
+    let at_topic = || Place::topic(&cluster.name, topic);
     let consumer: BaseConsumer<ClusterContext> =
         client_config(cluster, Role::Reader, "ferry-internal-reader")
             .create_with_context(ClusterContext::new(cluster))
             .inspect(crate::clients::serve_token_refresh)
-            .map_err(|e| e.to_string())?;
-    let scrub = |e: &dyn std::fmt::Display| consumer.context().scrub(&e.to_string());
+            .map_err(|e| {
+                EngineError::client_creation_for(cluster, topic, &format!("{what}: {e}"))
+            })?;
     let metadata = consumer
         .fetch_metadata(Some(topic), timeout.min(Duration::from_secs(30)))
-        .map_err(|e| format!("metadata request failed: {}", scrub(&e)))?;
+        .map_err(|e| failed(at_topic(), "metadata request failed", e))?;
     let Some(meta) = metadata
         .topics()
         .iter()
@@ -47,29 +54,36 @@ pub(super) fn read_topic_blocking(
         let (low, high) = consumer
             .fetch_watermarks(topic, p.id(), Duration::from_secs(15))
             .map_err(|e| {
-                format!(
-                    "cannot read watermarks of partition {}: {}",
-                    p.id(),
-                    scrub(&e)
+                failed(
+                    Place::partition(&cluster.name, topic, p.id()),
+                    "cannot read watermarks",
+                    e,
                 )
             })?;
         if high > low {
             ends.insert(p.id(), high);
             tpl.add_partition_offset(topic, p.id(), Offset::Beginning)
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| failed(at_topic(), "cannot assign the partitions", e))?;
         }
     }
     if ends.is_empty() {
         return Ok(true);
     }
-    consumer.assign(&tpl).map_err(|e| scrub(&e))?;
+    consumer
+        .assign(&tpl)
+        .map_err(|e| failed(at_topic(), "cannot assign the partitions", e))?;
     let deadline = Instant::now() + timeout;
     while !ends.is_empty() {
         if Instant::now() > deadline {
-            return Err(format!("timed out after {timeout:?} reading to the end"));
+            // Ferry's own deadline, no client error beneath: retriable text.
+            return Err(EngineError::Topic {
+                cluster: cluster.name.clone(),
+                topic: topic.to_string(),
+                cause: format!("{what}: timed out after {timeout:?} reading to the end"),
+            });
         }
         match consumer.poll(Duration::from_millis(200)) {
-            Some(Err(e)) => return Err(scrub(&e)),
+            Some(Err(e)) => return Err(failed(at_topic(), "cannot read", e)),
             Some(Ok(msg)) => {
                 f(&msg);
                 if ends
@@ -110,19 +124,20 @@ pub async fn read_syncs(
     tokio::task::spawn_blocking(move || {
         let mut replay =
             SyncReplay::new(NonZeroUsize::new(MAX_SEGMENTS_PER_PARTITION).expect("non-zero"));
-        read_topic_blocking(&cluster, &topic, timeout, |msg| {
-            let link = msg.headers().and_then(|h| {
-                h.iter()
-                    .find(|h| h.key == wire::SYNC_LINK_HEADER)
-                    .and_then(|h| h.value)
-            });
-            replay.apply_record(msg.key(), msg.payload(), link);
-        })
-        .map_err(|cause| EngineError::Topic {
-            cluster: cluster.name.clone(),
-            topic: topic.clone(),
-            cause: format!("cannot read offset syncs: {cause}"),
-        })?;
+        read_topic_blocking(
+            &cluster,
+            &topic,
+            timeout,
+            "cannot read offset syncs",
+            |msg| {
+                let link = msg.headers().and_then(|h| {
+                    h.iter()
+                        .find(|h| h.key == wire::SYNC_LINK_HEADER)
+                        .and_then(|h| h.value)
+                });
+                replay.apply_record(msg.key(), msg.payload(), link);
+            },
+        )?;
         Ok(replay)
     })
     .await
@@ -149,20 +164,19 @@ pub async fn read_checkpoints(
     tokio::task::spawn_blocking(move || {
         let mut ledger = CheckpointLedger::new();
         let mut skipped = 0u64;
-        read_topic_blocking(&cluster, &topic, timeout, |msg| {
-            match (msg.key(), msg.payload()) {
+        read_topic_blocking(
+            &cluster,
+            &topic,
+            timeout,
+            "cannot read checkpoints",
+            |msg| match (msg.key(), msg.payload()) {
                 (Some(k), Some(v)) => match Checkpoint::decode(k, v) {
                     Ok(cp) => ledger.load(&cp),
                     Err(_) => skipped += 1,
                 },
                 _ => skipped += 1,
-            }
-        })
-        .map_err(|cause| EngineError::Topic {
-            cluster: cluster.name.clone(),
-            topic: topic.clone(),
-            cause: format!("cannot read checkpoints: {cause}"),
-        })?;
+            },
+        )?;
         Ok(LoadedCheckpoints { ledger, skipped })
     })
     .await

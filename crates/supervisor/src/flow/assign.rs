@@ -11,6 +11,7 @@ use tokio::sync::Notify;
 
 use super::context::FlowContext;
 use super::{blocking, REQUEST_TIMEOUT};
+use crate::lookups::Watermarks;
 use crate::pump::PumpCommand;
 use crate::start;
 use crate::status::Notice;
@@ -44,7 +45,7 @@ pub(super) async fn assign(
         ctx.plane.warm_source_metadata(topic),
     );
     for (p, marks) in range.zip(marks) {
-        let (low, high) = marks?;
+        let Watermarks { low, high } = marks?;
         tracing::debug!(partition = p, low, high, "watermarks read");
         // Held for the life of the process: a source log that grew past
         // the saved progress since does not make it right to resume there.

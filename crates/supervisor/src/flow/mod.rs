@@ -95,17 +95,12 @@ fn reader(cluster: &Cluster, name: &str) -> Result<Arc<BaseConsumer<ClusterConte
         .create_with_context(ClusterContext::new(cluster))
         .inspect(crate::clients::serve_token_refresh)
         .map(Arc::new)
-        .map_err(|e| EngineError::Client {
-            cluster: cluster.name.clone(),
-            cause: e.to_string(),
-        })
+        .map_err(|e| EngineError::client_creation(cluster, &e))
 }
 
 fn admin(cluster: &Cluster) -> Result<Admin, EngineError> {
-    crate::clients::admin(cluster, "ferry-admin").map_err(|e| EngineError::Client {
-        cluster: cluster.name.clone(),
-        cause: e.to_string(),
-    })
+    crate::clients::admin(cluster, "ferry-admin")
+        .map_err(|e| EngineError::client_creation(cluster, &e))
 }
 
 /// Runs a blocking librdkafka call off the async workers.

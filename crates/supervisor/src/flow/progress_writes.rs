@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use rdkafka::error::KafkaError;
 use rdkafka::producer::BaseRecord;
 
 use super::context::FlowContext;
@@ -12,7 +13,7 @@ use super::count_error;
 use crate::internal::InternalProducer;
 use crate::progress;
 use crate::status::FlowStatus;
-use crate::EngineError;
+use crate::{EngineError, Place};
 
 /// The last watermark the target acknowledged per (topic, partition). Keyed
 /// by the slots' shared topic names: the map is compared against every
@@ -87,10 +88,12 @@ pub(super) async fn write_progress(
         .collect();
     // Hand all to librdkafka, then await all: one round trip for the whole
     // batch instead of one per partition.
-    let fail = |key: &PartitionKey, e: &dyn std::fmt::Display| EngineError::Progress {
-        cluster: target.to_string(),
-        topic: topic.clone(),
-        cause: format!("writing progress of {}:{} failed: {e}", key.0, key.1),
+    let fail = |key: &PartitionKey, e: KafkaError| {
+        EngineError::request(
+            Place::topic(target, &topic),
+            format!("writing progress of {}:{} failed", key.0, key.1),
+            e,
+        )
     };
     let mut first_error = None;
     let mut pending = Vec::with_capacity(changed.len());
@@ -101,7 +104,7 @@ pub(super) async fn write_progress(
         match producer.send(record).await {
             Ok(ack) => pending.push((moved, ack)),
             Err(e) => {
-                first_error.get_or_insert(fail(&moved.key, &e));
+                first_error.get_or_insert(fail(&moved.key, e));
             }
         }
     }
@@ -111,7 +114,7 @@ pub(super) async fn write_progress(
                 committed.insert(moved.key.clone(), moved.watermark);
             }
             Err(e) => {
-                first_error.get_or_insert(fail(&moved.key, &e));
+                first_error.get_or_insert(fail(&moved.key, e));
             }
         }
     }

@@ -259,6 +259,9 @@ impl TopicTask<'_> {
             let wait = retry.backoff.next_wait();
             self.stalled
                 .insert(partition, tokio::time::Instant::now() + wait);
+            // Text: the partition's tracker keeps the delivery failure
+            // as text, and this error is only reported; the partition
+            // retries on its own backoff whatever the cause.
             let error = EngineError::Partition {
                 cluster: self.ctx.target.name.clone(),
                 topic: self.remote.to_string(),
