@@ -1,9 +1,10 @@
 //! Child processes: spawning them so that they die with the test process, and
 //! measuring their peak memory and CPU time.
 
-use std::fs;
-use std::io;
+use std::fs::{self, File};
+use std::io::{self, Read, Seek, SeekFrom};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::sync::OnceLock;
@@ -196,6 +197,31 @@ pub fn run_measured(cmd: Command) -> io::Result<(ExitStatus, ProcStats)> {
             cpu_time: timeval(usage.ru_utime) + timeval(usage.ru_stime),
         },
     ))
+}
+
+/// The last `lines` lines of a log file, for error messages; reads at most
+/// its last 64 KiB. Never fails: an unreadable log says so in the text.
+pub fn tail(path: &Path, lines: usize) -> String {
+    let read = || -> io::Result<String> {
+        let mut file = File::open(path)?;
+        let len = file.metadata()?.len();
+        file.seek(SeekFrom::Start(len.saturating_sub(64 * 1024)))?;
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes)?;
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
+    };
+    match read() {
+        Ok(text) => {
+            let all: Vec<&str> = text.lines().collect();
+            let tail = &all[all.len().saturating_sub(lines)..];
+            if tail.is_empty() {
+                "(the log is empty)".to_string()
+            } else {
+                tail.join("\n")
+            }
+        }
+        Err(e) => format!("(cannot read {}: {e})", path.display()),
+    }
 }
 
 #[cfg(test)]

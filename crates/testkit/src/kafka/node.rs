@@ -233,30 +233,6 @@ fn signal_and_reap(child: &mut Child, signal: libc::c_int) -> io::Result<ExitSta
     child.wait()
 }
 
-/// The last `lines` lines of a log file; reads at most its last 64 KiB.
-pub(crate) fn tail(path: &Path, lines: usize) -> String {
-    let read = || -> io::Result<String> {
-        let mut file = File::open(path)?;
-        let len = file.metadata()?.len();
-        file.seek(SeekFrom::Start(len.saturating_sub(64 * 1024)))?;
-        let mut bytes = Vec::new();
-        file.read_to_end(&mut bytes)?;
-        Ok(String::from_utf8_lossy(&bytes).into_owned())
-    };
-    match read() {
-        Ok(text) => {
-            let all: Vec<&str> = text.lines().collect();
-            let tail = &all[all.len().saturating_sub(lines)..];
-            if tail.is_empty() {
-                "(the log is empty)".to_string()
-            } else {
-                tail.join("\n")
-            }
-        }
-        Err(e) => format!("(cannot read {}: {e})", path.display()),
-    }
-}
-
 /// A Kafka cluster id: 16 random bytes in URL-safe base64 without padding,
 /// as `StorageTool random-uuid` prints (without paying for a JVM start).
 fn random_cluster_id() -> String {
