@@ -220,12 +220,7 @@ pub fn admin(cluster: &Cluster, client_id: &str) -> Result<Admin, AdminError> {
 /// `text` with `cluster`'s secrets replaced, for an error from a client
 /// that could not be created (so has no context to scrub with).
 pub(crate) fn scrub_for(cluster: &Cluster, text: &str) -> String {
-    let secrets: Vec<String> = cluster
-        .client
-        .sensitive_values()
-        .map(str::to_string)
-        .collect();
-    scrub(text, &secrets)
+    scrub(text, &secrets_of(cluster))
 }
 
 fn scrub(text: &str, secrets: &[String]) -> String {
@@ -376,7 +371,7 @@ fn probe_blocking(cluster: &Cluster, timeout: Duration) -> Result<ProbeReport, P
             .map_err(|e| ProbeFailure {
                 error: ClientError::Create {
                     cluster: cluster.name.clone(),
-                    reason: scrub(&e.to_string(), &secrets_of(cluster)),
+                    reason: scrub_for(cluster, &e.to_string()),
                 },
                 retriable: false,
             })?;

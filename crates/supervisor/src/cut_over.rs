@@ -11,13 +11,11 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
-use ferry_admin::Admin;
 use ferry_config::{Cluster, FlowId};
 use rdkafka::error::KafkaError;
 use rdkafka::producer::BaseRecord;
 use serde::{Deserialize, Serialize};
 
-use crate::clients::{client_config, Role};
 use crate::internal::InternalProducer;
 use crate::{EngineError, Place};
 
@@ -176,7 +174,9 @@ async fn write(
     replication: Option<i32>,
 ) -> Result<(), EngineError> {
     let topic = cut_over_topic(&flow.source);
-    let admin = Admin::new(&client_config(target, Role::Reader, "ferry-cutover"))
+    // The same admin client as every other of the target's (MSK IAM tokens
+    // included).
+    let admin = crate::clients::admin(target, "ferry-cutover")
         .map_err(|e| EngineError::client_creation_for(target, &topic, &e))?;
     crate::topics::ensure_internal_topic(&admin, &target.name, &topic, replication).await?;
     let producer = InternalProducer::new(target, "ferry-cutover")?;

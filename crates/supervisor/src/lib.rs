@@ -68,10 +68,8 @@ pub mod view;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::time::Duration;
 
 use cut_over::CutOverTopics;
-use ferry_admin::backoff::Backoff;
 use ferry_config::{Flow, FlowId, Topology};
 use ferry_http::ControlError;
 use tokio::sync::watch;
@@ -168,16 +166,9 @@ impl Supervisor {
 
     fn spawn_flow(&mut self, flow: Flow, parent: &CancellationToken) -> Result<(), EngineError> {
         let flow = self.without_cut_over(flow);
-        let (Some(source), Some(target), Some(mm2_offsets_cluster)) = (
-            self.topology.cluster(&flow.source).cloned(),
-            self.topology.cluster(&flow.target).cloned(),
-            self.topology.cluster(&flow.mm2_offsets.cluster).cloned(),
-        ) else {
-            return Err(EngineError::Internal(format!(
-                "flow {} names a cluster missing from the validated topology",
-                flow.id()
-            )));
-        };
+        let source = cluster_of(&self.topology, &flow, &flow.source)?;
+        let target = cluster_of(&self.topology, &flow, &flow.target)?;
+        let mm2_offsets_cluster = cluster_of(&self.topology, &flow, &flow.mm2_offsets.cluster)?;
         let id = flow.id();
         self.status
             .flow(&id)
@@ -321,7 +312,7 @@ impl Supervisor {
     ) -> Result<(), EngineError> {
         let topology = self.topology.clone();
         for flow in topology.flows.iter().filter(|f| f.enabled) {
-            let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(30));
+            let mut backoff = checkpoints::retry_backoff();
             while let Err(e) = self.restore_flow(&topology, flow).await {
                 if self.mode == RunMode::UntilCaughtUp {
                     return Err(e);
@@ -343,7 +334,7 @@ impl Supervisor {
         if self.restored.contains(&id) {
             return Ok(());
         }
-        let target = self.cluster_of(topology, flow, &flow.target)?;
+        let target = cluster_of(topology, flow, &flow.target)?;
         let topics = cut_over::load(&target, &id).await?;
         if !topics.is_empty() {
             tracing::info!(flow = %id, topics = ?topics.keys().collect::<Vec<_>>(), "cut over earlier: these topics stay stopped (ferry resume-topics undoes it)");
@@ -351,20 +342,6 @@ impl Supervisor {
         self.cut_over.entry(id.clone()).or_default().extend(topics);
         self.restored.insert(id);
         Ok(())
-    }
-
-    fn cluster_of(
-        &self,
-        topology: &Topology,
-        flow: &Flow,
-        alias: &str,
-    ) -> Result<ferry_config::Cluster, EngineError> {
-        topology.cluster(alias).cloned().ok_or_else(|| {
-            EngineError::Internal(format!(
-                "flow {} names a cluster missing from the validated topology",
-                flow.id()
-            ))
-        })
     }
 
     /// Stops replicating `topics` in a running flow (the last step of
@@ -387,8 +364,7 @@ impl Supervisor {
             .filter(|t| topics::selects(&flow, t))
             .cloned()
             .collect();
-        let target = self
-            .cluster_of(&self.topology, &flow, &flow.target)
+        let target = cluster_of(&self.topology, &flow, &flow.target)
             .map_err(|e| ControlError::Refused(e.to_string()))?;
         let recorded = cut_over::record(
             &target,
@@ -443,8 +419,7 @@ impl Supervisor {
                 topics.join(", ")
             )));
         }
-        let target = self
-            .cluster_of(&self.topology, &configured, &configured.target)
+        let target = cluster_of(&self.topology, &configured, &configured.target)
             .map_err(|e| ControlError::Refused(e.to_string()))?;
         cut_over::remove(&target, id, &resumed, configured.replication_factor)
             .await
@@ -516,4 +491,18 @@ fn only_topic_filters_differ(old: &Flow, new: &Flow) -> bool {
     let mut aligned = new.clone();
     aligned.topics = old.topics.clone();
     &aligned == old
+}
+
+/// The cluster `alias` of `flow`'s validated topology; missing is a bug.
+fn cluster_of(
+    topology: &Topology,
+    flow: &Flow,
+    alias: &str,
+) -> Result<ferry_config::Cluster, EngineError> {
+    topology.cluster(alias).cloned().ok_or_else(|| {
+        EngineError::Internal(format!(
+            "flow {} names a cluster missing from the validated topology",
+            flow.id()
+        ))
+    })
 }

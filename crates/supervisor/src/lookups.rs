@@ -27,13 +27,8 @@ const LOOKUP_ROUND: usize = 4096;
 
 pub(crate) type Reader = Arc<BaseConsumer<ClusterContext>>;
 
-/// Where a source partition's log begins (`low`) and ends (`high`, the
-/// offset the next record will get).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Watermarks {
-    pub low: i64,
-    pub high: i64,
-}
+/// Where a source partition's log begins and ends: the admin crate's type.
+pub(crate) use ferry_admin::Watermarks;
 
 /// Why ListOffsets gave a partition no offset.
 #[derive(Debug, Clone, thiserror::Error)]

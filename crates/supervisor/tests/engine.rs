@@ -8,10 +8,11 @@
 //! leave config sync, checkpoints and group offset sync off.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ferry_config::{Cluster, Topology};
 use ferry_supervisor::{progress, EngineError, RunMode, Supervisor};
+use ferry_testkit::daemon::wait_for;
 use ferry_testkit::data::{self, produce_sequence, SequenceSpec};
 use ferry_testkit::mock::MockKafka;
 use rdkafka::types::RDKafkaRespErr;
@@ -158,15 +159,6 @@ fn run_until_caught_up(rt: &Runtime, topology: Topology) -> Result<(), EngineErr
     })
 }
 
-/// Polls `check` until it holds; fails naming `what` after `limit`.
-fn wait_until(what: &str, limit: Duration, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 #[test]
 fn a_bounded_run_copies_every_record_in_order_and_saves_where_each_partition_ended() {
     let clusters = Clusters::start(&[("orders", 3)]);
@@ -218,8 +210,8 @@ fn a_reload_adds_a_topic_in_place_and_a_disabled_flow_drains_and_saves_its_progr
 
     clusters.produce("orders", 2, 0, 250);
     clusters.produce("payments", 2, 0, 150);
-    wait_until("orders on the target", Duration::from_secs(60), || {
-        clusters.copied("orders") == 500
+    wait_for("orders on the target", Duration::from_secs(60), || {
+        (clusters.copied("orders") == 500).then_some(())
     });
 
     let both = clusters.topology(&["orders", "payments"], true);
@@ -229,17 +221,17 @@ fn a_reload_adds_a_topic_in_place_and_a_disabled_flow_drains_and_saves_its_progr
     let flow = only_orders.flows[0].id();
     assert_eq!(summary.refiltered, vec![flow.clone()], "{summary:?}");
     assert!(summary.restarted.is_empty(), "{summary:?}");
-    wait_until("payments on the target", Duration::from_secs(60), || {
-        clusters.copied("payments") == 300
+    wait_for("payments on the target", Duration::from_secs(60), || {
+        (clusters.copied("payments") == 300).then_some(())
     });
 
     // More records, then the flow is switched off: its drain must persist
     // where every partition got to, acknowledged records included.
     clusters.produce("orders", 2, 250, 50);
-    wait_until(
+    wait_for(
         "the new orders on the target",
         Duration::from_secs(60),
-        || clusters.copied("orders") == 600,
+        || (clusters.copied("orders") == 600).then_some(()),
     );
     let disabled = clusters.topology(&["orders", "payments"], false);
     let summary = rt

@@ -169,7 +169,7 @@ async fn ensure_with_retry(
 
 /// The schedule of retries at an internal topic: from 1 s up to
 /// [`RETRY_CAP`].
-fn retry_backoff() -> Backoff {
+pub(crate) fn retry_backoff() -> Backoff {
     Backoff::new(Duration::from_secs(1), RETRY_CAP)
 }
 
