@@ -14,7 +14,7 @@
 //!   `Heartbeat`), MM2 topic names, and Ferry's sync-link header codec.
 //! - [`offset_map`]: [`OffsetMap`], [`Translation`], [`Segment`], [`Gap`],
 //!   [`OffsetMapError`]; the conventions for translation live there.
-//! - [`pair`]: [`OffsetPair`], [`SyncLink`] and [`OffsetMapError`], shared by
+//! - `pair`: [`OffsetPair`], [`SyncLink`] and [`OffsetMapError`], shared by
 //!   the modules below (it depends on none of them).
 //! - [`sync`]: [`SyncEmitter`] (sync emission policy) and [`mm2_translate`]
 //!   (MM2's rule, for comparison).
@@ -64,7 +64,7 @@
 pub mod group_sync;
 pub mod ledger;
 pub mod offset_map;
-pub mod pair;
+mod pair;
 pub mod rebuild;
 pub mod sync;
 pub mod wire;

@@ -69,7 +69,7 @@ pub enum FlowSelectionError {
     },
 }
 
-fn list_or_none(names: &[String]) -> String {
+pub(crate) fn list_or_none(names: &[String]) -> String {
     if names.is_empty() {
         "none".to_string()
     } else {

@@ -52,11 +52,7 @@ pub async fn resume_topics(
         return Err(ResumeError::BadInput(format!(
             "--topics \"{}\" matches no cut-over topic of flow {id} (cut over: {})",
             crate::verify::filter_pattern(topics),
-            if cut.is_empty() {
-                "none".to_string()
-            } else {
-                cut.keys().cloned().collect::<Vec<_>>().join(", ")
-            }
+            crate::list_or_none(&cut.keys().cloned().collect::<Vec<_>>())
         )));
     }
     let daemon = match find_daemon(topology, flow) {

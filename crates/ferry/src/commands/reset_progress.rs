@@ -10,19 +10,12 @@ use ferry_migrate::reset;
 use crate::exit;
 
 pub fn reset_progress(path: &Path, flow: &str, topics: &str, partitions: &[i32]) -> u8 {
-    let (topology, flows) = match super::load_flows(path, Some(flow)) {
-        Ok(loaded) => loaded,
-        Err(code) => return code,
-    };
-    let filter = match super::topics_arg(Some(topics)) {
-        Ok(Some(f)) => f,
-        Ok(None) => return exit::BAD_INPUT,
-        Err(code) => return code,
-    };
-    let rt = match super::start_command(&topology) {
-        Ok(rt) => rt,
-        Err(code) => return code,
-    };
+    let (topology, flows, filter, rt) =
+        match super::start_topic_command(path, Some(flow), Some(topics)) {
+            Ok(started) => started,
+            Err(code) => return code,
+        };
+    let filter = filter.expect("--topics is required");
     let flow = &flows[0];
     match rt.block_on(reset::reset_progress(&topology, flow, &filter, partitions)) {
         Ok(reset) if reset.is_empty() => {
