@@ -332,6 +332,9 @@ pub struct Flow {
     pub mm2_offsets: Mm2Offsets,
     /// What to do with a record the target refuses.
     pub on_record_error: OnRecordError,
+    /// How many slots the flow's partitions are spread over; the processes
+    /// running the flow share the slots through a Kafka consumer group.
+    pub slots: u16,
 }
 
 impl Flow {
@@ -347,6 +350,39 @@ impl Flow {
     pub fn remote_topic(&self, topic: &str) -> String {
         self.topic_naming.remote_topic(&self.source, topic)
     }
+
+    /// The slot a source partition belongs to: a stable hash of the topic
+    /// name plus the partition, so that it never depends on which topics
+    /// exist or in what order they were found, and consecutive partitions
+    /// of one topic spread over consecutive slots.
+    pub fn slot_of(&self, topic: &str, partition: i32) -> u16 {
+        slot_of(topic, partition, self.slots)
+    }
+
+    /// The consumer group the processes running this flow join:
+    /// `<prefix>.<source>-<target>`.
+    pub fn group_id(&self, prefix: &str) -> String {
+        format!("{prefix}.{}-{}", self.source, self.target)
+    }
+
+    /// The internal topic on the target whose partitions are the flow's
+    /// slots: `ferry-slots.<source>-<target>`.
+    pub fn slots_topic(&self) -> String {
+        format!("ferry-slots.{}-{}", self.source, self.target)
+    }
+}
+
+/// The slot of `partition` of `topic` among `slots` (see [`Flow::slot_of`]).
+/// FNV-1a over the name: fixed by its definition, so every version and
+/// every member of a group computes the same slot.
+pub fn slot_of(topic: &str, partition: i32, slots: u16) -> u16 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in topic.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    let slots = u64::from(slots.max(1));
+    ((hash % slots + u64::from(partition.unsigned_abs()) % slots) % slots) as u16
 }
 
 /// The Kafka Connect offsets topic and key namespace holding MirrorMaker 2's
@@ -432,4 +468,12 @@ pub struct LogSettings {
 pub struct EngineSettings {
     /// How long a graceful shutdown may take before tasks are aborted.
     pub shutdown_timeout: Duration,
+    /// The first part of each flow's consumer group name
+    /// (`<prefix>.<source>-<target>`).
+    pub group_prefix: String,
+}
+
+impl EngineSettings {
+    /// The default `engine.group_prefix`.
+    pub const DEFAULT_GROUP_PREFIX: &'static str = "ferry";
 }

@@ -51,6 +51,7 @@ pub struct RawFlow {
     pub on_record_error: Option<String>,
     pub dead_letter_topic: Option<String>,
     pub mm2_offsets: Option<RawMm2Offsets>,
+    pub slots: Option<i64>,
 }
 
 /// `flows[].mm2_offsets`: where a MirrorMaker 2 hosted in Kafka Connect keeps
@@ -82,4 +83,5 @@ pub struct RawLog {
 #[derive(Debug, Default, Deserialize)]
 pub struct RawEngine {
     pub shutdown_timeout: Option<String>,
+    pub group_prefix: Option<String>,
 }

@@ -634,3 +634,69 @@ topics = ["t"]
         "https://idp.example.com/oauth2/token"
     );
 }
+
+#[test]
+fn slots_default_to_sixteen_and_out_of_range_counts_name_the_key() {
+    let t = parse_ok(GOOD).topology;
+    assert_eq!(t.flows[0].slots, 16);
+    assert_eq!(t.engine.group_prefix, "ferry");
+    assert_eq!(
+        t.flows[0].group_id(&t.engine.group_prefix),
+        "ferry.primary-backup"
+    );
+    assert_eq!(t.flows[0].slots_topic(), "ferry-slots.primary-backup");
+    for bad in ["0", "1025", "-3"] {
+        let issues = parse_err(&GOOD.replace(
+            "max_in_flight_bytes = \"8MiB\"",
+            &format!("max_in_flight_bytes = \"8MiB\"\nslots = {bad}"),
+        ));
+        let slots = issues
+            .iter()
+            .find(|i| i.path == "flows[0].slots")
+            .unwrap_or_else(|| panic!("slots = {bad} accepted: {issues:?}"));
+        assert_eq!(slots.message, format!("invalid slots {bad}: use 1..=1024"));
+    }
+    let one = parse_ok(&GOOD.replace(
+        "max_in_flight_bytes = \"8MiB\"",
+        "max_in_flight_bytes = \"8MiB\"\nslots = 1024",
+    ));
+    assert_eq!(one.topology.flows[0].slots, 1024);
+}
+
+#[test]
+fn a_group_prefix_kafka_would_refuse_names_the_key() {
+    let issues = parse_err(&format!(
+        "{GOOD}\n[engine]\ngroup_prefix = \"ferry prod\"\n"
+    ));
+    assert!(
+        issues.iter().any(|i| i.path == "engine.group_prefix"),
+        "{issues:?}"
+    );
+    let ok = parse_ok(&format!("{GOOD}\n[engine]\ngroup_prefix = \"dr.eu-1\"\n"));
+    assert_eq!(
+        ok.topology.flows[0].group_id(&ok.topology.engine.group_prefix),
+        "dr.eu-1.primary-backup"
+    );
+}
+
+#[test]
+fn a_partition_s_slot_depends_only_on_its_topic_and_number() {
+    // Fixed values: a member of another version must compute the same slots.
+    assert_eq!(slot_of("orders", 0, 16), slot_of("orders", 16, 16));
+    assert_eq!(
+        (slot_of("orders", 0, 16) + 1) % 16,
+        slot_of("orders", 1, 16)
+    );
+    assert_eq!(slot_of("anything", 7, 1), 0);
+    let first = slot_of("orders", 3, 16);
+    assert_eq!(first, slot_of("orders", 3, 16));
+    // Three topics of eight partitions over sixteen slots: no slot holds
+    // more than three partitions.
+    let mut load = [0u32; 16];
+    for t in ["orders", "payments", "shipments"] {
+        for p in 0..8 {
+            load[slot_of(t, p, 16) as usize] += 1;
+        }
+    }
+    assert!(load.iter().all(|n| *n <= 3), "{load:?}");
+}

@@ -195,6 +195,48 @@ pub(crate) const CONFIG_RELOADS: MetricDoc = doc(
     OnEvent,
     "Configuration reloads (SIGHUP), by result: applied or rejected (the old configuration keeps running).",
 );
+pub(crate) const SLOTS_OWNED: MetricDoc = doc(
+    "ferry_slots_owned",
+    Gauge,
+    &["flow"],
+    OnEvent,
+    "Slots of the flow this process owns (the flow's consumer group assigns them); summed over the processes it is the flow's slot count.",
+);
+pub(crate) const REBALANCES: MetricDoc = doc(
+    "ferry_rebalances_total",
+    Counter,
+    &["flow"],
+    OnEvent,
+    "Rebalances of the flow's group this process went through: each assignment or revocation of slots.",
+);
+pub(crate) const SECONDS_SINCE_REBALANCE: MetricDoc = doc(
+    "ferry_seconds_since_rebalance",
+    Gauge,
+    &["flow"],
+    OnEvent,
+    "Seconds since this process's slots of the flow last changed.",
+);
+pub(crate) const GROUP_MEMBERS: MetricDoc = doc(
+    "ferry_group_members",
+    Gauge,
+    &["flow"],
+    OnEvent,
+    "Processes in the flow's consumer group, as the group coordinator last described it.",
+);
+pub(crate) const TOPOLOGY_MISMATCH: MetricDoc = doc(
+    "ferry_topology_mismatch",
+    Gauge,
+    &["flow"],
+    OnEvent,
+    "1 while another member of the flow's group runs a different topology file, else 0.",
+);
+pub(crate) const SLOTS_FENCED: MetricDoc = doc(
+    "ferry_slots_fenced_total",
+    Counter,
+    &["flow"],
+    OnEvent,
+    "Slots this process gave up without a hand-over because its group session was lost (paused, or cut off from the coordinator).",
+);
 pub(crate) const READY: MetricDoc = doc(
     "ferry_ready",
     Gauge,
@@ -264,6 +306,12 @@ pub const METRICS: &[MetricDoc] = &[
     SKIPPED,
     ERRORS,
     CONFIG_RELOADS,
+    SLOTS_OWNED,
+    REBALANCES,
+    SECONDS_SINCE_REBALANCE,
+    GROUP_MEMBERS,
+    TOPOLOGY_MISMATCH,
+    SLOTS_FENCED,
     READY,
     BUILD_INFO,
 ];

@@ -110,12 +110,12 @@ pub use control::{
     Resumed, StopTopics, Stopped, CONTROL_QUEUE,
 };
 pub use error::HttpError;
-pub use metrics::{FlowMetrics, Metrics, ReloadResult, SyncResult};
+pub use metrics::{FlowMetrics, MembershipMetrics, Metrics, ReloadResult, SyncResult};
 pub use readiness::{NotReady, Readiness};
 pub use server::{HttpServer, METRICS_CONTENT_TYPE};
 pub use status::{
-    CutOverDocument, EngineDocument, FlowDocument, PartitionDocument, StatusDocument,
-    TopicDocument, WarningDocument,
+    CutOverDocument, EngineDocument, FlowDocument, MemberDocument, MembershipDocument,
+    PartitionDocument, SlotDocument, StatusDocument, TopicDocument, WarningDocument,
 };
 pub use tls::{LoadedIdentity, TlsError, TlsIdentity};
 pub use view::{EngineView, PartitionSample, TopicSample};

@@ -6,12 +6,16 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, RwLock};
 
-use prometheus::{Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec};
+use prometheus::{
+    Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec,
+};
 use prometheus::{Opts, Registry, TextEncoder};
 
 use crate::catalog::{
-    MetricDoc, MetricsOptions, BUILD_INFO, CHECKPOINTS, CONFIG_RELOADS, ERRORS, GROUP_OFFSETS,
-    LATENCY, LATENCY_BUCKETS, TOPIC_DISCOVERIES, VERSION,
+    MetricDoc, MetricsOptions, BUILD_INFO, CHECKPOINTS, CONFIG_RELOADS, ERRORS, GROUP_MEMBERS,
+    GROUP_OFFSETS, LATENCY, LATENCY_BUCKETS, REBALANCES, SECONDS_SINCE_REBALANCE, SLOTS_FENCED,
+    SLOTS_OWNED, TOPIC_DISCOVERIES, TOPOLOGY_MISMATCH, VERSION,
 };
 use crate::collector::EngineCollector;
 use crate::error::HttpError;
@@ -95,6 +99,8 @@ pub struct Metrics {
     errors: IntCounterVec,
     /// `ferry_config_reloads_total{result}`, resolved up front: there are two.
     reloads: [IntCounter; 2],
+    /// The families of the flows' group membership (slots, rebalances).
+    membership: MembershipFamilies,
     /// Label handles per flow, so that the convenience methods cost one read
     /// lock and a hash lookup rather than prometheus's label validation.
     flows: RwLock<HashMap<String, FlowMetrics>>,
@@ -118,6 +124,108 @@ impl Default for Metrics {
 /// build them is a bug in this file, not a runtime condition to report.
 const DEFINITIONS_VALID: &str = "metric definitions in METRICS are valid (checked by tests)";
 
+fn int_gauge_vec(registry: &Registry, m: MetricDoc) -> IntGaugeVec {
+    let vec = IntGaugeVec::new(Opts::new(m.name, m.help), m.labels).expect(DEFINITIONS_VALID);
+    registry
+        .register(Box::new(vec.clone()))
+        .expect(DEFINITIONS_VALID);
+    vec
+}
+
+/// The per-flow families of group membership, registered together.
+struct MembershipFamilies {
+    slots_owned: IntGaugeVec,
+    rebalances: IntCounterVec,
+    since_rebalance: GaugeVec,
+    members: IntGaugeVec,
+    mismatch: IntGaugeVec,
+    fenced: IntCounterVec,
+}
+
+impl MembershipFamilies {
+    fn register(registry: &Registry) -> Self {
+        let since_rebalance = GaugeVec::new(
+            Opts::new(SECONDS_SINCE_REBALANCE.name, SECONDS_SINCE_REBALANCE.help),
+            SECONDS_SINCE_REBALANCE.labels,
+        )
+        .expect(DEFINITIONS_VALID);
+        registry
+            .register(Box::new(since_rebalance.clone()))
+            .expect(DEFINITIONS_VALID);
+        MembershipFamilies {
+            slots_owned: int_gauge_vec(registry, SLOTS_OWNED),
+            rebalances: counter_vec(registry, REBALANCES),
+            since_rebalance,
+            members: int_gauge_vec(registry, GROUP_MEMBERS),
+            mismatch: int_gauge_vec(registry, TOPOLOGY_MISMATCH),
+            fenced: counter_vec(registry, SLOTS_FENCED),
+        }
+    }
+
+    fn for_flow(&self, flow: &str) -> MembershipMetrics {
+        MembershipMetrics {
+            slots_owned: self.slots_owned.with_label_values(&[flow]),
+            rebalances: self.rebalances.with_label_values(&[flow]),
+            since_rebalance: self.since_rebalance.with_label_values(&[flow]),
+            members: self.members.with_label_values(&[flow]),
+            mismatch: self.mismatch.with_label_values(&[flow]),
+            fenced: self.fenced.with_label_values(&[flow]),
+        }
+    }
+
+    fn forget(&self, flow: &str) {
+        let _ = self.slots_owned.remove_label_values(&[flow]);
+        let _ = self.rebalances.remove_label_values(&[flow]);
+        let _ = self.since_rebalance.remove_label_values(&[flow]);
+        let _ = self.members.remove_label_values(&[flow]);
+        let _ = self.mismatch.remove_label_values(&[flow]);
+        let _ = self.fenced.remove_label_values(&[flow]);
+    }
+}
+
+/// One flow's group-membership series (see [`FlowMetrics::membership`]).
+#[derive(Clone)]
+pub struct MembershipMetrics {
+    slots_owned: IntGauge,
+    rebalances: IntCounter,
+    since_rebalance: Gauge,
+    members: IntGauge,
+    mismatch: IntGauge,
+    fenced: IntCounter,
+}
+
+impl MembershipMetrics {
+    /// Sets how many slots this process owns.
+    pub fn set_slots_owned(&self, n: usize) {
+        self.slots_owned.set(n as i64);
+    }
+
+    /// Counts one assignment or revocation of slots.
+    pub fn rebalanced(&self) {
+        self.rebalances.inc();
+    }
+
+    /// Sets the seconds since this process's slots last changed.
+    pub fn set_seconds_since_rebalance(&self, seconds: f64) {
+        self.since_rebalance.set(seconds);
+    }
+
+    /// Sets the number of members the coordinator described.
+    pub fn set_members(&self, n: usize) {
+        self.members.set(n as i64);
+    }
+
+    /// Sets whether another member runs a different topology file.
+    pub fn set_topology_mismatch(&self, mismatch: bool) {
+        self.mismatch.set(i64::from(mismatch));
+    }
+
+    /// Counts slots given up because the group session was lost.
+    pub fn fenced(&self, slots: usize) {
+        self.fenced.inc_by(slots as u64);
+    }
+}
+
 fn counter_vec(registry: &Registry, m: MetricDoc) -> IntCounterVec {
     let vec = IntCounterVec::new(Opts::new(m.name, m.help), m.labels).expect(DEFINITIONS_VALID);
     registry
@@ -137,6 +245,7 @@ impl Metrics {
         let group_offsets = counter_vec(&registry, GROUP_OFFSETS);
         let errors = counter_vec(&registry, ERRORS);
         let reloads_vec = counter_vec(&registry, CONFIG_RELOADS);
+        let membership = MembershipFamilies::register(&registry);
         let reloads = [ReloadResult::Applied, ReloadResult::Rejected]
             .map(|r| reloads_vec.with_label_values(&[r.as_str()]));
 
@@ -168,6 +277,7 @@ impl Metrics {
             latency,
             errors,
             reloads,
+            membership,
             flows: RwLock::new(HashMap::new()),
         }
     }
@@ -194,6 +304,7 @@ impl Metrics {
                 group_offsets: SyncResult::ALL
                     .map(|r| self.group_offsets.with_label_values(&[flow, r.as_str()])),
                 latency: self.latency.with_label_values(&[flow]),
+                membership: self.membership.for_flow(flow),
                 errors: Arc::new(ErrorHandles {
                     flow: flow.to_string(),
                     vec: self.errors.clone(),
@@ -213,6 +324,7 @@ impl Metrics {
         let _ = self.checkpoints.remove_label_values(&[flow]);
         let _ = self.discoveries.remove_label_values(&[flow]);
         let _ = self.latency.remove_label_values(&[flow]);
+        self.membership.forget(flow);
         for r in SyncResult::ALL {
             let _ = self.group_offsets.remove_label_values(&[flow, r.as_str()]);
         }
@@ -276,6 +388,8 @@ pub struct FlowMetrics {
     group_offsets: [IntCounter; 3],
     /// `ferry_replication_latency_seconds{flow}`.
     latency: Histogram,
+    /// Slots, rebalances and members of the flow's group.
+    membership: MembershipMetrics,
     /// `ferry_errors_total{flow,kind}`: kinds are only known when they happen.
     errors: Arc<ErrorHandles>,
 }
@@ -318,6 +432,11 @@ impl FlowMetrics {
     /// Counts one error of `kind`.
     pub fn error(&self, kind: &'static str) {
         self.errors.get(kind).inc();
+    }
+
+    /// The flow's group-membership series.
+    pub fn membership(&self) -> &MembershipMetrics {
+        &self.membership
     }
 }
 

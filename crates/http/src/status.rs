@@ -60,6 +60,10 @@ pub struct FlowDocument {
     pub flow: String,
     /// Why the flow last failed, naming cluster, topic, partition and cause.
     pub last_error: Option<String>,
+    /// This process's place in the flow's consumer group; `None` until it
+    /// joined.
+    #[serde(default)]
+    pub membership: Option<MembershipDocument>,
     /// `state == "running"`.
     pub running: bool,
     /// `starting`, `running`, `draining`, `stopped` or `retrying`.
@@ -68,6 +72,56 @@ pub struct FlowDocument {
     pub topics: Vec<TopicDocument>,
     /// What the operator must act on, per partition.
     pub warnings: Vec<WarningDocument>,
+}
+
+/// A process's share of a flow: the slots its group assigned it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct MembershipDocument {
+    /// The group's generation when this process last joined, if known.
+    pub generation: Option<i32>,
+    /// The flow's consumer group, `<prefix>.<source>-<target>`.
+    pub group: String,
+    /// This process's member id in the group.
+    pub member_id: String,
+    /// Every member the coordinator last described, this one included.
+    pub members: Vec<MemberDocument>,
+    /// Source partitions in the slots this process owns.
+    pub partitions: usize,
+    /// Rebalances this process went through.
+    pub rebalances: u64,
+    /// Seconds since this process's slots last changed.
+    pub seconds_since_rebalance: f64,
+    /// The slots this process owns, in order.
+    pub slots: Vec<SlotDocument>,
+    /// The flow's slot count (`flows[].slots`).
+    pub slots_total: u16,
+    /// True while another member runs a different topology file.
+    pub topology_mismatch: bool,
+}
+
+/// One slot this process owns.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SlotDocument {
+    /// The slot's epoch: the offset of this owner's claim in the slots
+    /// topic, higher for every later owner.
+    pub epoch: i64,
+    /// Source partitions of the slot this process copies.
+    pub partitions: usize,
+    /// The slot's number.
+    pub slot: u16,
+}
+
+/// Another process of the flow's group (or this one).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct MemberDocument {
+    /// `ferry-<first 12 hex digits of its topology digest>`.
+    pub client_id: String,
+    /// Where the coordinator sees it connect from.
+    pub host: String,
+    /// Its member id.
+    pub member_id: String,
+    /// The slots the coordinator assigned it.
+    pub slots: Vec<u16>,
 }
 
 /// One replicated topic of a flow.
@@ -156,6 +210,27 @@ mod tests {
                 }],
                 flow: "src->dst".into(),
                 last_error: Some("cluster dst: unreachable".into()),
+                membership: Some(MembershipDocument {
+                    generation: Some(4),
+                    group: "ferry.src-dst".into(),
+                    member_id: "rdkafka-1".into(),
+                    members: vec![MemberDocument {
+                        client_id: "ferry-3f1c00000000".into(),
+                        host: "/127.0.0.1".into(),
+                        member_id: "rdkafka-1".into(),
+                        slots: vec![0, 5],
+                    }],
+                    partitions: 3,
+                    rebalances: 2,
+                    seconds_since_rebalance: 1.5,
+                    slots: vec![SlotDocument {
+                        epoch: 7,
+                        partitions: 2,
+                        slot: 0,
+                    }],
+                    slots_total: 16,
+                    topology_mismatch: false,
+                }),
                 running: false,
                 state: "retrying".into(),
                 topics: vec![TopicDocument {

@@ -52,6 +52,12 @@ fn parse_start_from(raw: &str) -> Result<StartFrom, String> {
     }
 }
 
+/// `flows[].slots` when absent: more than the processes a flow is usually
+/// spread over, so that three or four share the work within one slot.
+const DEFAULT_SLOTS: u16 = 16;
+/// The most slots a flow may have: one partition each in the slots topic.
+const MAX_SLOTS: i64 = 1024;
+
 pub(super) fn check_flow(
     checker: &mut Checker<'_>,
     path: &str,
@@ -168,6 +174,17 @@ pub(super) fn check_flow(
             DEFAULT_MAX_IN_FLIGHT_BYTES
         }
     };
+    let slots = match raw.slots {
+        None => DEFAULT_SLOTS,
+        Some(n) if (1..=MAX_SLOTS).contains(&n) => n as u16,
+        Some(n) => {
+            checker.issue(
+                format!("{path}.slots"),
+                format!("invalid slots {n}: use 1..={MAX_SLOTS}"),
+            );
+            DEFAULT_SLOTS
+        }
+    };
     let mm2_offsets = check_mm2_offsets(checker, path, raw.mm2_offsets, &source, &target, clusters);
     let on_record_error = check_on_record_error(
         checker,
@@ -205,6 +222,7 @@ pub(super) fn check_flow(
         offset_syncs_location,
         mm2_offsets,
         on_record_error,
+        slots,
     })
 }
 

@@ -315,6 +315,22 @@ pub(crate) fn check_document(
         DEFAULT_SHUTDOWN_TIMEOUT,
     );
 
+    let group_prefix = engine
+        .group_prefix
+        .unwrap_or_else(|| EngineSettings::DEFAULT_GROUP_PREFIX.to_string());
+    if group_prefix.is_empty()
+        || !group_prefix
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+    {
+        checker.issue(
+            "engine.group_prefix",
+            format!(
+                "invalid group_prefix \"{group_prefix}\": use letters, digits, '.', '_' or '-'"
+            ),
+        );
+    }
+
     let used: BTreeSet<&str> = flows
         .iter()
         .flat_map(|(_, f)| {
@@ -342,7 +358,10 @@ pub(crate) fn check_document(
             level: log_level,
             format,
         },
-        engine: EngineSettings { shutdown_timeout },
+        engine: EngineSettings {
+            shutdown_timeout,
+            group_prefix,
+        },
         digest,
     })
 }
