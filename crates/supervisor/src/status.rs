@@ -119,6 +119,8 @@ pub struct FlowStatus {
     pub(crate) skips: Arc<SkipLedger>,
     /// Topics handed over to the target, which the flow no longer copies.
     cut_over: Mutex<crate::cut_over::CutOverTopics>,
+    /// This process's place in the flow's group, as last reported.
+    membership: Mutex<Option<ferry_http::MembershipDocument>>,
 }
 
 impl FlowStatus {
@@ -136,6 +138,15 @@ impl FlowStatus {
 
     pub(crate) fn set_error(&self, e: Option<String>) {
         *lock(&self.last_error) = e;
+    }
+
+    /// This process's slots and the group's members, for `/status`.
+    pub(crate) fn membership(&self) -> Option<ferry_http::MembershipDocument> {
+        lock(&self.membership).clone()
+    }
+
+    pub(crate) fn set_membership(&self, doc: Option<ferry_http::MembershipDocument>) {
+        *lock(&self.membership) = doc;
     }
 
     /// Installs the current slot of a partition. The replaced slot's counts

@@ -180,6 +180,7 @@ fn flow_document(id: &FlowId, flow: &FlowStatus) -> FlowDocument {
         state: flow.state().as_str().to_string(),
         running: flow.state() == FlowState::Running,
         last_error: flow.last_error(),
+        membership: flow.membership(),
         warnings,
         topics,
         cut_over,
