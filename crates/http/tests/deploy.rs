@@ -5,7 +5,8 @@
 //!   panel or an alert that can never fire);
 //! - `promtool` accepts the rules and their unit tests pass;
 //! - the probe and scrape paths of the Kubernetes manifests answer 200, and
-//!   the stop timeouts leave room for Ferry's 30 s drain.
+//!   the stop timeouts leave room for Ferry's 30 s drain;
+//! - Kubernetes runs several replicas and disrupts at most one at a time.
 
 mod util;
 
@@ -343,7 +344,18 @@ fn stop_timeouts_leave_room_for_the_30s_drain() {
     .parse()
     .unwrap();
     assert!(grace > 30, "terminationGracePeriodSeconds {grace}");
-    assert!(read("kubernetes/deployment.yaml").contains("type: Recreate"));
+    let topology = read("kubernetes/topology.toml");
+    let drain = topology
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("shutdown_timeout = "))
+        .map(|v| v.trim_matches('"'))
+        .and_then(|v| v.strip_suffix('s'))
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(30);
+    assert!(
+        grace > drain,
+        "terminationGracePeriodSeconds {grace} must exceed engine.shutdown_timeout {drain}s"
+    );
 
     let unit = read("systemd/ferry.service");
     let stop: u64 = unit
@@ -364,6 +376,29 @@ fn stop_timeouts_leave_room_for_the_30s_drain() {
             && reload.contains("&&"),
         "systemd runs no shell: `&&` needs /bin/sh -c: {reload}"
     );
+}
+
+#[test]
+fn kubernetes_runs_several_replicas_one_disruption_at_a_time() {
+    let deployment = read("kubernetes/deployment.yaml");
+    assert_eq!(yaml_values(&deployment, "replicas"), ["3"]);
+    assert!(yaml_values(&deployment, "type").contains(&"RollingUpdate"));
+    assert_eq!(yaml_values(&deployment, "maxUnavailable"), ["1"]);
+
+    let kustomization = read("kubernetes/kustomization.yaml");
+    let resources: Vec<&str> = kustomization
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("- "))
+        .collect();
+    assert!(
+        resources.contains(&"poddisruptionbudget.yaml"),
+        "{resources:?}"
+    );
+    let budget = read("kubernetes/poddisruptionbudget.yaml");
+    assert_eq!(yaml_values(&budget, "kind"), ["PodDisruptionBudget"]);
+    assert_eq!(yaml_values(&budget, "maxUnavailable"), ["1"]);
+    // The budget must select the Deployment's pods.
+    assert!(yaml_values(&budget, "app.kubernetes.io/name").contains(&"ferry"));
 }
 
 #[test]
