@@ -357,24 +357,56 @@ fn stop_timeouts_leave_room_for_the_30s_drain() {
         "terminationGracePeriodSeconds {grace} must exceed engine.shutdown_timeout {drain}s"
     );
 
-    let unit = read("systemd/ferry.service");
-    let stop: u64 = unit
+    for name in ["systemd/ferry.service", "systemd/ferry@.service"] {
+        let unit = read(name);
+        let stop: u64 = unit
+            .lines()
+            .find_map(|l| l.strip_prefix("TimeoutStopSec="))
+            .unwrap_or_else(|| panic!("{name}: TimeoutStopSec"))
+            .trim()
+            .parse()
+            .unwrap();
+        assert!(stop > 30, "{name}: TimeoutStopSec {stop}");
+        let reload = unit
+            .lines()
+            .find_map(|l| l.strip_prefix("ExecReload="))
+            .unwrap_or_else(|| panic!("{name}: ExecReload"));
+        assert!(
+            reload.starts_with("/bin/sh -c '")
+                && reload.contains("ferry check")
+                && reload.contains("&&"),
+            "{name}: systemd runs no shell: `&&` needs /bin/sh -c: {reload}"
+        );
+    }
+}
+
+/// The lines of a unit from its hardening block on.
+fn hardening(unit: &str) -> Vec<&str> {
+    unit.lines()
+        .skip_while(|l| !l.starts_with("# --- Hardening"))
+        .collect()
+}
+
+#[test]
+fn systemd_template_runs_one_topology_on_its_own_port() {
+    let template = read("systemd/ferry@.service");
+    let start = template
         .lines()
-        .find_map(|l| l.strip_prefix("TimeoutStopSec="))
-        .expect("TimeoutStopSec")
-        .trim()
-        .parse()
-        .unwrap();
-    assert!(stop > 30, "TimeoutStopSec {stop}");
-    let reload = unit
-        .lines()
-        .find_map(|l| l.strip_prefix("ExecReload="))
-        .expect("ExecReload");
+        .find_map(|l| l.strip_prefix("ExecStart="))
+        .expect("ExecStart");
+    // One topology file for every instance (different files would be a
+    // topology mismatch within the group), the port from the instance name.
     assert!(
-        reload.starts_with("/bin/sh -c '")
-            && reload.contains("ferry check")
-            && reload.contains("&&"),
-        "systemd runs no shell: `&&` needs /bin/sh -c: {reload}"
+        start.contains("-c /etc/ferry/topology.toml") && start.contains("--http-listen "),
+        "{start}"
+    );
+    assert!(start.ends_with(":%i"), "{start}");
+    let single = read("systemd/ferry.service");
+    assert!(!hardening(&single).is_empty());
+    assert_eq!(
+        hardening(&template),
+        hardening(&single),
+        "ferry@.service and ferry.service must be hardened alike"
     );
 }
 
