@@ -100,6 +100,8 @@ pub(crate) struct GroupSettings {
     pub prefix: String,
     /// The client id the other members see: names the topology file.
     pub client_id: String,
+    /// Recreate a slots topic whose partition count is not `slots`.
+    pub allow_reslot: bool,
 }
 
 impl Default for GroupSettings {
@@ -107,6 +109,7 @@ impl Default for GroupSettings {
         GroupSettings {
             prefix: ferry_config::EngineSettings::DEFAULT_GROUP_PREFIX.to_string(),
             client_id: "ferry".to_string(),
+            allow_reslot: false,
         }
     }
 }
@@ -234,7 +237,7 @@ impl FlowRunner {
             &self.target.name,
             &self.flow.slots_topic(),
             self.flow.slots,
-            self.flow.replication_factor,
+            (self.flow.replication_factor, self.group.allow_reslot),
         )
         .await?;
         let (membership, slot_events) = Membership::join(
