@@ -1,0 +1,806 @@
+//! Several `ferry run` processes on one topology, against real Apache Kafka:
+//! they share each flow's slots through the flow's consumer group, copy
+//! every record exactly once while the group is stable, hand slots over on
+//! SIGTERM, SIGKILL and a paused process (a zombie) without losing a
+//! record, and never write progress or checkpoints that contradict the
+//! current owner's.
+//!
+//! The flows' group uses a 6 s session timeout (set on the target's client
+//! properties) so that a lost member is noticed quickly, and a unique group
+//! prefix per test so that tests running side by side on the shared
+//! brokers never join each other's group.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use ferry_testkit::check::{all_sequences, assert_exactly, assert_same, sequences, try_total};
+use ferry_testkit::daemon::{stop_daemon, stop_daemon_after_signal, wait_for, Ferry};
+use ferry_testkit::data::{self, produce_sequence, unique_name, SequenceId, SequenceSpec};
+use ferry_testkit::groups::{consume_and_commit, consume_from_committed, group_offsets};
+use ferry_testkit::members::{
+    longest_stall, tally, wait_until_balanced, CopyTally, EndOffsetSampler, EndSample, Load,
+    Member, SlotShares, Watched,
+};
+use ferry_testkit::topology::{one_flow, write_topology};
+use ferry_testkit::{shared_pair, KafkaCluster};
+
+const FERRY: Ferry = Ferry::at(env!("CARGO_BIN_EXE_ferry"));
+
+/// The flow every test runs.
+const FLOW: &str = "src->dst";
+
+/// `flows[].slots` of every test: the default.
+const SLOTS: u16 = 16;
+
+/// The group session timeout, `session.timeout.ms` on the target's client:
+/// the broker's smallest allowed value, so a lost member is noticed fast.
+const SESSION: Duration = Duration::from_secs(6);
+
+/// `max_in_flight_bytes` of every flow: small, so that what a killed
+/// process may have copied without persisting its progress is a clear
+/// bound.
+const WINDOW_BYTES: usize = 128 * 1024;
+
+/// How long a group may take to settle after members start or stop.
+const SETTLE: Duration = Duration::from_secs(60);
+
+/// The log line of a process that finds its group session lost and gives
+/// up its slots.
+const FENCED_LOG: &str = "session lost";
+
+/// A topology whose flow copies the topics matching `topics` with
+/// [`SLOTS`] slots, a small window, a unique group prefix and a short
+/// session timeout, plus `extra` flow keys.
+fn topology(
+    dir: &Path,
+    source: &KafkaCluster,
+    target: &KafkaCluster,
+    topics: &str,
+    extra: &str,
+) -> PathBuf {
+    let flow = one_flow(&format!(
+        "topics = [\"{topics}\"]\nslots = {SLOTS}\nmax_in_flight_bytes = {WINDOW_BYTES}\n{extra}"
+    ));
+    let prefix = unique_name("scale");
+    let session_ms = SESSION.as_millis();
+    write_topology(
+        dir,
+        source,
+        target,
+        &format!(
+            "{flow}\n[engine]\ngroup_prefix = \"{prefix}\"\n\n\
+             [clusters.dst.client]\n\"session.timeout.ms\" = \"{session_ms}\"\n\
+             \"heartbeat.interval.ms\" = \"1000\"\n"
+        ),
+    )
+}
+
+/// `count` topics `<prefix>-<i>` with `partitions` partitions each on the
+/// source.
+fn source_topics(
+    source: &KafkaCluster,
+    prefix: &str,
+    count: usize,
+    partitions: i32,
+) -> Vec<String> {
+    (0..count)
+        .map(|i| {
+            let topic = format!("{prefix}-{i}");
+            data::create_topic(&source.client_config(), &topic, partitions, 1, &[])
+                .expect("create a source topic");
+            topic
+        })
+        .collect()
+}
+
+fn remote(topic: &str) -> String {
+    format!("src.{topic}")
+}
+
+fn start_members(topology: &Path, count: usize) -> Vec<Member> {
+    (0..count).map(|_| Member::start(FERRY, topology)).collect()
+}
+
+/// SIGTERM, asserting a clean exit.
+fn stop_gracefully(member: Member) {
+    let (code, log) = stop_daemon(member.into_daemon());
+    assert_eq!(code, Some(0), "a member stops cleanly on SIGTERM:\n{log}");
+}
+
+/// Background load on every partition of `topics`: `per_batch` records
+/// with 100 bytes of padding each to every partition, every 100 ms.
+fn load(source: &KafkaCluster, topics: &[String], partitions: i32, per_batch: u64) -> Load {
+    let mut batch = SequenceSpec::new(partitions, per_batch);
+    batch.value_padding = 100;
+    Load::start(
+        source.client_config(),
+        topics.to_vec(),
+        batch,
+        Duration::from_millis(100),
+    )
+}
+
+/// Waits until the copies of `topics` hold at least `expected` records
+/// each and then stop growing for 3 s: with the load stopped, a total that
+/// no longer moves is final, duplicates or not.
+fn wait_until_copied(target: &KafkaCluster, topics: &[String], expected: i64) {
+    let mut last: (Vec<i64>, Instant) = (Vec::new(), Instant::now());
+    wait_for(
+        &format!("{expected} records in each copy, then quiet"),
+        Duration::from_secs(180),
+        || {
+            let totals: Vec<i64> = topics
+                .iter()
+                .map(|t| try_total(target, &remote(t)).ok())
+                .collect::<Option<_>>()?;
+            if totals != last.0 {
+                last = (totals, Instant::now());
+                return None;
+            }
+            (totals.iter().all(|&n| n >= expected) && last.1.elapsed() >= Duration::from_secs(3))
+                .then_some(())
+        },
+    );
+}
+
+/// Copies the target has in the first place: the total of every copy.
+fn copied(target: &KafkaCluster, topics: &[String]) -> i64 {
+    topics
+        .iter()
+        .map(|t| try_total(target, &remote(t)).unwrap_or(0))
+        .sum()
+}
+
+/// The at-least-once tally of every topic's copy, summed; asserts that
+/// nothing is missing, altered, foreign or out of order.
+fn assert_nothing_lost(
+    source: &KafkaCluster,
+    target: &KafkaCluster,
+    topics: &[String],
+) -> CopyTally {
+    let mut sum = CopyTally::default();
+    for topic in topics {
+        let t = tally(
+            &source.client_config(),
+            topic,
+            &target.client_config(),
+            &remote(topic),
+        );
+        assert!(
+            t.at_least_once(),
+            "{topic}: {} of {} records missing; unexpected {:?}; altered {:?}; reordered {:?}",
+            t.missing,
+            t.records,
+            &t.unexpected[..t.unexpected.len().min(5)],
+            &t.altered[..t.altered.len().min(5)],
+            &t.reordered[..t.reordered.len().min(5)],
+        );
+        sum.records += t.records;
+        sum.duplicates += t.duplicates;
+    }
+    sum
+}
+
+/// The records one window of `WINDOW_BYTES` can hold at most: counted by
+/// key and value only (the window also counts headers), so an upper bound.
+fn records_per_window(smallest_record_bytes: usize) -> usize {
+    WINDOW_BYTES / smallest_record_bytes.max(1)
+}
+
+/// Key plus value bytes of the smallest record the load produces
+/// (`key-p<p>-s<seq>` may be null; the value is `p<p>:s<seq>:` + padding).
+const SMALLEST_LOAD_RECORD: usize = "p0:s0:".len() + 100;
+
+/// The source partitions of `topics` whose slot is in `slots`.
+fn partitions_in(topics: &[String], partitions: i32, slots: &BTreeSet<u16>) -> Vec<Watched> {
+    topics
+        .iter()
+        .flat_map(|t| (0..partitions).map(move |p| (t, p)))
+        .filter(|(t, p)| slots.contains(&ferry_config::slot_of(t, *p, SLOTS)))
+        .map(|(t, p)| Watched {
+            source_topic: t.clone(),
+            target_topic: remote(t),
+            partition: p,
+        })
+        .collect()
+}
+
+/// Every partition of `topics`, for [`EndOffsetSampler`].
+fn all_partitions(topics: &[String], partitions: i32) -> Vec<Watched> {
+    partitions_in(topics, partitions, &(0..SLOTS).collect())
+}
+
+/// The longest stall among the sampled partitions listed in `which`.
+fn longest_stall_of(samples: &[EndSample], all: &[Watched], which: &[Watched]) -> Duration {
+    all.iter()
+        .enumerate()
+        .filter(|(_, w)| which.contains(w))
+        .map(|(i, _)| longest_stall(samples, i))
+        .max()
+        .unwrap_or_default()
+}
+
+fn slot_set(shares: &SlotShares, member: usize) -> BTreeSet<u16> {
+    shares.owned[member].iter().copied().collect()
+}
+
+#[test]
+fn three_processes_share_the_slots_and_copy_everything() {
+    let (source, target) = shared_pair().expect("test brokers start");
+    let prefix = unique_name("share");
+    let topics = source_topics(source, &prefix, 3, 8);
+    let dir = tempfile::tempdir().unwrap();
+    let topology = topology(dir.path(), source, target, &format!("{prefix}-.*"), "");
+    let members = start_members(&topology, 3);
+    let all: Vec<&Member> = members.iter().collect();
+
+    let (shares, took) = wait_until_balanced(&all, FLOW, SETTLE);
+    eprintln!("three members settled in {took:?}: {shares}");
+    for (i, owned) in shares.owned.iter().enumerate() {
+        // 16 / 3 = 5.33: an even share is 5 or 6 slots.
+        assert!(
+            (5..=6).contains(&owned.len()),
+            "member {i} owns {} slots: {shares}",
+            owned.len()
+        );
+    }
+
+    // Each process copies exactly the partitions of its own slots, and
+    // says so in `/status` and `/metrics`.
+    wait_for(
+        "every partition shown by exactly its slot's owner",
+        Duration::from_secs(60),
+        || {
+            let mut shown: BTreeMap<(String, i32), usize> = BTreeMap::new();
+            for (i, m) in members.iter().enumerate() {
+                let status = m.status()?;
+                let flow = status.flow(FLOW)?;
+                let owned = slot_set(&shares, i);
+                for t in &flow.topics {
+                    for p in &t.partition_status {
+                        let slot = ferry_config::slot_of(&t.topic, p.partition, SLOTS);
+                        assert!(
+                            owned.contains(&slot),
+                            "member {i} copies {} partition {} of slot {slot}, which it does \
+                             not own: {shares}",
+                            t.topic,
+                            p.partition
+                        );
+                        *shown.entry((t.topic.clone(), p.partition)).or_default() += 1;
+                    }
+                }
+            }
+            (shown.len() == 24 && shown.values().all(|&n| n == 1)).then_some(())
+        },
+    );
+    for (i, m) in members.iter().enumerate() {
+        let doc = m.membership(FLOW).expect("membership");
+        assert_eq!(doc.slots_total, SLOTS);
+        assert_eq!(
+            m.metric(&format!("ferry_slots_owned{{flow=\"{FLOW}\"}}")),
+            Some(doc.slots.len() as f64),
+            "member {i}: ferry_slots_owned matches /status"
+        );
+    }
+    let partitions: usize = all
+        .iter()
+        .map(|m| m.membership(FLOW).expect("membership").partitions)
+        .sum();
+    assert_eq!(
+        partitions, 24,
+        "the members' partitions add up to every partition"
+    );
+
+    let mut spec = SequenceSpec::new(8, 2_000);
+    spec.value_padding = 50;
+    for t in &topics {
+        produce_sequence(&source.client_config(), t, &spec).expect("produce");
+    }
+    wait_until_copied(target, &topics, 8 * 2_000);
+    for m in members {
+        stop_gracefully(m);
+    }
+    for t in &topics {
+        assert_same(source, t, target, &remote(t), 8 * 2_000);
+    }
+}
+
+#[test]
+fn kill_9_one_of_three_under_load_moves_its_slots_and_loses_nothing() {
+    let (source, target) = shared_pair().expect("test brokers start");
+    let prefix = unique_name("kill9");
+    let topics = source_topics(source, &prefix, 2, 8);
+    let dir = tempfile::tempdir().unwrap();
+    let topology = topology(dir.path(), source, target, &format!("{prefix}-.*"), "");
+    let mut members = start_members(&topology, 3);
+    let all: Vec<&Member> = members.iter().collect();
+    let (shares, _) = wait_until_balanced(&all, FLOW, SETTLE);
+
+    let load = load(source, &topics, 8, 50);
+    wait_for("copying under load", Duration::from_secs(60), || {
+        (copied(target, &topics) > 5_000).then_some(())
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let victim = members.remove(0);
+    let lost = slot_set(&shares, 0);
+    let victim_doc = victim.membership(FLOW).expect("the victim's membership");
+    assert!(
+        victim_doc.partitions > 0,
+        "the victim must be copying something: {victim_doc:?}"
+    );
+    let before_kill = copied(target, &topics);
+    let killed_at = Instant::now();
+    victim.signal(libc::SIGKILL);
+    let (code, _) = stop_daemon_after_signal(victim.into_daemon());
+    assert_eq!(code, None, "killed by the signal");
+
+    let survivors: Vec<&Member> = members.iter().collect();
+    let (after, _) = wait_until_balanced(&survivors, FLOW, SESSION + Duration::from_secs(10));
+    let handover = killed_at.elapsed();
+    eprintln!(
+        "the killed member's slots {lost:?} reached the survivors {handover:?} after the kill \
+         (session timeout {SESSION:?}): {after}"
+    );
+    for slot in &lost {
+        assert!(
+            after.epochs[slot]
+                > victim_doc
+                    .slots
+                    .iter()
+                    .find(|s| s.slot == *slot)
+                    .unwrap()
+                    .epoch,
+            "slot {slot} has a new epoch under its new owner"
+        );
+    }
+
+    std::thread::sleep(Duration::from_secs(5));
+    let per_partition = load.stop();
+    let produced = 8 * per_partition as i64;
+    assert!(
+        before_kill < produced * topics.len() as i64,
+        "the kill must land mid-copy: {before_kill} copied of {produced} per topic"
+    );
+    wait_until_copied(target, &topics, produced);
+    for m in members {
+        stop_gracefully(m);
+    }
+    let tally = assert_nothing_lost(source, target, &topics);
+    // The killed process held at most one window of records that were
+    // fetched but not acknowledged, or acknowledged but not yet covered by
+    // its persisted progress (the window counts both, and progress is
+    // written whenever an eighth of it is acknowledged-but-unpersisted):
+    // only those can be copied again by the slots' new owners. The
+    // survivors' own slots never move (cooperative-sticky), so they add
+    // none.
+    let bound = records_per_window(SMALLEST_LOAD_RECORD);
+    eprintln!(
+        "after kill -9: {} of {} records duplicated (bound: one window, {bound} records)",
+        tally.duplicates, tally.records
+    );
+    assert!(
+        tally.duplicates <= bound,
+        "{} duplicates exceed what the killed process could have had unpersisted ({bound})",
+        tally.duplicates
+    );
+}
+
+#[test]
+fn rolling_restart_of_three_under_load_loses_and_duplicates_nothing() {
+    let (source, target) = shared_pair().expect("test brokers start");
+    let prefix = unique_name("rolling");
+    let topics = source_topics(source, &prefix, 2, 8);
+    let dir = tempfile::tempdir().unwrap();
+    let topology = topology(dir.path(), source, target, &format!("{prefix}-.*"), "");
+    let mut members = start_members(&topology, 3);
+    let (_, _) = wait_until_balanced(&members.iter().collect::<Vec<_>>(), FLOW, SETTLE);
+
+    let load = load(source, &topics, 8, 50);
+    wait_for("copying under load", Duration::from_secs(60), || {
+        (copied(target, &topics) > 5_000).then_some(())
+    });
+    for round in 0..3 {
+        let restarted = Instant::now();
+        stop_gracefully(members.remove(0));
+        let (_, without) = wait_until_balanced(&members.iter().collect::<Vec<_>>(), FLOW, SETTLE);
+        members.push(Member::start(FERRY, &topology));
+        let (shares, with) = wait_until_balanced(&members.iter().collect::<Vec<_>>(), FLOW, SETTLE);
+        eprintln!(
+            "restart {round}: two members settled after {without:?}, three after another \
+             {with:?} ({:?} in all): {shares}",
+            restarted.elapsed()
+        );
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    let per_partition = load.stop();
+    wait_until_copied(target, &topics, 8 * per_partition as i64);
+    for m in members {
+        stop_gracefully(m);
+    }
+    // Exactly once: every hand-over persisted progress before the slot
+    // moved, so nothing is missing and nothing is copied twice.
+    for t in &topics {
+        assert_same(source, t, target, &remote(t), 8 * per_partition as usize);
+    }
+}
+
+/// One progress record of the flow, as written.
+struct ProgressRecord {
+    topic: String,
+    partition: i32,
+    /// The next source offset to copy.
+    offset: i64,
+    /// The writer's epoch of the partition's slot.
+    epoch: i64,
+    /// CreateTime, ms.
+    at_ms: i64,
+}
+
+/// The progress records of `topics` on the target, in the order written.
+fn progress_records(target: &KafkaCluster, topics: &[String]) -> Vec<ProgressRecord> {
+    let topic = "ferry-progress.src.internal";
+    data::read_topic(&target.client_config(), topic)
+        .unwrap_or_else(|e| panic!("reading {topic}: {e}"))
+        .into_iter()
+        .flatten()
+        .filter_map(|r| {
+            let key = String::from_utf8(r.key?).expect("UTF-8 progress key");
+            let (t, p) = key.rsplit_once(':')?;
+            if !topics.iter().any(|ours| ours == t) {
+                return None;
+            }
+            let value = String::from_utf8(r.value?).expect("UTF-8 progress value");
+            let (offset, epoch) = value
+                .split_once('@')
+                .unwrap_or_else(|| panic!("progress {key} = {value} carries no epoch"));
+            Some(ProgressRecord {
+                topic: t.to_string(),
+                partition: p.parse().expect("partition"),
+                offset: offset.parse().expect("progress offset"),
+                epoch: epoch.parse().expect("progress epoch"),
+                at_ms: match r.timestamp {
+                    rdkafka::message::Timestamp::CreateTime(ms)
+                    | rdkafka::message::Timestamp::LogAppendTime(ms) => ms,
+                    rdkafka::message::Timestamp::NotAvailable => 0,
+                },
+            })
+        })
+        .collect()
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+#[test]
+fn a_zombie_under_sigstop_never_wins_and_skips_nothing() {
+    let (source, target) = shared_pair().expect("test brokers start");
+    let prefix = unique_name("zombie");
+    let topics = source_topics(source, &prefix, 2, 8);
+    let dir = tempfile::tempdir().unwrap();
+    let topology = topology(dir.path(), source, target, &format!("{prefix}-.*"), "");
+    let members = start_members(&topology, 3);
+    let (shares, _) = wait_until_balanced(&members.iter().collect::<Vec<_>>(), FLOW, SETTLE);
+
+    let load = load(source, &topics, 8, 50);
+    wait_for("copying under load", Duration::from_secs(60), || {
+        (copied(target, &topics) > 5_000).then_some(())
+    });
+    let zombie = &members[0];
+    let before = zombie.membership(FLOW).expect("the zombie's membership");
+    let old_epochs: BTreeMap<u16, i64> = before.slots.iter().map(|s| (s.slot, s.epoch)).collect();
+    assert!(
+        before.partitions > 0,
+        "the zombie must be copying: {before:?}"
+    );
+    let stopped_at = Instant::now();
+    zombie.signal(libc::SIGSTOP);
+    let survivors: Vec<&Member> = members[1..].iter().collect();
+    let (taken, _) = wait_until_balanced(&survivors, FLOW, SESSION + Duration::from_secs(30));
+    eprintln!(
+        "the survivors took the paused member's slots {:?} after {:?}: {taken}",
+        slot_set(&shares, 0),
+        stopped_at.elapsed()
+    );
+    for (slot, old) in &old_epochs {
+        assert!(
+            taken.epochs[slot] > *old,
+            "slot {slot}: the new owner's epoch {} is above the zombie's {old}",
+            taken.epochs[slot]
+        );
+    }
+    // The survivors copy more while the zombie is paused.
+    let more_from = copied(target, &topics);
+    wait_for(
+        "more copies while the zombie is paused",
+        Duration::from_secs(60),
+        || (copied(target, &topics) > more_from + 5_000).then_some(()),
+    );
+
+    let resumed_ms = now_ms();
+    zombie.signal(libc::SIGCONT);
+    wait_for("the zombie noticing its lost session", SETTLE, || {
+        zombie.log().contains(FENCED_LOG).then_some(())
+    });
+    let (rejoined, took) = wait_until_balanced(&members.iter().collect::<Vec<_>>(), FLOW, SETTLE);
+    eprintln!("after SIGCONT the three settled in {took:?}: {rejoined}");
+    let now = zombie.membership(FLOW).expect("the zombie's membership");
+    for s in &now.slots {
+        if let Some(old) = old_epochs.get(&s.slot) {
+            assert!(
+                s.epoch > *old,
+                "the resumed member shows slot {} with epoch {} after losing it at epoch {old}",
+                s.slot,
+                s.epoch
+            );
+        }
+    }
+    assert!(
+        zombie
+            .metric(&format!("ferry_slots_fenced_total{{flow=\"{FLOW}\"}}"))
+            .unwrap_or(0.0)
+            >= old_epochs.len() as f64,
+        "the zombie counts the slots it gave up"
+    );
+
+    std::thread::sleep(Duration::from_secs(3));
+    let per_partition = load.stop();
+    wait_until_copied(target, &topics, 8 * per_partition as i64);
+    for m in members {
+        stop_gracefully(m);
+    }
+    let tally = assert_nothing_lost(source, target, &topics);
+
+    // Its progress never wins: per partition, the record with the highest
+    // epoch is the final one, at the source's end. A record with a lower
+    // epoch than one written before it is a late write of a lost owner.
+    let progress = progress_records(target, &topics);
+    let mut highest: BTreeMap<(String, i32), (i64, i64)> = BTreeMap::new();
+    let mut stale = Vec::new();
+    for r in &progress {
+        let key = (r.topic.clone(), r.partition);
+        match highest.get(&key) {
+            Some(&(_, top)) if r.epoch < top => stale.push(r),
+            _ => {
+                highest.insert(key, (r.offset, r.epoch));
+            }
+        }
+    }
+    for topic in &topics {
+        let ends = data::end_offsets(&source.client_config(), topic).expect("source ends");
+        for (p, end) in ends.iter().enumerate() {
+            let key = (topic.clone(), p as i32);
+            assert_eq!(
+                highest.get(&key).map(|(offset, _)| *offset),
+                Some(*end),
+                "{topic} partition {p}: the winning progress is the source's end"
+            );
+        }
+    }
+    // It stops writing for the lost slots once it notices: no stale record
+    // is stamped later than a session timeout after it resumed.
+    let last_stale = stale.iter().map(|r| r.at_ms).max();
+    eprintln!(
+        "zombie: {} duplicates of {} records; {} stale progress records (lower epoch, never \
+         winning), the last {:?} ms after SIGCONT",
+        tally.duplicates,
+        tally.records,
+        stale.len(),
+        last_stale.map(|at| at - resumed_ms)
+    );
+    if let Some(at) = last_stale {
+        assert!(
+            at - resumed_ms <= SESSION.as_millis() as i64,
+            "the zombie wrote stale progress {} ms after resuming",
+            at - resumed_ms
+        );
+    }
+    // What the zombie held unpersisted is copied again by the new owners
+    // (one window), and what it had queued to the target when paused may
+    // still go out when it resumes (another window at most).
+    let bound = 2 * records_per_window(SMALLEST_LOAD_RECORD);
+    assert!(
+        tally.duplicates <= bound,
+        "{} duplicates after the zombie exceed two windows ({bound})",
+        tally.duplicates
+    );
+}
+
+#[test]
+fn scale_1_to_3_then_3_to_1_while_copying_loses_nothing() {
+    let (source, target) = shared_pair().expect("test brokers start");
+    let prefix = unique_name("scale");
+    let topics = source_topics(source, &prefix, 2, 8);
+    let dir = tempfile::tempdir().unwrap();
+    let topology = topology(dir.path(), source, target, &format!("{prefix}-.*"), "");
+    let first = Member::start(FERRY, &topology);
+    let (alone, _) = wait_until_balanced(&[&first], FLOW, SETTLE);
+    assert_eq!(
+        alone.owned[0].len(),
+        SLOTS as usize,
+        "a lone process owns every slot"
+    );
+
+    let load = load(source, &topics, 8, 20);
+    wait_for("copying under load", Duration::from_secs(60), || {
+        (copied(target, &topics) > 2_000).then_some(())
+    });
+    let watched = all_partitions(&topics, 8);
+    let sample = || {
+        EndOffsetSampler::start(
+            &source.client_config(),
+            &target.client_config(),
+            watched.clone(),
+            Duration::from_millis(200),
+        )
+    };
+
+    // 1 -> 3.
+    let sampler = sample();
+    std::thread::sleep(Duration::from_secs(2));
+    let joined = [
+        Member::start(FERRY, &topology),
+        Member::start(FERRY, &topology),
+    ];
+    let (three, took) = wait_until_balanced(&[&first, &joined[0], &joined[1]], FLOW, SETTLE);
+    std::thread::sleep(Duration::from_secs(2));
+    let samples = sampler.stop();
+    let kept = partitions_in(&topics, 8, &slot_set(&three, 0));
+    let moved: Vec<Watched> = watched
+        .iter()
+        .filter(|w| !kept.contains(w))
+        .cloned()
+        .collect();
+    let kept_stall = longest_stall_of(&samples, &watched, &kept);
+    let moved_stall = longest_stall_of(&samples, &watched, &moved);
+    eprintln!(
+        "1 -> 3 settled in {took:?}; longest copy stall of the {} partitions whose slots stayed: \
+         {kept_stall:?}; of the {} that moved: {moved_stall:?} ({} samples)",
+        kept.len(),
+        moved.len(),
+        samples.len()
+    );
+    assert!(
+        samples.len() >= 10,
+        "too few end-offset samples: {}",
+        samples.len()
+    );
+    // Cooperative-sticky revokes only the slots that move; the others keep
+    // copying. 2 s leaves room for a loaded 2-core machine.
+    assert!(
+        kept_stall <= Duration::from_secs(2),
+        "partitions whose slots did not move stalled for {kept_stall:?} during the join"
+    );
+
+    // 3 -> 1.
+    let sampler = sample();
+    for m in &joined {
+        m.signal(libc::SIGTERM);
+    }
+    for m in joined {
+        let (code, log) = stop_daemon_after_signal(m.into_daemon());
+        assert_eq!(code, Some(0), "{log}");
+    }
+    let (back, took) = wait_until_balanced(&[&first], FLOW, SETTLE);
+    assert_eq!(back.owned[0].len(), SLOTS as usize);
+    std::thread::sleep(Duration::from_secs(2));
+    let samples = sampler.stop();
+    let moved_stall = longest_stall_of(&samples, &watched, &moved);
+    let kept_stall = longest_stall_of(&samples, &watched, &kept);
+    eprintln!(
+        "3 -> 1 settled in {took:?}; longest copy stall of the partitions handed back: \
+         {moved_stall:?}; of those the survivor kept: {kept_stall:?}"
+    );
+
+    std::thread::sleep(Duration::from_secs(2));
+    let per_partition = load.stop();
+    wait_until_copied(target, &topics, 8 * per_partition as i64);
+    stop_gracefully(first);
+    let tally = assert_nothing_lost(source, target, &topics);
+    eprintln!(
+        "1 -> 3 -> 1: {} duplicates of {} records",
+        tally.duplicates, tally.records
+    );
+}
+
+/// Every checkpoint of `group` in `src.checkpoints.internal` on `target`.
+fn checkpoints_of(target: &KafkaCluster, group: &str) -> Vec<ferry_checkpoint::wire::Checkpoint> {
+    let topic = ferry_checkpoint::wire::checkpoints_topic("src");
+    data::read_partition(&target.client_config(), &topic, 0, 0, None)
+        .unwrap_or_else(|e| panic!("reading {topic}: {e}"))
+        .into_iter()
+        .map(|r| {
+            ferry_checkpoint::wire::Checkpoint::decode(
+                r.key.as_deref().unwrap_or_default(),
+                r.value.as_deref().unwrap_or_default(),
+            )
+            .unwrap_or_else(|e| panic!("{topic} offset {}: {e}", r.offset))
+        })
+        .filter(|c| c.group == group)
+        .collect()
+}
+
+#[test]
+fn three_processes_keep_consumer_failover_exact() {
+    let (source, target) = shared_pair().expect("test brokers start");
+    let topic = unique_name("failover3");
+    let group = unique_name("failover3-group");
+    data::create_topic(&source.client_config(), &topic, 3, 1, &[]).expect("create");
+    produce_sequence(&source.client_config(), &topic, &SequenceSpec::new(3, 400)).expect("produce");
+    let (consumed, committed) =
+        consume_and_commit(source, &group, &topic, &[(0, 137), (1, 250), (2, 400)]);
+    assert_eq!(committed, BTreeMap::from([(0, 137), (1, 250), (2, 400)]));
+
+    let dir = tempfile::tempdir().unwrap();
+    let extra = format!("groups = [\"{group}\"]\ncheckpoint_interval = \"1s\"");
+    let topology = topology(dir.path(), source, target, &topic, &extra);
+    let members = start_members(&topology, 3);
+    let (shares, _) = wait_until_balanced(&members.iter().collect::<Vec<_>>(), FLOW, SETTLE);
+    eprintln!("{shares}");
+    let remote = remote(&topic);
+    let synced = wait_for(
+        "group offsets on the target",
+        Duration::from_secs(90),
+        || {
+            let offsets = group_offsets(target, &group, &remote);
+            (offsets.len() == 3 && offsets == committed).then_some(offsets)
+        },
+    );
+    let mut more = SequenceSpec::new(3, 100);
+    more.first_seq = 400;
+    produce_sequence(&source.client_config(), &topic, &more).expect("produce more");
+    wait_for(
+        "the new records on the target",
+        Duration::from_secs(60),
+        || (try_total(target, &remote).ok()? >= 1500).then_some(()),
+    );
+    // A few more checkpoint cycles, for a second writer to show itself.
+    std::thread::sleep(Duration::from_secs(3));
+    for m in members {
+        stop_gracefully(m);
+    }
+    assert_eq!(try_total(target, &remote).unwrap(), 1500, "copied once");
+    assert_eq!(synced, committed, "synced offsets are exact");
+
+    let checkpoints = checkpoints_of(target, &group);
+    let last: BTreeMap<i32, (i64, i64)> = checkpoints
+        .iter()
+        .filter(|c| c.topic == remote)
+        .map(|c| (c.partition, (c.upstream_offset, c.downstream_offset)))
+        .collect();
+    for (p, offset) in &committed {
+        assert_eq!(
+            last.get(p),
+            Some(&(*offset, *offset)),
+            "checkpoint of partition {p}"
+        );
+    }
+    // Never written twice with different values: one downstream offset per
+    // (group, topic, partition, upstream offset).
+    let mut values: BTreeMap<(String, i32, i64), BTreeSet<i64>> = BTreeMap::new();
+    for c in &checkpoints {
+        values
+            .entry((c.topic.clone(), c.partition, c.upstream_offset))
+            .or_default()
+            .insert(c.downstream_offset);
+    }
+    let conflicting: Vec<_> = values.iter().filter(|(_, v)| v.len() > 1).collect();
+    assert!(
+        conflicting.is_empty(),
+        "checkpoints written with different values: {conflicting:?}"
+    );
+
+    // The group fails over: exactly the records it had not consumed.
+    let got = sequences(&consume_from_committed(target, &group, &remote, &[0, 1, 2]));
+    let read: BTreeSet<SequenceId> = sequences(&consumed).into_iter().collect();
+    let expected: BTreeSet<SequenceId> = all_sequences(source, &topic)
+        .into_iter()
+        .filter(|s| !read.contains(s))
+        .collect();
+    assert_eq!(expected.len(), 1500 - 787);
+    assert_exactly("failed-over consumer", &got, &expected);
+}
