@@ -212,13 +212,43 @@ pub fn wait_until_balanced(
     }
 }
 
+/// A thread that works until told to stop, then hands back its result.
+struct Background<T> {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<T>>,
+}
+
+impl<T: Send + 'static> Background<T> {
+    /// Runs `work`, which must return soon after its flag is set.
+    fn spawn(work: impl FnOnce(&AtomicBool) -> T + Send + 'static) -> Background<T> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let stop = stop.clone();
+            std::thread::spawn(move || work(&stop))
+        };
+        Background {
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn stop(mut self) -> T {
+        self.stop.store(true, Ordering::Relaxed);
+        let thread = self.thread.take().expect("a thread is set until stopped");
+        thread.join().expect("the background thread panicked")
+    }
+}
+
+impl<T> Drop for Background<T> {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
 /// Records produced in the background, batch after batch, to every
 /// partition of some topics until [`Load::stop`]; sequence numbers continue
 /// across batches so the replica can be checked record by record.
-pub struct Load {
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<u64>>,
-}
+pub struct Load(Background<u64>);
 
 impl Load {
     /// Produces `batch` (its `records_per_partition` records to each of its
@@ -230,42 +260,23 @@ impl Load {
         mut batch: SequenceSpec,
         pause: Duration,
     ) -> Load {
-        let stop = Arc::new(AtomicBool::new(false));
-        let thread = {
-            let stop = stop.clone();
-            std::thread::spawn(move || {
-                batch.first_seq = 0;
-                while !stop.load(Ordering::Relaxed) {
-                    for topic in &topics {
-                        produce_sequence(&config, topic, &batch).expect("produce the load");
-                    }
-                    batch.first_seq += batch.records_per_partition;
-                    std::thread::sleep(pause);
+        Load(Background::spawn(move |stop| {
+            batch.first_seq = 0;
+            while !stop.load(Ordering::Relaxed) {
+                for topic in &topics {
+                    produce_sequence(&config, topic, &batch).expect("produce the load");
                 }
-                batch.first_seq
-            })
-        };
-        Load {
-            stop,
-            thread: Some(thread),
-        }
+                batch.first_seq += batch.records_per_partition;
+                std::thread::sleep(pause);
+            }
+            batch.first_seq
+        }))
     }
 
     /// Stops after the batch under way: the records produced to each
     /// partition.
-    pub fn stop(mut self) -> u64 {
-        self.stop.store(true, Ordering::Relaxed);
-        self.thread
-            .take()
-            .expect("load running")
-            .join()
-            .expect("the load thread")
-    }
-}
-
-impl Drop for Load {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
+    pub fn stop(self) -> u64 {
+        self.0.stop()
     }
 }
 
@@ -289,10 +300,7 @@ pub struct EndSample {
 /// Samples the end offsets of some partitions on both clusters every
 /// `interval` in the background, through one long-lived client per cluster
 /// (creating clients per sample would load the machine it measures).
-pub struct EndOffsetSampler {
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<Vec<EndSample>>>,
-}
+pub struct EndOffsetSampler(Background<Vec<EndSample>>);
 
 impl EndOffsetSampler {
     /// Starts sampling `watched` partitions.
@@ -306,56 +314,37 @@ impl EndOffsetSampler {
             config.create().expect("a client to sample end offsets")
         };
         let (source, target) = (client(source), client(target));
-        let stop = Arc::new(AtomicBool::new(false));
-        let thread = {
-            let stop = stop.clone();
-            std::thread::spawn(move || {
-                let mut samples = Vec::new();
-                let timeout = Duration::from_secs(5);
-                while !stop.load(Ordering::Relaxed) {
-                    let at = Instant::now();
-                    let ends: Option<Vec<(i64, i64)>> = watched
-                        .iter()
-                        .map(|w| {
-                            let (_, src) = source
-                                .fetch_watermarks(&w.source_topic, w.partition, timeout)
-                                .ok()?;
-                            let (_, dst) = target
-                                .fetch_watermarks(&w.target_topic, w.partition, timeout)
-                                .ok()?;
-                            Some((src, dst))
-                        })
-                        .collect();
-                    // A failed request leaves a longer interval between
-                    // samples, which can only make a stall look longer.
-                    if let Some(ends) = ends {
-                        samples.push(EndSample { at, ends });
-                    }
-                    std::thread::sleep(interval.saturating_sub(at.elapsed()));
+        EndOffsetSampler(Background::spawn(move |stop| {
+            let mut samples = Vec::new();
+            let timeout = Duration::from_secs(5);
+            while !stop.load(Ordering::Relaxed) {
+                let at = Instant::now();
+                let ends: Option<Vec<(i64, i64)>> = watched
+                    .iter()
+                    .map(|w| {
+                        let (_, src) = source
+                            .fetch_watermarks(&w.source_topic, w.partition, timeout)
+                            .ok()?;
+                        let (_, dst) = target
+                            .fetch_watermarks(&w.target_topic, w.partition, timeout)
+                            .ok()?;
+                        Some((src, dst))
+                    })
+                    .collect();
+                // A failed request leaves a longer interval between
+                // samples, which can only make a stall look longer.
+                if let Some(ends) = ends {
+                    samples.push(EndSample { at, ends });
                 }
-                samples
-            })
-        };
-        EndOffsetSampler {
-            stop,
-            thread: Some(thread),
-        }
+                std::thread::sleep(interval.saturating_sub(at.elapsed()));
+            }
+            samples
+        }))
     }
 
     /// Stops sampling: every sample taken.
-    pub fn stop(mut self) -> Vec<EndSample> {
-        self.stop.store(true, Ordering::Relaxed);
-        self.thread
-            .take()
-            .expect("sampler running")
-            .join()
-            .expect("the sampler thread")
-    }
-}
-
-impl Drop for EndOffsetSampler {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
+    pub fn stop(self) -> Vec<EndSample> {
+        self.0.stop()
     }
 }
 
