@@ -348,20 +348,23 @@ impl EndOffsetSampler {
     }
 }
 
-/// The longest time watched partition `index` made no copy progress while
-/// it had something to copy: from the last sample at which its target end
-/// grew (or at which it was caught up) to a later sample at which it was
-/// still behind its source with the same target end.
+/// The longest time watched partition `index` was behind its source
+/// without copy progress: from the first sample at which it was behind
+/// with a given target end to the last sample at which it still was, with
+/// the same end. Time caught up (nothing to copy) never counts. Each end
+/// of a stall is known to within one sampling interval.
 pub fn longest_stall(samples: &[EndSample], index: usize) -> Duration {
     let mut longest = Duration::ZERO;
-    let mut since: Option<(Instant, i64)> = None;
+    let mut behind_since: Option<(Instant, i64)> = None;
     for sample in samples {
         let (source_end, target_end) = sample.ends[index];
-        match since {
-            Some((from, end)) if end == target_end && target_end < source_end => {
-                longest = longest.max(sample.at - from);
-            }
-            _ => since = Some((sample.at, target_end)),
+        if target_end >= source_end {
+            behind_since = None;
+            continue;
+        }
+        match behind_since {
+            Some((from, end)) if end == target_end => longest = longest.max(sample.at - from),
+            _ => behind_since = Some((sample.at, target_end)),
         }
     }
     longest
@@ -504,7 +507,8 @@ mod tests {
             sample(600, t, (30, 30)),
             sample(1600, t, (30, 30)), // caught up: idle, not stalled
             sample(1800, t, (40, 30)),
-            sample(2000, t, (40, 35)),
+            sample(2000, t, (40, 30)), // behind for 200 ms, not since 1600
+            sample(2200, t, (40, 35)),
         ];
         assert_eq!(longest_stall(&samples, 0), Duration::from_millis(400));
     }
