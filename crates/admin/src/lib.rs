@@ -65,7 +65,7 @@ use rdkafka::consumer::Consumer;
 use rdkafka::Offset;
 
 pub use error::{AdminError, ErrorCode, PartitionError, Resource};
-pub use native::TokenSource;
+pub use native::{member_id, TokenSource};
 pub use rdkafka::ClientConfig;
 pub use retry::RetryPolicy;
 pub use types::{

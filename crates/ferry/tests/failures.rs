@@ -236,6 +236,7 @@ fn injected_transport_errors_and_leader_moves_on_the_mock_lose_nothing() {
     target
         .create_topic("ferry-progress.src.internal", 1, 1)
         .unwrap();
+    target.create_topic("ferry-slots.src-dst", 16, 1).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let daemon = FERRY.start(&mock_topology(dir.path(), &source, &target, topic));
 
@@ -310,6 +311,7 @@ fn an_authorization_error_on_one_topic_is_named_and_others_keep_flowing() {
     target
         .create_topic("ferry-progress.src.internal", 1, 1)
         .unwrap();
+    target.create_topic("ferry-slots.src-dst", 16, 1).unwrap();
     target
         .cluster()
         .topic_error(

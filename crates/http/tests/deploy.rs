@@ -5,7 +5,8 @@
 //!   panel or an alert that can never fire);
 //! - `promtool` accepts the rules and their unit tests pass;
 //! - the probe and scrape paths of the Kubernetes manifests answer 200, and
-//!   the stop timeouts leave room for Ferry's 30 s drain.
+//!   the stop timeouts leave room for Ferry's 30 s drain;
+//! - Kubernetes runs several replicas and disrupts at most one at a time.
 
 mod util;
 
@@ -343,27 +344,93 @@ fn stop_timeouts_leave_room_for_the_30s_drain() {
     .parse()
     .unwrap();
     assert!(grace > 30, "terminationGracePeriodSeconds {grace}");
-    assert!(read("kubernetes/deployment.yaml").contains("type: Recreate"));
-
-    let unit = read("systemd/ferry.service");
-    let stop: u64 = unit
+    let topology = read("kubernetes/topology.toml");
+    let drain = topology
         .lines()
-        .find_map(|l| l.strip_prefix("TimeoutStopSec="))
-        .expect("TimeoutStopSec")
-        .trim()
-        .parse()
-        .unwrap();
-    assert!(stop > 30, "TimeoutStopSec {stop}");
-    let reload = unit
-        .lines()
-        .find_map(|l| l.strip_prefix("ExecReload="))
-        .expect("ExecReload");
+        .find_map(|l| l.trim().strip_prefix("shutdown_timeout = "))
+        .map(|v| v.trim_matches('"'))
+        .and_then(|v| v.strip_suffix('s'))
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(30);
     assert!(
-        reload.starts_with("/bin/sh -c '")
-            && reload.contains("ferry check")
-            && reload.contains("&&"),
-        "systemd runs no shell: `&&` needs /bin/sh -c: {reload}"
+        grace > drain,
+        "terminationGracePeriodSeconds {grace} must exceed engine.shutdown_timeout {drain}s"
     );
+
+    for name in ["systemd/ferry.service", "systemd/ferry@.service"] {
+        let unit = read(name);
+        let stop: u64 = unit
+            .lines()
+            .find_map(|l| l.strip_prefix("TimeoutStopSec="))
+            .unwrap_or_else(|| panic!("{name}: TimeoutStopSec"))
+            .trim()
+            .parse()
+            .unwrap();
+        assert!(stop > 30, "{name}: TimeoutStopSec {stop}");
+        let reload = unit
+            .lines()
+            .find_map(|l| l.strip_prefix("ExecReload="))
+            .unwrap_or_else(|| panic!("{name}: ExecReload"));
+        assert!(
+            reload.starts_with("/bin/sh -c '")
+                && reload.contains("ferry check")
+                && reload.contains("&&"),
+            "{name}: systemd runs no shell: `&&` needs /bin/sh -c: {reload}"
+        );
+    }
+}
+
+/// The lines of a unit from its hardening block on.
+fn hardening(unit: &str) -> Vec<&str> {
+    unit.lines()
+        .skip_while(|l| !l.starts_with("# --- Hardening"))
+        .collect()
+}
+
+#[test]
+fn systemd_template_runs_one_topology_on_its_own_port() {
+    let template = read("systemd/ferry@.service");
+    let start = template
+        .lines()
+        .find_map(|l| l.strip_prefix("ExecStart="))
+        .expect("ExecStart");
+    // One topology file for every instance (different files would be a
+    // topology mismatch within the group), the port from the instance name.
+    assert!(
+        start.contains("-c /etc/ferry/topology.toml") && start.contains("--http-listen "),
+        "{start}"
+    );
+    assert!(start.ends_with(":%i"), "{start}");
+    let single = read("systemd/ferry.service");
+    assert!(!hardening(&single).is_empty());
+    assert_eq!(
+        hardening(&template),
+        hardening(&single),
+        "ferry@.service and ferry.service must be hardened alike"
+    );
+}
+
+#[test]
+fn kubernetes_runs_several_replicas_one_disruption_at_a_time() {
+    let deployment = read("kubernetes/deployment.yaml");
+    assert_eq!(yaml_values(&deployment, "replicas"), ["3"]);
+    assert!(yaml_values(&deployment, "type").contains(&"RollingUpdate"));
+    assert_eq!(yaml_values(&deployment, "maxUnavailable"), ["1"]);
+
+    let kustomization = read("kubernetes/kustomization.yaml");
+    let resources: Vec<&str> = kustomization
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("- "))
+        .collect();
+    assert!(
+        resources.contains(&"poddisruptionbudget.yaml"),
+        "{resources:?}"
+    );
+    let budget = read("kubernetes/poddisruptionbudget.yaml");
+    assert_eq!(yaml_values(&budget, "kind"), ["PodDisruptionBudget"]);
+    assert_eq!(yaml_values(&budget, "maxUnavailable"), ["1"]);
+    // The budget must select the Deployment's pods.
+    assert!(yaml_values(&budget, "app.kubernetes.io/name").contains(&"ferry"));
 }
 
 #[test]

@@ -36,9 +36,9 @@ const QUEUE_FULL_PATIENCE: Duration = Duration::from_secs(30);
 /// it. The error is librdkafka's, typed, so that a refusal (authorization)
 /// can be told from a passing failure; a delivery error carries only a
 /// code, never text that could echo a secret.
-pub(crate) type Ack = oneshot::Receiver<KafkaResult<()>>;
+pub(crate) type Ack = oneshot::Receiver<KafkaResult<i64>>;
 
-type AckSender = Box<oneshot::Sender<KafkaResult<()>>>;
+type AckSender = Box<oneshot::Sender<KafkaResult<i64>>>;
 
 struct AckContext {
     cluster: ClusterContext,
@@ -67,7 +67,7 @@ impl ProducerContext for AckContext {
 
     fn delivery(&self, result: &DeliveryResult<'_>, ack: AckSender) {
         let outcome = match result {
-            Ok(_) => Ok(()),
+            Ok(m) => Ok(rdkafka::Message::offset(m)),
             Err((e, _)) => Err(e.clone()),
         };
         // The sender's side may have stopped waiting; nothing to tell then.
@@ -155,6 +155,12 @@ impl InternalProducer {
     /// Waits for the cluster's answer to a sent record. `Canceled` when
     /// the producer was dropped before delivery.
     pub async fn acknowledged(ack: Ack) -> KafkaResult<()> {
+        Self::acknowledged_at(ack).await.map(drop)
+    }
+
+    /// Waits for the cluster's answer to a sent record: the offset the
+    /// record was written at.
+    pub async fn acknowledged_at(ack: Ack) -> KafkaResult<i64> {
         ack.await.unwrap_or(Err(KafkaError::Canceled))
     }
 

@@ -58,6 +58,7 @@ mod error;
 mod flow;
 mod internal;
 mod lookups;
+mod membership;
 pub mod progress;
 mod pump;
 pub mod start;
@@ -186,7 +187,15 @@ impl Supervisor {
             self.mode,
         )
         .with_mm2_offsets_cluster(mm2_offsets_cluster)
-        .with_metrics(flow_metrics);
+        .with_metrics(flow_metrics)
+        .with_group(flow::GroupSettings {
+            prefix: self.topology.engine.group_prefix.clone(),
+            // Members compare these to see who runs another topology file.
+            client_id: format!(
+                "ferry-{}",
+                &self.topology.digest[..self.topology.digest.len().min(12)]
+            ),
+        });
         let handle = tokio::spawn(runner.run(cancel.clone()));
         self.flows.insert(
             id,

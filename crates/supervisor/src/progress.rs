@@ -3,8 +3,15 @@
 //! source can stay read-only (Read and Describe only).
 //!
 //! Record format (human-readable so `kafka-console-consumer` can show it):
-//! key `"<source topic>:<partition>"`, value the offset in decimal. Topic
-//! names cannot contain ':' so the key is unambiguous.
+//! key `"<source topic>:<partition>"`, value `"<offset>@<epoch>"` in
+//! decimal. Topic names cannot contain ':' so the key is unambiguous.
+//!
+//! The epoch is that of the writer's slot (see `membership`): a later owner
+//! of a partition always writes a higher one. When progress is loaded, the
+//! record with the highest epoch wins per key, so a process that lost the
+//! partition and still wrote for it (paused past its group session, cut
+//! off) can never take the partition back to its older position. A value
+//! without an epoch (written before slots existed) counts as the oldest.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -30,12 +37,24 @@ pub(crate) fn encode_key(topic: &str, partition: i32) -> String {
     format!("{topic}:{partition}")
 }
 
-/// A progress record's partition and offset; `None` for a tombstone or a
-/// record that is not Ferry's.
-fn decode(key: &[u8], value: Option<&[u8]>) -> Option<((String, i32), i64)> {
+/// The value of a progress record.
+pub(crate) fn encode_value(offset: i64, epoch: i64) -> String {
+    format!("{offset}@{epoch}")
+}
+
+/// The epoch of a value written before epochs existed.
+const NO_EPOCH: i64 = -1;
+
+/// A progress record's partition, offset and epoch; `None` for a tombstone
+/// or a record that is not Ferry's.
+fn decode(key: &[u8], value: Option<&[u8]>) -> Option<((String, i32), i64, i64)> {
     let key = decode_key(key)?;
-    let offset = std::str::from_utf8(value?).ok()?.parse().ok()?;
-    Some((key, offset))
+    let value = std::str::from_utf8(value?).ok()?;
+    let (offset, epoch) = match value.split_once('@') {
+        Some((offset, epoch)) => (offset.parse().ok()?, epoch.parse().ok()?),
+        None => (value.parse().ok()?, NO_EPOCH),
+    };
+    Some((key, offset, epoch))
 }
 
 /// The (source topic, partition) a progress record is about.
@@ -56,6 +75,24 @@ pub async fn load(
     source_alias: &str,
     timeout: Duration,
 ) -> Result<ProgressMap, EngineError> {
+    Ok(load_with_epochs(target, source_alias, timeout)
+        .await?
+        .into_iter()
+        .map(|(k, (offset, _))| (k, offset))
+        .collect())
+}
+
+/// Saved progress with the epoch of each winning record: per (source
+/// topic, partition), (next offset, epoch).
+pub(crate) type EpochProgress = HashMap<(String, i32), (i64, i64)>;
+
+/// Reads the whole progress topic, keeping each partition's epoch (see
+/// [`load`]).
+pub(crate) async fn load_with_epochs(
+    target: &Cluster,
+    source_alias: &str,
+    timeout: Duration,
+) -> Result<EpochProgress, EngineError> {
     let target = target.clone();
     let topic = progress_topic(source_alias);
     tokio::task::spawn_blocking(move || load_blocking(&target, &topic, timeout))
@@ -67,8 +104,9 @@ fn load_blocking(
     target: &Cluster,
     topic: &str,
     timeout: Duration,
-) -> Result<ProgressMap, EngineError> {
-    let mut map = ProgressMap::new();
+) -> Result<EpochProgress, EngineError> {
+    // Per partition: the offset and epoch of the winning record so far.
+    let mut newest = EpochProgress::new();
     read_compacted(
         target,
         topic,
@@ -80,17 +118,21 @@ fn load_blocking(
             // progress until compaction removes both.
             None => {
                 if let Some(k) = decode_key(key) {
-                    map.remove(&k);
+                    newest.remove(&k);
                 }
             }
             Some(_) => {
-                if let Some((k, v)) = decode(key, value) {
-                    map.insert(k, v);
+                if let Some((k, offset, epoch)) = decode(key, value) {
+                    // A later record of the same or a newer owner wins; an
+                    // older owner's late record does not.
+                    if newest.get(&k).is_none_or(|(_, e)| epoch >= *e) {
+                        newest.insert(k, (offset, epoch));
+                    }
                 }
             }
         },
     )?;
-    Ok(map)
+    Ok(newest)
 }
 
 /// Reads partition 0 of a one-partition internal topic on `cluster` from
@@ -211,7 +253,11 @@ mod tests {
         let k = encode_key("orders.eu-1", 7);
         assert_eq!(
             decode(k.as_bytes(), Some(b"42")),
-            Some((("orders.eu-1".to_string(), 7), 42))
+            Some((("orders.eu-1".to_string(), 7), 42, NO_EPOCH))
+        );
+        assert_eq!(
+            decode(k.as_bytes(), Some(encode_value(42, 9).as_bytes())),
+            Some((("orders.eu-1".to_string(), 7), 42, 9))
         );
         assert_eq!(decode(b"nonsense", Some(b"1")), None);
         assert_eq!(decode(b"t:1", None), None, "tombstones carry no progress");

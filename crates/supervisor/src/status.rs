@@ -155,11 +155,24 @@ impl FlowStatus {
     pub(crate) fn put_slot(&self, slot: Arc<PartitionSlot>) {
         let old = lock(&self.slots).insert((slot.topic.to_string(), slot.partition), slot.clone());
         if let Some(old) = old {
-            let mut retired = lock(&self.retired);
-            let entry = retired.entry(old.topic.to_string()).or_default();
-            entry.0 += old.records_acked.load(Ordering::Relaxed);
-            entry.1 += old.bytes_acked.load(Ordering::Relaxed);
+            self.retire(&old);
         }
+    }
+
+    /// Forgets a partition another process copies now; its counts stay in
+    /// the topic's totals.
+    pub(crate) fn remove_slot(&self, topic: &str, partition: i32) {
+        let old = lock(&self.slots).remove(&(topic.to_string(), partition));
+        if let Some(old) = old {
+            self.retire(&old);
+        }
+    }
+
+    fn retire(&self, old: &PartitionSlot) {
+        let mut retired = lock(&self.retired);
+        let entry = retired.entry(old.topic.to_string()).or_default();
+        entry.0 += old.records_acked.load(Ordering::Relaxed);
+        entry.1 += old.bytes_acked.load(Ordering::Relaxed);
     }
 
     /// Records and bytes acknowledged per topic since the daemon started.

@@ -183,6 +183,55 @@ pub async fn ensure_dead_letter_topic(
     .await
 }
 
+/// Makes sure the flow's slots topic exists with one partition per slot,
+/// and refuses to run when it has another count: members computing slots
+/// over different counts would copy some partitions twice. Its records are
+/// only claims (see `membership`), so a week's retention is plenty.
+pub async fn ensure_slots_topic(
+    admin: &Admin,
+    cluster: &str,
+    topic: &str,
+    slots: u16,
+    replication: Option<i32>,
+) -> Result<(), EngineError> {
+    let existing = admin
+        .topic_metadata()
+        .await
+        .map_err(|e| EngineError::request(Place::topic(cluster, topic), "cannot list topics", e))?
+        .get(topic)
+        .copied();
+    match existing {
+        Some(n) if n == usize::from(slots) => Ok(()),
+        Some(n) => Err(EngineError::Topic {
+            cluster: cluster.to_string(),
+            topic: topic.to_string(),
+            cause: format!(
+                "the flow's slots topic has {n} partitions but the flow has {slots} slots: every process of a flow must use the same `slots`; to change it, stop every process, delete the topic and start them with `ferry run --allow-reslot`"
+            ),
+        }),
+        None => {
+            let mut spec = NewTopicSpec::new(topic, i32::from(slots));
+            spec.configs = vec![
+                ("cleanup.policy".into(), "delete".into()),
+                ("retention.ms".into(), "604800000".into()),
+            ];
+            spec.replication = replication;
+            match create_topic(admin, spec).await {
+                Ok(true) => {
+                    tracing::info!(cluster, topic, slots, "created the flow's slots topic");
+                    Ok(())
+                }
+                Ok(false) => Ok(()),
+                Err(e) => Err(EngineError::request(
+                    Place::topic(cluster, topic),
+                    "cannot create the flow's slots topic",
+                    e,
+                )),
+            }
+        }
+    }
+}
+
 /// Creates a one-partition topic with one config unless it exists.
 /// Existing topics are looked up first, so a cluster that refuses
 /// CreateTopics (or an operator who pre-created the topic with locked-down

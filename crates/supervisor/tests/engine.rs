@@ -52,6 +52,11 @@ impl Clusters {
         ] {
             clusters.target.create_topic(internal, 1, 1).unwrap();
         }
+        // One partition per slot of the flow (16 by default).
+        clusters
+            .target
+            .create_topic("ferry-slots.src-dst", 16, 1)
+            .unwrap();
         clusters
     }
 

@@ -468,3 +468,23 @@ impl Event {
 
 #[cfg(test)]
 mod tests;
+
+/// The member id a group consumer got from its coordinator; `None` before
+/// it joined. librdkafka's C API is the only place it is exposed.
+pub fn member_id<C: rdkafka::client::ClientContext>(
+    client: &rdkafka::client::Client<C>,
+) -> Option<String> {
+    let native = client.native_ptr();
+    // SAFETY: `native` is a live client handle for the borrow of `client`;
+    // librdkafka returns a copy of the member id that the caller owns and
+    // frees with `rd_kafka_mem_free`, done below once the bytes are copied.
+    unsafe {
+        let raw = rdsys::rd_kafka_memberid(native);
+        if raw.is_null() {
+            return None;
+        }
+        let id = std::ffi::CStr::from_ptr(raw).to_string_lossy().into_owned();
+        rdsys::rd_kafka_mem_free(native, raw.cast());
+        (!id.is_empty()).then_some(id)
+    }
+}

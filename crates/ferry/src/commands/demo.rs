@@ -54,6 +54,10 @@ fn run(records: u64, quiet: bool) -> Result<bool, String> {
             .create_topic(internal, 1, 1)
             .map_err(|e| e.to_string())?;
     }
+    // One partition per slot of the flow (16 by default).
+    backup
+        .create_topic("ferry-slots.primary-backup", 16, 1)
+        .map_err(|e| e.to_string())?;
 
     let topology_text = format!(
         r#"

@@ -2,6 +2,7 @@
 //! writes the checkpoints that changed and syncs them into idle target
 //! groups.
 
+use crate::membership::Ownership;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -77,6 +78,13 @@ pub(super) struct Cycle {
     /// counted once per translated offset and reason, not every cycle.
     pub(super) reported_skips: HashMap<CheckpointKey, ReportedSkip>,
     pub(super) topic_ready: bool,
+    /// Checkpoints and group offsets are written for the partitions of
+    /// these slots only.
+    pub(super) ownership: Arc<Ownership>,
+    /// The slots owned when the ledger was loaded: a slot gained since may
+    /// have had checkpoints written by its previous owner, so the ledger is
+    /// read again.
+    pub(super) ledger_slots: std::collections::BTreeSet<u16>,
 }
 
 impl Cycle {
@@ -122,7 +130,12 @@ impl Cycle {
             .await?;
             self.topic_ready = true;
         }
+        let owned: std::collections::BTreeSet<u16> = self.ownership.owned().into_keys().collect();
+        if !owned.is_subset(&self.ledger_slots) {
+            self.ledger = None;
+        }
         if self.ledger.is_none() {
+            self.ledger_slots = owned;
             let LoadedCheckpoints { ledger, skipped } =
                 read_checkpoints(&self.target, &self.checkpoints_topic, READ_TIMEOUT).await?;
             tracing::info!(
@@ -176,6 +189,7 @@ impl Cycle {
             .collect();
         let admin = &self.source_admin;
         let registry = &self.registry;
+        let ownership = &self.ownership;
         let results: Vec<Result<GroupOffsets, EngineError>> = futures::stream::iter(names)
             .map(|group| async move {
                 let offsets = admin
@@ -201,6 +215,9 @@ impl Cycle {
                     .filter(|c| {
                         topics::selects(flow, &c.topic)
                             && registry.get(&c.topic, c.partition).is_some()
+                            && ownership
+                                .epoch(flow.slot_of(&c.topic, c.partition))
+                                .is_some()
                     })
                     .collect();
                 Ok(GroupOffsets { group, offsets })

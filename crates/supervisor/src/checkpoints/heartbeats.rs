@@ -1,10 +1,12 @@
 //! Heartbeats, in MirrorMaker 2's format, on the target.
 
+use crate::membership::Ownership;
 use ferry_admin::Admin;
 use ferry_checkpoint::wire::{self, Heartbeat};
 use ferry_config::Flow;
 use ferry_http::FlowMetrics;
 use rdkafka::producer::BaseRecord;
+use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 use super::ensure_with_retry;
@@ -18,6 +20,7 @@ pub(super) async fn heartbeats(
     admin: Admin,
     producer: InternalProducer,
     metrics: Option<FlowMetrics>,
+    ownership: Arc<Ownership>,
     stop: CancellationToken,
 ) {
     let topic = wire::HEARTBEATS_TOPIC;
@@ -53,6 +56,10 @@ pub(super) async fn heartbeats(
         tokio::select! {
             _ = stop.cancelled() => return,
             _ = tick.tick() => {}
+        }
+        // One process writes them: the owner of slot 0.
+        if ownership.epoch(0).is_none() {
+            continue;
         }
         let value = Heartbeat {
             source_alias: flow.source.clone(),

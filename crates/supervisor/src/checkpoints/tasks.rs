@@ -21,6 +21,7 @@ use super::{
     checkpoints_topic, ensure_with_retry, offset_syncs_location, retry_backoff, READ_TIMEOUT,
 };
 use crate::internal::InternalProducer;
+use crate::membership::Ownership;
 use crate::EngineError;
 
 /// What the checkpointing tasks of one flow need.
@@ -37,6 +38,9 @@ pub(crate) struct Setup {
     pub syncs: mpsc::Receiver<SyncMsg>,
     /// The flow's producer for internal topics on the target.
     pub internal: InternalProducer,
+    /// The slots this process owns: checkpoints and group offsets only for
+    /// their partitions, heartbeats only by the owner of slot 0.
+    pub ownership: Arc<Ownership>,
 }
 
 /// The running checkpointing tasks of one flow. Dropping it stops them.
@@ -81,6 +85,7 @@ impl Checkpointing {
             registry,
             syncs,
             internal,
+            ownership,
         } = setup;
         let stop_cycle = CancellationToken::new();
         let stop_writer = CancellationToken::new();
@@ -151,6 +156,8 @@ impl Checkpointing {
                 ledger: None,
                 reported_skips: HashMap::new(),
                 topic_ready: false,
+                ownership: ownership.clone(),
+                ledger_slots: Default::default(),
             };
             tokio::spawn(cycle.run(stop_cycle.clone()))
         });
@@ -161,6 +168,7 @@ impl Checkpointing {
                 target_admin,
                 target_producer,
                 metrics,
+                ownership,
                 stop_heartbeats.clone(),
             ))
         });

@@ -26,7 +26,7 @@ pub(super) async fn assign(
     ctx: &Arc<FlowContext>,
     topic: &str,
     remote: &str,
-    range: std::ops::Range<i32>,
+    partitions: impl IntoIterator<Item = i32>,
     resume: &mut HashMap<i32, i64>,
     failures: &Arc<Notify>,
     resolutions: &mut HashMap<i32, Resolution>,
@@ -36,15 +36,20 @@ pub(super) async fn assign(
     let mut assignments = Vec::new();
     let saved = ctx.resume().await?;
     // All partitions at once, so they share the flow's lookup rounds.
+    // Only partitions of the slots this process copies.
+    let partitions: Vec<i32> = partitions
+        .into_iter()
+        .filter(|p| ctx.copies(topic, *p))
+        .collect();
     let (marks, ()) = tokio::join!(
         futures::future::join_all(
-            range
-                .clone()
-                .map(|p| ctx.lookups.source_watermarks(topic, p)),
+            partitions
+                .iter()
+                .map(|p| ctx.lookups.source_watermarks(topic, *p)),
         ),
         ctx.plane.warm_source_metadata(topic),
     );
-    for (p, marks) in range.zip(marks) {
+    for (p, marks) in partitions.into_iter().zip(marks) {
         let Watermarks { low, high } = marks?;
         tracing::debug!(partition = p, low, high, "watermarks read");
         // Held for the life of the process: a source log that grew past
@@ -53,11 +58,9 @@ pub(super) async fn assign(
             continue;
         }
         let key = (topic.to_string(), p);
+        let saved_progress = crate::clock::lock(&saved.progress).get(&key).copied();
         let remembered = start::Origin::remembered(
-            resume
-                .get(&p)
-                .copied()
-                .or_else(|| saved.progress.get(&key).copied()),
+            resume.get(&p).copied().or(saved_progress),
             saved.handover.get(&key).copied(),
         );
         let origin = match remembered {

@@ -12,6 +12,7 @@ use tokio::sync::{mpsc, oneshot, OnceCell};
 use crate::checkpoints::{self, OffsetRegistry};
 use crate::clients::ClusterContext;
 use crate::lookups::Lookups;
+use crate::membership::{Ownership, SlotId};
 use crate::progress::{self, ProgressMap};
 use crate::pump::DataPlane;
 use crate::status::FlowStatus;
@@ -55,12 +56,17 @@ pub(super) struct FlowContext {
     /// In a bounded run only: where a topic task sends a failure that no
     /// retry can fix before an operator acts; the run ends with it.
     pub ends_run: Option<mpsc::Sender<EngineError>>,
+    /// The slots this process owns: only their partitions are copied, and
+    /// only their progress is written.
+    pub ownership: Arc<Ownership>,
 }
 
 /// Where partitions resume after a start.
 pub(super) struct Resume {
     /// Saved progress; the first assignment of a partition resumes here.
-    pub progress: ProgressMap,
+    /// Read again whenever the group gives this process more slots: their
+    /// previous owner persisted its progress just before.
+    pub progress: std::sync::Mutex<ProgressMap>,
     /// Where MirrorMaker 2 stopped, for partitions Ferry has no progress for.
     pub handover: HashMap<(String, i32), i64>,
 }
@@ -91,9 +97,41 @@ impl FlowContext {
                     &self.target,
                 )
                 .await?;
-                Ok(Resume { progress, handover })
+                Ok(Resume {
+                    progress: std::sync::Mutex::new(progress),
+                    handover,
+                })
             })
             .await
+    }
+
+    /// Reads the saved progress again (after slots were assigned: their
+    /// previous owners persisted theirs just before) and returns it with
+    /// the highest epoch saved per slot.
+    pub async fn reload_progress(
+        &self,
+    ) -> Result<(ProgressMap, HashMap<SlotId, i64>), EngineError> {
+        let resume = self.resume().await?;
+        let saved =
+            progress::load_with_epochs(&self.target, &self.flow.source, Duration::from_secs(60))
+                .await?;
+        let mut epochs: HashMap<SlotId, i64> = HashMap::new();
+        let mut progress = ProgressMap::with_capacity(saved.len());
+        for ((topic, partition), (offset, epoch)) in saved {
+            let newest = epochs
+                .entry(self.flow.slot_of(&topic, partition))
+                .or_insert(epoch);
+            *newest = (*newest).max(epoch);
+            progress.insert((topic, partition), offset);
+        }
+        *crate::clock::lock(&resume.progress) = progress.clone();
+        Ok((progress, epochs))
+    }
+
+    /// True when this process copies `partition` of `topic` (it owns the
+    /// partition's slot and is not handing it over).
+    pub fn copies(&self, topic: &str, partition: i32) -> bool {
+        self.ownership.copies(self.flow.slot_of(topic, partition))
     }
 
     /// Writes every partition's acknowledged watermark now and waits until

@@ -32,6 +32,7 @@ use crate::checkpoints::{self, Checkpointing, OffsetRegistry};
 use crate::clients::{client_config, ClusterContext, Role};
 use crate::internal::InternalProducer;
 use crate::lookups::Lookups;
+use crate::membership::Membership;
 use crate::pump::DataPlane;
 use crate::status::{FlowState, FlowStatus};
 use crate::topics;
@@ -88,6 +89,26 @@ pub(crate) struct FlowRunner {
     mode: RunMode,
     /// Event metrics (checkpoints, group offset sync, latency, errors).
     metrics: Option<ferry_http::FlowMetrics>,
+    /// How this process joins the flow's group.
+    group: GroupSettings,
+}
+
+/// How a flow's processes find each other (see `membership`).
+#[derive(Debug, Clone)]
+pub(crate) struct GroupSettings {
+    /// `engine.group_prefix`.
+    pub prefix: String,
+    /// The client id the other members see: names the topology file.
+    pub client_id: String,
+}
+
+impl Default for GroupSettings {
+    fn default() -> Self {
+        GroupSettings {
+            prefix: ferry_config::EngineSettings::DEFAULT_GROUP_PREFIX.to_string(),
+            client_id: "ferry".to_string(),
+        }
+    }
 }
 
 fn reader(cluster: &Cluster, name: &str) -> Result<Arc<BaseConsumer<ClusterContext>>, EngineError> {
@@ -138,7 +159,14 @@ impl FlowRunner {
             shutdown_timeout,
             mode,
             metrics: None,
+            group: GroupSettings::default(),
         }
+    }
+
+    /// Joins the flow's group with these settings.
+    pub fn with_group(mut self, group: GroupSettings) -> Self {
+        self.group = group;
+        self
     }
 
     /// Reads MirrorMaker 2's positions from this cluster instead of the
@@ -201,6 +229,21 @@ impl FlowRunner {
     /// then runs its event loop (see [`FlowRun`]) until it stops or fails.
     async fn run_once(&mut self, cancel: &CancellationToken) -> Result<(), EngineError> {
         let target_admin = admin(&self.target)?;
+        topics::ensure_slots_topic(
+            &target_admin,
+            &self.target.name,
+            &self.flow.slots_topic(),
+            self.flow.slots,
+            self.flow.replication_factor,
+        )
+        .await?;
+        let (membership, slot_events) = Membership::join(
+            &self.flow,
+            &self.target,
+            &self.group.prefix,
+            &self.group.client_id,
+            self.shutdown_timeout,
+        )?;
         let target_reader = reader(&self.target, "ferry-target-reader")?;
         let (offsets, syncs_rx) = OffsetRegistry::new();
         let (progress_writes, write_requests) = tokio::sync::mpsc::channel(64);
@@ -229,6 +272,7 @@ impl FlowRunner {
             offsets: offsets.clone(),
             progress_writes,
             ends_run: (self.mode == RunMode::UntilCaughtUp).then_some(ends_run),
+            ownership: Arc::default(),
         });
         if let OnRecordError::DeadLetter { topic } = &self.flow.on_record_error {
             topics::ensure_dead_letter_topic(
@@ -251,14 +295,15 @@ impl FlowRunner {
             registry: offsets,
             syncs: syncs_rx,
             internal: committer.clone(),
+            ownership: ctx.ownership.clone(),
         })?;
         FlowRun::new(
             self,
             ctx,
             committer,
             checkpointing,
-            write_requests,
-            final_errors,
+            (write_requests, final_errors),
+            (membership, slot_events),
         )
         .run(cancel)
         .await

@@ -11,6 +11,7 @@ use rdkafka::producer::BaseRecord;
 use super::context::FlowContext;
 use super::count_error;
 use crate::internal::InternalProducer;
+use crate::membership::Ownership;
 use crate::progress;
 use crate::status::FlowStatus;
 use crate::{EngineError, Place};
@@ -21,6 +22,14 @@ use crate::{EngineError, Place};
 /// each of them.
 pub(super) type CommittedProgress = HashMap<PartitionKey, i64>;
 pub(super) type PartitionKey = (Arc<str>, i32);
+
+/// Whose progress is written: the flow's partitions in the slots this
+/// process owns.
+#[derive(Clone, Copy)]
+pub(super) struct Owner<'a> {
+    pub flow: &'a ferry_config::Flow,
+    pub ownership: &'a Ownership,
+}
 
 /// A partition whose watermark moved since its last acknowledged write.
 struct MovedWatermark {
@@ -41,15 +50,11 @@ pub(super) async fn persist_progress(
     committed: &mut CommittedProgress,
 ) -> bool {
     let acked = ctx.plane.window.begin_write();
-    match write_progress(
-        &ctx.target.name,
-        &ctx.flow.source,
-        &ctx.status,
-        committer,
-        committed,
-    )
-    .await
-    {
+    let owner = Owner {
+        flow: &ctx.flow,
+        ownership: &ctx.ownership,
+    };
+    match write_progress(&ctx.target.name, owner, &ctx.status, committer, committed).await {
         Ok(()) => {
             ctx.plane.window.persisted_up_to(acked);
             true
@@ -63,24 +68,30 @@ pub(super) async fn persist_progress(
 }
 
 /// Writes the watermark of every partition whose watermark moved, and
-/// records it as committed only once the target acknowledged it.
+/// records it as committed only once the target acknowledged it. Only
+/// partitions of slots this process owns are written, each with its slot's
+/// epoch.
 pub(super) async fn write_progress(
     target: &str,
-    source_alias: &str,
+    owner: Owner<'_>,
     status: &FlowStatus,
     producer: &InternalProducer,
     committed: &mut CommittedProgress,
 ) -> Result<(), EngineError> {
-    let topic = progress::progress_topic(source_alias);
+    let topic = progress::progress_topic(&owner.flow.source);
     let changed: Vec<MovedWatermark> = status
         .slots()
         .into_iter()
         .filter_map(|slot| {
             let key = (slot.topic.clone(), slot.partition);
             let watermark = slot.watermark();
-            (committed.get(&key) != Some(&watermark)).then(|| MovedWatermark {
+            if committed.get(&key) == Some(&watermark) {
+                return None;
+            }
+            let epoch = owner.ownership.epoch(owner.flow.slot_of(&key.0, key.1))?;
+            Some(MovedWatermark {
                 record_key: progress::encode_key(&key.0, key.1),
-                record_value: watermark.to_string(),
+                record_value: progress::encode_value(watermark, epoch),
                 key,
                 watermark,
             })

@@ -10,6 +10,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 
+use futures::StreamExt;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::Offset;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -19,13 +20,14 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use super::context::FlowContext;
-use super::progress_writes::{persist_progress, write_progress, CommittedProgress};
-use super::topic::mirror_topic;
+use super::progress_writes::{persist_progress, write_progress, CommittedProgress, Owner};
+use super::topic::{mirror_topic, SlotsChanged};
 use super::{blocking, count_error, lag_refresh_interval, FlowRunner, RunMode, REQUEST_TIMEOUT};
 use crate::checkpoints::Checkpointing;
 use crate::clients::ClusterContext;
 use crate::internal::InternalProducer;
 use crate::lookups;
+use crate::membership::{claim, Membership, SlotEvent, SlotId};
 use crate::status::FlowState;
 use crate::topics;
 use crate::{EngineError, Place};
@@ -44,6 +46,8 @@ struct TopicHandle {
     cancel: CancellationToken,
     /// The source topic's partition count, sent to the task when it grows.
     partitions: watch::Sender<i32>,
+    /// Tells the task that the slots this process owns changed.
+    slots_changed: mpsc::Sender<SlotsChanged>,
 }
 
 /// One start of a flow: what its event loop reads and changes.
@@ -89,6 +93,13 @@ pub(super) struct FlowRun<'r> {
     /// Early writes (when the in-flight window asks for one) only while
     /// writes succeed: a failing one is retried on the timer, not in a loop.
     progress_writable: bool,
+    /// This process's membership in the flow's group; left at the drain.
+    membership: Option<Membership>,
+    /// What the group decided; closed at the drain.
+    slot_events: mpsc::Receiver<SlotEvent>,
+    /// Rebalances this process went through, and when the last one was.
+    rebalances: u64,
+    last_rebalance: Instant,
 }
 
 impl<'r> FlowRun<'r> {
@@ -97,8 +108,11 @@ impl<'r> FlowRun<'r> {
         ctx: Arc<FlowContext>,
         committer: InternalProducer,
         checkpointing: Checkpointing,
-        write_requests: mpsc::Receiver<oneshot::Sender<bool>>,
-        final_errors: mpsc::Receiver<EngineError>,
+        (write_requests, final_errors): (
+            mpsc::Receiver<oneshot::Sender<bool>>,
+            mpsc::Receiver<EngineError>,
+        ),
+        (membership, slot_events): (Membership, mpsc::Receiver<SlotEvent>),
     ) -> Self {
         let loading: Loading = {
             let ctx = ctx.clone();
@@ -121,6 +135,10 @@ impl<'r> FlowRun<'r> {
             last_lag_refresh: None,
             live_open: true,
             progress_writable: true,
+            membership: Some(membership),
+            slot_events,
+            rebalances: 0,
+            last_rebalance: Instant::now(),
         }
     }
 
@@ -145,6 +163,7 @@ impl<'r> FlowRun<'r> {
                     self.on_write_due().await
                 }
                 _ = self.commit.tick() => self.on_commit_tick().await,
+                Some(event) = self.slot_events.recv() => self.on_slot_event(event).await,
                 Some(e) = self.final_errors.recv() => Next::Break(Err(e)),
             };
             if let Next::Break(outcome) = next {
@@ -162,8 +181,7 @@ impl<'r> FlowRun<'r> {
         }
         if let Some(resume) = self.ctx.resume.get() {
             self.committed.extend(
-                resume
-                    .progress
+                crate::clock::lock(&resume.progress)
                     .iter()
                     .map(|((t, p), v)| ((Arc::from(t.as_str()), *p), *v)),
             );
@@ -241,6 +259,197 @@ impl<'r> FlowRun<'r> {
         Next::Continue(())
     }
 
+    /// The group assigned or revoked slots.
+    async fn on_slot_event(&mut self, event: SlotEvent) -> Next {
+        let next = match event {
+            SlotEvent::Assigned(slots) => self.on_slots_assigned(slots).await,
+            SlotEvent::Revoked {
+                slots,
+                lost,
+                released,
+            } => {
+                self.on_slots_revoked(&slots, lost).await;
+                let _ = released.send(());
+                Next::Continue(())
+            }
+        };
+        self.rebalances += 1;
+        self.last_rebalance = Instant::now();
+        if let Some(m) = &self.ctx.metrics {
+            m.membership().rebalanced();
+        }
+        self.publish_membership();
+        next
+    }
+
+    /// Claims the new slots, reads the progress their previous owners
+    /// persisted, and starts their partitions.
+    ///
+    /// A slot's epoch is its claim's offset in the slots topic, which grows
+    /// with every owner; but never below an epoch already saved for the
+    /// slot's partitions (the slots topic may have been recreated to change
+    /// `slots`), so this owner's progress always wins over what is saved.
+    async fn on_slots_assigned(&mut self, slots: Vec<SlotId>) -> Next {
+        let member = self
+            .membership
+            .as_ref()
+            .and_then(Membership::member_id)
+            .unwrap_or_default();
+        let slots_topic = self.ctx.flow.slots_topic();
+        let mut claims = Vec::with_capacity(slots.len());
+        for slot in &slots {
+            let claimed = claim(
+                &self.committer,
+                (&self.ctx.target.name, &slots_topic),
+                *slot,
+                &member,
+            );
+            match claimed.await {
+                Ok(offset) => claims.push((*slot, offset)),
+                Err(e) => return Next::Break(Err(e)),
+            }
+        }
+        // The first load is polled by the event loop, which is here now.
+        if let Some(loading) = self.loading.take() {
+            if let Next::Break(outcome) = self.on_progress_loaded(loading.await) {
+                return Next::Break(outcome);
+            }
+        }
+        if !slots.is_empty() {
+            let (progress, saved_epochs) = match self.ctx.reload_progress().await {
+                Ok(loaded) => loaded,
+                Err(e) => return Next::Break(Err(e)),
+            };
+            self.committed.extend(
+                progress
+                    .into_iter()
+                    .map(|((t, p), v)| ((Arc::from(t.as_str()), p), v)),
+            );
+            for (slot, offset) in claims {
+                let saved = saved_epochs.get(&slot).map_or(offset, |e| e + 1);
+                self.ctx.ownership.add(slot, offset.max(saved));
+            }
+        }
+        self.ctx.ownership.mark_joined();
+        tracing::info!(
+            ?slots,
+            owned = self.ctx.ownership.owned().len(),
+            "slots assigned"
+        );
+        self.tell_topics().await;
+        Next::Continue(())
+    }
+
+    /// Hands slots over: their partitions stop, the target answers what is
+    /// in flight, their progress is persisted, and only then are they given
+    /// up. With `lost`, another member may own them already: they stop and
+    /// nothing more is written for them.
+    async fn on_slots_revoked(&mut self, slots: &[SlotId], lost: bool) {
+        if lost {
+            tracing::warn!(
+                ?slots,
+                "group session lost (this process was paused or cut off past the session timeout): slots given up without a hand-over, nothing more is written for them"
+            );
+            self.ctx.ownership.remove(slots);
+            if let Some(m) = &self.ctx.metrics {
+                m.membership().fenced(slots.len());
+            }
+        } else {
+            self.ctx.ownership.begin_release(slots);
+        }
+        self.tell_topics().await;
+        if !lost {
+            self.persist().await;
+            if !self.progress_writable {
+                tracing::warn!(?slots, "the last progress of handed-over slots was not persisted; their next owner may copy some records again");
+            }
+            self.ctx.ownership.remove(slots);
+        }
+        let flow = &self.ctx.flow;
+        for partition in self.ctx.status.slots() {
+            if slots.contains(&flow.slot_of(&partition.topic, partition.partition)) {
+                self.ctx
+                    .status
+                    .remove_slot(&partition.topic, partition.partition);
+            }
+        }
+        tracing::info!(
+            ?slots,
+            owned = self.ctx.ownership.owned().len(),
+            "slots revoked"
+        );
+    }
+
+    /// Tells every topic task that the owned slots changed and waits until
+    /// each stopped the partitions it no longer copies. Progress writes the
+    /// tasks ask for meanwhile are served, so that none waits for the other.
+    async fn tell_topics(&mut self) {
+        let mut answers = futures::stream::FuturesUnordered::new();
+        for task in self.running.values() {
+            let (done, answer) = oneshot::channel();
+            if task.slots_changed.send(done).await.is_ok() {
+                answers.push(answer);
+            }
+        }
+        let deadline = tokio::time::sleep(self.runner.shutdown_timeout);
+        tokio::pin!(deadline);
+        while !answers.is_empty() {
+            tokio::select! {
+                _ = answers.next() => {}
+                Some(reply) = self.write_requests.recv() => {
+                    self.persist().await;
+                    let _ = reply.send(self.progress_writable);
+                }
+                _ = &mut deadline => {
+                    tracing::warn!(waiting = answers.len(), "topic tasks did not follow the new slots within engine.shutdown_timeout");
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Puts this process's slots and the group's members into `/status`
+    /// and the metrics.
+    fn publish_membership(&self) {
+        let owned = self.ctx.ownership.owned();
+        let flow = &self.ctx.flow;
+        let partitions = self.ctx.status.slots();
+        let per_slot = |slot: SlotId| {
+            partitions
+                .iter()
+                .filter(|p| flow.slot_of(&p.topic, p.partition) == slot)
+                .count()
+        };
+        let membership = self.membership.as_ref();
+        let doc = ferry_http::MembershipDocument {
+            generation: None,
+            group: membership.map(|m| m.group.clone()).unwrap_or_default(),
+            member_id: membership
+                .and_then(Membership::member_id)
+                .unwrap_or_default(),
+            members: Vec::new(),
+            partitions: partitions.len(),
+            rebalances: self.rebalances,
+            seconds_since_rebalance: self.last_rebalance.elapsed().as_secs_f64(),
+            slots: owned
+                .iter()
+                .map(|(slot, epoch)| ferry_http::SlotDocument {
+                    epoch: *epoch,
+                    partitions: per_slot(*slot),
+                    slot: *slot,
+                })
+                .collect(),
+            slots_total: flow.slots,
+            topology_mismatch: false,
+        };
+        if let Some(m) = &self.ctx.metrics {
+            m.membership().set_slots_owned(owned.len());
+            m.membership()
+                .set_seconds_since_rebalance(doc.seconds_since_rebalance);
+        }
+        self.ctx.status.set_membership(Some(doc));
+    }
+
     async fn persist(&mut self) {
         self.progress_writable =
             persist_progress(&self.ctx, &self.committer, &mut self.committed).await;
@@ -279,15 +488,18 @@ impl<'r> FlowRun<'r> {
             }
             let token = cancel.child_token();
             let (tx, rx) = watch::channel(partitions);
+            let (slots_changed, slots_rx) = mpsc::channel(4);
             let span = tracing::info_span!("topic", topic = %topic);
             self.tasks.spawn(
-                mirror_topic(self.ctx.clone(), topic.clone(), rx, token.clone()).instrument(span),
+                mirror_topic(self.ctx.clone(), topic.clone(), rx, slots_rx, token.clone())
+                    .instrument(span),
             );
             self.running.insert(
                 topic,
                 TopicHandle {
                     cancel: token,
                     partitions: tx,
+                    slots_changed,
                 },
             );
         }
@@ -308,8 +520,14 @@ impl<'r> FlowRun<'r> {
             tasks,
             running,
             write_requests,
+            membership,
+            slot_events,
             ..
         } = self;
+        // A revocation from now on does not wait for this flow: the drain
+        // persists everything anyway, and the group learns of it when this
+        // process leaves below.
+        drop(slot_events);
         drop(loading);
         // Tasks waiting for a progress write get "not written" from here on.
         drop(write_requests);
@@ -324,20 +542,24 @@ impl<'r> FlowRun<'r> {
             target,
             flow,
             status,
+            ownership,
             ..
         } = Arc::into_inner(ctx)
             .ok_or_else(|| EngineError::Internal("topic tasks still hold the flow".into()))?;
         let flush = plane.shutdown(runner.shutdown_timeout).await;
-        let persisted = write_progress(
-            &target.name,
-            &flow.source,
-            &status,
-            &committer,
-            &mut committed,
-        )
-        .await;
+        let owner = Owner {
+            flow: &flow,
+            ownership: &ownership,
+        };
+        let persisted =
+            write_progress(&target.name, owner, &status, &committer, &mut committed).await;
         // Everything is acknowledged: final syncs and a last checkpoint.
         checkpointing.finish(runner.shutdown_timeout).await;
+        status.set_membership(None);
+        if let Some(membership) = membership {
+            // Leaving serves the group's last revocation on this thread.
+            let _ = tokio::task::spawn_blocking(move || membership.leave()).await;
+        }
         flush.and(persisted).and(outcome)
     }
 }
@@ -413,12 +635,17 @@ async fn refresh_end_offsets(ctx: &FlowContext) {
 /// True when every partition of every running topic reached the source end
 /// offset captured when it was assigned, with nothing in flight.
 fn caught_up(ctx: &FlowContext, running: &HashMap<String, TopicHandle>) -> bool {
+    // Nothing is copied before the group assigned this process its slots.
+    if !ctx.ownership.joined() {
+        return false;
+    }
     let ends = crate::clock::lock(&ctx.run_ends).clone();
     running.iter().all(|(topic, task)| {
         let partitions = *task.partitions.borrow();
         (0..partitions).all(|p| {
             // A held partition copies nothing: waiting for it would never end.
-            if ctx.status.is_held(topic, p) {
+            // Another process copies the partitions of its own slots.
+            if ctx.status.is_held(topic, p) || !ctx.copies(topic, p) {
                 return true;
             }
             let Some(end) = ends.get(&(topic.clone(), p)) else {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ferry_config::OnRecordError;
-use tokio::sync::{watch, Notify};
+use tokio::sync::{mpsc, oneshot, watch, Notify};
 use tokio_util::sync::CancellationToken;
 
 use super::assign::assign;
@@ -34,12 +34,20 @@ pub(super) async fn mirror_topic(
     ctx: Arc<FlowContext>,
     topic: String,
     mut partitions: watch::Receiver<i32>,
+    mut slots_changed: mpsc::Receiver<SlotsChanged>,
     cancel: CancellationToken,
 ) {
     let mut backoff = Backoff::standard();
     let mut resume: HashMap<i32, i64> = HashMap::new();
     loop {
-        let Err(e) = run_topic(&ctx, &topic, &mut partitions, &cancel, &mut resume).await else {
+        let run = run_topic(
+            &ctx,
+            &topic,
+            (&mut partitions, &mut slots_changed),
+            &cancel,
+            &mut resume,
+        );
+        let Err(e) = run.await else {
             return;
         };
         let message = e.to_string();
@@ -64,17 +72,38 @@ pub(super) async fn mirror_topic(
             t.restarts += 1;
             t.last_error = Some(message);
         });
-        tokio::select! {
-            _ = cancel.cancelled() => return,
-            _ = tokio::time::sleep(wait) => {}
+        let sleep = tokio::time::sleep(wait);
+        tokio::pin!(sleep);
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = &mut sleep => break,
+                // Nothing runs until the retry, and the retry assigns only
+                // what this process owns then.
+                Some(done) = slots_changed.recv() => {
+                    forget_resume_of_other_slots(&ctx, &topic, &mut resume);
+                    let _ = done.send(());
+                }
+            }
         }
     }
+}
+
+/// Asks a topic task to bring its partitions in line with the slots this
+/// process owns now; answered once the partitions of slots it no longer
+/// copies are stopped and their records in flight answered.
+pub(super) type SlotsChanged = oneshot::Sender<()>;
+
+/// Positions remembered for partitions of slots another process copies now
+/// are stale by the time this process owns them again.
+fn forget_resume_of_other_slots(ctx: &FlowContext, topic: &str, resume: &mut HashMap<i32, i64>) {
+    resume.retain(|p, _| ctx.copies(topic, *p));
 }
 
 async fn run_topic(
     ctx: &Arc<FlowContext>,
     topic: &str,
-    partitions: &mut watch::Receiver<i32>,
+    (partitions, slots_changed): (&mut watch::Receiver<i32>, &mut mpsc::Receiver<SlotsChanged>),
     cancel: &CancellationToken,
     resume: &mut HashMap<i32, i64>,
 ) -> Result<(), EngineError> {
@@ -118,7 +147,9 @@ async fn run_topic(
         retries: HashMap::new(),
         resolutions: HashMap::new(),
     };
-    let outcome = task.run(partitions, cancel, resume, copied_configs).await;
+    let outcome = task
+        .run((partitions, slots_changed), cancel, resume, copied_configs)
+        .await;
     if outcome.is_err() {
         // The next attempt resumes every partition where the target's
         // acknowledgements got to, not from older progress.
@@ -155,7 +186,7 @@ struct PartitionRetry {
 impl TopicTask<'_> {
     async fn run(
         &mut self,
-        partitions: &mut watch::Receiver<i32>,
+        (partitions, slots_changed): (&mut watch::Receiver<i32>, &mut mpsc::Receiver<SlotsChanged>),
         cancel: &CancellationToken,
         resume: &mut HashMap<i32, i64>,
         mut copied_configs: BTreeSet<String>,
@@ -191,11 +222,62 @@ impl TopicTask<'_> {
                     }
                 }
                 _ = self.failures.notified() => self.stall_failed(resume).await?,
+                Some(done) = slots_changed.recv() => {
+                    self.follow_slots(resume).await?;
+                    let _ = done.send(());
+                }
                 _ = sleep_until_some(next_retry), if next_retry.is_some() => {
                     self.retry_due(resume).await?;
                 }
             }
         }
+    }
+
+    /// Stops the partitions of slots this process no longer copies (their
+    /// records in flight answered first, so that the flow persists their
+    /// final progress before the slots move), and starts those of slots it
+    /// was given.
+    async fn follow_slots(&mut self, resume: &mut HashMap<i32, i64>) -> Result<(), EngineError> {
+        let (ctx, topic) = (self.ctx, self.topic);
+        let (moving, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.slots)
+            .into_iter()
+            .partition(|s| !ctx.copies(topic, s.partition));
+        self.slots = kept;
+        settle_partitions(ctx, &moving).await?;
+        forget_resume_of_other_slots(ctx, topic, resume);
+        self.stalled.retain(|p, _| ctx.copies(topic, *p));
+        self.retries.retain(|p, _| ctx.copies(topic, *p));
+        self.resolutions.retain(|p, _| ctx.copies(topic, *p));
+        let busy: BTreeSet<i32> = self
+            .slots
+            .iter()
+            .map(|s| s.partition)
+            .chain(self.stalled.keys().copied())
+            .collect();
+        let gained: Vec<i32> = (0..self.count)
+            .filter(|p| !busy.contains(p) && ctx.copies(topic, *p))
+            .collect();
+        if !moving.is_empty() || !gained.is_empty() {
+            tracing::info!(
+                stopped = moving.len(),
+                started = gained.len(),
+                "partitions follow the slots this process owns"
+            );
+        }
+        if !gained.is_empty() {
+            let added = assign(
+                ctx,
+                topic,
+                self.remote,
+                gained,
+                resume,
+                &self.failures,
+                &mut self.resolutions,
+            )
+            .await?;
+            self.slots.extend(added);
+        }
+        Ok(())
     }
 
     /// Stops the failed partitions only: the topic's other partitions, and
@@ -371,6 +453,30 @@ async fn stop_partitions(
     if slots.is_empty() {
         return Ok(());
     }
+    settle_partitions(ctx, slots).await?;
+    for s in slots {
+        resume.insert(s.partition, s.watermark());
+    }
+    // Persisted before any retry: a restart while a partition is stalled
+    // resumes where the target's acknowledgements got to as well.
+    if !ctx.persist_progress_now().await {
+        tracing::warn!(
+            "progress of stopped partitions not persisted yet; the flow's next write covers it"
+        );
+    }
+    Ok(())
+}
+
+/// Takes partitions off the data plane and waits (up to `SETTLE_TIMEOUT`)
+/// until the target answered their records in flight, so that their
+/// acknowledged watermarks are final.
+async fn settle_partitions(
+    ctx: &FlowContext,
+    slots: &[Arc<PartitionSlot>],
+) -> Result<(), EngineError> {
+    if slots.is_empty() {
+        return Ok(());
+    }
     ctx.plane
         .send(PumpCommand::Unassign(slots.to_vec()))
         .await?;
@@ -384,16 +490,6 @@ async fn stop_partitions(
             break;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    for s in slots {
-        resume.insert(s.partition, s.watermark());
-    }
-    // Persisted before any retry: a restart while a partition is stalled
-    // resumes where the target's acknowledgements got to as well.
-    if !ctx.persist_progress_now().await {
-        tracing::warn!(
-            "progress of stopped partitions not persisted yet; the flow's next write covers it"
-        );
     }
     Ok(())
 }
@@ -410,9 +506,9 @@ async fn report_lost_target(
     resume: &HashMap<i32, i64>,
 ) -> Result<(), EngineError> {
     let saved = &ctx.resume().await?.progress;
-    let mut positions: BTreeMap<i32, i64> = saved
+    let mut positions: BTreeMap<i32, i64> = crate::clock::lock(saved)
         .iter()
-        .filter(|((t, _), _)| t == topic)
+        .filter(|((t, p), _)| t == topic && ctx.copies(t, *p))
         .map(|((_, p), o)| (*p, *o))
         .collect();
     positions.extend(resume.iter().map(|(p, o)| (*p, *o)));
