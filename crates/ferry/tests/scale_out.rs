@@ -17,7 +17,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use ferry_testkit::check::{all_sequences, assert_exactly, assert_same, sequences, try_total};
 use ferry_testkit::daemon::{stop_daemon, stop_daemon_after_signal, wait_for, Ferry};
 use ferry_testkit::data::{self, produce_sequence, unique_name, SequenceId, SequenceSpec};
-use ferry_testkit::groups::{consume_and_commit, consume_from_committed, group_offsets};
+use ferry_testkit::groups::{
+    commit_group_offsets, consume_and_commit, consume_from_committed, group_offsets,
+};
 use ferry_testkit::members::{
     longest_stall, tally, wait_until_balanced, CopyTally, EndOffsetSampler, EndSample, Load,
     Member, SlotShares, Watched,
@@ -111,12 +113,6 @@ impl Scene {
             topology,
             _dir: dir,
         }
-    }
-
-    fn start_members(&self, count: usize) -> Vec<Member> {
-        (0..count)
-            .map(|_| Member::start(FERRY, &self.topology))
-            .collect()
     }
 
     /// Background load on every partition: `per_batch` records with 100
@@ -714,6 +710,33 @@ fn checkpoints_of(target: &KafkaCluster, group: &str) -> Vec<ferry_checkpoint::w
         .collect()
 }
 
+/// Waits until `group` on the target holds exactly `expected` offsets of
+/// `remote`, printing every other state seen on the way (what the last
+/// one was is what explains a time-out).
+fn wait_for_synced_offsets(
+    target: &KafkaCluster,
+    group: &str,
+    remote: &str,
+    expected: &BTreeMap<i32, i64>,
+) -> BTreeMap<i32, i64> {
+    let mut last = BTreeMap::new();
+    wait_for(
+        &format!("group offsets {expected:?} on the target"),
+        Duration::from_secs(90),
+        || {
+            let offsets = group_offsets(target, group, remote);
+            if offsets == *expected {
+                return Some(offsets);
+            }
+            if offsets != last {
+                eprintln!("target group offsets so far: {offsets:?}");
+                last = offsets;
+            }
+            None
+        },
+    )
+}
+
 #[test]
 fn three_processes_keep_consumer_failover_exact() {
     let (source, target) = shared_pair().expect("test brokers start");
@@ -732,14 +755,7 @@ fn three_processes_keep_consumer_failover_exact() {
     let (shares, _) = wait_until_balanced(&members.iter().collect::<Vec<_>>(), FLOW, SETTLE);
     eprintln!("{shares}");
     let remote = remote(&topic);
-    let synced = wait_for(
-        "group offsets on the target",
-        Duration::from_secs(90),
-        || {
-            let offsets = group_offsets(target, &group, &remote);
-            (offsets.len() == 3 && offsets == committed).then_some(offsets)
-        },
-    );
+    let synced = wait_for_synced_offsets(target, &group, &remote, &committed);
     let mut more = SequenceSpec::new(3, 100);
     more.first_seq = 400;
     produce_sequence(&source.client_config(), &topic, &more).expect("produce more");
@@ -793,4 +809,61 @@ fn three_processes_keep_consumer_failover_exact() {
         .collect();
     assert_eq!(expected.len(), 1500 - 787);
     assert_exactly("failed-over consumer", &got, &expected);
+}
+
+#[test]
+fn group_offsets_keep_syncing_after_their_partitions_move() {
+    // Three members copy and sync a group; one stops, and the others take
+    // its partitions. The group moves on at the source within records the
+    // stopped member copied: their new owners must translate offsets they
+    // did not copy themselves.
+    let (source, target) = shared_pair().expect("test brokers start");
+    let topic = unique_name("moved-syncs");
+    let group = unique_name("moved-syncs-group");
+    data::create_topic(&source.client_config(), &topic, PARTITIONS, 1, &[]).expect("create");
+    let dir = tempfile::tempdir().unwrap();
+    let extra = format!("groups = [\"{group}\"]\ncheckpoint_interval = \"1s\"");
+    let topology = topology(dir.path(), source, target, &topic, &extra);
+    let mut members = start_members(&topology, 3);
+    let (shares, _) = wait_until_balanced(&members.iter().collect::<Vec<_>>(), FLOW, SETTLE);
+
+    // Produced once every member runs: each copies its own partitions.
+    produce_sequence(
+        &source.client_config(),
+        &topic,
+        &SequenceSpec::new(PARTITIONS, 400),
+    )
+    .expect("produce");
+    let first: Vec<(i32, usize)> = (0..PARTITIONS).map(|p| (p, 100)).collect();
+    let (_, committed) = consume_and_commit(source, &group, &topic, &first);
+    let remote = remote(&topic);
+    wait_for("every record copied", Duration::from_secs(60), || {
+        (try_total(target, &remote).ok()? == i64::from(PARTITIONS) * 400).then_some(())
+    });
+    wait_for_synced_offsets(target, &group, &remote, &committed);
+
+    let leaving = slot_set(&shares, 0);
+    let moved: Vec<i32> = (0..PARTITIONS)
+        .filter(|p| leaving.contains(&ferry_config::slot_of(&topic, *p, SLOTS)))
+        .collect();
+    assert!(
+        !moved.is_empty(),
+        "the stopping member copies nothing: {shares}"
+    );
+    stop_gracefully(members.remove(0));
+    let (after, _) = wait_until_balanced(&members.iter().collect::<Vec<_>>(), FLOW, SETTLE);
+    eprintln!("partitions {moved:?} moved to the remaining members: {after}");
+
+    let later: Vec<(&str, i32, i64)> = (0..PARTITIONS).map(|p| (topic.as_str(), p, 300)).collect();
+    commit_group_offsets(source, &group, &later);
+    let expected: BTreeMap<i32, i64> = (0..PARTITIONS).map(|p| (p, 300)).collect();
+    wait_for_synced_offsets(target, &group, &remote, &expected);
+    for m in members {
+        stop_gracefully(m);
+    }
+    // Fresh topic, contiguous copy: every checkpoint maps an offset to
+    // itself, whoever wrote it.
+    for c in checkpoints_of(target, &group) {
+        assert_eq!(c.upstream_offset, c.downstream_offset, "{c:?}");
+    }
 }
