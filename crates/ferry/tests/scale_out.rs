@@ -86,6 +86,9 @@ const PARTITIONS: i32 = 8;
 struct Scene {
     source: &'static KafkaCluster,
     target: &'static KafkaCluster,
+    /// Every topic of the scene is `<prefix>-<something>`.
+    prefix: String,
+    /// The topics the load goes to.
     topics: Vec<String>,
     topology: PathBuf,
     /// Holds the topology and the members' logs.
@@ -96,23 +99,29 @@ impl Scene {
     fn new(name: &str, topic_count: usize) -> Scene {
         let (source, target) = shared_pair().expect("test brokers start");
         let prefix = unique_name(name);
-        let topics = (0..topic_count)
-            .map(|i| {
-                let topic = format!("{prefix}-{i}");
-                data::create_topic(&source.client_config(), &topic, PARTITIONS, 1, &[])
-                    .expect("create a source topic");
-                topic
-            })
-            .collect();
         let dir = tempfile::tempdir().unwrap();
         let topology = topology(dir.path(), source, target, &format!("{prefix}-.*"), "");
-        Scene {
+        let mut scene = Scene {
             source,
             target,
-            topics,
+            prefix,
+            topics: Vec::new(),
             topology,
             _dir: dir,
-        }
+        };
+        scene.topics = (0..topic_count)
+            .map(|i| scene.add_topic(&i.to_string()))
+            .collect();
+        scene
+    }
+
+    /// Creates `<prefix>-<suffix>` with [`PARTITIONS`] partitions on the
+    /// source: a topic the flow copies, outside the load.
+    fn add_topic(&self, suffix: &str) -> String {
+        let topic = format!("{}-{suffix}", self.prefix);
+        data::create_topic(&self.source.client_config(), &topic, PARTITIONS, 1, &[])
+            .expect("create a source topic");
+        topic
     }
 
     /// Background load on every partition: `per_batch` records with 100
@@ -176,11 +185,12 @@ impl Scene {
         }
     }
 
-    /// At least once: the tally of every copy, summed, after asserting that
-    /// nothing is missing, altered, foreign or out of order.
-    fn assert_nothing_lost(&self) -> CopyTally {
+    /// At least once: the tally of the copies of the load's topics and of
+    /// `more`, summed, after asserting that nothing is missing, altered,
+    /// foreign or out of order.
+    fn assert_nothing_lost(&self, more: &[String]) -> CopyTally {
         let mut sum = CopyTally::default();
-        for topic in &self.topics {
+        for topic in self.topics.iter().chain(more) {
             let t = tally(
                 &self.source.client_config(),
                 topic,
@@ -345,11 +355,11 @@ fn three_processes_share_the_slots_and_copy_everything() {
 #[test]
 fn kill_9_one_of_three_under_load_moves_its_slots_and_loses_nothing() {
     let scene = Scene::new("kill9", 2);
+    let burst = scene.add_topic("burst");
     let mut members = start_members(&scene.topology, 3);
     let (shares, _) = wait_until_balanced(&members.iter().collect::<Vec<_>>(), FLOW, SETTLE);
 
     let load = scene.start_load(50);
-    std::thread::sleep(Duration::from_secs(2));
     let victim = members.remove(0);
     let lost = slot_set(&shares, 0);
     let victim_doc = victim.membership(FLOW).expect("the victim's membership");
@@ -357,9 +367,42 @@ fn kill_9_one_of_three_under_load_moves_its_slots_and_loses_nothing() {
         victim_doc.partitions > 0,
         "the victim must be copying something: {victim_doc:?}"
     );
-    let before_kill = scene.copied();
+    // A burst on top of the steady load, and the kill once the victim has
+    // copied a tenth of its share of it: it is then busy copying, with
+    // records in flight and acknowledged ones not yet in persisted
+    // progress.
+    const BURST: i64 = 20_000;
+    let mut big = SequenceSpec::new(PARTITIONS, BURST as u64);
+    big.value_padding = 100;
+    let producing = {
+        let (config, burst) = (scene.source.client_config(), burst.clone());
+        std::thread::spawn(move || produce_sequence(&config, &burst, &big).expect("the burst"))
+    };
+    let victims: Vec<i32> = (0..PARTITIONS)
+        .filter(|p| lost.contains(&ferry_config::slot_of(&burst, *p, SLOTS)))
+        .collect();
+    assert!(
+        !victims.is_empty(),
+        "the victim copies none of the burst: {shares}"
+    );
+    let victims_share = BURST * victims.len() as i64;
+    let copied_by_victim = || -> Option<i64> {
+        let ends = data::end_offsets(&scene.target.client_config(), &remote(&burst)).ok()?;
+        Some(victims.iter().map(|p| ends[*p as usize]).sum())
+    };
+    wait_for(
+        "the victim copying the burst",
+        Duration::from_secs(60),
+        || copied_by_victim().filter(|n| *n >= victims_share / 10),
+    );
     let killed_at = Instant::now();
     victim.signal(libc::SIGKILL);
+    let at_kill = copied_by_victim().unwrap_or(0);
+    eprintln!("killed with {at_kill} of the victim's {victims_share} burst records copied");
+    assert!(
+        at_kill < victims_share,
+        "the kill must land while the victim copies: it had copied all {victims_share}"
+    );
     let (code, _) = stop_daemon_after_signal(victim.into_daemon());
     assert_eq!(code, None, "killed by the signal");
 
@@ -380,18 +423,17 @@ fn kill_9_one_of_three_under_load_moves_its_slots_and_loses_nothing() {
         );
     }
 
-    std::thread::sleep(Duration::from_secs(5));
+    producing.join().expect("the burst's producer");
+    let burst_records = i64::from(PARTITIONS) * BURST;
+    wait_for("the whole burst copied", Duration::from_secs(180), || {
+        (try_total(scene.target, &remote(&burst)).ok()? >= burst_records).then_some(())
+    });
     let per_partition = load.stop();
-    let produced = scene.topics.len() as i64 * i64::from(PARTITIONS) * per_partition as i64;
-    assert!(
-        before_kill < produced,
-        "the kill must land mid-copy: {before_kill} of {produced} records copied"
-    );
     scene.wait_until_copied(per_partition);
     for m in members {
         stop_gracefully(m);
     }
-    let tally = scene.assert_nothing_lost();
+    let tally = scene.assert_nothing_lost(&[burst]);
     // The killed process held at most one window of records that were
     // fetched but not acknowledged, or acknowledged but not yet covered by
     // its persisted progress (the window counts both, and progress is
@@ -553,7 +595,7 @@ fn a_zombie_under_sigstop_never_wins_and_skips_nothing() {
     for m in members {
         stop_gracefully(m);
     }
-    let tally = scene.assert_nothing_lost();
+    let tally = scene.assert_nothing_lost(&[]);
 
     // Its progress never wins: per partition, the record with the highest
     // epoch is the final one, at the source's end. A record with a lower
@@ -686,7 +728,7 @@ fn scale_1_to_3_then_3_to_1_while_copying_loses_nothing() {
     let per_partition = load.stop();
     scene.wait_until_copied(per_partition);
     stop_gracefully(first);
-    let tally = scene.assert_nothing_lost();
+    let tally = scene.assert_nothing_lost(&[]);
     eprintln!(
         "1 -> 3 -> 1: {} duplicates of {} records",
         tally.duplicates, tally.records
