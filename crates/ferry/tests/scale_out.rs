@@ -909,3 +909,63 @@ fn group_offsets_keep_syncing_after_their_partitions_move() {
         assert_eq!(c.upstream_offset, c.downstream_offset, "{c:?}");
     }
 }
+
+#[test]
+fn status_shows_every_member_and_the_generation() {
+    let scene = Scene::new("members", 1);
+    let members = start_members(&scene.topology, 3);
+    let (shares, _) = wait_until_balanced(&members.iter().collect::<Vec<_>>(), FLOW, SETTLE);
+    let digest = members[0].status().expect("status").config_digest;
+    let client_id = format!("ferry-{}", &digest[..12]);
+
+    for (i, m) in members.iter().enumerate() {
+        // The group as the coordinator describes it: every member with the
+        // slots it was assigned, this one included.
+        let doc = wait_for(
+            &format!("member {i} listing the three members"),
+            Duration::from_secs(30),
+            || m.membership(FLOW).filter(|d| d.members.len() == 3),
+        );
+        assert!(
+            doc.generation.is_some(),
+            "member {i}: no generation: {doc:?}"
+        );
+        let mut listed: Vec<u16> = doc.members.iter().flat_map(|o| o.slots.clone()).collect();
+        listed.sort_unstable();
+        assert_eq!(
+            listed,
+            (0..SLOTS).collect::<Vec<_>>(),
+            "member {i}: {doc:?}"
+        );
+        let me = doc
+            .members
+            .iter()
+            .find(|o| o.member_id == doc.member_id)
+            .unwrap_or_else(|| panic!("member {i} is not among the members it lists: {doc:?}"));
+        assert_eq!(me.slots, shares.owned[i], "member {i}: {doc:?}");
+        for o in &doc.members {
+            assert_eq!(o.client_id, client_id, "one topology file: {doc:?}");
+        }
+        assert!(!doc.topology_mismatch, "member {i}: {doc:?}");
+        let series = |name: &str| m.metric(&format!("{name}{{flow=\"{FLOW}\"}}"));
+        assert_eq!(series("ferry_group_members"), Some(3.0), "member {i}");
+        assert_eq!(series("ferry_topology_mismatch"), Some(0.0), "member {i}");
+    }
+
+    // The time since the last rebalance goes on counting while the group
+    // is stable, in /status and in /metrics.
+    let since = |m: &Member| {
+        let doc = m.membership(FLOW).expect("membership");
+        let metric = m
+            .metric(&format!("ferry_seconds_since_rebalance{{flow=\"{FLOW}\"}}"))
+            .expect("ferry_seconds_since_rebalance");
+        (doc.seconds_since_rebalance, metric)
+    };
+    let before = since(&members[0]);
+    std::thread::sleep(Duration::from_secs(3));
+    let after = since(&members[0]);
+    assert!(
+        after.0 - before.0 >= 2.0 && after.1 - before.1 >= 2.0,
+        "seconds since the last rebalance (status, metric): {before:?}, 3 s later {after:?}"
+    );
+}
