@@ -28,6 +28,12 @@ impl TopologyDiff {
 /// Compares the running topology with a reloaded one.
 pub fn diff(old: &Topology, new: &Topology) -> TopologyDiff {
     let mut d = TopologyDiff::default();
+    if old.engine.group_prefix != new.engine.group_prefix {
+        d.not_reloadable.push(format!(
+            "engine.group_prefix: changed from {} to {}; the flows' groups cannot change at runtime, restart every process of the flows",
+            old.engine.group_prefix, new.engine.group_prefix
+        ));
+    }
     if old.http.listen != new.http.listen {
         d.not_reloadable.push(format!(
             "http.listen: changed from {} to {}; the listen address cannot change at runtime, restart Ferry",

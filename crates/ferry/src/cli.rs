@@ -29,6 +29,17 @@ pub enum Command {
         /// Stop once every partition reached the end offsets seen at start.
         #[arg(long, value_enum, value_name = "CONDITION")]
         until: Option<Until>,
+        /// Serve metrics, health and `/status` here instead of the file's
+        /// `http.listen`, so that several processes on one host can run the
+        /// same topology file (its digest is how members recognise each
+        /// other).
+        #[arg(long, value_name = "HOST:PORT")]
+        http_listen: Option<std::net::SocketAddr>,
+        /// Acknowledge that a flow's `slots` changed: its slots topic is
+        /// recreated with the new count. Stop every other process of the
+        /// flow first.
+        #[arg(long)]
+        allow_reslot: bool,
     },
     /// Validate a topology file and print a summary of clusters and flows.
     Check {

@@ -1023,6 +1023,7 @@ listen = "127.0.0.1:0"
         ),
     )
     .unwrap();
+    ferry_testkit::topology::give_own_group(&topology);
     let log = FERRY.run_until_caught_up(&topology);
     assert!(log.contains("taking over from MirrorMaker 2"), "{log}");
     // Every source record exactly once in the target topic: MM2's copies,
@@ -1165,6 +1166,7 @@ listen = "127.0.0.1:0"
         ),
     )
     .unwrap();
+    ferry_testkit::topology::give_own_group(&topology);
 
     let (code, plan, stderr) = FERRY.output(&["plan", "-c", topology.to_str().unwrap()]);
     assert_eq!(code, Some(0), "{plan}{stderr}");

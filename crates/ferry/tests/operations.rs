@@ -312,6 +312,7 @@ level = "debug"
         ),
     )
     .unwrap();
+    ferry_testkit::topology::give_own_group(&topology);
     let daemon = FERRY.start(&topology);
     wait_for("the copy", Duration::from_secs(60), || {
         (try_total(target, &format!("src.{topic}")).ok()? == 100).then_some(())

@@ -217,6 +217,7 @@ listen = "127.0.0.1:0"
         ),
     )
     .unwrap();
+    ferry_testkit::topology::give_own_group(&topology);
     let daemon = FERRY.start(&topology);
 
     // Steady traffic on the flow that does not touch the SCRAM cluster, all
@@ -369,6 +370,7 @@ status_public = true   # the test reads /status to look for the secret
         ),
     )
     .unwrap();
+    ferry_testkit::topology::give_own_group(&topology);
 
     let (code, out) = check_connect(&topology);
     assert_eq!(code, Some(0), "{out}");

@@ -57,6 +57,7 @@ pub mod cut_over;
 mod error;
 mod flow;
 mod internal;
+mod lanes;
 mod lookups;
 mod membership;
 pub mod progress;
@@ -128,6 +129,9 @@ pub struct Supervisor {
     cut_over: BTreeMap<FlowId, CutOverTopics>,
     /// Flows whose persisted cut-over state is loaded into `cut_over`.
     restored: BTreeSet<FlowId>,
+    /// `ferry run --allow-reslot`: a slots topic with another partition
+    /// count than the flow's `slots` is recreated instead of refused.
+    allow_reslot: bool,
 }
 
 impl Supervisor {
@@ -142,7 +146,15 @@ impl Supervisor {
             flows: BTreeMap::new(),
             cut_over: BTreeMap::new(),
             restored: BTreeSet::new(),
+            allow_reslot: false,
         }
+    }
+
+    /// Recreates a flow's slots topic whose partition count differs from
+    /// the flow's `slots` (`ferry run --allow-reslot`).
+    pub fn allow_reslot(mut self, allow: bool) -> Self {
+        self.allow_reslot = allow;
+        self
     }
 
     /// Shared, cheap-to-read state for metrics, health and `/status`.
@@ -189,6 +201,7 @@ impl Supervisor {
         .with_mm2_offsets_cluster(mm2_offsets_cluster)
         .with_metrics(flow_metrics)
         .with_group(flow::GroupSettings {
+            allow_reslot: self.allow_reslot,
             prefix: self.topology.engine.group_prefix.clone(),
             // Members compare these to see who runs another topology file.
             client_id: format!(
@@ -514,4 +527,48 @@ fn cluster_of(
             flow.id()
         ))
     })
+}
+
+/// A flow whose `slots` differ from its slots topic's partition count: the
+/// flow ran with another slot count before.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangedSlots {
+    /// The flow's index in the topology file (`flows[N]`).
+    pub index: usize,
+    /// What is wrong and how to proceed.
+    pub message: String,
+}
+
+/// Checks, before anything starts, that every enabled flow's slots topic
+/// (if it exists) has one partition per slot. A target that does not answer
+/// within a few seconds is not checked here: the flow itself refuses to run
+/// with a changed slot count, and says so in its status.
+pub async fn changed_slots(topology: &Topology) -> Vec<ChangedSlots> {
+    let mut changed = Vec::new();
+    for (index, flow) in topology.flows.iter().enumerate() {
+        let Some(target) = topology.clusters.get(&flow.target).filter(|_| flow.enabled) else {
+            continue;
+        };
+        let Ok(admin) = clients::admin(target, "ferry-preflight")
+            .and_then(|a| a.clone_with_timeout(std::time::Duration::from_secs(5)))
+        else {
+            continue;
+        };
+        let topic = flow.slots_topic();
+        if let Ok(Some(partitions)) =
+            topics::slots_topic_partitions(&admin, &target.name, &topic).await
+        {
+            if partitions != usize::from(flow.slots) {
+                changed.push(ChangedSlots {
+                    index,
+                    message: format!(
+                        "cluster {}, topic {topic}: {}",
+                        target.name,
+                        topics::reslot_refusal(partitions, flow.slots)
+                    ),
+                });
+            }
+        }
+    }
+    changed
 }

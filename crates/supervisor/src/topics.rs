@@ -2,6 +2,7 @@
 //! with the right partition count and configs.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use ferry_admin::{Admin, AdminError, ConfigChange, ConfigSource, NewTopicSpec};
 use ferry_config::{Flow, TopicNaming};
@@ -192,23 +193,56 @@ pub async fn ensure_slots_topic(
     cluster: &str,
     topic: &str,
     slots: u16,
-    replication: Option<i32>,
+    (replication, allow_reslot): (Option<i32>, bool),
 ) -> Result<(), EngineError> {
-    let existing = admin
-        .topic_metadata()
-        .await
-        .map_err(|e| EngineError::request(Place::topic(cluster, topic), "cannot list topics", e))?
-        .get(topic)
-        .copied();
+    let existing = slots_topic_partitions(admin, cluster, topic).await?;
     match existing {
         Some(n) if n == usize::from(slots) => Ok(()),
-        Some(n) => Err(EngineError::Topic {
+        Some(n) if !allow_reslot => Err(EngineError::Topic {
             cluster: cluster.to_string(),
             topic: topic.to_string(),
-            cause: format!(
-                "the flow's slots topic has {n} partitions but the flow has {slots} slots: every process of a flow must use the same `slots`; to change it, stop every process, delete the topic and start them with `ferry run --allow-reslot`"
-            ),
+            cause: reslot_refusal(n, slots),
         }),
+        Some(n) => {
+            tracing::warn!(
+                cluster,
+                topic,
+                from = n,
+                to = slots,
+                "--allow-reslot: recreating the flow's slots topic with the new slot count"
+            );
+            admin.delete_topics(&[topic]).await.map_err(|e| {
+                EngineError::request(
+                    Place::topic(cluster, topic),
+                    "cannot delete the slots topic to re-slot",
+                    e,
+                )
+            })?;
+            // Deletion completes asynchronously on the brokers.
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+            while slots_topic_partitions(admin, cluster, topic)
+                .await?
+                .is_some()
+            {
+                if tokio::time::Instant::now() > deadline {
+                    return Err(EngineError::Topic {
+                        cluster: cluster.to_string(),
+                        topic: topic.to_string(),
+                        cause: "the slots topic was not deleted within 30 s; re-slotting retries"
+                            .into(),
+                    });
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Box::pin(ensure_slots_topic(
+                admin,
+                cluster,
+                topic,
+                slots,
+                (replication, false),
+            ))
+            .await
+        }
         None => {
             let mut spec = NewTopicSpec::new(topic, i32::from(slots));
             spec.configs = vec![
@@ -230,6 +264,27 @@ pub async fn ensure_slots_topic(
             }
         }
     }
+}
+
+/// The partition count of the slots topic, if it exists.
+pub async fn slots_topic_partitions(
+    admin: &Admin,
+    cluster: &str,
+    topic: &str,
+) -> Result<Option<usize>, EngineError> {
+    Ok(admin
+        .topic_metadata()
+        .await
+        .map_err(|e| EngineError::request(Place::topic(cluster, topic), "cannot list topics", e))?
+        .get(topic)
+        .copied())
+}
+
+/// Why a flow whose `slots` changed does not start.
+pub fn reslot_refusal(partitions: usize, slots: u16) -> String {
+    format!(
+        "the flow's slots topic has {partitions} partitions but the flow has {slots} slots: every process of a flow must use the same `slots`; to change it, stop every process of the flow and start one with `ferry run --allow-reslot`"
+    )
 }
 
 /// Creates a one-partition topic with one config unless it exists.

@@ -30,12 +30,39 @@ status_public = true     # lock_http() replaces this line with a control token
 
 [log]
 level = "info"
+
+{}
 "#,
         source.bootstrap_servers(),
-        target.bootstrap_servers()
+        target.bootstrap_servers(),
+        own_group(dir)
     );
     std::fs::write(&path, text).expect("write topology");
     path
+}
+
+/// An `[engine]` table with a group prefix of its own. Suites run daemons
+/// of flows with the same cluster names side by side on shared brokers; in
+/// one group they would share the flows' slots (each copying only some
+/// partitions of its own topics), so the topologies of each test directory
+/// (a fresh temporary one per test) get their own group. Processes meant to
+/// share a flow run topologies from the same directory.
+pub fn own_group(dir: &Path) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    dir.hash(&mut hasher);
+    format!(
+        "[engine]\ngroup_prefix = \"ferry-test-{:016x}\"\n",
+        hasher.finish()
+    )
+}
+
+/// Appends [`own_group`] to a topology file written by hand.
+pub fn give_own_group(topology: &Path) {
+    let mut text = std::fs::read_to_string(topology).expect("read topology");
+    text.push('\n');
+    text.push_str(&own_group(topology.parent().unwrap_or(Path::new("."))));
+    std::fs::write(topology, text).expect("write topology");
 }
 
 /// Gives a topology written by [`write_topology`] a control token, read from

@@ -21,7 +21,19 @@ use crate::exit;
 
 pub fn dispatch(cli: Cli) -> u8 {
     match cli.command {
-        Command::Run { config, until } => run::run(&config, until),
+        Command::Run {
+            config,
+            until,
+            http_listen,
+            allow_reslot,
+        } => run::run(
+            &config,
+            run::RunOptions {
+                until,
+                http_listen,
+                allow_reslot,
+            },
+        ),
         Command::Check { config, connect } => check::check(&config, connect),
         Command::Status { config, json } => status::status(&config, json),
         Command::Demo { records, quiet } => demo::demo(records, quiet),

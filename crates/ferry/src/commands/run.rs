@@ -17,12 +17,34 @@ use tokio_util::sync::CancellationToken;
 use crate::cli::Until;
 use crate::{exit, logging, shutdown};
 
-pub fn run(path: &Path, until: Option<Until>) -> u8 {
+/// What `ferry run` takes besides the topology file.
+#[derive(Debug, Clone, Copy)]
+pub struct RunOptions {
+    /// `--until`.
+    pub until: Option<Until>,
+    /// `--http-listen`: replaces the file's `http.listen`, at start and at
+    /// every reload.
+    pub http_listen: Option<std::net::SocketAddr>,
+    /// `--allow-reslot`.
+    pub allow_reslot: bool,
+}
+
+impl RunOptions {
+    fn apply(&self, topology: &mut ferry_config::Topology) {
+        if let Some(listen) = self.http_listen {
+            topology.http.listen = listen;
+        }
+    }
+}
+
+pub fn run(path: &Path, options: RunOptions) -> u8 {
+    let RunOptions { until, .. } = options;
     let loaded = match super::load_topology(path) {
         Ok(l) => l,
         Err(code) => return code,
     };
-    let topology = loaded.topology;
+    let mut topology = loaded.topology;
+    options.apply(&mut topology);
     // The certificate files are bad input like the rest of the file:
     // reported before anything starts.
     let tls = match topology
@@ -60,7 +82,22 @@ pub fn run(path: &Path, until: Option<Until>) -> u8 {
             partition_lag: topology.http.partition_metrics,
             ..MetricsOptions::default()
         }));
-        let mut supervisor = Supervisor::new(topology.clone(), mode, metrics.clone());
+        if !options.allow_reslot {
+            let changed = ferry_supervisor::changed_slots(&topology).await;
+            for c in &changed {
+                eprintln!(
+                    "error: {}: flows[{}].slots: {}",
+                    path.display(),
+                    c.index,
+                    c.message
+                );
+            }
+            if !changed.is_empty() {
+                return exit::BAD_INPUT;
+            }
+        }
+        let mut supervisor = Supervisor::new(topology.clone(), mode, metrics.clone())
+            .allow_reslot(options.allow_reslot);
         let readiness = Readiness::new();
         let (control_tx, control_rx) = control_channel();
         // Bind before any flow starts: a taken port is reported at once.
@@ -134,7 +171,7 @@ pub fn run(path: &Path, until: Option<Until>) -> u8 {
         if mode == RunMode::Continuous {
             reload_until_cancelled(
                 &mut supervisor,
-                path,
+                (path, options),
                 &metrics,
                 tls.as_deref(),
                 control_rx,
@@ -176,7 +213,7 @@ pub fn run(path: &Path, until: Option<Until>) -> u8 {
 /// flows too and so take turns with reloads.
 async fn reload_until_cancelled(
     supervisor: &mut Supervisor,
-    path: &Path,
+    (path, options): (&Path, RunOptions),
     metrics: &Metrics,
     tls: Option<&TlsIdentity>,
     mut control: ControlReceiver,
@@ -200,7 +237,8 @@ async fn reload_until_cancelled(
                         tracing::error!(error = %e, "reload rejected: the topology file is invalid; keeping the running topology");
                         ReloadResult::Rejected
                     }
-                    Ok(loaded) => {
+                    Ok(mut loaded) => {
+                        options.apply(&mut loaded.topology);
                         for w in &loaded.warnings {
                             tracing::warn!("{w}");
                         }

@@ -266,6 +266,14 @@ impl OffsetRegistry {
             .map_or(Translation::Unknown, |p| p.translate(upstream))
     }
 
+    /// Every partition with a map.
+    pub(crate) fn partitions(&self) -> Vec<(String, i32)> {
+        lock(&self.partitions)
+            .iter()
+            .flat_map(|(t, p)| p.keys().map(move |p| (t.to_string(), *p)))
+            .collect()
+    }
+
     fn all(&self) -> Vec<Arc<PartitionOffsets>> {
         lock(&self.partitions)
             .values()
@@ -282,6 +290,31 @@ impl OffsetRegistry {
             offsets.state().map.absorb_older(older);
         }
         self.ready.store(true, Ordering::Release);
+    }
+
+    /// Forgets a partition another process copies now: if this process
+    /// owns it again later, its map starts over and takes the history (its
+    /// own and the other owners') from the offset-syncs topic again.
+    pub(crate) fn forget(&self, topic: &str, partition: i32) {
+        if let Some(partitions) = lock(&self.partitions).get_mut(topic) {
+            partitions.remove(&partition);
+        }
+    }
+
+    /// Puts the history replayed from the offset-syncs topic under the live
+    /// maps of the partitions `wanted` selects (partitions this process
+    /// just started to copy), leaving the others alone.
+    pub(crate) fn absorb_history_of(&self, replay: SyncReplay, wanted: impl Fn(&str, i32) -> bool) {
+        for ((topic, partition), older) in replay.into_maps() {
+            if !wanted(&topic, partition) {
+                continue;
+            }
+            let topic: Arc<str> = Arc::from(topic.as_str());
+            self.entry(&topic, partition)
+                .state()
+                .map
+                .absorb_older(older);
+        }
     }
 
     /// Emits, for every partition, a sync at its last acknowledged record if

@@ -46,6 +46,9 @@ pub(crate) struct Setup {
 /// The running checkpointing tasks of one flow. Dropping it stops them.
 pub(crate) struct Checkpointing {
     registry: Arc<OffsetRegistry>,
+    /// Where the flow's offset syncs are: read again for partitions of
+    /// slots this process is given.
+    syncs_at: (Cluster, String),
     stop_cycle: CancellationToken,
     stop_writer: CancellationToken,
     stop_heartbeats: CancellationToken,
@@ -93,6 +96,7 @@ impl Checkpointing {
 
         let (syncs_cluster, syncs_topic) = offset_syncs_location(&flow, &source, &target);
         let syncs_cluster = syncs_cluster.clone();
+        let syncs_topic_name = syncs_topic.clone();
         let (syncs_admin, syncs_replication) = match flow.offset_syncs_location {
             SyncsLocation::Target => (target_admin.clone(), flow.replication_factor),
             SyncsLocation::Source => (source_admin.clone(), None),
@@ -173,6 +177,7 @@ impl Checkpointing {
             ))
         });
         Ok(Checkpointing {
+            syncs_at: (syncs_cluster.clone(), syncs_topic_name),
             registry,
             stop_cycle,
             stop_writer,
@@ -182,6 +187,44 @@ impl Checkpointing {
             rebuild: Some(rebuild),
             heartbeats,
         })
+    }
+
+    /// Partitions change hands: every sync chain ends at its last
+    /// acknowledged record (for the next owner to read), and the maps of
+    /// the partitions `is_released` selects are forgotten here.
+    pub fn release(&self, is_released: impl Fn(&str, i32) -> bool) {
+        self.registry.flush_syncs();
+        for (topic, partition) in self.registry.partitions() {
+            if is_released(&topic, partition) {
+                self.registry.forget(&topic, partition);
+            }
+        }
+    }
+
+    /// This process was given partitions another one copied: their history
+    /// is read from the offset-syncs topic in the background and put under
+    /// what this process records from now on. Until it is there, offsets
+    /// older than this process's first copy translate to nothing (no
+    /// checkpoint, never a wrong one).
+    pub fn take_over(&self, is_taken: impl Fn(&str, i32) -> bool + Send + 'static) {
+        let registry = self.registry.clone();
+        let (cluster, topic) = self.syncs_at.clone();
+        tokio::spawn(async move {
+            let mut backoff = retry_backoff();
+            for _ in 0..5 {
+                match read_syncs(&cluster, &topic, READ_TIMEOUT).await {
+                    Ok(replay) => {
+                        registry.absorb_history_of(replay, is_taken);
+                        return;
+                    }
+                    Err(e) => {
+                        let wait = backoff.next_wait();
+                        tracing::warn!(error = %e, retry_in = ?wait, "reading the offset history of partitions taken over failed");
+                        tokio::time::sleep(wait).await;
+                    }
+                }
+            }
+        });
     }
 
     /// At the drain, after the data plane acknowledged everything: flushes

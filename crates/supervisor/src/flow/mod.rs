@@ -31,9 +31,9 @@ use tracing::Instrument;
 use crate::checkpoints::{self, Checkpointing, OffsetRegistry};
 use crate::clients::{client_config, ClusterContext, Role};
 use crate::internal::InternalProducer;
+use crate::lanes::Lanes;
 use crate::lookups::Lookups;
 use crate::membership::Membership;
-use crate::pump::DataPlane;
 use crate::status::{FlowState, FlowStatus};
 use crate::topics;
 use crate::EngineError;
@@ -100,6 +100,8 @@ pub(crate) struct GroupSettings {
     pub prefix: String,
     /// The client id the other members see: names the topology file.
     pub client_id: String,
+    /// Recreate a slots topic whose partition count is not `slots`.
+    pub allow_reslot: bool,
 }
 
 impl Default for GroupSettings {
@@ -107,6 +109,7 @@ impl Default for GroupSettings {
         GroupSettings {
             prefix: ferry_config::EngineSettings::DEFAULT_GROUP_PREFIX.to_string(),
             client_id: "ferry".to_string(),
+            allow_reslot: false,
         }
     }
 }
@@ -234,7 +237,7 @@ impl FlowRunner {
             &self.target.name,
             &self.flow.slots_topic(),
             self.flow.slots,
-            self.flow.replication_factor,
+            (self.flow.replication_factor, self.group.allow_reslot),
         )
         .await?;
         let (membership, slot_events) = Membership::join(
@@ -260,7 +263,7 @@ impl FlowRunner {
             target: self.target.clone(),
             mm2_offsets_cluster: self.mm2_offsets_cluster.clone(),
             status: self.status.clone(),
-            plane: DataPlane::start(&self.flow, &self.source, &self.target, self.metrics.clone())?,
+            plane: Lanes::start(&self.flow, &self.source, &self.target, self.metrics.clone())?,
             metrics: self.metrics.clone(),
             source_admin: admin(&self.source)?,
             target_admin,

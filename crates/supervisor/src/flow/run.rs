@@ -32,6 +32,10 @@ use crate::status::FlowState;
 use crate::topics;
 use crate::{EngineError, Place};
 
+/// How often `/status` and the metrics get this process's slots between
+/// rebalances (for the seconds since the last one).
+const MEMBERSHIP_REFRESH: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// How the loop goes on after an event: `Break` carries the run's outcome.
 type Next = ControlFlow<Result<(), EngineError>>;
 
@@ -100,6 +104,12 @@ pub(super) struct FlowRun<'r> {
     /// Rebalances this process went through, and when the last one was.
     rebalances: u64,
     last_rebalance: Instant,
+    /// The group's members as the coordinator last described them.
+    members: Vec<ferry_http::MemberDocument>,
+    /// True while a member runs another topology file than this process.
+    topology_mismatch: bool,
+    /// When `/status` last got this process's membership.
+    last_published: Instant,
 }
 
 impl<'r> FlowRun<'r> {
@@ -139,6 +149,9 @@ impl<'r> FlowRun<'r> {
             slot_events,
             rebalances: 0,
             last_rebalance: Instant::now(),
+            members: Vec::new(),
+            topology_mismatch: false,
+            last_published: Instant::now(),
         }
     }
 
@@ -159,7 +172,7 @@ impl<'r> FlowRun<'r> {
                 // A topic task stopped a partition and waits for its
                 // watermark to be persisted before retrying it.
                 Some(reply) = self.write_requests.recv() => self.on_write_asked(reply).await,
-                _ = self.ctx.plane.window.write_due(), if self.progress_writable => {
+                _ = self.ctx.plane.write_due(), if self.progress_writable => {
                     self.on_write_due().await
                 }
                 _ = self.commit.tick() => self.on_commit_tick().await,
@@ -212,6 +225,7 @@ impl<'r> FlowRun<'r> {
                 if let Some(metrics) = &self.ctx.metrics {
                     metrics.topic_discovery();
                 }
+                self.describe_members().await;
                 self.runner.status.set_state(FlowState::Running);
             }
             Err(e) => {
@@ -244,6 +258,9 @@ impl<'r> FlowRun<'r> {
     /// bounded run the check whether every partition caught up.
     async fn on_commit_tick(&mut self) -> Next {
         self.persist().await;
+        if self.ctx.ownership.joined() && self.last_published.elapsed() >= MEMBERSHIP_REFRESH {
+            self.publish_membership();
+        }
         let due = lag_refresh_interval(self.ctx.status.slot_count());
         if self.last_lag_refresh.is_none_or(|at| at.elapsed() >= due) {
             self.last_lag_refresh = Some(Instant::now());
@@ -278,8 +295,69 @@ impl<'r> FlowRun<'r> {
         if let Some(m) = &self.ctx.metrics {
             m.membership().rebalanced();
         }
+        self.describe_members().await;
         self.publish_membership();
         next
+    }
+
+    /// Asks the group coordinator who the members are and which topology
+    /// file each runs (its client id names the file's digest). Members on
+    /// different files still never copy a partition twice (the group gives
+    /// each slot to one of them), but they may copy different topics or
+    /// name them differently: that is worth an operator's attention.
+    async fn describe_members(&mut self) {
+        let Some(membership) = &self.membership else {
+            return;
+        };
+        let group = membership.group.clone();
+        let described = self
+            .ctx
+            .target_admin
+            .describe_consumer_groups(&[group.as_str()])
+            .await;
+        let Some(description) = described.ok().and_then(|d| d.into_iter().next()) else {
+            tracing::debug!(
+                group,
+                "cannot describe the flow's group; members not refreshed"
+            );
+            return;
+        };
+        let own = self.runner.group.client_id.as_str();
+        let slots_topic = self.ctx.flow.slots_topic();
+        self.members = description
+            .members
+            .into_iter()
+            .map(|m| ferry_http::MemberDocument {
+                slots: m
+                    .assignment
+                    .iter()
+                    .filter(|(t, _)| *t == slots_topic)
+                    .filter_map(|(_, p)| SlotId::try_from(*p).ok())
+                    .collect(),
+                client_id: m.client_id,
+                host: m.host,
+                member_id: m.consumer_id,
+            })
+            .collect();
+        let mismatch = self.members.iter().any(|m| m.client_id != own);
+        if mismatch && !self.topology_mismatch {
+            let others: Vec<&str> = self
+                .members
+                .iter()
+                .filter(|m| m.client_id != own)
+                .map(|m| m.host.as_str())
+                .collect();
+            tracing::error!(
+                group,
+                ?others,
+                "members of this flow's group run a different topology file (their client id names another digest): each partition is still copied by one process only, but which topics are copied and how they are named may differ; give every process the same file"
+            );
+        }
+        self.topology_mismatch = mismatch;
+        if let Some(m) = &self.ctx.metrics {
+            m.membership().set_members(self.members.len());
+            m.membership().set_topology_mismatch(mismatch);
+        }
     }
 
     /// Claims the new slots, reads the progress their previous owners
@@ -336,7 +414,13 @@ impl<'r> FlowRun<'r> {
             owned = self.ctx.ownership.owned().len(),
             "slots assigned"
         );
+        // Their offset maps start over and take the whole history from the
+        // offset-syncs topic, the previous owner's last syncs included.
+        let flow = self.ctx.flow.clone();
+        let gained = move |t: &str, p: i32| slots.contains(&flow.slot_of(t, p));
+        self.checkpointing.release(&gained);
         self.tell_topics().await;
+        self.checkpointing.take_over(gained);
         Next::Continue(())
     }
 
@@ -358,6 +442,10 @@ impl<'r> FlowRun<'r> {
             self.ctx.ownership.begin_release(slots);
         }
         self.tell_topics().await;
+        let flow = self.ctx.flow.clone();
+        let released: Vec<SlotId> = slots.to_vec();
+        self.checkpointing
+            .release(move |t, p| released.contains(&flow.slot_of(t, p)));
         if !lost {
             self.persist().await;
             if !self.progress_writable {
@@ -410,7 +498,8 @@ impl<'r> FlowRun<'r> {
 
     /// Puts this process's slots and the group's members into `/status`
     /// and the metrics.
-    fn publish_membership(&self) {
+    fn publish_membership(&mut self) {
+        self.last_published = Instant::now();
         let owned = self.ctx.ownership.owned();
         let flow = &self.ctx.flow;
         let partitions = self.ctx.status.slots();
@@ -440,7 +529,7 @@ impl<'r> FlowRun<'r> {
                 })
                 .collect(),
             slots_total: flow.slots,
-            topology_mismatch: false,
+            topology_mismatch: self.topology_mismatch,
         };
         if let Some(m) = &self.ctx.metrics {
             m.membership().set_slots_owned(owned.len());
