@@ -6,9 +6,9 @@
 //! current owner's.
 //!
 //! The flows' group uses a 6 s session timeout (set on the target's client
-//! properties) so that a lost member is noticed quickly, and a unique group
-//! prefix per test so that tests running side by side on the shared
-//! brokers never join each other's group.
+//! properties) so that a lost member is noticed quickly; each test's
+//! topology directory has a group of its own, so tests running side by side
+//! on the shared brokers never join each other's group.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -52,8 +52,9 @@ const SETTLE: Duration = Duration::from_secs(60);
 const FENCED_LOG: &str = "session lost";
 
 /// A topology whose flow copies the topics matching `topics` with
-/// [`SLOTS`] slots, a small window, a unique group prefix and a short
-/// session timeout, plus `extra` flow keys.
+/// [`SLOTS`] slots, a small window and a short session timeout, plus
+/// `extra` flow keys. Its group is the test directory's own (see
+/// `write_topology`), so every member must run this very file.
 fn topology(
     dir: &Path,
     source: &KafkaCluster,
@@ -64,15 +65,13 @@ fn topology(
     let flow = one_flow(&format!(
         "topics = [\"{topics}\"]\nslots = {SLOTS}\nmax_in_flight_bytes = {WINDOW_BYTES}\n{extra}"
     ));
-    let prefix = unique_name("scale");
     let session_ms = SESSION.as_millis();
     write_topology(
         dir,
         source,
         target,
         &format!(
-            "{flow}\n[engine]\ngroup_prefix = \"{prefix}\"\n\n\
-             [clusters.dst.client]\n\"session.timeout.ms\" = \"{session_ms}\"\n\
+            "{flow}\n[clusters.dst.client]\n\"session.timeout.ms\" = \"{session_ms}\"\n\
              \"heartbeat.interval.ms\" = \"1000\"\n"
         ),
     )
