@@ -796,6 +796,13 @@ fn three_processes_keep_consumer_failover_exact() {
     let (shares, _) = wait_until_balanced(&members.iter().collect::<Vec<_>>(), FLOW, SETTLE);
     eprintln!("{shares}");
     let remote = remote(&topic);
+    // The members start one after the other, so the first one owns every
+    // slot for a moment and may copy before handing slots on: the copy
+    // must still be exact, which also keeps the translation exact.
+    wait_for("every record copied", Duration::from_secs(60), || {
+        (try_total(target, &remote).ok()? >= 1200).then_some(())
+    });
+    assert_same(source, &topic, target, &remote, 1200);
     let synced = wait_for_synced_offsets(target, &group, &remote, &committed);
     let mut more = SequenceSpec::new(3, 100);
     more.first_seq = 400;
