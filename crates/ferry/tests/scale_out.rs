@@ -564,9 +564,12 @@ fn a_zombie_under_sigstop_never_wins_and_skips_nothing() {
 
     let resumed_ms = now_ms();
     zombie.signal(libc::SIGCONT);
-    wait_for("the zombie noticing its lost session", SETTLE, || {
-        zombie.log().contains(FENCED_LOG).then_some(())
+    let fenced = wait_for("the zombie noticing its lost session", SETTLE, || {
+        let log = zombie.log();
+        let line = log.lines().find(|l| l.contains(FENCED_LOG))?;
+        Some(line.to_string())
     });
+    eprintln!("the zombie, resumed: {fenced}");
     let (rejoined, took) = wait_until_balanced(&members.iter().collect::<Vec<_>>(), FLOW, SETTLE);
     eprintln!("after SIGCONT the three settled in {took:?}: {rejoined}");
     let now = zombie.membership(FLOW).expect("the zombie's membership");
