@@ -365,3 +365,27 @@ topics = ["t"]
     );
     assert!(!all.contains("oidc-sentinel-5ecret"), "{all}");
 }
+
+#[test]
+fn slots_outside_1_to_1024_exit_2_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    for slots in ["0", "2000"] {
+        let topo = dir.path().join(format!("slots-{slots}.toml"));
+        std::fs::write(
+            &topo,
+            format!(
+                "[clusters.a]\nbootstrap_servers = \"127.0.0.1:1\"\n\
+                 [clusters.b]\nbootstrap_servers = \"127.0.0.1:2\"\n\
+                 [[flows]]\nsource = \"a\"\ntarget = \"b\"\ntopics = [\"t\"]\nslots = {slots}\n"
+            ),
+        )
+        .unwrap();
+        let out = ferry(&["check", "-c", topo.to_str().unwrap()]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "slots = {slots}: {stderr}");
+        assert!(
+            stderr.contains(&format!("  - flows[0].slots: invalid slots {slots}")),
+            "slots = {slots}: {stderr}"
+        );
+    }
+}

@@ -27,6 +27,10 @@
 //!   offsets and consumers the way applications use them; [`inspect`]:
 //!   topics and topic configs read through rdkafka's own clients; [`scrape`]:
 //!   reading a daemon's `/metrics` and `/status`.
+//! - [`members`]: several `ferry run` processes sharing one topology through
+//!   a flow's consumer group: the slots each owns (typed `/status`), whether
+//!   they share them exactly once, background load, end offsets sampled over
+//!   time, and an at-least-once tally of a replica.
 //! - [`proc`]: spawning children that die with the test process, and their
 //!   peak RSS / CPU time, for benchmarks.
 //! - `src/bin/ferry-testkit-brokers.rs`: starts shared clusters once for a
@@ -52,6 +56,7 @@ pub mod http_stub;
 pub mod inspect;
 pub mod kafka;
 pub mod kdc;
+pub mod members;
 pub mod mock;
 pub mod proc;
 pub mod scrape;
