@@ -169,6 +169,9 @@ pub(crate) struct Membership {
     poller: Option<JoinHandle<()>>,
     /// The flow's group.
     pub group: String,
+    /// How long the coordinator waits for a silent member before it moves
+    /// that member's slots.
+    pub session_timeout: Duration,
 }
 
 /// How long a revocation may wait for the flow before the slots are
@@ -297,6 +300,10 @@ impl Membership {
                 cfg.set(key, default);
             }
         }
+        let session_timeout = cfg
+            .get("session.timeout.ms")
+            .and_then(|ms| ms.parse().ok())
+            .map_or(Duration::from_secs(10), Duration::from_millis);
         let consumer: BaseConsumer<MembershipContext> = cfg
             .create_with_context(MembershipContext {
                 cluster: ClusterContext::new(target),
@@ -339,6 +346,7 @@ impl Membership {
                 stop,
                 poller: Some(poller),
                 group,
+                session_timeout,
             },
             receiver,
         ))

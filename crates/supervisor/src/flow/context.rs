@@ -67,6 +67,8 @@ pub(super) struct Resume {
     /// Read again whenever the group gives this process more slots: their
     /// previous owner persisted its progress just before.
     pub progress: std::sync::Mutex<ProgressMap>,
+    /// The highest epoch saved per slot, with the progress.
+    pub epochs: std::sync::Mutex<HashMap<SlotId, i64>>,
     /// Where MirrorMaker 2 stopped, for partitions Ferry has no progress for.
     pub handover: HashMap<(String, i32), i64>,
 }
@@ -87,9 +89,7 @@ impl FlowContext {
                     self.flow.replication_factor,
                 )
                 .await?;
-                let progress =
-                    progress::load(&self.target, &self.flow.source, Duration::from_secs(60))
-                        .await?;
+                let (progress, epochs) = self.load_progress().await?;
                 tracing::info!(partitions = progress.len(), "progress loaded");
                 let handover = checkpoints::mm2_resume_positions(
                     &self.flow,
@@ -99,6 +99,7 @@ impl FlowContext {
                 .await?;
                 Ok(Resume {
                     progress: std::sync::Mutex::new(progress),
+                    epochs: std::sync::Mutex::new(epochs),
                     handover,
                 })
             })
@@ -106,12 +107,17 @@ impl FlowContext {
     }
 
     /// Reads the saved progress again (after slots were assigned: their
-    /// previous owners persisted theirs just before) and returns it with
-    /// the highest epoch saved per slot.
-    pub async fn reload_progress(
-        &self,
-    ) -> Result<(ProgressMap, HashMap<SlotId, i64>), EngineError> {
+    /// previous owners persisted theirs just before).
+    pub async fn reload_progress(&self) -> Result<(), EngineError> {
         let resume = self.resume().await?;
+        let (progress, epochs) = self.load_progress().await?;
+        *crate::clock::lock(&resume.progress) = progress;
+        *crate::clock::lock(&resume.epochs) = epochs;
+        Ok(())
+    }
+
+    /// The saved progress, and the highest epoch saved per slot.
+    async fn load_progress(&self) -> Result<(ProgressMap, HashMap<SlotId, i64>), EngineError> {
         let saved =
             progress::load_with_epochs(&self.target, &self.flow.source, Duration::from_secs(60))
                 .await?;
@@ -124,7 +130,6 @@ impl FlowContext {
             *newest = (*newest).max(epoch);
             progress.insert((topic, partition), offset);
         }
-        *crate::clock::lock(&resume.progress) = progress.clone();
         Ok((progress, epochs))
     }
 

@@ -41,6 +41,22 @@ use context::FlowContext;
 use ferry_admin::backoff::Backoff;
 use run::FlowRun;
 
+/// The flow's group being joined (see `membership`): the membership and
+/// the group's decisions once done.
+pub(super) type Joining = std::pin::Pin<
+    Box<
+        dyn std::future::Future<
+                Output = Result<
+                    (
+                        Membership,
+                        tokio::sync::mpsc::Receiver<crate::membership::SlotEvent>,
+                    ),
+                    EngineError,
+                >,
+            > + Send,
+    >,
+>;
+
 /// How long one metadata or offsets request may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 /// How often acknowledged progress is persisted. It bounds the duplicates a
@@ -232,21 +248,24 @@ impl FlowRunner {
     /// then runs its event loop (see [`FlowRun`]) until it stops or fails.
     async fn run_once(&mut self, cancel: &CancellationToken) -> Result<(), EngineError> {
         let target_admin = admin(&self.target)?;
-        topics::ensure_slots_topic(
-            &target_admin,
-            &self.target.name,
-            &self.flow.slots_topic(),
-            self.flow.slots,
-            (self.flow.replication_factor, self.group.allow_reslot),
-        )
-        .await?;
-        let (membership, slot_events) = Membership::join(
-            &self.flow,
-            &self.target,
-            &self.group.prefix,
-            &self.group.client_id,
-            self.shutdown_timeout,
-        )?;
+        // Joined while the rest of the flow starts: creating the slots topic
+        // on a first start takes the target a few hundred milliseconds.
+        let joining: Joining = {
+            let (admin, flow, target) =
+                (target_admin.clone(), self.flow.clone(), self.target.clone());
+            let (group, budget) = (self.group.clone(), self.shutdown_timeout);
+            Box::pin(async move {
+                topics::ensure_slots_topic(
+                    &admin,
+                    &target.name,
+                    &flow.slots_topic(),
+                    flow.slots,
+                    (flow.replication_factor, group.allow_reslot),
+                )
+                .await?;
+                Membership::join(&flow, &target, &group.prefix, &group.client_id, budget)
+            })
+        };
         let target_reader = reader(&self.target, "ferry-target-reader")?;
         let (offsets, syncs_rx) = OffsetRegistry::new();
         let (progress_writes, write_requests) = tokio::sync::mpsc::channel(64);
@@ -306,7 +325,7 @@ impl FlowRunner {
             committer,
             checkpointing,
             (write_requests, final_errors),
-            (membership, slot_events),
+            joining,
         )
         .run(cancel)
         .await

@@ -22,7 +22,9 @@ use tracing::Instrument;
 use super::context::FlowContext;
 use super::progress_writes::{persist_progress, write_progress, CommittedProgress, Owner};
 use super::topic::{mirror_topic, SlotsChanged};
-use super::{blocking, count_error, lag_refresh_interval, FlowRunner, RunMode, REQUEST_TIMEOUT};
+use super::{
+    blocking, count_error, lag_refresh_interval, FlowRunner, Joining, RunMode, REQUEST_TIMEOUT,
+};
 use crate::checkpoints::Checkpointing;
 use crate::clients::ClusterContext;
 use crate::internal::InternalProducer;
@@ -99,8 +101,10 @@ pub(super) struct FlowRun<'r> {
     progress_writable: bool,
     /// This process's membership in the flow's group; left at the drain.
     membership: Option<Membership>,
-    /// What the group decided; closed at the drain.
-    slot_events: mpsc::Receiver<SlotEvent>,
+    /// What the group decided; `None` until joined, closed at the drain.
+    slot_events: Option<mpsc::Receiver<SlotEvent>>,
+    /// The group being joined, polled by the loop until done.
+    joining: Option<Joining>,
     /// Rebalances this process went through, and when the last one was.
     rebalances: u64,
     last_rebalance: Instant,
@@ -110,6 +114,13 @@ pub(super) struct FlowRun<'r> {
     topology_mismatch: bool,
     /// When `/status` last got this process's membership.
     last_published: Instant,
+    /// When the commit timer last fired: a much longer gap means this
+    /// process did not run (stopped, frozen) and may have lost its group
+    /// session without knowing yet.
+    last_commit_tick: Instant,
+    /// Progress writes wait until then after such a gap (see
+    /// [`FlowRun::on_commit_tick`]).
+    writes_held_until: Option<Instant>,
 }
 
 impl<'r> FlowRun<'r> {
@@ -122,7 +133,7 @@ impl<'r> FlowRun<'r> {
             mpsc::Receiver<oneshot::Sender<bool>>,
             mpsc::Receiver<EngineError>,
         ),
-        (membership, slot_events): (Membership, mpsc::Receiver<SlotEvent>),
+        joining: Joining,
     ) -> Self {
         let loading: Loading = {
             let ctx = ctx.clone();
@@ -145,13 +156,16 @@ impl<'r> FlowRun<'r> {
             last_lag_refresh: None,
             live_open: true,
             progress_writable: true,
-            membership: Some(membership),
-            slot_events,
+            membership: None,
+            slot_events: None,
+            joining: Some(joining),
             rebalances: 0,
             last_rebalance: Instant::now(),
             members: Vec::new(),
             topology_mismatch: false,
             last_published: Instant::now(),
+            last_commit_tick: Instant::now(),
+            writes_held_until: None,
         }
     }
 
@@ -176,7 +190,18 @@ impl<'r> FlowRun<'r> {
                     self.on_write_due().await
                 }
                 _ = self.commit.tick() => self.on_commit_tick().await,
-                Some(event) = self.slot_events.recv() => self.on_slot_event(event).await,
+                joined = poll_joining(&mut self.joining), if self.joining.is_some() => {
+                    self.joining = None;
+                    match joined {
+                        Ok((membership, events)) => {
+                            self.membership = Some(membership);
+                            self.slot_events = Some(events);
+                            Next::Continue(())
+                        }
+                        Err(e) => Next::Break(Err(e)),
+                    }
+                }
+                Some(event) = next_slot_event(&mut self.slot_events) => self.on_slot_event(event).await,
                 Some(e) = self.final_errors.recv() => Next::Break(Err(e)),
             };
             if let Next::Break(outcome) = next {
@@ -257,6 +282,7 @@ impl<'r> FlowRun<'r> {
     /// The timer's progress write, the lag refresh when due, and in a
     /// bounded run the check whether every partition caught up.
     async fn on_commit_tick(&mut self) -> Next {
+        self.notice_pause();
         self.persist().await;
         if self.ctx.ownership.joined() && self.last_published.elapsed() >= MEMBERSHIP_REFRESH {
             self.publish_membership();
@@ -278,6 +304,8 @@ impl<'r> FlowRun<'r> {
 
     /// The group assigned or revoked slots.
     async fn on_slot_event(&mut self, event: SlotEvent) -> Next {
+        // The coordinator answered: what this process owns is known again.
+        self.writes_held_until = None;
         let next = match event {
             SlotEvent::Assigned(slots) => self.on_slots_assigned(slots).await,
             SlotEvent::Revoked {
@@ -374,39 +402,55 @@ impl<'r> FlowRun<'r> {
             .and_then(Membership::member_id)
             .unwrap_or_default();
         let slots_topic = self.ctx.flow.slots_topic();
-        let mut claims = Vec::with_capacity(slots.len());
-        for slot in &slots {
-            let claimed = claim(
+        // One round trip for all the claims.
+        let claims = futures::future::join_all(slots.iter().map(|slot| {
+            claim(
                 &self.committer,
                 (&self.ctx.target.name, &slots_topic),
                 *slot,
                 &member,
-            );
-            match claimed.await {
-                Ok(offset) => claims.push((*slot, offset)),
-                Err(e) => return Next::Break(Err(e)),
-            }
-        }
+            )
+        }))
+        .await;
+        let claims: Vec<(SlotId, i64)> = match slots
+            .iter()
+            .zip(claims)
+            .map(|(slot, claimed)| claimed.map(|offset| (*slot, offset)))
+            .collect()
+        {
+            Ok(claims) => claims,
+            Err(e) => return Next::Break(Err(e)),
+        };
         // The first load is polled by the event loop, which is here now.
         if let Some(loading) = self.loading.take() {
             if let Next::Break(outcome) = self.on_progress_loaded(loading.await) {
                 return Next::Break(outcome);
             }
         }
-        if !slots.is_empty() {
-            let (progress, saved_epochs) = match self.ctx.reload_progress().await {
-                Ok(loaded) => loaded,
-                Err(e) => return Next::Break(Err(e)),
-            };
-            self.committed.extend(
-                progress
-                    .into_iter()
-                    .map(|((t, p), v)| ((Arc::from(t.as_str()), p), v)),
-            );
-            for (slot, offset) in claims {
-                let saved = saved_epochs.get(&slot).map_or(offset, |e| e + 1);
-                self.ctx.ownership.add(slot, offset.max(saved));
+        // A claim at offset 0 is the slot's first: nobody persisted progress
+        // for it since the load at start. Any other had an owner before,
+        // which persisted its progress just before letting it go.
+        if claims.iter().any(|(_, offset)| *offset > 0) {
+            if let Err(e) = self.ctx.reload_progress().await {
+                return Next::Break(Err(e));
             }
+            if let Some(resume) = self.ctx.resume.get() {
+                self.committed.extend(
+                    crate::clock::lock(&resume.progress)
+                        .iter()
+                        .map(|((t, p), v)| ((Arc::from(t.as_str()), *p), *v)),
+                );
+            }
+        }
+        let saved_epochs = self
+            .ctx
+            .resume
+            .get()
+            .map(|r| crate::clock::lock(&r.epochs).clone())
+            .unwrap_or_default();
+        for (slot, offset) in claims {
+            let saved = saved_epochs.get(&slot).map_or(offset, |e| e + 1);
+            self.ctx.ownership.add(slot, offset.max(saved));
         }
         self.ctx.ownership.mark_joined();
         tracing::info!(
@@ -516,7 +560,7 @@ impl<'r> FlowRun<'r> {
             member_id: membership
                 .and_then(Membership::member_id)
                 .unwrap_or_default(),
-            members: Vec::new(),
+            members: self.members.clone(),
             partitions: partitions.len(),
             rebalances: self.rebalances,
             seconds_since_rebalance: self.last_rebalance.elapsed().as_secs_f64(),
@@ -539,7 +583,37 @@ impl<'r> FlowRun<'r> {
         self.ctx.status.set_membership(Some(doc));
     }
 
+    /// A process that did not run for longer than its group session (it was
+    /// stopped or frozen) has probably lost its slots, but learns so only
+    /// from the coordinator's next answer. Its progress writes wait for one
+    /// session timeout: the group's verdict arrives first (the slots are
+    /// revoked as lost, and nothing more is written for them), or it keeps
+    /// its slots and writing resumes. Its records would lose to the next
+    /// owner's higher epoch anyway; this keeps them off the progress topic.
+    fn notice_pause(&mut self) {
+        let now = Instant::now();
+        let gap = now.duration_since(self.last_commit_tick);
+        self.last_commit_tick = now;
+        let Some(session) = self.membership.as_ref().map(|m| m.session_timeout) else {
+            return;
+        };
+        if gap > session {
+            tracing::warn!(
+                ?gap,
+                "this process did not run for longer than its group session; progress writes wait until the group confirms or moves its slots"
+            );
+            self.writes_held_until = Some(now + session);
+        }
+    }
+
     async fn persist(&mut self) {
+        if let Some(until) = self.writes_held_until {
+            if Instant::now() < until {
+                self.progress_writable = false;
+                return;
+            }
+            self.writes_held_until = None;
+        }
         self.progress_writable =
             persist_progress(&self.ctx, &self.committer, &mut self.committed).await;
     }
@@ -611,8 +685,10 @@ impl<'r> FlowRun<'r> {
             write_requests,
             membership,
             slot_events,
+            joining,
             ..
         } = self;
+        drop(joining);
         // A revocation from now on does not wait for this flow: the drain
         // persists everything anyway, and the group learns of it when this
         // process leaves below.
@@ -650,6 +726,25 @@ impl<'r> FlowRun<'r> {
             let _ = tokio::task::spawn_blocking(move || membership.leave()).await;
         }
         flush.and(persisted).and(outcome)
+    }
+}
+
+/// Waits for the group to be joined; the caller's guard keeps it from
+/// being polled once done.
+async fn poll_joining(
+    joining: &mut Option<Joining>,
+) -> Result<(Membership, mpsc::Receiver<SlotEvent>), EngineError> {
+    match joining {
+        Some(joining) => joining.await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The group's next decision, once joined.
+async fn next_slot_event(events: &mut Option<mpsc::Receiver<SlotEvent>>) -> Option<SlotEvent> {
+    match events {
+        Some(events) => events.recv().await,
+        None => std::future::pending().await,
     }
 }
 

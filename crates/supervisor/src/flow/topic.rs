@@ -107,6 +107,10 @@ async fn run_topic(
     cancel: &CancellationToken,
     resume: &mut HashMap<i32, i64>,
 ) -> Result<(), EngineError> {
+    let remote = ctx.flow.remote_topic(topic);
+    let count = *partitions.borrow_and_update();
+    // Prepared while the group assigns this process its slots.
+    let (action, created_with) = prepare_target(ctx, topic, &remote, count).await?;
     // What this process copies is known once the group answered: until
     // then a lost target topic could not be told from one this process
     // has nothing to copy into.
@@ -114,9 +118,6 @@ async fn run_topic(
         _ = cancel.cancelled() => return Ok(()),
         _ = ctx.ownership.wait_joined() => {}
     }
-    let remote = ctx.flow.remote_topic(topic);
-    let count = *partitions.borrow_and_update();
-    let (action, created_with) = prepare_target(ctx, topic, &remote, count).await?;
     if action == TargetTopicAction::Created {
         report_lost_target(ctx, topic, &remote, resume).await?;
     }
@@ -475,8 +476,8 @@ async fn stop_partitions(
 }
 
 /// Takes partitions off the data plane and waits (up to `SETTLE_TIMEOUT`)
-/// until the target answered their records in flight, so that their
-/// acknowledged watermarks are final.
+/// until the pump let go of them and the target answered their records in
+/// flight, so that their acknowledged watermarks are final.
 async fn settle_partitions(
     ctx: &FlowContext,
     slots: &[Arc<PartitionSlot>],
@@ -488,7 +489,10 @@ async fn settle_partitions(
         .send(PumpCommand::Unassign(slots.to_vec()))
         .await?;
     let deadline = tokio::time::Instant::now() + SETTLE_TIMEOUT;
-    while slots.iter().any(|s| s.in_flight() > 0) {
+    // The pump fences a slot when it takes the partition off; a record it
+    // was forwarding until then counts as in flight by that time, so only
+    // then does "nothing in flight" mean the watermark is final.
+    while slots.iter().any(|s| !s.is_fenced() || s.in_flight() > 0) {
         if tokio::time::Instant::now() >= deadline {
             tracing::warn!(
                 timeout = ?SETTLE_TIMEOUT,
