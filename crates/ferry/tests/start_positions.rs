@@ -20,11 +20,13 @@ use serde_json::Value;
 const FERRY: Ferry = Ferry::at(env!("CARGO_BIN_EXE_ferry"));
 
 /// Writes one progress record of the `src -> dst` flow, as the engine
-/// would: `<topic>:<partition>` = next source offset.
+/// would: `<topic>:<partition>` = `<next source offset>@<epoch>`, with an
+/// epoch above any the daemon's claims reached, as a later owner's would
+/// be (an older owner's record never wins over the daemon's own).
 fn write_progress(target: &KafkaCluster, topic: &str, partition: i32, offset: i64) {
     let producer: BaseProducer = target.client_config().create().expect("producer");
     let key = format!("{topic}:{partition}");
-    let value = offset.to_string();
+    let value = format!("{offset}@1000000000");
     producer
         .send(
             BaseRecord::to("ferry-progress.src.internal")

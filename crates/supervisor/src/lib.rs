@@ -57,6 +57,7 @@ pub mod cut_over;
 mod error;
 mod flow;
 mod internal;
+mod lanes;
 mod lookups;
 mod membership;
 pub mod progress;

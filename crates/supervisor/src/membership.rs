@@ -25,7 +25,7 @@ use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::KafkaError;
 use rdkafka::TopicPartitionList;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use rdkafka::producer::BaseRecord;
 
@@ -55,12 +55,21 @@ pub(crate) enum SlotEvent {
 }
 
 /// The slots this process owns, as the flow's tasks see them.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Ownership {
     state: Mutex<Owned>,
     /// False until the group assigned this process its first slots (or
     /// none): until then no partition is copied.
-    joined: AtomicBool,
+    joined: watch::Sender<bool>,
+}
+
+impl Default for Ownership {
+    fn default() -> Self {
+        Ownership {
+            state: Mutex::default(),
+            joined: watch::channel(false).0,
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -87,7 +96,14 @@ impl Ownership {
 
     /// True once the group answered this process's first join.
     pub(crate) fn joined(&self) -> bool {
-        self.joined.load(Ordering::Acquire)
+        *self.joined.borrow()
+    }
+
+    /// Resolves once the group answered this process's first join.
+    pub(crate) async fn wait_joined(&self) {
+        let mut joined = self.joined.subscribe();
+        // The sender lives as long as `self`.
+        let _ = joined.wait_for(|j| *j).await;
     }
 
     /// Every owned slot with its epoch.
@@ -116,7 +132,7 @@ impl Ownership {
     }
 
     pub(crate) fn mark_joined(&self) {
-        self.joined.store(true, Ordering::Release);
+        self.joined.send_replace(true);
     }
 }
 

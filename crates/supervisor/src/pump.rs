@@ -268,11 +268,12 @@ struct Pump {
 }
 
 impl DataPlane {
+    /// Starts lane `lane` of a flow, holding at most `cap` bytes in flight.
     pub fn start(
         flow: &Flow,
-        source: &Cluster,
-        target: &Cluster,
+        (source, target): (&Cluster, &Cluster),
         metrics: Option<ferry_http::FlowMetrics>,
+        (lane, cap): (usize, u64),
     ) -> Result<Self, EngineError> {
         let flow_id = flow.id().to_string();
         let consumer: Arc<BaseConsumer<ClusterContext>> = Arc::new(
@@ -282,7 +283,7 @@ impl DataPlane {
                 .map_err(|e| EngineError::client_creation(source, &e))?,
         );
         let in_flight_bytes = Arc::new(AtomicU64::new(0));
-        let window = Arc::new(Window::new(flow.max_in_flight_bytes));
+        let window = Arc::new(Window::new(cap));
         let producer: TargetProducer =
             client_config(target, Role::TargetProducer, &format!("ferry-{flow_id}"))
                 .create_with_context(DeliveryContext {
@@ -309,7 +310,7 @@ impl DataPlane {
             routes: HashMap::new(),
             in_flight_bytes: in_flight_bytes.clone(),
             window: window.clone(),
-            cap: flow.max_in_flight_bytes,
+            cap,
             stop: stop_pump.clone(),
             provenance,
             on_record_error: flow.on_record_error.clone(),
@@ -320,7 +321,7 @@ impl DataPlane {
         let spawn_err =
             |e: std::io::Error| EngineError::Internal(format!("cannot start thread: {e}"));
         let pump = std::thread::Builder::new()
-            .name(format!("pump {flow_id}"))
+            .name(format!("pump {flow_id} {lane}"))
             .spawn(move || pump.run())
             .map_err(spawn_err)?;
         let _ = window.pump.set(pump.thread().clone());
@@ -328,7 +329,7 @@ impl DataPlane {
             let producer = producer.clone();
             let stop = stop_delivery.clone();
             std::thread::Builder::new()
-                .name(format!("delivery {flow_id}"))
+                .name(format!("delivery {flow_id} {lane}"))
                 .spawn(move || {
                     while !stop.load(Ordering::Acquire) {
                         producer.context().clock.invalidate();

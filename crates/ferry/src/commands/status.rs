@@ -77,6 +77,9 @@ fn table(doc: &StatusDocument) -> String {
                 .map(|e| format!("  last error: {e}"))
                 .unwrap_or_default()
         ));
+        if let Some(m) = &flow.membership {
+            out.push_str(&membership_lines(m));
+        }
         out.push_str(&format!(
             "  {:<32} {:<40} {:>5} {:>12} {:>10} {:>8}  {}\n",
             "topic", "target topic", "parts", "records", "lag", "restarts", "last error"
@@ -103,6 +106,42 @@ fn table(doc: &StatusDocument) -> String {
                 c.topic, c.at, c.by
             ));
         }
+    }
+    out
+}
+
+/// This process's slots and the group's members.
+fn membership_lines(m: &ferry_http::MembershipDocument) -> String {
+    let slots: Vec<String> = m.slots.iter().map(|s| s.slot.to_string()).collect();
+    let mut out = format!(
+        "  slots {}/{} [{}]  partitions {}  group {}  members {}  rebalances {} (last {:.0} s ago){}\n",
+        m.slots.len(),
+        m.slots_total,
+        slots.join(","),
+        m.partitions,
+        m.group,
+        m.members.len(),
+        m.rebalances,
+        m.seconds_since_rebalance,
+        if m.topology_mismatch {
+            "  MEMBERS RUN DIFFERENT TOPOLOGY FILES"
+        } else {
+            ""
+        }
+    );
+    for member in &m.members {
+        let slots: Vec<String> = member.slots.iter().map(u16::to_string).collect();
+        let this = if member.member_id == m.member_id {
+            " (this process)"
+        } else {
+            ""
+        };
+        out.push_str(&format!(
+            "    member {} {} slots [{}]{this}\n",
+            member.host,
+            member.client_id,
+            slots.join(",")
+        ));
     }
     out
 }

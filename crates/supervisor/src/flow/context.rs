@@ -11,10 +11,10 @@ use tokio::sync::{mpsc, oneshot, OnceCell};
 
 use crate::checkpoints::{self, OffsetRegistry};
 use crate::clients::ClusterContext;
+use crate::lanes::Lanes;
 use crate::lookups::Lookups;
 use crate::membership::{Ownership, SlotId};
 use crate::progress::{self, ProgressMap};
-use crate::pump::DataPlane;
 use crate::status::FlowStatus;
 use crate::topics;
 use crate::EngineError;
@@ -30,8 +30,8 @@ pub(super) struct FlowContext {
     /// from.
     pub mm2_offsets_cluster: Cluster,
     pub status: Arc<FlowStatus>,
-    /// The source consumer and target producer that move the records.
-    pub plane: DataPlane,
+    /// The source consumers and target producers that move the records.
+    pub plane: Lanes,
     /// Counts errors by kind (`ferry_errors_total`).
     pub metrics: Option<ferry_http::FlowMetrics>,
     pub target_admin: Admin,

@@ -31,9 +31,9 @@ use tracing::Instrument;
 use crate::checkpoints::{self, Checkpointing, OffsetRegistry};
 use crate::clients::{client_config, ClusterContext, Role};
 use crate::internal::InternalProducer;
+use crate::lanes::Lanes;
 use crate::lookups::Lookups;
 use crate::membership::Membership;
-use crate::pump::DataPlane;
 use crate::status::{FlowState, FlowStatus};
 use crate::topics;
 use crate::EngineError;
@@ -263,7 +263,7 @@ impl FlowRunner {
             target: self.target.clone(),
             mm2_offsets_cluster: self.mm2_offsets_cluster.clone(),
             status: self.status.clone(),
-            plane: DataPlane::start(&self.flow, &self.source, &self.target, self.metrics.clone())?,
+            plane: Lanes::start(&self.flow, &self.source, &self.target, self.metrics.clone())?,
             metrics: self.metrics.clone(),
             source_admin: admin(&self.source)?,
             target_admin,

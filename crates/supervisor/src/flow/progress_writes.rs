@@ -49,14 +49,14 @@ pub(super) async fn persist_progress(
     committer: &InternalProducer,
     committed: &mut CommittedProgress,
 ) -> bool {
-    let acked = ctx.plane.window.begin_write();
+    let acked = ctx.plane.begin_write();
     let owner = Owner {
         flow: &ctx.flow,
         ownership: &ctx.ownership,
     };
     match write_progress(&ctx.target.name, owner, &ctx.status, committer, committed).await {
         Ok(()) => {
-            ctx.plane.window.persisted_up_to(acked);
+            ctx.plane.persisted_up_to(acked);
             true
         }
         Err(e) => {

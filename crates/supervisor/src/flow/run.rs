@@ -172,7 +172,7 @@ impl<'r> FlowRun<'r> {
                 // A topic task stopped a partition and waits for its
                 // watermark to be persisted before retrying it.
                 Some(reply) = self.write_requests.recv() => self.on_write_asked(reply).await,
-                _ = self.ctx.plane.window.write_due(), if self.progress_writable => {
+                _ = self.ctx.plane.write_due(), if self.progress_writable => {
                     self.on_write_due().await
                 }
                 _ = self.commit.tick() => self.on_commit_tick().await,

@@ -107,6 +107,13 @@ async fn run_topic(
     cancel: &CancellationToken,
     resume: &mut HashMap<i32, i64>,
 ) -> Result<(), EngineError> {
+    // What this process copies is known once the group answered: until
+    // then a lost target topic could not be told from one this process
+    // has nothing to copy into.
+    tokio::select! {
+        _ = cancel.cancelled() => return Ok(()),
+        _ = ctx.ownership.wait_joined() => {}
+    }
     let remote = ctx.flow.remote_topic(topic);
     let count = *partitions.borrow_and_update();
     let (action, created_with) = prepare_target(ctx, topic, &remote, count).await?;
