@@ -49,14 +49,14 @@ pub fn watch(
     interval: Duration,
     done: impl Fn(&BTreeMap<String, Vec<i64>>) -> bool,
 ) -> Result<Watched> {
-    watch_all(env, std::slice::from_mut(process), topics, interval, done)
+    watch_all(env, &mut [process], topics, interval, done)
 }
 
 /// [`watch`] for several processes sharing the work (W5): times count from
 /// the first one's start, and any of them exiting ends the watch.
 pub fn watch_all(
     env: &Env,
-    processes: &mut [Tracked],
+    processes: &mut [&mut Tracked],
     topics: &[String],
     interval: Duration,
     done: impl Fn(&BTreeMap<String, Vec<i64>>) -> bool,

@@ -34,7 +34,7 @@ use crate::dataset::{
 };
 use crate::error::{BenchError, Context, Result};
 use crate::kafka::{create_topics, delete_topics, Offsets};
-use crate::measure::Tracked;
+use crate::measure::{Tracked, STOP_GRACE};
 use crate::report::{CaseReport, ContenderResult, Rebalance, RebalancePhase};
 use crate::{bail, free_port, Env};
 
@@ -362,19 +362,8 @@ fn scale_case(
             .iter()
             .map(|t| (t.clone(), dataset.per_partition()))
             .collect();
-        let mut tracked: Vec<Tracked> = Vec::new();
-        let mut endpoints = Vec::new();
-        for m in members.drain(..) {
-            endpoints.push(m.endpoint);
-            tracked.push(m.process);
-        }
-        let watched = watch_all(env, &mut tracked, &targets, SAMPLE, all_copied(&expected));
-        let mut members: Vec<Member> = tracked
-            .into_iter()
-            .zip(endpoints)
-            .map(|(process, endpoint)| Member { process, endpoint })
-            .collect();
-        let watched = watched?;
+        let mut processes: Vec<&mut Tracked> = members.iter_mut().map(|m| &mut m.process).collect();
+        let watched = watch_all(env, &mut processes, &targets, SAMPLE, all_copied(&expected))?;
         // Every process's CPU up to now, before any of them stops (a
         // stopping member hands its slots to the others, which is not
         // part of the copy).
@@ -387,9 +376,9 @@ fn scale_case(
         for (i, (member, (share, cpu))) in members.iter_mut().zip(shares).enumerate() {
             parts.push(member.finish(&format!("member-{}", i + 1), share, Some(cpu))?);
         }
-        Ok(scale_result(
-            name, &watched, parts, bytes, dataset, &expected,
-        ))
+        let mut result = scale_result(name, &watched, parts, bytes, dataset, &expected);
+        result.version = env.ferry.version.clone();
+        Ok(result)
     })();
     cleanup(env, &targets);
     outcome
@@ -435,7 +424,6 @@ fn scale_result(
     }
     ContenderResult {
         contender: name.to_string(),
-        version: None,
         ok: stopped_ok && copied >= records,
         error: (!error.is_empty()).then(|| error.join("; ")),
         records_expected: records,
@@ -814,6 +802,9 @@ fn run_rebalance(env: &Env, sizes: &Sizes) -> Result<ContenderResult> {
             moved: taken,
             stayed: kept,
         };
+        // It stops by itself after the SIGTERM; stopping it again would
+        // signal it a second time.
+        second.process.wait_exit(STOP_GRACE)?;
         let second_part = second.finish("member-2", second_share, None)?;
 
         // Everything the producer wrote must arrive, once.
