@@ -399,3 +399,76 @@ fn partition_metrics_appear_only_when_switched_on() {
         assert_eq!(code, Some(0), "{log}");
     }
 }
+
+#[test]
+fn a_changed_slot_count_is_refused_at_start_until_reslotting_is_acknowledged() {
+    let (source, target) = shared_pair().expect("test brokers start");
+    let topic = unique_name("reslot");
+    data::create_topic(&source.client_config(), &topic, 4, 1, &[]).expect("create");
+    produce_sequence(&source.client_config(), &topic, &SequenceSpec::new(4, 100)).expect("produce");
+    // Cluster names of its own: the slots topic is named after them, and
+    // the other suites' flows keep the default slot count.
+    let alias = unique_name("rs").replace('-', "_");
+    let (from, to) = (format!("{alias}_a"), format!("{alias}_b"));
+    let dir = tempfile::tempdir().unwrap();
+    let topology = dir.path().join("reslot.toml");
+    let write = |slots: u16| {
+        std::fs::write(
+            &topology,
+            format!(
+                "[clusters.{from}]\nbootstrap_servers = \"{}\"\n[clusters.{to}]\nbootstrap_servers = \"{}\"\n\
+                 [[flows]]\nsource = \"{from}\"\ntarget = \"{to}\"\ntopics = [\"{topic}\"]\nslots = {slots}\n\
+                 refresh_interval = \"2s\"\n[http]\nlisten = \"127.0.0.1:0\"\n",
+                source.bootstrap_servers(),
+                target.bootstrap_servers()
+            ),
+        )
+        .unwrap();
+        ferry_testkit::topology::give_own_group(&topology);
+    };
+    write(4);
+    FERRY.run_until_caught_up(&topology);
+    let slots_topic = format!("ferry-slots.{from}-{to}");
+    assert_eq!(
+        data::end_offsets(&target.client_config(), &slots_topic)
+            .unwrap()
+            .len(),
+        4
+    );
+
+    let mut more = SequenceSpec::new(4, 100);
+    more.first_seq = 100;
+    produce_sequence(&source.client_config(), &topic, &more).expect("produce more");
+    write(8);
+    let config = topology.to_str().unwrap();
+    let (code, stdout, stderr) = FERRY.output(&["run", "-c", config, "--until", "caught-up"]);
+    assert_eq!(code, Some(2), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("flows[0].slots")
+            && stderr.contains("has 4 partitions but the flow has 8 slots")
+            && stderr.contains("--allow-reslot"),
+        "{stderr}"
+    );
+    let remote = format!("{from}.{topic}");
+    assert_eq!(total(target, &remote), 400, "nothing ran after the refusal");
+
+    let (code, stdout, stderr) = FERRY.output(&[
+        "run",
+        "-c",
+        config,
+        "--until",
+        "caught-up",
+        "--allow-reslot",
+    ]);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert_eq!(
+        data::end_offsets(&target.client_config(), &slots_topic)
+            .unwrap()
+            .len(),
+        8
+    );
+    // Resumed from the progress saved under 4 slots: nothing copied twice.
+    assert_same(source, &topic, target, &remote, 800);
+    // The new count is the flow's count from now on.
+    FERRY.run_until_caught_up(&topology);
+}

@@ -12,8 +12,15 @@
 //!   config sync, partition growth, stalled partitions); `flow::assign`
 //!   decides where each partition starts; `flow::progress_writes` persists
 //!   acknowledged watermarks; `flow::context` is what a flow's tasks share.
-//! - `pump`: the data plane of one flow: a source consumer and a target
-//!   producer on dedicated threads, bounded by in-flight bytes.
+//! - `membership`: the flow's share among the processes that run it: its
+//!   consumer group on the target assigns this process slots (cooperative
+//!   sticky), a revocation waits until their progress is persisted, and
+//!   each owner claims its slots with an epoch that its progress records
+//!   carry.
+//! - `lanes`: the flow's data planes, one per core: owned slots spread over
+//!   them by number.
+//! - `pump`: one data plane (lane): a source consumer and a target producer
+//!   on dedicated threads, bounded by in-flight bytes.
 //! - `tracker`: the per-partition ack tracker (contiguous acknowledged
 //!   watermark, fencing by slot, refused records).
 //!

@@ -290,6 +290,7 @@ mod tests {
                     "warnings": [],
                     "topics": [],
                     "cut_over": [],
+                    "membership": null,
                 },
                 {
                     "flow": "src->dst",
@@ -360,6 +361,8 @@ mod tests {
                         "at": "2026-01-02T03:04:05Z",
                         "by": "ferry cutover",
                     }],
+                    // Not joined to the flow's group yet.
+                    "membership": null,
                 },
             ],
         });
