@@ -114,6 +114,11 @@ pub struct ContenderResult {
     /// `limit` only: its consume-only and produce-only runs. W5: one
     /// entry per ferry process of the row.
     pub parts: Vec<ContenderResult>,
+    /// W5 `w5-scale`: process start until the processes had shared out
+    /// every slot, each owning some (their `/status`).
+    pub settled_seconds: Option<f64>,
+    /// W5 `w5-scale`: records copied after that over the time they took.
+    pub records_per_sec_settled: Option<f64>,
     /// W5, per process: the slots it owned when it was last asked.
     pub slots: Option<Vec<u16>>,
     /// W5 `w5-rebalance`: copy gaps while a member joins and leaves.
@@ -725,6 +730,8 @@ pub fn render_case(workload: &str, case: &CaseReport) -> String {
                 f(r.records_per_sec, 0),
                 f(r.wall_seconds, 2),
                 f(r.first_record_seconds, 2),
+                f(r.settled_seconds, 2),
+                f(r.records_per_sec_settled, 0),
                 f(r.cpu_seconds, 1),
                 f(r.cpu_seconds_per_gb, 1),
                 mb(r.peak_rss_bytes),
@@ -779,6 +786,8 @@ pub fn render_case(workload: &str, case: &CaseReport) -> String {
             "records/s",
             "wall s",
             "1st rec s",
+            "settled s",
+            "rec/s settled",
             "CPU s",
             "CPU-s/GB",
             "peak RSS MB",

@@ -190,15 +190,12 @@ impl Member {
     }
 
     fn status(&self) -> std::result::Result<StatusDocument, String> {
-        http_client::status(&self.endpoint, None)
-            .map_err(|e| format!("GET /status at {}: {e}", self.endpoint))
+        status_at(&self.endpoint)
     }
 
     /// The slots the process owns (`None` until it joined its group).
     fn slots(&self) -> Option<BTreeSet<u16>> {
-        let status = self.status().ok()?;
-        let membership = status.flows.first()?.membership.as_ref()?;
-        Some(membership.slots.iter().map(|s| s.slot).collect())
+        slots_at(&self.endpoint)
     }
 
     /// What `/status` says about this process's share, read while it runs.
@@ -251,6 +248,67 @@ impl Member {
             ..Default::default()
         })
     }
+}
+
+fn status_at(endpoint: &Endpoint) -> std::result::Result<StatusDocument, String> {
+    http_client::status(endpoint, None).map_err(|e| format!("GET /status at {endpoint}: {e}"))
+}
+
+/// The slots the process at `endpoint` owns (`None` until it joined).
+fn slots_at(endpoint: &Endpoint) -> Option<BTreeSet<u16>> {
+    let status = status_at(endpoint).ok()?;
+    let membership = status.flows.first()?.membership.as_ref()?;
+    Some(membership.slots.iter().map(|s| s.slot).collect())
+}
+
+/// The processes of a `w5-scale` case first had every slot shared out,
+/// each owning some: `at` after the first one started, with `copied`
+/// records on the target then.
+struct Settled {
+    at: Duration,
+    copied: u64,
+}
+
+/// A thread asking every member's `/status` every [`SAMPLE`] until the
+/// slots are shared out ([`Settled`]) or `stop` is set. Copying before
+/// then is start-up: group joins and, with two processes, the first
+/// rebalance, which moves half of the slots.
+fn watch_settling(
+    env: &Env,
+    endpoints: Vec<Endpoint>,
+    targets: Vec<String>,
+    started: Instant,
+    stop: Arc<AtomicBool>,
+) -> Result<JoinHandle<Option<Settled>>> {
+    let offsets = Offsets::new(&env.target.client_config())?;
+    Ok(std::thread::spawn(move || {
+        while !stop.load(Ordering::Acquire) {
+            let tick = Instant::now();
+            let owned: Option<Vec<BTreeSet<u16>>> = endpoints.iter().map(slots_at).collect();
+            if let Some(owned) = owned {
+                let total: usize = owned.iter().map(BTreeSet::len).sum();
+                let union: BTreeSet<u16> = owned.iter().flatten().copied().collect();
+                if total == usize::from(SLOTS)
+                    && union.len() == usize::from(SLOTS)
+                    && owned.iter().all(|o| !o.is_empty())
+                {
+                    let at = started.elapsed();
+                    let existing = offsets.topics().unwrap_or_default();
+                    let present: BTreeMap<String, i32> = targets
+                        .iter()
+                        .filter_map(|t| existing.get(t).map(|&n| (t.clone(), n)))
+                        .collect();
+                    let copied = offsets
+                        .end_offsets(&present)
+                        .map(|ends| ends.values().flatten().map(|&e| e.max(0) as u64).sum())
+                        .unwrap_or(0);
+                    return Some(Settled { at, copied });
+                }
+            }
+            std::thread::sleep(SAMPLE.saturating_sub(tick.elapsed()));
+        }
+        None
+    }))
 }
 
 /// A process's share of the flow, from its `/status`.
@@ -308,6 +366,12 @@ fn run_scale(env: &Env, sizes: &Sizes) -> Result<CaseReport> {
     }
     let rps = |r: &ContenderResult| r.records_per_sec;
     report.add_ratio("two-processes", "one-process", "records_per_sec", rps);
+    report.add_ratio(
+        "two-processes",
+        "one-process",
+        "records_per_sec_settled",
+        |r| r.records_per_sec_settled,
+    );
     report.add_ratio("two-processes", "one-process", "cpu_seconds_per_gb", |r| {
         r.cpu_seconds_per_gb
     });
@@ -362,8 +426,21 @@ fn scale_case(
             .iter()
             .map(|t| (t.clone(), dataset.per_partition()))
             .collect();
+        let stop_settling = Arc::new(AtomicBool::new(false));
+        let settling = watch_settling(
+            env,
+            members.iter().map(|m| m.endpoint.clone()).collect(),
+            targets.clone(),
+            members[0].process.started,
+            stop_settling.clone(),
+        )?;
         let mut processes: Vec<&mut Tracked> = members.iter_mut().map(|m| &mut m.process).collect();
-        let watched = watch_all(env, &mut processes, &targets, SAMPLE, all_copied(&expected))?;
+        let watched = watch_all(env, &mut processes, &targets, SAMPLE, all_copied(&expected));
+        stop_settling.store(true, Ordering::Release);
+        let settled = settling
+            .join()
+            .map_err(|_| BenchError::new("the W5 settling watch panicked"))?;
+        let watched = watched?;
         // Every process's CPU up to now, before any of them stops (a
         // stopping member hands its slots to the others, which is not
         // part of the copy).
@@ -378,6 +455,14 @@ fn scale_case(
         }
         let mut result = scale_result(name, &watched, parts, bytes, dataset, &expected);
         result.version = env.ferry.version.clone();
+        if let (Some(settled), Some(done)) = (settled, watched.done) {
+            result.settled_seconds = Some(settled.at.as_secs_f64());
+            if done > settled.at {
+                let rest = result.records_expected.saturating_sub(settled.copied);
+                result.records_per_sec_settled =
+                    Some(rest as f64 / (done - settled.at).as_secs_f64());
+            }
+        }
         Ok(result)
     })();
     cleanup(env, &targets);
