@@ -108,8 +108,8 @@ pub fn run(env: &Env) -> Result<Vec<CaseReport>> {
 }
 
 fn rebalance_line(result: &ContenderResult) -> String {
-    match (&result.rebalance, &result.error) {
-        (Some(r), None) => r
+    match (&result.rebalance, result.ok) {
+        (Some(r), true) => r
             .phases
             .iter()
             .map(|p| {
@@ -124,7 +124,7 @@ fn rebalance_line(result: &ContenderResult) -> String {
             })
             .collect::<Vec<_>>()
             .join("; "),
-        (_, e) => format!("FAILED: {}", e.as_deref().unwrap_or("?")),
+        _ => format!("FAILED: {}", result.error.as_deref().unwrap_or("?")),
     }
 }
 
@@ -925,9 +925,14 @@ fn run_rebalance(env: &Env, sizes: &Sizes) -> Result<ContenderResult> {
             bail!("no end offsets of the target topics were read");
         };
         let (mut missing, mut duplicates) = (0u64, 0u64);
-        for (t, s) in last.ends.iter().zip(&source_ends) {
+        // Partitions whose count differs, `topic/partition (target − source)`.
+        let mut differing = Vec::new();
+        for (i, (t, s)) in last.ends.iter().zip(&source_ends).enumerate() {
             missing += (s - t).max(0) as u64;
             duplicates += (t - s).max(0) as u64;
+            if t != s {
+                differing.push(format!("{} ({:+})", partitions[i].name, t - s));
+            }
         }
 
         let series: Vec<Vec<(f64, i64)>> = all
@@ -982,8 +987,13 @@ fn run_rebalance(env: &Env, sizes: &Sizes) -> Result<ContenderResult> {
         let cpu: f64 = parts.iter().filter_map(|p| p.cpu_seconds).sum();
         let stopped_ok = parts.iter().all(|p| p.ok);
         let mut problems = Vec::new();
-        if missing > 0 {
-            problems.push(format!("{missing} records missing on the target"));
+        if missing > 0 || duplicates > 0 {
+            // Duplicates are at-least-once's right, but a hand-over by
+            // SIGTERM promises none: say where they are.
+            problems.push(format!(
+                "{missing} records missing and {duplicates} duplicated on the target: {}",
+                differing.join(", ")
+            ));
         }
         if !stopped_ok {
             problems.push("a process did not stop cleanly (see its row)".into());
