@@ -30,8 +30,16 @@ pub enum Command {
     /// W4 offset translation: 100 groups × 8 partitions against the truth,
     /// Ferry beside MirrorMaker 2, and offset maps at 10,000 partitions.
     W4(RunArgs),
+    /// W5 scale-out: one ferry process against two on 3 topics × 8
+    /// partitions, and the copy gaps while a second process joins and
+    /// leaves (always and only ferry processes; --contenders is ignored).
+    W5(RunArgs),
     /// W1, then W2 (at 50% of Ferry's W1 rate), W3 and W4, on the same brokers.
     All(RunArgs),
+    /// W1 then W5 on the same brokers: with `--contenders ferry,baseline
+    /// --baseline OLD/ferry`, one process against the code before
+    /// scale-out beside the scale-out figures.
+    ScaleOut(RunArgs),
     /// The limit's consume-only half (run by the harness as its own process).
     #[command(hide = true)]
     LimitConsume {
@@ -79,7 +87,7 @@ pub enum Command {
 pub struct RunArgs {
     /// Small sizes for a CI smoke run (W1: 20,000 × 200 B and 2,000 × 2 KB;
     /// W2: 3 s at 1,000 records/s; W3: 20 topics; W4: 4,000 records, 10
-    /// groups, maps of 80 partitions).
+    /// groups, maps of 80 partitions; W5: 15,000 records, 1,200 records/s).
     #[arg(long)]
     pub quick: bool,
     /// Where to write the JSON summary [default: target/bench/summary.json].

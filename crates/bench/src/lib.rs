@@ -7,7 +7,8 @@
 //! ```text
 //! cargo build --release -p ferry -p ferry-bench
 //! cargo run --release -p ferry-bench -- w1 [--quick] [--json PATH] [--contenders ferry,limit,mm2,python]
-//! cargo run --release -p ferry-bench -- w2 [--rate N] | w3 | w4 | all
+//! cargo run --release -p ferry-bench -- w2 [--rate N] | w3 | w4 | w5 | all
+//! cargo run --release -p ferry-bench -- scale-out --contenders ferry,baseline --baseline OLD/ferry
 //! ```
 //!
 //! # Layout
@@ -28,7 +29,9 @@
 //!   hidden subcommands), MirrorMaker 2 and the naive Python peer
 //!   (`bench/naive_peer.py`) are started.
 //! - [`workloads`]: W1 catch-up, W2 steady-state latency, W3 breadth, W4
-//!   offset translation (and its in-process offset maps), and the loop that watches the target until a contender has copied
+//!   offset translation (and its in-process offset maps), W5 scale-out (one
+//!   ferry process against two, copy gaps while a member joins and leaves),
+//!   and the loop that watches the target until a contender has copied
 //!   everything.
 //! - [`report`]: the JSON summary's types (schema in `SCHEMA.md`) and the
 //!   tables.

@@ -8,10 +8,11 @@ use std::time::Duration;
 use clap::Parser;
 use ferry_bench::cli::{Cli, Command, RunArgs};
 use ferry_bench::contenders::limit;
+use ferry_bench::contenders::Contender;
 use ferry_bench::dataset::{now_ms, Dataset};
 use ferry_bench::error::Result;
 use ferry_bench::report::{render_case, CaseReport, Host, Summary, WorkloadReport};
-use ferry_bench::workloads::{w1, w2, w3, w4, w4_map};
+use ferry_bench::workloads::{w1, w2, w3, w4, w4_map, w5};
 use ferry_bench::{default_work_dir, Env, EnvOptions};
 
 fn main() -> ExitCode {
@@ -57,6 +58,12 @@ fn main() -> ExitCode {
         })
         .map(|()| true),
         Command::All(args) => run(&["w1", "w2", "w3", "w4"], args),
+        Command::W5(mut args) => {
+            // W5 compares ferry processes with each other only.
+            args.contenders = vec![Contender::Ferry];
+            run(&["w5"], args)
+        }
+        Command::ScaleOut(args) => run(&["w1", "w5"], args),
     };
     match outcome {
         Ok(true) => ExitCode::SUCCESS,
@@ -100,6 +107,7 @@ fn run(workloads: &[&str], args: RunArgs) -> Result<bool> {
             "w1" => w1::run(&env)?,
             "w2" => w2::run(&env, w2_load(&args, &summary))?,
             "w3" => w3::run(&env)?,
+            "w5" => w5::run(&env)?,
             _ => w4::run(&env)?,
         };
         all_ok &= cases.iter().all(|c| c.results.iter().all(|r| r.ok));

@@ -127,8 +127,7 @@ impl Tracked {
         if let Some((status, ..)) = self.poll_exit()? {
             return Ok(status);
         }
-        // SAFETY: the pid is our unreaped child.
-        unsafe { libc::kill(self.pid as libc::pid_t, libc::SIGTERM) };
+        self.terminate();
         if let Some((status, ..)) = self.wait_exit(STOP_GRACE)? {
             return Ok(status);
         }
@@ -136,6 +135,15 @@ impl Tracked {
         match self.wait_exit(Duration::from_secs(10))? {
             Some((status, ..)) => Ok(status),
             None => bail!("{} (pid {}) survived SIGKILL", self.name, self.pid),
+        }
+    }
+
+    /// Sends SIGTERM without waiting (W5 watches what happens meanwhile);
+    /// [`stop`](Self::stop) then reaps the process.
+    pub fn terminate(&self) {
+        if self.exited.is_none() {
+            // SAFETY: the pid is our unreaped child.
+            unsafe { libc::kill(self.pid as libc::pid_t, libc::SIGTERM) };
         }
     }
 

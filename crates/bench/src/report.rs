@@ -111,8 +111,18 @@ pub struct ContenderResult {
     pub checkpointing: Option<Checkpointing>,
     /// W4 in process: Ferry's offset maps at scale.
     pub offset_map: Option<OffsetMapScale>,
-    /// `limit` only: its consume-only and produce-only runs.
+    /// `limit` only: its consume-only and produce-only runs. W5: one
+    /// entry per ferry process of the row.
     pub parts: Vec<ContenderResult>,
+    /// W5 `w5-scale`: process start until the processes had shared out
+    /// every slot, each owning some (their `/status`).
+    pub settled_seconds: Option<f64>,
+    /// W5 `w5-scale`: records copied after that over the time they took.
+    pub records_per_sec_settled: Option<f64>,
+    /// W5, per process: the slots it owned when it was last asked.
+    pub slots: Option<Vec<u16>>,
+    /// W5 `w5-rebalance`: copy gaps while a member joins and leaves.
+    pub rebalance: Option<Rebalance>,
     /// CPU seconds by thread name (digits shown as `#`), biggest first.
     pub threads: Vec<ThreadCpu>,
     /// The contender's output.
@@ -272,6 +282,57 @@ pub struct OffsetMapScale {
     /// MirrorMaker 2's rule on the syncs Ferry's emitters wrote.
     pub mm2_rule_on_syncs: TranslationError,
     pub offset_syncs: u64,
+}
+
+/// W5: the longest copy gaps of a steady stream while a second process
+/// joins the first and while it is SIGTERMed again.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Rebalance {
+    /// The producer's fixed rate over all source partitions.
+    pub rate_per_sec: f64,
+    /// How often every target partition's end offset was read.
+    pub sample_interval_seconds: f64,
+    /// The flow's slot count.
+    pub slots_total: u16,
+    /// The longest gap of any partition while one process ran alone,
+    /// before the join: the floor of what sampling and batching show.
+    pub steady_gap_max_seconds: Option<f64>,
+    pub steady_seconds: f64,
+    /// `join` (the second process starts) and `leave` (it is SIGTERMed).
+    pub phases: Vec<RebalancePhase>,
+    /// Records missing from (source − target) and duplicated on
+    /// (target − source) the target once the producer stopped, summed over
+    /// partitions.
+    pub missing: u64,
+    pub duplicates: u64,
+}
+
+/// One membership change of W5's `w5-rebalance` case.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct RebalancePhase {
+    /// `join` or `leave`.
+    pub phase: String,
+    /// Slots that changed owner.
+    pub slots_moved: Vec<u16>,
+    /// Target partitions whose slot kept its owner, and those whose slot
+    /// moved.
+    pub partitions_stayed: u64,
+    pub partitions_moved: u64,
+    /// The longest time between two end-offset increases of any partition
+    /// of each group within the phase's window.
+    pub gap_max_stayed_seconds: Option<f64>,
+    pub gap_max_moved_seconds: Option<f64>,
+    /// The partitions with those gaps (`topic/partition`).
+    pub gap_max_stayed_partition: Option<String>,
+    pub gap_max_moved_partition: Option<String>,
+    /// From the event (start or SIGTERM of the second process) until
+    /// `/status` showed the slots with their new owner.
+    pub handed_over_seconds: Option<f64>,
+    /// From the event until every moved partition advanced again.
+    pub resumed_seconds: Option<f64>,
+    /// The window the gaps are taken over: from the event until some
+    /// seconds after every moved partition advanced again.
+    pub window_seconds: f64,
 }
 
 /// One of the goals in `benchmarks.md`.
@@ -550,6 +611,62 @@ fn render_w4(case: &CaseReport) -> String {
     out
 }
 
+/// W5: the copy gaps of each membership change, beside the issue's goals
+/// (printed, never asserted: the figures depend on the machine's load).
+fn render_rebalance(r: &Rebalance) -> String {
+    let mut out = format!(
+        "\ncopy gaps at {:.0} records/s, end offsets read every {:.0} ms, {} slots; \
+         longest gap while one process ran alone ({:.0} s): {} s\n",
+        r.rate_per_sec,
+        r.sample_interval_seconds * 1e3,
+        r.slots_total,
+        r.steady_seconds,
+        f(r.steady_gap_max_seconds, 2),
+    );
+    let rows: Vec<Vec<String>> = r
+        .phases
+        .iter()
+        .map(|p| {
+            let goal = if p.phase == "leave" { "<= 2" } else { "-" };
+            vec![
+                p.phase.clone(),
+                p.slots_moved.len().to_string(),
+                f(p.handed_over_seconds, 2),
+                f(p.resumed_seconds, 2),
+                p.partitions_stayed.to_string(),
+                f(p.gap_max_stayed_seconds, 2),
+                "0".into(),
+                p.partitions_moved.to_string(),
+                f(p.gap_max_moved_seconds, 2),
+                goal.into(),
+                f(Some(p.window_seconds), 1),
+            ]
+        })
+        .collect();
+    out += &table(
+        &[
+            "phase",
+            "slots moved",
+            "handed over s",
+            "resumed s",
+            "stayed",
+            "stayed gap s",
+            "goal",
+            "moved",
+            "moved gap s",
+            "goal",
+            "window s",
+        ],
+        &rows,
+    );
+    let _ = writeln!(
+        out,
+        "after the producer stopped: {} missing, {} duplicates",
+        r.missing, r.duplicates
+    );
+    out
+}
+
 /// The human-readable report of one case.
 pub fn render_case(workload: &str, case: &CaseReport) -> String {
     let mut out = format!("\n== {} — {}\n", case.name, case.description);
@@ -606,6 +723,21 @@ pub fn render_case(workload: &str, case: &CaseReport) -> String {
                         .map_or_else(|| "n/a".into(), |n| n.to_string()),
                 ]
             }
+            "w5" => vec![
+                name,
+                status(r).into(),
+                r.records_copied.to_string(),
+                f(r.records_per_sec, 0),
+                f(r.wall_seconds, 2),
+                f(r.first_record_seconds, 2),
+                f(r.settled_seconds, 2),
+                f(r.records_per_sec_settled, 0),
+                f(r.cpu_seconds, 1),
+                f(r.cpu_seconds_per_gb, 1),
+                mb(r.peak_rss_bytes),
+                r.slots.as_ref().map_or("-".into(), |s| s.len().to_string()),
+                f(r.host_load_1m, 1),
+            ],
             _ => vec![
                 name,
                 status(r).into(),
@@ -647,6 +779,21 @@ pub fn render_case(workload: &str, case: &CaseReport) -> String {
             "idle CPU %",
             "series",
         ],
+        "w5" => &[
+            "contender",
+            "status",
+            "records",
+            "records/s",
+            "wall s",
+            "1st rec s",
+            "settled s",
+            "rec/s settled",
+            "CPU s",
+            "CPU-s/GB",
+            "peak RSS MB",
+            "slots",
+            "load 1m",
+        ],
         _ => &[
             "contender",
             "status",
@@ -671,6 +818,11 @@ pub fn render_case(workload: &str, case: &CaseReport) -> String {
         }
     }
     out += &table(header, &rows);
+    for r in &case.results {
+        if let Some(rebalance) = &r.rebalance {
+            out += &render_rebalance(rebalance);
+        }
+    }
     if !case.ratios.is_empty() {
         out += "ratios:\n";
         for (name, value) in &case.ratios {
@@ -728,6 +880,11 @@ mod tests {
                     ..Default::default()
                 }),
                 offset_map: Some(OffsetMapScale::default()),
+                slots: Some(vec![0]),
+                rebalance: Some(Rebalance {
+                    phases: vec![RebalancePhase::default()],
+                    ..Default::default()
+                }),
                 threads: vec![ThreadCpu {
                     name: "x".into(),
                     cpu_seconds: 1.0,
@@ -801,11 +958,18 @@ mod tests {
         case.add_target("ferry/mm2 records_per_sec", ">=", 1.5);
         assert_eq!(case.targets[0].met, Some(true));
         assert_eq!(case.targets[1].met, None);
-        for workload in ["w2", "w3", "w4"] {
+        for workload in ["w2", "w3", "w4", "w5"] {
             let mut other = case.clone();
             other.results[0].latency_ms = Some(Latency::default());
             other.results[0].breadth = Some(Breadth::default());
             other.results[0].checkpointing = Some(Checkpointing::default());
+            other.results[0].rebalance = Some(Rebalance {
+                phases: vec![RebalancePhase {
+                    phase: "leave".into(),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            });
             assert!(render_case(workload, &other).contains("ferry"));
         }
         case.results[1].parts = vec![result("limit-consume", 1.0)];

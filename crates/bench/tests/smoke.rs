@@ -1,8 +1,10 @@
 //! CI smoke runs of the benchmark harness against real Apache Kafka:
 //! `ferry-bench w1 --quick` with Ferry, the limit and the naive Python peer
-//! (the JSON summary parses, every contender copied every record), and
+//! (the JSON summary parses, every contender copied every record),
 //! `ferry-bench w4 --quick` with Ferry (every checkpoint exact, the
-//! in-process offset maps too). MirrorMaker 2 is left to the real benchmark
+//! in-process offset maps too), and `ferry-bench w5 --quick` (one and two
+//! processes copy everything with every slot owned once; a member joins and
+//! leaves with nothing missing). MirrorMaker 2 is left to the real benchmark
 //! runs: its JVM start alone would take a third of this test's budget.
 //!
 //! Nothing is skipped: when a contender cannot run (no ferry binary, no
@@ -160,4 +162,67 @@ fn quick_w4_checkpoints_are_exact() {
         assert_eq!(map.cycle.cycles, 5, "{}", case.name);
     }
     assert!(stdout.contains("== w4 "), "the table is printed:\n{stdout}");
+}
+
+#[test]
+fn quick_w5_shares_the_slots_and_measures_both_membership_changes() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let output = run_quick(dir.path(), &["w5"], Duration::from_secs(180));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let w5 = &summary(dir.path()).workloads["w5"];
+    assert!(w5.quick);
+    let names: Vec<&str> = w5.cases.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["w5-scale", "w5-rebalance"]);
+
+    let scale = &w5.cases[0];
+    for (result, processes) in scale.results.iter().zip([1, 2]) {
+        let what = &result.contender;
+        assert!(result.ok, "{what}: {:?}", result.error);
+        // Duplicates are reported, not failed on here: the end-to-end
+        // suites own that guarantee.
+        assert!(result.records_copied >= scale.records, "{what}");
+        assert_eq!(result.parts.len(), processes, "{what}");
+        // Every slot owned by exactly one process, every record copied by
+        // one of them.
+        let mut slots: Vec<u16> = result
+            .parts
+            .iter()
+            .flat_map(|p| p.slots.clone().expect("the slots from /status"))
+            .collect();
+        slots.sort_unstable();
+        assert_eq!(slots, (0..16).collect::<Vec<u16>>(), "{what}");
+        for part in &result.parts {
+            assert!(part.cpu_seconds.is_some_and(|c| c > 0.0), "{what}");
+            assert!(part.peak_rss_bytes.is_some_and(|b| b > 0), "{what}");
+        }
+        let copied: u64 = result.parts.iter().map(|p| p.records_copied).sum();
+        assert!(
+            copied >= scale.records,
+            "{what}: the processes copied {copied}"
+        );
+    }
+    assert!(
+        scale
+            .ratios
+            .contains_key("two-processes/one-process records_per_sec"),
+        "{:?}",
+        scale.ratios
+    );
+
+    let ferry = &w5.cases[1].results[0];
+    assert!(ferry.ok, "{:?}", ferry.error);
+    let rebalance = ferry.rebalance.as_ref().expect("rebalance figures");
+    assert_eq!(rebalance.missing, 0, "{rebalance:?}");
+    let phases: Vec<&str> = rebalance.phases.iter().map(|p| p.phase.as_str()).collect();
+    assert_eq!(phases, ["join", "leave"]);
+    for phase in &rebalance.phases {
+        assert!(!phase.slots_moved.is_empty(), "{phase:?}");
+        assert_eq!(phase.partitions_stayed + phase.partitions_moved, 24);
+        assert!(phase.gap_max_moved_seconds.is_some(), "{phase:?}");
+        assert!(phase.resumed_seconds.is_some(), "{phase:?}");
+    }
+    assert!(
+        stdout.contains("== w5-rebalance"),
+        "the table is printed:\n{stdout}"
+    );
 }

@@ -7,6 +7,7 @@ pub mod w2;
 pub mod w3;
 pub mod w4;
 pub mod w4_map;
+pub mod w5;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -48,9 +49,21 @@ pub fn watch(
     interval: Duration,
     done: impl Fn(&BTreeMap<String, Vec<i64>>) -> bool,
 ) -> Result<Watched> {
+    watch_all(env, &mut [process], topics, interval, done)
+}
+
+/// [`watch`] for several processes sharing the work (W5): times count from
+/// the first one's start, and any of them exiting ends the watch.
+pub fn watch_all(
+    env: &Env,
+    processes: &mut [&mut Tracked],
+    topics: &[String],
+    interval: Duration,
+    done: impl Fn(&BTreeMap<String, Vec<i64>>) -> bool,
+) -> Result<Watched> {
     let offsets = Offsets::new(&env.target.client_config())?;
     let mut watched = Watched::default();
-    let mut exited_at: Option<Instant> = None;
+    let mut exited: Option<(usize, Instant)> = None;
     loop {
         let tick = Instant::now();
         // A new target topic's leaders may not answer ListOffsets yet
@@ -67,7 +80,7 @@ pub fn watch(
                 watched.ends = ends;
             }
         }
-        let elapsed = process.elapsed();
+        let elapsed = processes[0].elapsed();
         if watched.first.is_none() && watched.copied() > 0 {
             watched.first = Some(elapsed);
         }
@@ -75,10 +88,11 @@ pub fn watch(
             watched.done = Some(elapsed);
             return Ok(watched);
         }
-        if let Some(at) = exited_at {
+        if let Some((which, at)) = exited {
             // One more look after the exit (the last records may have landed
             // between two polls), then it is a failure.
             if at.elapsed() > interval {
+                let process = &mut processes[which];
                 let status = match process.poll_exit()? {
                     Some((status, ..)) => status.to_string(),
                     None => "unknown status".to_string(),
@@ -91,16 +105,21 @@ pub fn watch(
                     process.log_tail(12)
                 );
             }
-        } else if process.poll_exit()?.is_some() {
-            exited_at = Some(Instant::now());
+        } else {
+            for (which, process) in processes.iter_mut().enumerate() {
+                if process.poll_exit()?.is_some() {
+                    exited = Some((which, Instant::now()));
+                    break;
+                }
+            }
         }
         if elapsed > env.timeout {
             bail!(
                 "{} did not finish within {:?} ({} records on the target); last output:\n{}",
-                process.name,
+                processes[0].name,
                 env.timeout,
                 watched.copied(),
-                process.log_tail(12)
+                processes[0].log_tail(12)
             );
         }
         std::thread::sleep(interval.saturating_sub(tick.elapsed()));
