@@ -195,8 +195,27 @@ pub async fn ensure_slots_topic(
     slots: u16,
     (replication, allow_reslot): (Option<i32>, bool),
 ) -> Result<(), EngineError> {
-    let existing = slots_topic_partitions(admin, cluster, topic).await?;
-    match existing {
+    // Created first and checked only if it existed: on a flow's first start
+    // the group is joined one round trip sooner.
+    let mut spec = NewTopicSpec::new(topic, i32::from(slots));
+    spec.configs = vec![
+        ("cleanup.policy".into(), "delete".into()),
+        ("retention.ms".into(), "604800000".into()),
+    ];
+    spec.replication = replication;
+    match create_topic(admin, spec).await {
+        Ok(true) => {
+            tracing::info!(cluster, topic, slots, "created the flow's slots topic");
+            return Ok(());
+        }
+        Ok(false) => {}
+        // A cluster that refuses CreateTopics (or ACLs that allow only
+        // Describe) may still hold the topic, created by an operator.
+        Err(e) => {
+            tracing::debug!(cluster, topic, error = %e, "slots topic not created; looking it up")
+        }
+    }
+    match slots_topic_partitions(admin, cluster, topic).await? {
         Some(n) if n == usize::from(slots) => Ok(()),
         Some(n) if !allow_reslot => Err(EngineError::Topic {
             cluster: cluster.to_string(),
@@ -204,13 +223,7 @@ pub async fn ensure_slots_topic(
             cause: reslot_refusal(n, slots),
         }),
         Some(n) => {
-            tracing::warn!(
-                cluster,
-                topic,
-                from = n,
-                to = slots,
-                "--allow-reslot: recreating the flow's slots topic with the new slot count"
-            );
+            tracing::warn!(cluster, topic, from = n, to = slots, "--allow-reslot: recreating the flow's slots topic with the new slot count");
             admin.delete_topics(&[topic]).await.map_err(|e| {
                 EngineError::request(
                     Place::topic(cluster, topic),
@@ -220,10 +233,7 @@ pub async fn ensure_slots_topic(
             })?;
             // Deletion completes asynchronously on the brokers.
             let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-            while slots_topic_partitions(admin, cluster, topic)
-                .await?
-                .is_some()
-            {
+            while slots_topic_partitions(admin, cluster, topic).await?.is_some() {
                 if tokio::time::Instant::now() > deadline {
                     return Err(EngineError::Topic {
                         cluster: cluster.to_string(),
@@ -243,26 +253,11 @@ pub async fn ensure_slots_topic(
             ))
             .await
         }
-        None => {
-            let mut spec = NewTopicSpec::new(topic, i32::from(slots));
-            spec.configs = vec![
-                ("cleanup.policy".into(), "delete".into()),
-                ("retention.ms".into(), "604800000".into()),
-            ];
-            spec.replication = replication;
-            match create_topic(admin, spec).await {
-                Ok(true) => {
-                    tracing::info!(cluster, topic, slots, "created the flow's slots topic");
-                    Ok(())
-                }
-                Ok(false) => Ok(()),
-                Err(e) => Err(EngineError::request(
-                    Place::topic(cluster, topic),
-                    "cannot create the flow's slots topic",
-                    e,
-                )),
-            }
-        }
+        None => Err(EngineError::Topic {
+            cluster: cluster.to_string(),
+            topic: topic.to_string(),
+            cause: "the flow's slots topic does not exist and could not be created: create it with one partition per slot (flows[].slots)".into(),
+        }),
     }
 }
 
