@@ -172,6 +172,10 @@ pub(crate) struct Membership {
     /// How long the coordinator waits for a silent member before it moves
     /// that member's slots.
     pub session_timeout: Duration,
+    /// The flow's slots topic, subscribed to once it exists.
+    slots_topic: String,
+    /// The target cluster's name, for errors.
+    target: String,
 }
 
 /// How long a revocation may wait for the flow before the slots are
@@ -271,10 +275,13 @@ impl ConsumerContext for MembershipContext {
 const POLL: Duration = Duration::from_millis(100);
 
 impl Membership {
-    /// Joins the flow's group on the target and starts polling; slot events
-    /// arrive on the returned receiver. `client_id` tells the other members
-    /// which topology file this process runs.
-    pub(crate) fn join(
+    /// Creates the flow's group consumer on the target and starts polling
+    /// it (it finds the group's coordinator meanwhile); [`subscribe`]
+    /// joins. Slot events arrive on the returned receiver. `client_id`
+    /// tells the other members which topology file this process runs.
+    ///
+    /// [`subscribe`]: Membership::subscribe
+    pub(crate) fn start(
         flow: &Flow,
         target: &Cluster,
         group_prefix: &str,
@@ -288,7 +295,12 @@ impl Membership {
         cfg.set("group.id", &group)
             .set("partition.assignment.strategy", "cooperative-sticky")
             .set("enable.auto.commit", "false")
-            .set("auto.offset.reset", "latest");
+            .set("auto.offset.reset", "latest")
+            // On a flow's first start the slots topic was created a moment
+            // ago and has no leaders yet; the group is joined only once its
+            // metadata is complete, so look again soon rather than after
+            // librdkafka's default 100 ms and more.
+            .set("topic.metadata.refresh.fast.interval.ms", "10");
         // An operator's explicit session timeout (in the target's `client`
         // table) wins; the defaults hand a dead member's slots over within
         // about ten seconds.
@@ -312,13 +324,6 @@ impl Membership {
                 budget: RevokeBudget(revoke_budget),
             })
             .map_err(|e| EngineError::client_creation(target, &e))?;
-        consumer.subscribe(&[&slots_topic]).map_err(|e| {
-            EngineError::request(
-                crate::Place::topic(&target.name, &slots_topic),
-                format!("cannot join group {group}"),
-                e,
-            )
-        })?;
         let consumer = Arc::new(consumer);
         let stop = Arc::new(AtomicBool::new(false));
         let poller = {
@@ -347,9 +352,22 @@ impl Membership {
                 poller: Some(poller),
                 group,
                 session_timeout,
+                slots_topic,
+                target: target.name.clone(),
             },
             receiver,
         ))
+    }
+
+    /// Joins the group: subscribes to the slots topic, which must exist.
+    pub(crate) fn subscribe(&self) -> Result<(), EngineError> {
+        self.consumer.subscribe(&[&self.slots_topic]).map_err(|e| {
+            EngineError::request(
+                crate::Place::topic(&self.target, &self.slots_topic),
+                format!("cannot join group {}", self.group),
+                e,
+            )
+        })
     }
 
     /// This process's member id, once joined.

@@ -248,22 +248,34 @@ impl FlowRunner {
     /// then runs its event loop (see [`FlowRun`]) until it stops or fails.
     async fn run_once(&mut self, cancel: &CancellationToken) -> Result<(), EngineError> {
         let target_admin = admin(&self.target)?;
-        // Joined while the rest of the flow starts: creating the slots topic
+        // The group consumer starts now (it looks up the coordinator) and
+        // joins while the rest of the flow starts: creating the slots topic
         // on a first start takes the target a few hundred milliseconds.
+        let (membership, slot_events) = Membership::start(
+            &self.flow,
+            &self.target,
+            &self.group.prefix,
+            &self.group.client_id,
+            self.shutdown_timeout,
+        )?;
         let joining: Joining = {
-            let (admin, flow, target) =
-                (target_admin.clone(), self.flow.clone(), self.target.clone());
-            let (group, budget) = (self.group.clone(), self.shutdown_timeout);
+            let (admin, flow, target) = (
+                target_admin.clone(),
+                self.flow.clone(),
+                self.target.name.clone(),
+            );
+            let allow_reslot = self.group.allow_reslot;
             Box::pin(async move {
                 topics::ensure_slots_topic(
                     &admin,
-                    &target.name,
+                    &target,
                     &flow.slots_topic(),
                     flow.slots,
-                    (flow.replication_factor, group.allow_reslot),
+                    (flow.replication_factor, allow_reslot),
                 )
                 .await?;
-                Membership::join(&flow, &target, &group.prefix, &group.client_id, budget)
+                membership.subscribe()?;
+                Ok((membership, slot_events))
             })
         };
         let target_reader = reader(&self.target, "ferry-target-reader")?;
