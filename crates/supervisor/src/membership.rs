@@ -242,8 +242,10 @@ impl ConsumerContext for MembershipContext {
             released,
         };
         // The flow has stopped (the daemon is shutting down and already
-        // persisted everything): nothing to wait for.
-        if self.events.blocking_send(event).is_err() {
+        // persisted everything): nothing to wait for. Lost slots may have
+        // another owner already: there is nothing to hand over, and the
+        // coordinator may be unreachable while this waits.
+        if self.events.blocking_send(event).is_err() || lost {
             return;
         }
         if done.recv_timeout(self.budget.0).is_err() {

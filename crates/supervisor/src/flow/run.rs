@@ -38,6 +38,9 @@ use crate::{EngineError, Place};
 /// rebalances (for the seconds since the last one).
 const MEMBERSHIP_REFRESH: std::time::Duration = std::time::Duration::from_secs(1);
 
+/// How long after a rebalance the group's members are described.
+const MEMBERS_SETTLE: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// How the loop goes on after an event: `Break` carries the run's outcome.
 type Next = ControlFlow<Result<(), EngineError>>;
 
@@ -121,6 +124,10 @@ pub(super) struct FlowRun<'r> {
     /// Progress writes wait until then after such a gap (see
     /// [`FlowRun::on_commit_tick`]).
     writes_held_until: Option<Instant>,
+    /// When to ask the coordinator for the group's members: a moment after
+    /// each rebalance. Asked only then, because those requests go to the
+    /// group coordinator, which may be the broker that is down.
+    members_due: Option<Instant>,
 }
 
 impl<'r> FlowRun<'r> {
@@ -166,6 +173,7 @@ impl<'r> FlowRun<'r> {
             last_published: Instant::now(),
             last_commit_tick: Instant::now(),
             writes_held_until: None,
+            members_due: None,
         }
     }
 
@@ -250,7 +258,6 @@ impl<'r> FlowRun<'r> {
                 if let Some(metrics) = &self.ctx.metrics {
                     metrics.topic_discovery();
                 }
-                self.describe_members().await;
                 self.runner.status.set_state(FlowState::Running);
             }
             Err(e) => {
@@ -284,6 +291,11 @@ impl<'r> FlowRun<'r> {
     async fn on_commit_tick(&mut self) -> Next {
         self.notice_pause();
         self.persist().await;
+        if self.members_due.is_some_and(|due| Instant::now() >= due) {
+            self.members_due = None;
+            self.describe_members().await;
+            self.publish_membership();
+        }
         if self.ctx.ownership.joined() && self.last_published.elapsed() >= MEMBERSHIP_REFRESH {
             self.publish_membership();
         }
@@ -323,7 +335,9 @@ impl<'r> FlowRun<'r> {
         if let Some(m) = &self.ctx.metrics {
             m.membership().rebalanced();
         }
-        self.describe_members().await;
+        // The others may still be syncing: ask who is in the group once it
+        // settled, not now.
+        self.members_due = Some(Instant::now() + MEMBERS_SETTLE);
         self.publish_membership();
         next
     }

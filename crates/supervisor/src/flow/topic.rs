@@ -251,7 +251,18 @@ impl TopicTask<'_> {
             .into_iter()
             .partition(|s| !ctx.copies(topic, s.partition));
         self.slots = kept;
-        settle_partitions(ctx, &moving).await?;
+        // Slots handed over keep their epoch until their progress is
+        // persisted: wait for what is in flight. Lost ones (no epoch) write
+        // nothing more, and their target may be the cluster that is down.
+        let (handed_over, lost): (Vec<_>, Vec<_>) = moving.iter().cloned().partition(|s| {
+            ctx.ownership
+                .epoch(ctx.flow.slot_of(topic, s.partition))
+                .is_some()
+        });
+        settle_partitions(ctx, &handed_over).await?;
+        if !lost.is_empty() {
+            ctx.plane.send(PumpCommand::Unassign(lost)).await?;
+        }
         forget_resume_of_other_slots(ctx, topic, resume);
         self.stalled.retain(|p, _| ctx.copies(topic, *p));
         self.retries.retain(|p, _| ctx.copies(topic, *p));
