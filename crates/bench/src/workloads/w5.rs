@@ -254,6 +254,27 @@ fn status_at(endpoint: &Endpoint) -> std::result::Result<StatusDocument, String>
     http_client::status(endpoint, None).map_err(|e| format!("GET /status at {endpoint}: {e}"))
 }
 
+/// Waits (up to 60 s) until the members' `/status` together show every
+/// slot exactly once: every member joined and the group's last
+/// rebalance (a cooperative one moves slots in two rounds) is over.
+fn wait_until_every_member_joined(members: &[Member]) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let shared_out = || {
+        let mut owned = Vec::new();
+        for m in members {
+            match m.slots() {
+                Some(slots) => owned.extend(slots),
+                None => return false,
+            }
+        }
+        owned.sort_unstable();
+        owned == (0..SLOTS).collect::<Vec<u16>>()
+    };
+    while Instant::now() < deadline && !shared_out() {
+        std::thread::sleep(STATUS_POLL);
+    }
+}
+
 /// The slots the process at `endpoint` owns (`None` until it joined).
 fn slots_at(endpoint: &Endpoint) -> Option<BTreeSet<u16>> {
     let status = status_at(endpoint).ok()?;
@@ -441,6 +462,10 @@ fn scale_case(
             .join()
             .map_err(|_| BenchError::new("the W5 settling watch panicked"))?;
         let watched = watched?;
+        // With a small data set the copy can end before a process that
+        // started with the others has joined the group: the shares are read
+        // once every process reports its slots.
+        wait_until_every_member_joined(&members);
         // Every process's CPU up to now, before any of them stops (a
         // stopping member hands its slots to the others, which is not
         // part of the copy).
