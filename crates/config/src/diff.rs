@@ -34,6 +34,12 @@ pub fn diff(old: &Topology, new: &Topology) -> TopologyDiff {
             old.engine.group_prefix, new.engine.group_prefix
         ));
     }
+    if old.engine.transactional_id_prefix != new.engine.transactional_id_prefix {
+        d.not_reloadable.push(format!(
+            "engine.transactional_id_prefix: changed from {} to {}; the slots' transactional ids cannot change at runtime, restart every process of the flows",
+            old.engine.transactional_id_prefix, new.engine.transactional_id_prefix
+        ));
+    }
     if old.http.listen != new.http.listen {
         d.not_reloadable.push(format!(
             "http.listen: changed from {} to {}; the listen address cannot change at runtime, restart Ferry",

@@ -335,6 +335,36 @@ pub struct Flow {
     /// How many slots the flow's partitions are spread over; the processes
     /// running the flow share the slots through a Kafka consumer group.
     pub slots: u16,
+    /// At-least-once (idempotent writes, progress after acknowledgement) or
+    /// exactly-once (transactional writes per slot).
+    pub delivery: Delivery,
+    /// Under exactly-once: how long a slot's transaction stays open at
+    /// most before it is committed.
+    pub transaction_interval: Duration,
+}
+
+/// `flows[].delivery`: what a crash or a fail-over may leave on the target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Delivery {
+    /// Records are written idempotently and progress is saved once the
+    /// target acknowledged them: a crash may copy up to the in-flight
+    /// window again.
+    #[default]
+    AtLeastOnce,
+    /// Each slot writes through its own transactional producer, with the
+    /// progress and offset syncs of its records in the same transaction:
+    /// a `read_committed` reader sees every record exactly once.
+    ExactlyOnce,
+}
+
+impl Delivery {
+    /// The value as written in the topology file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Delivery::AtLeastOnce => "at-least-once",
+            Delivery::ExactlyOnce => "exactly-once",
+        }
+    }
 }
 
 impl Flow {
@@ -369,6 +399,18 @@ impl Flow {
     /// slots: `ferry-slots.<source>-<target>`.
     pub fn slots_topic(&self) -> String {
         format!("ferry-slots.{}-{}", self.source, self.target)
+    }
+
+    /// The transactional id of `slot` under exactly-once:
+    /// `<prefix>.<source>-<target>.<slot>`. The slot's next owner uses the
+    /// same id, which is what fences the previous one.
+    pub fn transactional_id(&self, prefix: &str, slot: u16) -> String {
+        format!("{prefix}.{}-{}.{slot}", self.source, self.target)
+    }
+
+    /// Whether the flow writes through transactions.
+    pub fn exactly_once(&self) -> bool {
+        self.delivery == Delivery::ExactlyOnce
     }
 }
 
@@ -471,6 +513,9 @@ pub struct EngineSettings {
     /// The first part of each flow's consumer group name
     /// (`<prefix>.<source>-<target>`).
     pub group_prefix: String,
+    /// The first part of each exactly-once slot's transactional id
+    /// (`<prefix>.<source>-<target>.<slot>`); defaults to `group_prefix`.
+    pub transactional_id_prefix: String,
 }
 
 impl EngineSettings {

@@ -52,6 +52,8 @@ pub struct RawFlow {
     pub dead_letter_topic: Option<String>,
     pub mm2_offsets: Option<RawMm2Offsets>,
     pub slots: Option<i64>,
+    pub delivery: Option<String>,
+    pub transaction_interval: Option<String>,
 }
 
 /// `flows[].mm2_offsets`: where a MirrorMaker 2 hosted in Kafka Connect keeps
@@ -84,4 +86,5 @@ pub struct RawLog {
 pub struct RawEngine {
     pub shutdown_timeout: Option<String>,
     pub group_prefix: Option<String>,
+    pub transactional_id_prefix: Option<String>,
 }

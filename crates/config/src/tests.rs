@@ -1,4 +1,5 @@
 use std::path::Path;
+use std::time::Duration;
 
 use super::*;
 
@@ -699,4 +700,68 @@ fn a_partition_s_slot_depends_only_on_its_topic_and_number() {
         }
     }
     assert!(load.iter().all(|n| *n <= 3), "{load:?}");
+}
+
+#[test]
+fn delivery_defaults_to_at_least_once_and_takes_exactly_once() {
+    let t = parse_ok(GOOD).topology;
+    assert_eq!(t.flows[0].delivery, Delivery::AtLeastOnce);
+    assert_eq!(t.flows[0].transaction_interval, Duration::from_millis(100));
+    assert_eq!(t.engine.transactional_id_prefix, "ferry");
+    let eos = GOOD.replacen(
+        "[[flows]]",
+        "[[flows]]\ndelivery = \"exactly-once\"\ntransaction_interval = \"250ms\"",
+        1,
+    );
+    let t = parse_ok(&format!("{eos}\n[engine]\ngroup_prefix = \"dr\"\n")).topology;
+    assert_eq!(t.flows[0].delivery, Delivery::ExactlyOnce);
+    assert_eq!(t.flows[0].transaction_interval, Duration::from_millis(250));
+    assert_eq!(
+        t.flows[0].transactional_id(&t.engine.transactional_id_prefix, 7),
+        format!("dr.{}-{}.7", t.flows[0].source, t.flows[0].target)
+    );
+}
+
+#[test]
+fn bad_delivery_settings_name_their_keys() {
+    let with = |lines: &str| GOOD.replacen("[[flows]]", &format!("[[flows]]\n{lines}"), 1);
+    for (lines, key) in [
+        ("delivery = \"exactly-twice\"", "flows[0].delivery"),
+        ("transaction_interval = \"5ms\"", "flows[0].transaction_interval"),
+        ("transaction_interval = \"61s\"", "flows[0].transaction_interval"),
+        (
+            "delivery = \"exactly-once\"\noffset_syncs_location = \"source\"",
+            "flows[0].offset_syncs_location",
+        ),
+        (
+            "delivery = \"exactly-once\"\non_record_error = \"skip\"",
+            "flows[0].on_record_error",
+        ),
+    ] {
+        let issues = parse_err(&with(lines));
+        assert!(
+            issues.iter().any(|i| i.path == key),
+            "{lines}: expected an issue at {key}, got {issues:?}"
+        );
+    }
+}
+
+#[test]
+fn a_transaction_timeout_shorter_than_the_interval_is_refused_with_the_reason() {
+    let text = GOOD
+        .replacen("[[flows]]", "[[flows]]\ndelivery = \"exactly-once\"", 1)
+        .replacen(
+            "[clusters.backup]\nbootstrap_servers = \"10.1.0.1:9092\"\n",
+            "[clusters.backup]\nbootstrap_servers = \"10.1.0.1:9092\"\n[clusters.backup.client]\n\"transaction.timeout.ms\" = \"50\"\n",
+            1,
+        );
+    let issues = parse_err(&text);
+    let issue = issues
+        .iter()
+        .find(|i| i.path == "clusters.backup.client.\"transaction.timeout.ms\"")
+        .unwrap_or_else(|| panic!("no issue at the timeout: {issues:?}"));
+    assert!(
+        issue.message.contains("shorter than flows[0].transaction_interval"),
+        "{issue:?}"
+    );
 }

@@ -55,6 +55,13 @@ fn parse_start_from(raw: &str) -> Result<StartFrom, String> {
 /// `flows[].slots` when absent: more than the processes a flow is usually
 /// spread over, so that three or four share the work within one slot.
 const DEFAULT_SLOTS: u16 = 16;
+/// `flows[].transaction_interval` when absent: short enough that a
+/// `read_committed` reader sees records a tenth of a second after the
+/// source, long enough that a commit costs little throughput.
+const DEFAULT_TRANSACTION_INTERVAL: Duration = Duration::from_millis(100);
+/// The transaction intervals a flow may use.
+const TRANSACTION_INTERVALS: std::ops::RangeInclusive<Duration> =
+    Duration::from_millis(10)..=Duration::from_secs(60);
 /// The most slots a flow may have: one partition each in the slots topic.
 const MAX_SLOTS: i64 = 1024;
 
@@ -185,6 +192,22 @@ pub(super) fn check_flow(
             DEFAULT_SLOTS
         }
     };
+    let (delivery, transaction_interval) = check_delivery(
+        checker,
+        path,
+        raw.delivery.as_deref(),
+        raw.transaction_interval.as_deref(),
+    );
+    if delivery == Delivery::ExactlyOnce {
+        // Offset syncs share the transaction of the records they describe,
+        // and one transaction writes to one cluster only.
+        if offset_syncs_location == SyncsLocation::Source {
+            checker.issue(
+                format!("{path}.offset_syncs_location"),
+                "\"source\" cannot be used with delivery = \"exactly-once\": the offset syncs are written in the same transaction as the records, on the target",
+            );
+        }
+    }
     let mm2_offsets = check_mm2_offsets(checker, path, raw.mm2_offsets, &source, &target, clusters);
     let on_record_error = check_on_record_error(
         checker,
@@ -192,6 +215,17 @@ pub(super) fn check_flow(
         raw.on_record_error.as_deref(),
         raw.dead_letter_topic,
     );
+    if delivery == Delivery::ExactlyOnce && on_record_error != OnRecordError::Stall {
+        // A refused record aborts the slot's whole transaction; leaving it
+        // out would need the transaction redone without it.
+        checker.issue(
+            format!("{path}.on_record_error"),
+            format!(
+                "\"{}\" cannot be used with delivery = \"exactly-once\" yet: use \"stall\"",
+                on_record_error.as_str()
+            ),
+        );
+    }
     let make_filter = |inc: Vec<String>, exc: Vec<String>| NameFilter::new(inc, exc).ok();
     let topics = make_filter(topics, topics_exclude);
     let groups = make_filter(groups, groups_exclude);
@@ -223,7 +257,45 @@ pub(super) fn check_flow(
         mm2_offsets,
         on_record_error,
         slots,
+        delivery,
+        transaction_interval,
     })
+}
+
+/// `flows[].delivery` and `flows[].transaction_interval`.
+fn check_delivery(
+    checker: &mut Checker<'_>,
+    path: &str,
+    delivery: Option<&str>,
+    interval: Option<&str>,
+) -> (Delivery, Duration) {
+    let delivery = match delivery {
+        None | Some("at-least-once") => Delivery::AtLeastOnce,
+        Some("exactly-once") => Delivery::ExactlyOnce,
+        Some(other) => {
+            checker.issue(
+                format!("{path}.delivery"),
+                format!("invalid delivery \"{other}\": use \"at-least-once\" or \"exactly-once\""),
+            );
+            Delivery::AtLeastOnce
+        }
+    };
+    let key = format!("{path}.transaction_interval");
+    let interval = checker.duration(
+        key.clone(),
+        interval,
+        DEFAULT_TRANSACTION_INTERVAL,
+    );
+    if !TRANSACTION_INTERVALS.contains(&interval) {
+        checker.issue(
+            key,
+            format!(
+                "invalid transaction_interval {}: use 10ms..=60s",
+                humantime::format_duration(interval)
+            ),
+        );
+    }
+    (delivery, interval)
 }
 
 /// `flows[].mm2_offsets`: absent means MirrorMaker 2 in dedicated mode. When

@@ -318,18 +318,13 @@ pub(crate) fn check_document(
     let group_prefix = engine
         .group_prefix
         .unwrap_or_else(|| EngineSettings::DEFAULT_GROUP_PREFIX.to_string());
-    if group_prefix.is_empty()
-        || !group_prefix
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
-    {
-        checker.issue(
-            "engine.group_prefix",
-            format!(
-                "invalid group_prefix \"{group_prefix}\": use letters, digits, '.', '_' or '-'"
-            ),
-        );
-    }
+    check_name_prefix(checker, "engine.group_prefix", &group_prefix);
+
+    let transactional_id_prefix = engine
+        .transactional_id_prefix
+        .unwrap_or_else(|| group_prefix.clone());
+    check_name_prefix(checker, "engine.transactional_id_prefix", &transactional_id_prefix);
+    check_transaction_timeouts(checker, &clusters, &flows);
 
     let used: BTreeSet<&str> = flows
         .iter()
@@ -361,7 +356,57 @@ pub(crate) fn check_document(
         engine: EngineSettings {
             shutdown_timeout,
             group_prefix,
+            transactional_id_prefix,
         },
         digest,
     })
+}
+
+/// A prefix of Kafka group or transactional ids: characters every broker
+/// accepts in a name.
+fn check_name_prefix(checker: &mut Checker<'_>, key: &str, prefix: &str) {
+    if prefix.is_empty()
+        || !prefix
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+    {
+        let name = key.rsplit('.').next().unwrap_or(key);
+        checker.issue(
+            key,
+            format!("invalid {name} \"{prefix}\": use letters, digits, '.', '_' or '-'"),
+        );
+    }
+}
+
+/// The target's `transaction.timeout.ms` must outlast a flow's
+/// transaction interval: the broker would abort every transaction before
+/// Ferry commits it.
+fn check_transaction_timeouts(
+    checker: &mut Checker<'_>,
+    clusters: &BTreeMap<String, Cluster>,
+    flows: &[(usize, Flow)],
+) {
+    for (i, flow) in flows.iter().filter(|(_, f)| f.exactly_once()) {
+        let Some(raw) = clusters
+            .get(&flow.target)
+            .and_then(|c| c.client.get("transaction.timeout.ms"))
+        else {
+            continue;
+        };
+        let key = format!("clusters.{}.client.\"transaction.timeout.ms\"", flow.target);
+        match raw.expose().trim().parse::<u64>() {
+            Ok(ms) if u128::from(ms) < flow.transaction_interval.as_millis() => checker.issue(
+                key,
+                format!(
+                    "{ms} ms is shorter than flows[{i}].transaction_interval ({}): the broker would abort every transaction before it is committed",
+                    humantime::format_duration(flow.transaction_interval)
+                ),
+            ),
+            Ok(_) => {}
+            Err(_) => checker.issue(
+                key,
+                format!("invalid value \"{}\": expected milliseconds", raw.expose()),
+            ),
+        }
+    }
 }
