@@ -490,7 +490,7 @@ fn check_connect_proves_the_target_of_an_exactly_once_flow_supports_transactions
         FERRY.output(&["check", "-c", topology.to_str().unwrap(), "--connect"]);
     assert_eq!(code, Some(0), "{stdout}\n{stderr}");
     assert!(
-        stdout.contains("delivery exactly-once (commits every 100ms)"),
+        stdout.contains("delivery exactly-once (transaction_interval 100ms)"),
         "{stdout}"
     );
     assert!(

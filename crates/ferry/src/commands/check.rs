@@ -134,7 +134,7 @@ fn summary(t: &Topology) -> String {
         };
         let delivery = if f.exactly_once() {
             format!(
-                "{} (commits every {:?})",
+                "{} (transaction_interval {:?})",
                 f.delivery.as_str(),
                 f.transaction_interval
             )
