@@ -109,6 +109,12 @@ fn bad_arguments_exit_2() {
     );
     let out = ferry(&["run", "-c", "x.toml", "--until", "bored"]);
     assert_eq!(out.status.code(), Some(2));
+    let out = ferry(&["check", "-c", "x.toml", "--connect", "--timeout", "soon"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--timeout"),
+        "{out:?}"
+    );
 }
 
 #[test]
