@@ -98,24 +98,40 @@ fn tally_of(source: &KafkaCluster, target: &KafkaCluster, topic: &str) -> CopyTa
 
 /// Waits until a `read_committed` reader finds every source record on the
 /// target, then asserts exactly once: nothing missing, duplicated, altered,
-/// foreign or out of order.
-fn assert_copied_exactly_once(source: &KafkaCluster, target: &KafkaCluster, topic: &str) {
-    let mut last = None;
-    let complete = wait_for(
-        "every source record committed on the target",
-        CATCH_UP,
-        || {
-            let t = tally_of(source, target, topic);
-            let done = t.missing == 0;
-            last = Some((t.records, t.missing));
-            if !done {
-                std::thread::sleep(Duration::from_secs(2));
-            }
-            done.then_some(t)
-        },
-    );
-    eprintln!("copy complete: {last:?}");
-    assert_exactly_once(&complete, topic);
+/// foreign or out of order. On a time-out, `logs` (the daemons' logs) go
+/// with the failure.
+fn assert_copied_exactly_once(
+    source: &KafkaCluster,
+    target: &KafkaCluster,
+    topic: &str,
+    logs: impl Fn() -> String,
+) {
+    let deadline = std::time::Instant::now() + CATCH_UP;
+    loop {
+        let t = tally_of(source, target, topic);
+        if t.missing == 0 {
+            eprintln!("copy complete: {} records", t.records);
+            return assert_exactly_once(&t, topic);
+        }
+        if std::time::Instant::now() > deadline {
+            panic!(
+                "{topic}: {} of {} records still missing after {CATCH_UP:?}; the daemons' logs:\n{}",
+                t.missing,
+                t.records,
+                logs()
+            );
+        }
+        std::thread::sleep(Duration::from_secs(2));
+    }
+}
+
+/// The logs of some members, for a failure message.
+fn logs_of(members: &[&Member]) -> String {
+    members
+        .iter()
+        .enumerate()
+        .map(|(i, m)| format!("--- member {i}\n{}", m.log()))
+        .collect()
 }
 
 fn assert_exactly_once(t: &CopyTally, topic: &str) {
@@ -174,7 +190,7 @@ fn sigkill_three_times_during_a_200k_copy_leaves_no_duplicate_and_no_gap() {
     let per_partition = load.finish();
     assert_eq!(per_partition * PARTITIONS as u64, 200_000);
     eprintln!("load done after {:?}", started.elapsed());
-    assert_copied_exactly_once(source, target, &topic);
+    assert_copied_exactly_once(source, target, &topic, || logs_of(&[&ferry]));
     let (shares, _) = wait_until_balanced(&[&ferry], FLOW, Duration::from_secs(60));
     assert!(shares.exactly_once(), "one member owns every slot");
     let (code, log) = stop_daemon(ferry.into_daemon());
@@ -228,7 +244,9 @@ fn a_zombie_paused_past_its_session_and_transaction_timeouts_is_fenced_and_copie
         "the resumed zombie notices it lost its slots:\n{log}"
     );
     load.finish();
-    assert_copied_exactly_once(source, target, &topic);
+    assert_copied_exactly_once(source, target, &topic, || {
+        logs_of(&members.iter().collect::<Vec<_>>())
+    });
     for m in members {
         let (code, log) = stop_daemon(m.into_daemon());
         assert_eq!(code, Some(0), "no crash loop, a clean stop:\n{log}");
@@ -257,7 +275,9 @@ fn three_processes_with_a_rolling_restart_copy_exactly_once() {
         eprintln!("restart {i}: settled after {took:?}");
     }
     load.finish();
-    assert_copied_exactly_once(source, target, &topic);
+    assert_copied_exactly_once(source, target, &topic, || {
+        logs_of(&members.iter().collect::<Vec<_>>())
+    });
     for m in members {
         let (code, log) = stop_daemon(m.into_daemon());
         assert_eq!(code, Some(0), "{log}");
@@ -307,7 +327,7 @@ fn checkpoints_across_transaction_markers_fail_a_group_over_exactly_and_match_re
     let (consumed, committed) =
         consume_and_commit(source, &group, &topic, &[(0, 137), (1, 250), (2, 333)]);
     let remote = remote(&topic);
-    assert_copied_exactly_once(source, target, &topic);
+    assert_copied_exactly_once(source, target, &topic, || daemon.log());
     let copies = copy_offsets(target, &remote, 3);
     // The translation of a committed offset is the target offset of the
     // copy of the record the group reads next.
@@ -409,7 +429,7 @@ fn a_target_leader_killed_mid_transaction_in_a_three_broker_cluster_copies_exact
     std::thread::sleep(Duration::from_secs(8));
     target.start_broker(leader).expect("restart it");
     load.finish();
-    assert_copied_exactly_once(source, &target, &topic);
+    assert_copied_exactly_once(source, &target, &topic, || daemon.log());
     let (code, log) = stop_daemon(daemon);
     assert_eq!(code, Some(0), "{log}");
     assert_exactly_once(&tally_of(source, &target, &topic), &topic);

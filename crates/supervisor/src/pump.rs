@@ -622,8 +622,6 @@ impl Pump {
         let Some(txns) = &mut self.transactions else {
             return;
         };
-        txns.next_commit = Instant::now() + txns.interval;
-        txns.next_idle_commit = Instant::now() + IDLE_COMMIT_INTERVAL.max(txns.interval);
         txns.open.store(false, Ordering::Relaxed);
         // Partitions by transaction (by producer: a slot's producer may
         // have been replaced while older partitions still name the old one).
@@ -654,6 +652,12 @@ impl Pump {
                     .collect()
             })
         };
+        // The next interval starts once this commit is done: a commit
+        // slower than the interval must not leave the pump committing
+        // back to back, never fetching.
+        let done = Instant::now();
+        txns.next_commit = done + txns.interval;
+        txns.next_idle_commit = done + IDLE_COMMIT_INTERVAL.max(txns.interval);
         if outcomes.contains(&CommitOutcome::Committed) {
             txns.registry
                 .last_commit_ms

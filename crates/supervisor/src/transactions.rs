@@ -113,8 +113,16 @@ impl SlotTransactions {
         slot: u16,
         context: DeliveryContext,
     ) -> Result<Self, EngineError> {
-        let producer: TargetProducer = client_config(target, Role::TargetProducer, &transactional_id)
-            .set("transactional.id", &transactional_id)
+        let mut config = client_config(target, Role::TargetProducer, &transactional_id);
+        config.set("transactional.id", &transactional_id);
+        if target.client.get("retry.backoff.ms").is_none() {
+            // A transaction's first write to a partition waits until the
+            // coordinator finished the previous transaction's markers
+            // (CONCURRENT_TRANSACTIONS), retried after this backoff: at
+            // librdkafka's 100 ms every commit cycle would take that long.
+            config.set("retry.backoff.ms", "10");
+        }
+        let producer: TargetProducer = config
             .create_with_context(context)
             .map_err(|e| EngineError::client_creation(target, &e))?;
         let producer = Arc::new(producer);
