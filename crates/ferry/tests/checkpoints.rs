@@ -16,7 +16,8 @@ use ferry_testkit::check::{all_sequences, assert_exactly, assert_same, sequences
 use ferry_testkit::daemon::{signal, stop_daemon, stop_daemon_with, wait_for, Daemon, Ferry};
 use ferry_testkit::data::{self, produce_sequence, unique_name, Record, SequenceId, SequenceSpec};
 use ferry_testkit::groups::{
-    commit_group_offsets, remote_cluster_utils_translate, consume_and_commit, consume_from_committed, group_offsets, ActiveMember,
+    commit_group_offsets, consume_and_commit, consume_from_committed, group_offsets,
+    remote_cluster_utils_translate, ActiveMember,
 };
 use ferry_testkit::scrape::metric;
 use ferry_testkit::topology::{one_flow, write_topology};

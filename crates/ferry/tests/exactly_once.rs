@@ -221,8 +221,12 @@ fn a_zombie_paused_past_its_session_and_transaction_timeouts_is_fenced_and_copie
         Member::start(FERRY, &topology),
         Member::start(FERRY, &topology),
     ];
-    wait_until_balanced(&members.iter().collect::<Vec<_>>(), FLOW, Duration::from_secs(60));
-    let load = start_load(source, &topic, 20, 400);
+    wait_until_balanced(
+        &members.iter().collect::<Vec<_>>(),
+        FLOW,
+        Duration::from_secs(60),
+    );
+    let load = start_load(source, &topic, 40, 100);
     wait_for("copying under load", Duration::from_secs(60), || {
         (target_end(target, &topic) > 3_000).then_some(())
     });
@@ -236,7 +240,11 @@ fn a_zombie_paused_past_its_session_and_transaction_timeouts_is_fenced_and_copie
     eprintln!("the survivor took every slot after {took:?}: {taken}");
     std::thread::sleep(Duration::from_secs(12));
     zombie.signal(libc::SIGCONT);
-    let (_, settled) = wait_until_balanced(&members.iter().collect::<Vec<_>>(), FLOW, Duration::from_secs(90));
+    let (_, settled) = wait_until_balanced(
+        &members.iter().collect::<Vec<_>>(),
+        FLOW,
+        Duration::from_secs(90),
+    );
     eprintln!("both members settled again after {settled:?}");
     let log = zombie.log();
     assert!(
@@ -263,15 +271,22 @@ fn three_processes_with_a_rolling_restart_copy_exactly_once() {
     let topology = topology(dir.path(), (source, target), &prefix, "", "");
     let topic = source_topic(source, &prefix);
     let mut members: Vec<Member> = (0..3).map(|_| Member::start(FERRY, &topology)).collect();
-    wait_until_balanced(&members.iter().collect::<Vec<_>>(), FLOW, Duration::from_secs(60));
-    let load = start_load(source, &topic, 20, 400);
+    wait_until_balanced(
+        &members.iter().collect::<Vec<_>>(),
+        FLOW,
+        Duration::from_secs(60),
+    );
+    let load = start_load(source, &topic, 40, 100);
     for i in 0..3 {
         std::thread::sleep(Duration::from_secs(3));
         let old = std::mem::replace(&mut members[i], Member::start(FERRY, &topology));
         let (code, log) = stop_daemon(old.into_daemon());
         assert_eq!(code, Some(0), "member {i} stops cleanly:\n{log}");
-        let (_, took) =
-            wait_until_balanced(&members.iter().collect::<Vec<_>>(), FLOW, Duration::from_secs(90));
+        let (_, took) = wait_until_balanced(
+            &members.iter().collect::<Vec<_>>(),
+            FLOW,
+            Duration::from_secs(90),
+        );
         eprintln!("restart {i}: settled after {took:?}");
     }
     load.finish();
@@ -300,7 +315,8 @@ fn copy_offsets(target: &KafkaCluster, remote: &str, partitions: i32) -> Vec<BTr
 }
 
 #[test]
-fn checkpoints_across_transaction_markers_fail_a_group_over_exactly_and_match_remote_cluster_utils() {
+fn checkpoints_across_transaction_markers_fail_a_group_over_exactly_and_match_remote_cluster_utils()
+{
     let (source, target) = shared_pair().expect("test brokers start");
     let prefix = unique_name("eos-ckpt");
     let group = unique_name("eos-ckpt-group");
@@ -339,10 +355,14 @@ fn checkpoints_across_transaction_markers_fail_a_group_over_exactly_and_match_re
         expected.iter().any(|(p, d)| committed[p] != *d),
         "markers shift target offsets: {expected:?} against {committed:?}"
     );
-    let synced = wait_for("translated group offsets on the target", Duration::from_secs(90), || {
-        let offsets = group_offsets(target, &group, &remote);
-        (offsets == expected).then_some(offsets)
-    });
+    let synced = wait_for(
+        "translated group offsets on the target",
+        Duration::from_secs(90),
+        || {
+            let offsets = group_offsets(target, &group, &remote);
+            (offsets == expected).then_some(offsets)
+        },
+    );
     let (code, log) = stop_daemon(daemon);
     assert_eq!(code, Some(0), "{log}");
     assert_eq!(synced, expected);
@@ -362,7 +382,10 @@ fn checkpoints_across_transaction_markers_fail_a_group_over_exactly_and_match_re
         .iter()
         .map(|(p, d)| ((remote.clone(), *p), *d))
         .collect();
-    assert_eq!(from_java, expected_java, "RemoteClusterUtils.translateOffsets");
+    assert_eq!(
+        from_java, expected_java,
+        "RemoteClusterUtils.translateOffsets"
+    );
     let (code, stdout, stderr) = FERRY.output(&[
         "offsets",
         "-c",

@@ -166,7 +166,7 @@ impl FlowStatus {
         *lock(&self.delivery) = Some(ferry_http::DeliveryDocument {
             mode: flow.delivery.as_str().to_string(),
             transaction_interval_ms: exactly_once
-                .then(|| flow.transaction_interval.as_millis() as u64),
+                .then_some(flow.transaction_interval.as_millis() as u64),
             last_commit: last_commit_ms
                 .map(|ms| humantime::format_rfc3339_millis(at(ms)).to_string()),
             seconds_since_commit: last_commit_ms

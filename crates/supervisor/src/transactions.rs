@@ -328,10 +328,11 @@ impl SlotTransactions {
                 let Ok(encoded) = sync.encode(&part.topic, part.partition) else {
                     continue; // a topic name too long for MM2's format
                 };
-                let mut record = BaseRecord::with_opaque_to(&topics.syncs, self.own_records.clone())
-                    .partition(0)
-                    .key(&encoded.key[..])
-                    .payload(&encoded.value[..]);
+                let mut record =
+                    BaseRecord::with_opaque_to(&topics.syncs, self.own_records.clone())
+                        .partition(0)
+                        .key(&encoded.key[..])
+                        .payload(&encoded.value[..]);
                 if let Some(headers) = link_headers(&encoded) {
                     record = record.headers(headers);
                 }
@@ -346,7 +347,9 @@ impl SlotTransactions {
                 Ok(()) => break,
                 // The broker did not answer in time, say: committing again
                 // is what librdkafka asks for.
-                Err(KafkaError::Transaction(t)) if t.is_retriable() && Instant::now() < deadline => {
+                Err(KafkaError::Transaction(t))
+                    if t.is_retriable() && Instant::now() < deadline =>
+                {
                     std::thread::sleep(Duration::from_millis(100));
                 }
                 Err(e) => return self.abort(partitions, &e, metrics),
@@ -369,7 +372,10 @@ impl SlotTransactions {
 
     /// Hands one of the transaction's own records to the producer, waiting
     /// while its queue is full.
-    fn send(&self, mut record: BaseRecord<'_, [u8], [u8], Arc<PartitionSlot>>) -> Result<(), KafkaError> {
+    fn send(
+        &self,
+        mut record: BaseRecord<'_, [u8], [u8], Arc<PartitionSlot>>,
+    ) -> Result<(), KafkaError> {
         let deadline = Instant::now() + TRANSACTION_TIMEOUT;
         loop {
             match self.producer.send(record) {
