@@ -792,4 +792,24 @@ mod tests {
         s.on_delivered(acked(1, 0));
         assert_eq!(s.watermark(), 6);
     }
+
+    #[test]
+    fn a_transactional_partition_resumes_from_its_last_commit() {
+        let slot = slot(10).with_transactions();
+        slot.on_produced(10, 1);
+        slot.on_produced(11, 1);
+        slot.on_delivered(acked(0, 0));
+        slot.on_delivered(acked(1, 0));
+        assert_eq!(slot.acknowledged_watermark(), 12);
+        assert_eq!(slot.watermark(), 10, "nothing committed yet");
+        slot.committed_to(12);
+        assert_eq!(slot.watermark(), 12);
+        slot.on_produced(12, 1);
+        slot.on_delivered(acked(3, 0));
+        // The transaction holding offset 12 aborts: back to the commit.
+        slot.fail_transaction("aborted".into());
+        assert!(slot.is_failed());
+        assert_eq!(slot.watermark(), 12);
+        assert_eq!(slot.failure().map(|f| f.offset), Some(12));
+    }
 }

@@ -487,4 +487,53 @@ mod tests {
         let m = rx.try_recv().unwrap();
         assert_eq!(m.sync.link, ferry_checkpoint::SyncLink::ChainStart);
     }
+
+    #[tokio::test]
+    async fn transactional_sessions_make_facts_and_syncs_only_at_commit() {
+        let (registry, mut rx) = OffsetRegistry::new();
+        registry.install_history(SyncReplay::default());
+        let topic: Arc<str> = Arc::from("t");
+        let h = registry.attach(&topic, 0, true);
+        for i in 0..5 {
+            h.on_ack(i, 100 + i);
+        }
+        // Acknowledged in an open transaction: no fact, no queued sync.
+        assert_eq!(registry.translate("t", 0, 2), Translation::Unknown);
+        registry.flush_syncs();
+        assert!(rx.try_recv().is_err(), "syncs go into the transaction");
+        let staged = h.stage_syncs().expect("a transactional session");
+        let upstream: Vec<i64> = staged.syncs.iter().map(|s| s.pair.upstream).collect();
+        assert_eq!(
+            upstream,
+            [0, 4],
+            "the chain start and the transaction's end"
+        );
+        h.commit_staged(staged);
+        assert_eq!(registry.translate("t", 0, 2), Translation::Exact(102));
+        // The next transaction's first copy sits after a commit marker
+        // (offset 105); that transaction aborts.
+        h.on_ack(5, 106);
+        let staged = h.stage_syncs().unwrap();
+        assert!(
+            matches!(
+                staged.syncs[0].link,
+                ferry_checkpoint::SyncLink::NewRun { .. }
+            ),
+            "{staged:?}"
+        );
+        h.abort_staged();
+        // Never a translation into the aborted copy: conservative, at the
+        // end of what was committed.
+        assert_eq!(
+            registry.translate("t", 0, 5),
+            Translation::Conservative(105)
+        );
+        // The copy again, committed this time.
+        h.on_ack(5, 108);
+        let staged = h.stage_syncs().unwrap();
+        assert_eq!(staged.syncs[0].link, ferry_checkpoint::SyncLink::ChainStart);
+        h.commit_staged(staged);
+        assert_eq!(registry.translate("t", 0, 5), Translation::Exact(108));
+        assert!(rx.try_recv().is_err());
+    }
 }
