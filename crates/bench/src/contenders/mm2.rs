@@ -30,9 +30,12 @@
 //! up for a dedicated cluster (KIP-618): `dst.exactly.once.source.support
 //! = enabled` (transactional task producers, source offsets in the same
 //! transactions), the intra-cluster REST server on a free loopback port
-//! that it requires, the source consumer `read_committed`, and
-//! `exactly.once.support = required` on the flow, so that the connector
-//! fails instead of silently running without. Transactions span 100 ms
+//! that it requires, and the source consumer `read_committed` (without it
+//! `MirrorSourceConnector` declares exactly-once unsupported). The flow
+//! keeps `exactly.once.support = requested`: `required` also applies to the
+//! checkpoint and heartbeat connectors, which implement no preflight check
+//! and would then not start. The harness checks instead that the target
+//! holds transaction markers. Transactions span 100 ms
 //! (`transaction.boundary = interval`), Ferry's default
 //! `transaction_interval`: Connect's default boundary, one transaction per
 //! task poll (at most 500 records), would commit far more often than Ferry.
@@ -57,7 +60,6 @@ dst.exactly.once.source.support = enabled
 dedicated.mode.enable.internal.rest = true
 listeners = http://127.0.0.1:{rest_port}
 {alias}.consumer.isolation.level = read_committed
-{alias}->dst.exactly.once.support = required
 {alias}->dst.transaction.boundary = interval
 {alias}->dst.transaction.boundary.interval.ms = {TRANSACTION_INTERVAL_MS}
 "#

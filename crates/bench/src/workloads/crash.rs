@@ -77,7 +77,10 @@ pub fn run(env: &Env) -> Result<Vec<CaseReport>> {
                 "not run: the crash case restarts replicators that resume from their own progress (ferry, ferry-eos, baseline, mm2, mm2-eos)".into(),
             )
         };
-        eprintln!("ferry-bench: crash — {contender}: {}", summary_line(&result));
+        eprintln!(
+            "ferry-bench: crash — {contender}: {}",
+            summary_line(&result)
+        );
         report.results.push(result);
     }
     Ok(vec![report])
@@ -129,7 +132,11 @@ fn run_one(env: &Env, contender: Contender, dataset: &Dataset) -> Result<Contend
         let half = (dataset.records as f64 * KILL_AT) as u64;
         let topics = std::slice::from_ref(&target_topic);
         watch(env, &mut first.process, topics, KILL_POLL, |ends| {
-            ends.values().flatten().map(|&o| o.max(0) as u64).sum::<u64>() >= half
+            ends.values()
+                .flatten()
+                .map(|&o| o.max(0) as u64)
+                .sum::<u64>()
+                >= half
         })?;
         let killed_after = first.process.elapsed();
         first.process.crash()?;
@@ -147,12 +154,8 @@ fn run_one(env: &Env, contender: Contender, dataset: &Dataset) -> Result<Contend
             bail!("{contender} had copied everything before it was killed: nothing to measure");
         }
 
-        let mut second = contenders::launch(
-            env,
-            contender,
-            &job,
-            &format!("crash-{contender}-restart"),
-        )?;
+        let mut second =
+            contenders::launch(env, contender, &job, &format!("crash-{contender}-restart"))?;
         let watched = watch(
             env,
             &mut second.process,

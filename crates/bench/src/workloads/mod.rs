@@ -2,13 +2,13 @@
 //! contender has copied what it must, and turning a finished contender
 //! process into a [`ContenderResult`].
 
+pub mod crash;
 pub mod w1;
 pub mod w2;
 pub mod w3;
 pub mod w4;
 pub mod w4_map;
 pub mod w5;
-pub mod crash;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -157,7 +157,10 @@ pub fn last_records_visible<'a>(
 pub fn delivery_problems(d: &Delivered, duplicates_count: bool) -> Vec<String> {
     let mut problems = Vec::new();
     if d.missing > 0 {
-        problems.push(format!("{} source records missing on the target", d.missing));
+        problems.push(format!(
+            "{} source records missing on the target",
+            d.missing
+        ));
     }
     if duplicates_count && d.duplicates > 0 {
         problems.push(format!(

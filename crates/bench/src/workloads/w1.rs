@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use ferry_testkit::data::read_partition;
 
 use super::{
-    all_copied, cleanup, delivery_problems, failed, fill_throughput, finish,
-    last_records_visible, progress_line, watch,
+    all_copied, cleanup, delivery_problems, failed, fill_throughput, finish, last_records_visible,
+    progress_line, watch,
 };
 use crate::contenders::{self, limit, Contender, Job, Topics};
 use crate::dataset::{produce_dataset, producer_config, Dataset, RecordBuf};
