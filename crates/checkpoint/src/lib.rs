@@ -74,5 +74,5 @@ pub use ledger::{CheckpointKey, CheckpointLedger, Decision, Written};
 pub use offset_map::{Gap, OffsetMap, OffsetMapError, Segment, Translation};
 pub use pair::{OffsetPair, SyncLink};
 pub use rebuild::SyncReplay;
-pub use sync::{mm2_translate, EmittedSync, SyncEmitter};
+pub use sync::{mm2_translate, EmittedSync, EncodedSync, SyncEmitter};
 pub use wire::{DecodeError, EncodeError};

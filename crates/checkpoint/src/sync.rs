@@ -44,6 +44,17 @@
 use crate::pair::{OffsetMapError, OffsetPair, SyncLink};
 use crate::wire::OffsetSync;
 
+/// An offset sync encoded as the offset-syncs topic holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncodedSync {
+    /// MM2's key: topic and partition.
+    pub key: Vec<u8>,
+    /// MM2's value: upstream and downstream offsets.
+    pub value: [u8; OffsetSync::VALUE_LEN],
+    /// The value of [`crate::wire::SYNC_LINK_HEADER`], if any.
+    pub link: Option<Vec<u8>>,
+}
+
 /// A sync the caller must write to the offset-syncs topic: key/value from
 /// `pair` (see [`EmittedSync::to_offset_sync`]), header from `link`
 /// ([`crate::wire::encode_sync_link`]).
@@ -63,6 +74,17 @@ impl EmittedSync {
             upstream_offset: self.pair.upstream,
             downstream_offset: self.pair.downstream,
         }
+    }
+
+    /// The record to write for this sync: MM2's key and value, and Ferry's
+    /// link header (none for a foreign link).
+    pub fn encode(&self, topic: &str, partition: i32) -> Result<EncodedSync, crate::EncodeError> {
+        let record = self.to_offset_sync(topic, partition);
+        Ok(EncodedSync {
+            key: record.encode_key()?,
+            value: record.encode_value(),
+            link: crate::wire::encode_sync_link(&self.link),
+        })
     }
 }
 

@@ -45,10 +45,15 @@ pub enum Command {
     Check {
         #[arg(short, long, value_name = "FILE")]
         config: PathBuf,
-        /// Also connect to every cluster (proves addresses, TLS and SASL).
-        /// A cluster that answers nothing yet is retried for up to 30 s.
+        /// Also connect to every cluster (proves addresses, TLS and SASL),
+        /// and prove that the target of every exactly-once flow supports
+        /// transactions. A cluster that answers nothing yet is retried for
+        /// up to 30 s.
         #[arg(long)]
         connect: bool,
+        /// With --connect: how long each request waits for its answer.
+        #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+        timeout: std::time::Duration,
     },
     /// Show how a flow's consumer group offsets translate to the target: per
     /// group and partition, the source offset, Ferry's translation (exact or

@@ -109,6 +109,12 @@ fn bad_arguments_exit_2() {
     );
     let out = ferry(&["run", "-c", "x.toml", "--until", "bored"]);
     assert_eq!(out.status.code(), Some(2));
+    let out = ferry(&["check", "-c", "x.toml", "--connect", "--timeout", "soon"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--timeout"),
+        "{out:?}"
+    );
 }
 
 #[test]
@@ -386,6 +392,54 @@ fn slots_outside_1_to_1024_exit_2_naming_the_key() {
         assert!(
             stderr.contains(&format!("  - flows[0].slots: invalid slots {slots}")),
             "slots = {slots}: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn bad_delivery_settings_exit_2_naming_the_key_and_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    for (i, (target_client, flow_keys, expected)) in [
+        (
+            "",
+            "delivery = \"exactly-twice\"",
+            "  - flows[0].delivery: invalid delivery \"exactly-twice\": use \"at-least-once\" or \"exactly-once\"",
+        ),
+        (
+            "",
+            "delivery = \"exactly-once\"\ntransaction_interval = \"5ms\"",
+            "  - flows[0].transaction_interval: invalid transaction_interval 5ms: use 10ms..=60s",
+        ),
+        (
+            "[clusters.b.client]\n\"transaction.timeout.ms\" = \"50\"\n",
+            "delivery = \"exactly-once\"",
+            "  - clusters.b.client.\"transaction.timeout.ms\": 50 ms is shorter than flows[0].transaction_interval (100ms): the broker would abort every transaction before it is committed",
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let topo = dir.path().join(format!("delivery-{i}.toml"));
+        std::fs::write(
+            &topo,
+            format!(
+                "[clusters.a]\nbootstrap_servers = \"127.0.0.1:1\"\n\
+                 [clusters.b]\nbootstrap_servers = \"127.0.0.1:2\"\n{target_client}\
+                 [[flows]]\nsource = \"a\"\ntarget = \"b\"\ntopics = [\"t\"]\n{flow_keys}\n"
+            ),
+        )
+        .unwrap();
+        let out = ferry(&["check", "-c", topo.to_str().unwrap()]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{flow_keys}: {stderr}");
+        assert!(
+            stderr.lines().any(|l| l == expected),
+            "{flow_keys}: expected\n{expected}\ngot:\n{stderr}"
+        );
+        assert_eq!(
+            stderr.lines().filter(|l| l.starts_with("  - ")).count(),
+            1,
+            "{flow_keys}: one problem only:\n{stderr}"
         );
     }
 }

@@ -638,6 +638,7 @@ fn plan_matches_the_golden_file_and_changes_nothing() {
     let plan: Value = serde_json::from_str(&stdout).expect("plan --json");
     assert_eq!(plan["schema"], 1);
     let flow = &plan["flows"][0];
+    assert_eq!(flow["delivery"], "at-least-once");
     let actions: Vec<(&str, &str)> = flow["topics"]
         .as_array()
         .unwrap()

@@ -472,3 +472,89 @@ fn a_changed_slot_count_is_refused_at_start_until_reslotting_is_acknowledged() {
     // The new count is the flow's count from now on.
     FERRY.run_until_caught_up(&topology);
 }
+
+/// `check --connect` proves that the target of an exactly-once flow
+/// supports transactions: it sends InitProducerId with a transactional id
+/// of its own, which no slot uses. An at-least-once flow is not probed.
+#[test]
+fn check_connect_proves_the_target_of_an_exactly_once_flow_supports_transactions() {
+    let (source, target) = shared_pair().expect("test brokers start");
+    let dir = tempfile::tempdir().unwrap();
+    let topology = write_topology(
+        dir.path(),
+        source,
+        target,
+        &one_flow("topics = [\"eos-check\"]\ndelivery = \"exactly-once\""),
+    );
+    let (code, stdout, stderr) =
+        FERRY.output(&["check", "-c", topology.to_str().unwrap(), "--connect"]);
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("delivery exactly-once (transaction_interval 100ms)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("transactions: cluster dst supports them (flow src->dst, exactly-once)"),
+        "{stdout}"
+    );
+
+    let topology = write_topology(
+        dir.path(),
+        source,
+        target,
+        &one_flow("topics = [\"eos-check\"]"),
+    );
+    let (code, stdout, stderr) =
+        FERRY.output(&["check", "-c", topology.to_str().unwrap(), "--connect"]);
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    assert!(stdout.contains("delivery at-least-once"), "{stdout}");
+    assert!(!stdout.contains("transactions:"), "{stdout}");
+}
+
+/// A target whose transaction coordinator cannot work (its transaction log
+/// wants three replicas; the cluster has one broker) fails the check with
+/// exit code 1, naming the cluster, the flow and the broker's answer,
+/// within `--timeout`.
+#[test]
+fn check_connect_fails_when_the_target_cannot_run_transactions() {
+    let source = ferry_testkit::shared().expect("test broker starts");
+    let target = ferry_testkit::KafkaOptions::new()
+        .broker_config("transaction.state.log.replication.factor", "3")
+        .start()
+        .expect("target starts");
+    let dir = tempfile::tempdir().unwrap();
+    let topology = write_topology(
+        dir.path(),
+        source,
+        &target,
+        &one_flow("topics = [\"eos-check\"]\ndelivery = \"exactly-once\""),
+    );
+    let started = std::time::Instant::now();
+    let (code, stdout, stderr) = FERRY.output(&[
+        "check",
+        "-c",
+        topology.to_str().unwrap(),
+        "--connect",
+        "--timeout",
+        "3s",
+    ]);
+    let took = started.elapsed();
+    assert_eq!(code, Some(1), "{stdout}\n{stderr}");
+    assert!(stdout.contains("connected: cluster dst"), "{stdout}");
+    assert!(!stdout.contains("transactions:"), "{stdout}");
+    let error = stderr
+        .lines()
+        .find(|l| l.starts_with("error: cluster dst: transactions unusable for flow src->dst (exactly-once, transactional id "))
+        .unwrap_or_else(|| panic!("no transactions error: {stderr}"));
+    assert!(
+        error.contains("no producer id within 3s; last answer: Failed to find transaction coordinator: COORDINATOR_NOT_AVAILABLE"),
+        "{error}"
+    );
+    assert!(
+        error.contains(".src-dst.check)"),
+        "the probe's own transactional id, never a slot's: {error}"
+    );
+    // The metadata probe and the transactions probe each wait at most
+    // --timeout, plus the client's start and stop.
+    assert!(took < Duration::from_secs(15), "took {took:?}");
+}

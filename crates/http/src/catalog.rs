@@ -237,6 +237,20 @@ pub(crate) const SLOTS_FENCED: MetricDoc = doc(
     OnEvent,
     "Slots this process gave up without a hand-over because its group session was lost (paused, or cut off from the coordinator).",
 );
+pub(crate) const TRANSACTIONS: MetricDoc = doc(
+    "ferry_transactions_total",
+    Counter,
+    &["flow", "result"],
+    OnEvent,
+    "Exactly-once transactions of the flow's slots by how they ended: committed, aborted (the slot's partitions resume from the last commit), or fenced (another Ferry process took the slot over).",
+);
+pub(crate) const TRANSACTION_COMMIT: MetricDoc = doc(
+    "ferry_transaction_commit_seconds",
+    Hist,
+    &["flow"],
+    OnEvent,
+    "Time to commit one exactly-once transaction: waiting for the target to acknowledge its records, writing their progress and offset syncs, and the commit itself.",
+);
 pub(crate) const READY: MetricDoc = doc(
     "ferry_ready",
     Gauge,
@@ -312,6 +326,8 @@ pub const METRICS: &[MetricDoc] = &[
     GROUP_MEMBERS,
     TOPOLOGY_MISMATCH,
     SLOTS_FENCED,
+    TRANSACTIONS,
+    TRANSACTION_COMMIT,
     READY,
     BUILD_INFO,
 ];

@@ -110,11 +110,14 @@ pub use control::{
     Resumed, StopTopics, Stopped, CONTROL_QUEUE,
 };
 pub use error::HttpError;
-pub use metrics::{FlowMetrics, MembershipMetrics, Metrics, ReloadResult, SyncResult};
+pub use metrics::{
+    FlowMetrics, MembershipMetrics, Metrics, ReloadResult, SyncResult, TransactionMetrics,
+    TransactionResult,
+};
 pub use readiness::{NotReady, Readiness};
 pub use server::{HttpServer, METRICS_CONTENT_TYPE};
 pub use status::{
-    CutOverDocument, EngineDocument, FlowDocument, MemberDocument, MembershipDocument,
+    CutOverDocument, DeliveryDocument, EngineDocument, FlowDocument, MemberDocument, MembershipDocument,
     PartitionDocument, SlotDocument, StatusDocument, TopicDocument, WarningDocument,
 };
 pub use tls::{LoadedIdentity, TlsError, TlsIdentity};

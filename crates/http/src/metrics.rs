@@ -15,7 +15,7 @@ use prometheus::{Opts, Registry, TextEncoder};
 use crate::catalog::{
     MetricDoc, MetricsOptions, BUILD_INFO, CHECKPOINTS, CONFIG_RELOADS, ERRORS, GROUP_MEMBERS,
     GROUP_OFFSETS, LATENCY, LATENCY_BUCKETS, REBALANCES, SECONDS_SINCE_REBALANCE, SLOTS_FENCED,
-    SLOTS_OWNED, TOPIC_DISCOVERIES, TOPOLOGY_MISMATCH, VERSION,
+    SLOTS_OWNED, TOPIC_DISCOVERIES, TOPOLOGY_MISMATCH, TRANSACTIONS, TRANSACTION_COMMIT, VERSION,
 };
 use crate::collector::EngineCollector;
 use crate::error::HttpError;
@@ -51,6 +51,35 @@ pub enum SyncResult {
     Skipped,
     /// The commit on the target failed.
     Failed,
+}
+
+/// Result label of `ferry_transactions_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransactionResult {
+    /// The transaction committed.
+    Committed,
+    /// The transaction was aborted; its records are invisible to
+    /// `read_committed` readers and are copied again.
+    Aborted,
+    /// Another process initialised the slot's transactional id.
+    Fenced,
+}
+
+impl TransactionResult {
+    const ALL: [TransactionResult; 3] = [
+        TransactionResult::Committed,
+        TransactionResult::Aborted,
+        TransactionResult::Fenced,
+    ];
+
+    /// The label value.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            TransactionResult::Committed => "committed",
+            TransactionResult::Aborted => "aborted",
+            TransactionResult::Fenced => "fenced",
+        }
+    }
 }
 
 impl SyncResult {
@@ -101,6 +130,8 @@ pub struct Metrics {
     reloads: [IntCounter; 2],
     /// The families of the flows' group membership (slots, rebalances).
     membership: MembershipFamilies,
+    /// The families of exactly-once transactions.
+    transactions: TransactionFamilies,
     /// Label handles per flow, so that the convenience methods cost one read
     /// lock and a hash lookup rather than prometheus's label validation.
     flows: RwLock<HashMap<String, FlowMetrics>>,
@@ -130,6 +161,63 @@ fn int_gauge_vec(registry: &Registry, m: MetricDoc) -> IntGaugeVec {
         .register(Box::new(vec.clone()))
         .expect(DEFINITIONS_VALID);
     vec
+}
+
+/// The per-flow families of exactly-once transactions.
+struct TransactionFamilies {
+    results: IntCounterVec,
+    commit: HistogramVec,
+}
+
+impl TransactionFamilies {
+    fn register(registry: &Registry) -> Self {
+        let commit = HistogramVec::new(
+            HistogramOpts::new(TRANSACTION_COMMIT.name, TRANSACTION_COMMIT.help)
+                .buckets(LATENCY_BUCKETS.to_vec()),
+            TRANSACTION_COMMIT.labels,
+        )
+        .expect(DEFINITIONS_VALID);
+        registry
+            .register(Box::new(commit.clone()))
+            .expect(DEFINITIONS_VALID);
+        TransactionFamilies {
+            results: counter_vec(registry, TRANSACTIONS),
+            commit,
+        }
+    }
+
+    fn for_flow(&self, flow: &str) -> TransactionMetrics {
+        TransactionMetrics {
+            results: TransactionResult::ALL.map(|r| self.results.with_label_values(&[flow, r.as_str()])),
+            commit: self.commit.with_label_values(&[flow]),
+        }
+    }
+
+    fn forget(&self, flow: &str) {
+        for r in TransactionResult::ALL {
+            let _ = self.results.remove_label_values(&[flow, r.as_str()]);
+        }
+        let _ = self.commit.remove_label_values(&[flow]);
+    }
+}
+
+/// One flow's transaction series (see [`FlowMetrics::transactions`]).
+#[derive(Clone)]
+pub struct TransactionMetrics {
+    results: [IntCounter; 3],
+    commit: Histogram,
+}
+
+impl TransactionMetrics {
+    /// Counts one transaction that ended with `result`.
+    pub fn ended(&self, result: TransactionResult) {
+        self.results[result as usize].inc();
+    }
+
+    /// Records how long one commit took.
+    pub fn observe_commit(&self, seconds: f64) {
+        self.commit.observe(seconds);
+    }
 }
 
 /// The per-flow families of group membership, registered together.
@@ -246,6 +334,7 @@ impl Metrics {
         let errors = counter_vec(&registry, ERRORS);
         let reloads_vec = counter_vec(&registry, CONFIG_RELOADS);
         let membership = MembershipFamilies::register(&registry);
+        let transactions = TransactionFamilies::register(&registry);
         let reloads = [ReloadResult::Applied, ReloadResult::Rejected]
             .map(|r| reloads_vec.with_label_values(&[r.as_str()]));
 
@@ -278,6 +367,7 @@ impl Metrics {
             errors,
             reloads,
             membership,
+            transactions,
             flows: RwLock::new(HashMap::new()),
         }
     }
@@ -305,6 +395,7 @@ impl Metrics {
                     .map(|r| self.group_offsets.with_label_values(&[flow, r.as_str()])),
                 latency: self.latency.with_label_values(&[flow]),
                 membership: self.membership.for_flow(flow),
+                transactions: self.transactions.for_flow(flow),
                 errors: Arc::new(ErrorHandles {
                     flow: flow.to_string(),
                     vec: self.errors.clone(),
@@ -325,6 +416,7 @@ impl Metrics {
         let _ = self.discoveries.remove_label_values(&[flow]);
         let _ = self.latency.remove_label_values(&[flow]);
         self.membership.forget(flow);
+        self.transactions.forget(flow);
         for r in SyncResult::ALL {
             let _ = self.group_offsets.remove_label_values(&[flow, r.as_str()]);
         }
@@ -390,6 +482,8 @@ pub struct FlowMetrics {
     latency: Histogram,
     /// Slots, rebalances and members of the flow's group.
     membership: MembershipMetrics,
+    /// Exactly-once transactions of the flow's slots.
+    transactions: TransactionMetrics,
     /// `ferry_errors_total{flow,kind}`: kinds are only known when they happen.
     errors: Arc<ErrorHandles>,
 }
@@ -432,6 +526,11 @@ impl FlowMetrics {
     /// Counts one error of `kind`.
     pub fn error(&self, kind: &'static str) {
         self.errors.get(kind).inc();
+    }
+
+    /// The flow's exactly-once transaction series.
+    pub fn transactions(&self) -> &TransactionMetrics {
+        &self.transactions
     }
 
     /// The flow's group-membership series.

@@ -64,6 +64,9 @@ pub struct FlowDocument {
     /// joined.
     #[serde(default)]
     pub membership: Option<MembershipDocument>,
+    /// How records reach the target; `None` until the flow started.
+    #[serde(default)]
+    pub delivery: Option<DeliveryDocument>,
     /// `state == "running"`.
     pub running: bool,
     /// `starting`, `running`, `draining`, `stopped` or `retrying`.
@@ -72,6 +75,20 @@ pub struct FlowDocument {
     pub topics: Vec<TopicDocument>,
     /// What the operator must act on, per partition.
     pub warnings: Vec<WarningDocument>,
+}
+
+/// A flow's delivery guarantee and, under exactly-once, its transactions.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DeliveryDocument {
+    /// `at-least-once` or `exactly-once` (`flows[].delivery`).
+    pub mode: String,
+    /// Under exactly-once: `flows[].transaction_interval` in milliseconds.
+    pub transaction_interval_ms: Option<u64>,
+    /// Under exactly-once: when this process last committed a transaction
+    /// of the flow (RFC 3339), `None` before its first commit.
+    pub last_commit: Option<String>,
+    /// Under exactly-once: seconds since that commit.
+    pub seconds_since_commit: Option<f64>,
 }
 
 /// A process's share of a flow: the slots its group assigned it.
@@ -230,6 +247,12 @@ mod tests {
                     }],
                     slots_total: 16,
                     topology_mismatch: false,
+                }),
+                delivery: Some(DeliveryDocument {
+                    mode: "exactly-once".into(),
+                    transaction_interval_ms: Some(100),
+                    last_commit: Some("2026-01-02T03:04:05.678Z".into()),
+                    seconds_since_commit: Some(0.25),
                 }),
                 running: false,
                 state: "retrying".into(),

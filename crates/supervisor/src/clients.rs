@@ -8,11 +8,13 @@ use std::time::Duration;
 
 use ferry_admin::{Admin, AdminError};
 use ferry_auth::{MskIamSettings, MskTokenProvider};
-use ferry_config::{Cluster, REDACTED};
+use ferry_config::{Cluster, Flow, REDACTED};
 use rdkafka::client::{ClientContext, OAuthToken};
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
-use rdkafka::error::KafkaError;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::DeliveryResult;
+use rdkafka::producer::{Producer, ProducerContext, ThreadedProducer};
 
 /// librdkafka's largest `message.max.bytes`: larger than any record a Kafka
 /// topic accepts.
@@ -303,6 +305,19 @@ pub enum ClientError {
         /// The first error librdkafka reported, secrets scrubbed.
         reason: String,
     },
+    /// The cluster could not start a transactional producer for an
+    /// exactly-once flow: InitProducerId was refused or not answered.
+    #[error("cluster {cluster}: transactions unusable for flow {flow} (exactly-once, transactional id {transactional_id}): {reason}")]
+    Transactions {
+        /// The cluster's name.
+        cluster: String,
+        /// The flow, `source->target`.
+        flow: String,
+        /// The transactional id the probe used.
+        transactional_id: String,
+        /// The broker's or librdkafka's answer, secrets scrubbed.
+        reason: String,
+    },
 }
 
 /// What a successful probe saw.
@@ -412,6 +427,154 @@ fn probe_blocking(cluster: &Cluster, timeout: Duration) -> Result<ProbeReport, P
             })
         }
     }
+}
+
+/// The transactional id [`probe_transactions`] uses for `flow`:
+/// `<prefix>.<source>-<target>.check`. No slot has it, so a check never
+/// fences a running slot's producer.
+pub fn check_transactional_id(flow: &Flow, prefix: &str) -> String {
+    format!("{prefix}.{}-{}.check", flow.source, flow.target)
+}
+
+/// Proves that `cluster`, the target of exactly-once `flow`, supports
+/// transactions for Ferry's principal: a transactional producer with
+/// [`check_transactional_id`] sends InitProducerId and waits up to
+/// `timeout` for its answer. librdkafka retries a coordinator that is not
+/// available yet within that time. Nothing is written; no transaction is
+/// begun. Runs librdkafka on a blocking thread.
+pub async fn probe_transactions(
+    cluster: &Cluster,
+    flow: &Flow,
+    transactional_id_prefix: &str,
+    timeout: Duration,
+) -> Result<(), ClientError> {
+    let transactional_id = check_transactional_id(flow, transactional_id_prefix);
+    let failed = |reason: String| ClientError::Transactions {
+        cluster: cluster.name.clone(),
+        flow: flow.id().to_string(),
+        transactional_id: transactional_id.clone(),
+        reason,
+    };
+    let task = {
+        let cluster = cluster.clone();
+        let transactional_id = transactional_id.clone();
+        tokio::task::spawn_blocking(move || {
+            init_transactions_blocking(&cluster, &transactional_id, timeout)
+        })
+    };
+    match task.await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(InitFailure::Create(reason))) => Err(ClientError::Create {
+            cluster: cluster.name.clone(),
+            reason,
+        }),
+        Ok(Err(InitFailure::Refused(reason))) => Err(failed(reason)),
+        Err(e) => Err(failed(format!("probe task failed: {e}"))),
+    }
+}
+
+/// Why [`init_transactions_blocking`] failed (each reason scrubbed).
+enum InitFailure {
+    Create(String),
+    Refused(String),
+}
+
+fn init_transactions_blocking(
+    cluster: &Cluster,
+    transactional_id: &str,
+    timeout: Duration,
+) -> Result<(), InitFailure> {
+    let mut config = client_config(cluster, Role::TargetProducer, "ferry-probe");
+    config.set("transactional.id", transactional_id);
+    // librdkafka retries a coordinator that is not available until the
+    // timeout and then reports only the timeout; the broker's answers are
+    // in its transaction debug lines, which the context keeps.
+    config
+        .set("debug", "eos")
+        .set_log_level(RDKafkaLogLevel::Debug);
+    // Threaded: its poll thread serves the logs and an OAUTHBEARER token
+    // refresh while init_transactions blocks this one.
+    let producer: ThreadedProducer<TransactionsProbeContext> = config
+        .create_with_context(TransactionsProbeContext {
+            cluster: ClusterContext::new(cluster),
+            broker_answer: Mutex::new(None),
+        })
+        .map_err(|e| InitFailure::Create(scrub_for(cluster, &e.to_string())))?;
+    producer.init_transactions(timeout).map_err(|e| {
+        let ctx = producer.context();
+        let mut reason = match &e {
+            // librdkafka's "retry call to resume" is advice for a caller
+            // that goes on waiting; the probe does not.
+            KafkaError::Transaction(t) if t.code() == RDKafkaErrorCode::OperationTimedOut => {
+                format!(
+                    "no producer id within {}",
+                    humantime::format_duration(timeout)
+                )
+            }
+            KafkaError::Transaction(t) => format!("{} ({:?})", t.string(), t.code()),
+            other => other.to_string(),
+        };
+        if let Some(answer) = ctx.broker_answer() {
+            reason.push_str(&format!("; last answer: {answer}"));
+        }
+        // A connection-level cause (authentication, TLS) says why no
+        // broker answered at all.
+        if let Some(cause) = ctx.cluster.last_error() {
+            reason.push_str(&format!("; {cause}"));
+        }
+        InitFailure::Refused(ctx.cluster.scrub(&reason))
+    })
+}
+
+/// The context of [`probe_transactions`]' producer: a [`ClusterContext`]
+/// that also keeps the last failure librdkafka's transaction debug lines
+/// report (e.g. "Failed to find transaction coordinator:
+/// COORDINATOR_NOT_AVAILABLE").
+struct TransactionsProbeContext {
+    cluster: ClusterContext,
+    broker_answer: Mutex<Option<String>>,
+}
+
+impl TransactionsProbeContext {
+    fn broker_answer(&self) -> Option<String> {
+        self.broker_answer.lock().ok().and_then(|a| a.clone())
+    }
+}
+
+impl ClientContext for TransactionsProbeContext {
+    const ENABLE_REFRESH_OAUTH_TOKEN: bool = true;
+
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
+        if message.contains("Failed") {
+            // "[thrd:main]: Failed to …": the thread is of no interest.
+            let text = match message.strip_prefix("[thrd:") {
+                Some(rest) => rest.split_once("]: ").map_or(message, |(_, text)| text),
+                None => message,
+            };
+            if let Ok(mut answer) = self.broker_answer.lock() {
+                *answer = Some(self.cluster.scrub(text));
+            }
+        }
+        self.cluster.log(level, fac, message);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.cluster.error(error, reason);
+    }
+
+    fn generate_oauth_token(
+        &self,
+        oauthbearer_config: Option<&str>,
+    ) -> Result<OAuthToken, Box<dyn std::error::Error>> {
+        self.cluster.generate_oauth_token(oauthbearer_config)
+    }
+}
+
+/// It sends nothing: InitProducerId only.
+impl ProducerContext for TransactionsProbeContext {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, _: &DeliveryResult<'_>, _: ()) {}
 }
 
 fn secrets_of(cluster: &Cluster) -> Vec<String> {

@@ -12,7 +12,9 @@ use std::time::Duration;
 use ferry_config::{Cluster, Flow};
 use futures::future::{join_all, select_all};
 
+use crate::membership::SlotId;
 use crate::pump::{DataPlane, PumpCommand};
+use crate::transactions::SlotTransactions;
 use crate::EngineError;
 
 /// The most lanes a flow gets, whatever the core count: each lane is two
@@ -127,6 +129,91 @@ impl Lanes {
         }
     }
 
+    /// The lane a slot's partitions take.
+    fn lane_of_slot(&self, slot: SlotId) -> &DataPlane {
+        &self.lanes[usize::from(slot) % self.lanes.len()]
+    }
+
+    /// Under exactly-once: starts a transactional producer for each of
+    /// `slots` (`(slot, transactional id)`), all at once. Each one's
+    /// `InitTransactions` aborts what an earlier owner of the slot left
+    /// open and fences it; only then may the slot's progress be read.
+    pub async fn start_transactions(
+        &self,
+        target: &Cluster,
+        slots: Vec<(SlotId, String)>,
+    ) -> Result<(), EngineError> {
+        let started = join_all(slots.into_iter().map(|(slot, id)| {
+            let (target, context) = (target.clone(), self.lane_of_slot(slot).delivery_context(target));
+            tokio::task::spawn_blocking(move || SlotTransactions::start(&target, id, slot, context))
+        }))
+        .await;
+        let mut first_error = None;
+        let mut replaced = Vec::new();
+        for result in started {
+            match result {
+                Ok(Ok(txns)) => {
+                    let lane = self.lane_of_slot(txns.slot);
+                    replaced.extend(lane.transactions.insert(std::sync::Arc::new(txns)));
+                }
+                Ok(Err(e)) => {
+                    first_error.get_or_insert(e);
+                }
+                Err(e) => {
+                    first_error.get_or_insert(EngineError::Internal(format!(
+                        "starting a transactional producer panicked: {e}"
+                    )));
+                }
+            }
+        }
+        drop_off_runtime(replaced).await;
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// The epoch a slot's transactions write into its progress.
+    pub fn set_epoch(&self, slot: SlotId, epoch: i64) {
+        if let Some(t) = self.lane_of_slot(slot).transactions.get(slot) {
+            t.set_epoch(epoch);
+        }
+    }
+
+    /// The slots among `slots` whose transactional producer failed fatally
+    /// (not fenced): they need a new one before their partitions restart.
+    pub fn broken_transactions(&self, slots: impl IntoIterator<Item = SlotId>) -> Vec<SlotId> {
+        slots
+            .into_iter()
+            .filter(|s| {
+                self.lane_of_slot(*s)
+                    .transactions
+                    .get(*s)
+                    .is_some_and(|t| t.is_broken())
+            })
+            .collect()
+    }
+
+    /// Closes the transactional producers of slots this process gave up.
+    /// Their partitions are off the pumps by now.
+    pub async fn end_transactions(&self, slots: &[SlotId]) {
+        let ended: Vec<_> = slots
+            .iter()
+            .filter_map(|s| self.lane_of_slot(*s).transactions.remove(*s))
+            .collect();
+        drop_off_runtime(ended).await;
+    }
+
+    /// Epoch milliseconds of the flow's last committed transaction.
+    pub fn last_commit_ms(&self) -> Option<i64> {
+        self.lanes
+            .iter()
+            .map(|l| {
+                l.transactions
+                    .last_commit_ms
+                    .load(std::sync::atomic::Ordering::Relaxed)
+            })
+            .max()
+            .filter(|ms| *ms > 0)
+    }
+
     /// Stops every lane and waits for the target to acknowledge what is in
     /// flight; the first failure is returned.
     pub async fn shutdown(self, timeout: Duration) -> Result<(), EngineError> {
@@ -135,4 +222,12 @@ impl Lanes {
             .into_iter()
             .collect()
     }
+}
+
+/// Drops producers on a blocking thread: closing one joins its threads.
+async fn drop_off_runtime(producers: Vec<std::sync::Arc<SlotTransactions>>) {
+    if producers.is_empty() {
+        return;
+    }
+    let _ = tokio::task::spawn_blocking(move || drop(producers)).await;
 }

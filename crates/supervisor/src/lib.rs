@@ -73,6 +73,7 @@ pub mod start;
 mod status;
 pub mod topics;
 mod tracker;
+mod transactions;
 pub mod view;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -210,6 +211,7 @@ impl Supervisor {
         .with_group(flow::GroupSettings {
             allow_reslot: self.allow_reslot,
             prefix: self.topology.engine.group_prefix.clone(),
+            transactional_id_prefix: self.topology.engine.transactional_id_prefix.clone(),
             // Members compare these to see who runs another topology file.
             client_id: format!(
                 "ferry-{}",

@@ -31,6 +31,7 @@ use crate::batch::Batcher;
 use crate::clients::{client_config, ClusterContext, Role};
 use crate::lookups::visible_partitions;
 use crate::tracker::{Acknowledged, DeliveryError, PartitionSlot, Pending, Refusal, Resolution};
+use crate::transactions::{CommitOutcome, SlotTransactions, TransactionTopics};
 use crate::EngineError;
 
 /// Header naming the clusters a record has already been on, oldest first,
@@ -90,6 +91,28 @@ impl BatchClock {
     }
 }
 
+impl DeliveryContext {
+    fn new(
+        target: &Cluster,
+        in_flight_bytes: &Arc<AtomicU64>,
+        window: &Arc<Window>,
+        metrics: Option<ferry_http::FlowMetrics>,
+    ) -> Self {
+        DeliveryContext {
+            cluster: ClusterContext::new(target),
+            in_flight_bytes: in_flight_bytes.clone(),
+            window: window.clone(),
+            metrics,
+            clock: BatchClock::default(),
+        }
+    }
+
+    /// Removes secrets from a client error's text.
+    pub fn scrub(&self, text: &str) -> String {
+        self.cluster.scrub(text)
+    }
+}
+
 impl ClientContext for DeliveryContext {
     fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
         self.cluster.log(level, fac, message)
@@ -112,6 +135,11 @@ impl ProducerContext for DeliveryContext {
     type DeliveryOpaque = Arc<PartitionSlot>;
 
     fn delivery(&self, result: &DeliveryResult<'_>, slot: Arc<PartitionSlot>) {
+        // A transaction's own progress and sync records: its commit
+        // reports how they fared.
+        if SlotTransactions::is_own_record(&slot) {
+            return;
+        }
         let outcome = match result {
             Ok(m) => Ok(Acknowledged {
                 target_offset: m.offset(),
@@ -147,7 +175,7 @@ impl ProducerContext for DeliveryContext {
     }
 }
 
-type TargetProducer = BaseProducer<DeliveryContext>;
+pub(crate) type TargetProducer = BaseProducer<DeliveryContext>;
 
 /// Bytes acknowledged by the target but not yet covered by persisted
 /// progress. They count against the flow's in-flight cap together with the
@@ -234,6 +262,11 @@ impl Window {
 pub(crate) struct DataPlane {
     commands: mpsc::Sender<PumpCommand>,
     pub window: Arc<Window>,
+    /// Under exactly-once: the transactional producers of the slots this
+    /// lane copies, by slot.
+    pub transactions: Arc<TransactionRegistry>,
+    in_flight_bytes: Arc<AtomicU64>,
+    metrics: Option<ferry_http::FlowMetrics>,
     producer: Arc<TargetProducer>,
     /// Partitions per target topic as the producer's metadata shows them.
     producer_view: Batcher<String, usize>,
@@ -246,12 +279,53 @@ pub(crate) struct DataPlane {
     delivery: Option<JoinHandle<()>>,
 }
 
+/// The slots' transactional producers of one lane (exactly-once only).
+#[derive(Debug, Default)]
+pub(crate) struct TransactionRegistry {
+    by_slot: std::sync::Mutex<HashMap<u16, Arc<SlotTransactions>>>,
+    /// Epoch milliseconds of the lane's last commit; 0 before any.
+    pub last_commit_ms: std::sync::atomic::AtomicI64,
+}
+
+impl TransactionRegistry {
+    pub fn get(&self, slot: u16) -> Option<Arc<SlotTransactions>> {
+        crate::clock::lock(&self.by_slot).get(&slot).cloned()
+    }
+
+    pub fn insert(&self, txns: Arc<SlotTransactions>) -> Option<Arc<SlotTransactions>> {
+        crate::clock::lock(&self.by_slot).insert(txns.slot, txns)
+    }
+
+    pub fn remove(&self, slot: u16) -> Option<Arc<SlotTransactions>> {
+        crate::clock::lock(&self.by_slot).remove(&slot)
+    }
+}
+
+/// How a lane's pump runs transactions (exactly-once only).
+struct PumpTransactions {
+    registry: Arc<TransactionRegistry>,
+    topics: TransactionTopics,
+    interval: Duration,
+    /// The flow's slot count, to find a partition's slot.
+    slots: u16,
+    next_commit: Instant,
+    metrics: Option<ferry_http::FlowMetrics>,
+}
+
+/// A partition the pump copies, and the transaction its records go into
+/// under exactly-once.
+struct Route {
+    slot: Arc<PartitionSlot>,
+    transactions: Option<Arc<SlotTransactions>>,
+}
+
 struct Pump {
     consumer: Arc<BaseConsumer<ClusterContext>>,
     producer: Arc<TargetProducer>,
     commands: mpsc::Receiver<PumpCommand>,
-    /// source topic → slots by partition number.
-    routes: HashMap<String, Vec<Option<Arc<PartitionSlot>>>>,
+    /// source topic → routes by partition number.
+    routes: HashMap<String, Vec<Option<Route>>>,
+    transactions: Option<PumpTransactions>,
     in_flight_bytes: Arc<AtomicU64>,
     window: Arc<Window>,
     cap: u64,
@@ -286,14 +360,14 @@ impl DataPlane {
         let window = Arc::new(Window::new(cap));
         let producer: TargetProducer =
             client_config(target, Role::TargetProducer, &format!("ferry-{flow_id}"))
-                .create_with_context(DeliveryContext {
-                    cluster: ClusterContext::new(target),
-                    in_flight_bytes: in_flight_bytes.clone(),
-                    window: window.clone(),
-                    metrics,
-                    clock: BatchClock::default(),
-                })
+                .create_with_context(DeliveryContext::new(
+                    target,
+                    &in_flight_bytes,
+                    &window,
+                    metrics.clone(),
+                ))
                 .map_err(|e| EngineError::client_creation(target, &e))?;
+        let transactions = Arc::new(TransactionRegistry::default());
         let producer = Arc::new(producer);
         let (tx, rx) = mpsc::channel(64);
         let stop_pump = Arc::new(AtomicBool::new(false));
@@ -308,6 +382,17 @@ impl DataPlane {
             producer: producer.clone(),
             commands: rx,
             routes: HashMap::new(),
+            transactions: flow.exactly_once().then(|| PumpTransactions {
+                registry: transactions.clone(),
+                topics: TransactionTopics {
+                    progress: crate::progress::progress_topic(&flow.source),
+                    syncs: ferry_checkpoint::wire::offset_syncs_topic(&flow.source),
+                },
+                interval: flow.transaction_interval,
+                slots: flow.slots,
+                next_commit: Instant::now() + flow.transaction_interval,
+                metrics: metrics.clone(),
+            }),
             in_flight_bytes: in_flight_bytes.clone(),
             window: window.clone(),
             cap,
@@ -346,6 +431,9 @@ impl DataPlane {
         Ok(Self {
             commands: tx,
             window,
+            transactions,
+            in_flight_bytes,
+            metrics,
             producer_view,
             consumer_view,
             producer,
@@ -354,6 +442,13 @@ impl DataPlane {
             pump: Some(pump),
             delivery: Some(delivery),
         })
+    }
+
+    /// A delivery context for another producer of this lane (a slot's
+    /// transactional one): its acknowledgements count against the same
+    /// window.
+    pub fn delivery_context(&self, target: &Cluster) -> DeliveryContext {
+        DeliveryContext::new(target, &self.in_flight_bytes, &self.window, self.metrics.clone())
     }
 
     pub async fn send(&self, command: PumpCommand) -> Result<(), EngineError> {
@@ -469,8 +564,12 @@ impl Pump {
             while let Ok(cmd) = self.commands.try_recv() {
                 self.apply(cmd);
             }
-            if self.in_flight_bytes.load(Ordering::Acquire) + self.window.unpersisted() >= self.cap
-            {
+            let held = self.in_flight_bytes.load(Ordering::Acquire) + self.window.unpersisted();
+            if self.commit_due(held) {
+                self.commit_all();
+                continue;
+            }
+            if held >= self.cap {
                 // Back-pressure: stop fetching until deliveries (and progress
                 // writes) free budget.
                 std::thread::park_timeout(Duration::from_millis(20));
@@ -485,6 +584,65 @@ impl Pump {
                 Some(Err(e)) => self.poll_error(e),
             }
         }
+        // A clean stop commits what was copied: nothing to copy again.
+        self.commit_all();
+    }
+
+    /// Under exactly-once: whether the lane's transactions are to be
+    /// committed now, on their interval or because half the window (`held`
+    /// bytes in flight or waiting for a commit) waits.
+    fn commit_due(&self, held: u64) -> bool {
+        self.transactions
+            .as_ref()
+            .is_some_and(|t| Instant::now() >= t.next_commit || held >= self.cap / 2)
+    }
+
+    /// Commits every transaction of the lane, the slots in parallel, and
+    /// frees the window's budget: committed records are persisted, aborted
+    /// ones are copied again from the source.
+    fn commit_all(&mut self) {
+        let Some(txns) = &mut self.transactions else {
+            return;
+        };
+        txns.next_commit = Instant::now() + txns.interval;
+        // Partitions by transaction (by producer: a slot's producer may
+        // have been replaced while older partitions still name the old one).
+        let mut by_txn: Vec<(Arc<SlotTransactions>, Vec<Arc<PartitionSlot>>)> = Vec::new();
+        for route in self.routes.values().flatten().flatten() {
+            let Some(t) = &route.transactions else { continue };
+            match by_txn.iter_mut().find(|(x, _)| Arc::ptr_eq(x, t)) {
+                Some((_, parts)) => parts.push(route.slot.clone()),
+                None => by_txn.push((t.clone(), vec![route.slot.clone()])),
+            }
+        }
+        if by_txn.is_empty() {
+            return;
+        }
+        let snapshot = self.window.begin_write();
+        let (topics, metrics) = (&txns.topics, txns.metrics.as_ref());
+        let outcomes: Vec<CommitOutcome> = if by_txn.len() == 1 {
+            vec![by_txn[0].0.commit(&by_txn[0].1, topics, metrics)]
+        } else {
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = by_txn
+                    .iter()
+                    .map(|(t, parts)| scope.spawn(move || t.commit(parts, topics, metrics)))
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().unwrap_or(CommitOutcome::Idle))
+                    .collect()
+            })
+        };
+        if outcomes.contains(&CommitOutcome::Committed) {
+            txns.registry
+                .last_commit_ms
+                .store(crate::clock::now_ms(), Ordering::Relaxed);
+        }
+        // Committed bytes are persisted; aborted ones are gone from the
+        // target and come again from the source: either way they no longer
+        // hold budget.
+        self.window.persisted_up_to(snapshot);
     }
 
     fn apply(&mut self, cmd: PumpCommand) {
@@ -499,12 +657,13 @@ impl Pump {
                         slot.fail_local(start, format!("cannot assign: {e}"));
                         continue;
                     }
+                    let transactions = self.transactions_of(&slot);
                     let parts = self.routes.entry(slot.topic.to_string()).or_default();
                     let idx = slot.partition as usize;
                     if parts.len() <= idx {
-                        parts.resize(idx + 1, None);
+                        parts.resize_with(idx + 1, || None);
                     }
-                    parts[idx] = Some(slot);
+                    parts[idx] = Some(Route { slot, transactions });
                 }
                 if let Err(e) = self.consumer.incremental_assign(&tpl) {
                     tracing::error!(cluster = self.consumer.context().cluster(), error = %e, "assigning partitions failed");
@@ -519,12 +678,15 @@ impl Pump {
                 }
             }
             PumpCommand::Unassign(slots) => {
+                // Their copied records are committed (with their progress)
+                // before the partitions are let go.
+                self.commit_all();
                 for slot in slots {
                     slot.fence();
                     let _ = tpl.add_partition(&slot.topic, slot.partition);
                     if let Some(parts) = self.routes.get_mut(&*slot.topic) {
                         if let Some(entry) = parts.get_mut(slot.partition as usize) {
-                            if entry.as_ref().is_some_and(|s| Arc::ptr_eq(s, &slot)) {
+                            if entry.as_ref().is_some_and(|r| Arc::ptr_eq(&r.slot, &slot)) {
                                 *entry = None;
                             }
                         }
@@ -535,6 +697,22 @@ impl Pump {
                 }
             }
         }
+    }
+
+    /// Under exactly-once, the transactional producer of `slot`'s slot;
+    /// the partition fails at once when there is none it could use.
+    fn transactions_of(&self, slot: &PartitionSlot) -> Option<Arc<SlotTransactions>> {
+        let txns = self.transactions.as_ref()?;
+        let number = ferry_config::slot_of(&slot.topic, slot.partition, txns.slots);
+        let found = txns.registry.get(number);
+        match found.as_ref().map(|t| t.unusable()) {
+            Some(None) => {}
+            Some(Some(why)) => slot.fail_transaction(why),
+            None => slot.fail_transaction(format!(
+                "slot {number} has no transactional producer in this process"
+            )),
+        }
+        found
     }
 
     /// Lets slots move past offsets the consumer skipped on its own
@@ -552,7 +730,7 @@ impl Pump {
             .values()
             .flatten()
             .flatten()
-            .any(|slot| slot.behind_source_end());
+            .any(|route| route.slot.behind_source_end());
         if !behind {
             return;
         }
@@ -566,11 +744,15 @@ impl Pump {
         }
     }
 
-    fn slot(&self, topic: &str, partition: i32) -> Option<&Arc<PartitionSlot>> {
+    fn route(&self, topic: &str, partition: i32) -> Option<&Route> {
         self.routes
             .get(topic)?
             .get(usize::try_from(partition).ok()?)?
             .as_ref()
+    }
+
+    fn slot(&self, topic: &str, partition: i32) -> Option<&Arc<PartitionSlot>> {
+        self.route(topic, partition).map(|r| &r.slot)
     }
 
     fn poll_error(&mut self, e: KafkaError) {
@@ -588,12 +770,19 @@ impl Pump {
     }
 
     fn forward(&self, msg: &BorrowedMessage<'_>) {
-        let Some(slot) = self.slot(msg.topic(), msg.partition()) else {
+        let Some(Route { slot, transactions }) = self.route(msg.topic(), msg.partition()) else {
             return; // Unassigned meanwhile: not ours to copy.
         };
         if slot.is_failed() || slot.is_fenced() {
             return;
         }
+        let producer = match transactions {
+            None => &self.producer,
+            Some(t) => match t.ensure_open() {
+                Ok(()) => t.producer(),
+                Err(why) => return slot.fail_transaction(why),
+            },
+        };
         let offset = msg.offset();
         match slot.pending(offset) {
             None => {}
@@ -620,16 +809,23 @@ impl Pump {
             record = record.headers(h);
         }
         slot.on_produced(offset, bytes);
-        self.send(record, slot, offset, bytes);
+        self.send(producer, record, slot, offset, bytes);
     }
 
     /// Hands a record that `slot` already counts as in flight to the
     /// producer, waiting while its queue is full.
-    fn send(&self, mut record: OutRecord<'_>, slot: &PartitionSlot, offset: i64, bytes: u32) {
+    fn send(
+        &self,
+        producer: &TargetProducer,
+        mut record: OutRecord<'_>,
+        slot: &PartitionSlot,
+        offset: i64,
+        bytes: u32,
+    ) {
         self.in_flight_bytes
             .fetch_add(u64::from(bytes), Ordering::AcqRel);
         loop {
-            match self.producer.send(record) {
+            match producer.send(record) {
                 Ok(()) => return,
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
                     // The producer's queue is full: wait for deliveries, not an error.
@@ -684,7 +880,7 @@ impl Pump {
         let (record, bytes) = copy_of(msg, topic, slot);
         let record = record.headers(headers);
         slot.on_produced_dead_letter(resolution, bytes);
-        self.send(record, slot, offset, bytes);
+        self.send(&self.producer, record, slot, offset, bytes);
     }
 
     /// The headers to write, `Some(None)` when there are none, or `None` when

@@ -121,6 +121,8 @@ pub struct FlowStatus {
     cut_over: Mutex<crate::cut_over::CutOverTopics>,
     /// This process's place in the flow's group, as last reported.
     membership: Mutex<Option<ferry_http::MembershipDocument>>,
+    /// The flow's delivery mode and last commit, as last reported.
+    delivery: Mutex<Option<ferry_http::DeliveryDocument>>,
 }
 
 impl FlowStatus {
@@ -147,6 +149,29 @@ impl FlowStatus {
 
     pub(crate) fn set_membership(&self, doc: Option<ferry_http::MembershipDocument>) {
         *lock(&self.membership) = doc;
+    }
+
+    /// The flow's delivery mode and last commit, for `/status`.
+    pub(crate) fn delivery(&self) -> Option<ferry_http::DeliveryDocument> {
+        lock(&self.delivery).clone()
+    }
+
+    /// Reports the flow's delivery mode and, under exactly-once, its
+    /// transaction interval and last commit (epoch milliseconds).
+    pub(crate) fn set_delivery(&self, flow: &ferry_config::Flow, last_commit_ms: Option<i64>) {
+        let exactly_once = flow.exactly_once();
+        let at = |ms: i64| {
+            std::time::UNIX_EPOCH + std::time::Duration::from_millis(u64::try_from(ms).unwrap_or(0))
+        };
+        *lock(&self.delivery) = Some(ferry_http::DeliveryDocument {
+            mode: flow.delivery.as_str().to_string(),
+            transaction_interval_ms: exactly_once
+                .then(|| flow.transaction_interval.as_millis() as u64),
+            last_commit: last_commit_ms
+                .map(|ms| humantime::format_rfc3339_millis(at(ms)).to_string()),
+            seconds_since_commit: last_commit_ms
+                .map(|ms| (crate::clock::now_ms() - ms).max(0) as f64 / 1000.0),
+        });
     }
 
     /// Installs the current slot of a partition. The replaced slot's counts

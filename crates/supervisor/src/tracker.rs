@@ -199,6 +199,11 @@ pub struct PartitionSlot {
     pending_until: AtomicI64,
     /// Where resolved (skipped or dead-lettered) records are counted.
     skips: Option<Arc<SkipLedger>>,
+    /// Under exactly-once: the watermark as of the slot's last committed
+    /// transaction, which is where the partition resumes. Acknowledged
+    /// records past it are not on the target for a `read_committed` reader
+    /// until their transaction commits. `None` under at-least-once.
+    committed: Option<AtomicI64>,
 }
 
 /// What a delivery report changed.
@@ -235,7 +240,56 @@ impl PartitionSlot {
             on_failure: None,
             pending_until: AtomicI64::new(-1),
             skips: None,
+            committed: None,
         }
+    }
+
+    /// Copies through a transaction: the partition resumes from what was
+    /// committed, starting at its start offset.
+    pub fn with_transactions(mut self) -> Self {
+        let start = self.state().next_unhandled;
+        self.committed = Some(AtomicI64::new(start));
+        self
+    }
+
+    /// Whether records are copied through a transaction.
+    pub fn is_transactional(&self) -> bool {
+        self.committed.is_some()
+    }
+
+    /// The slot's transaction committed everything up to `watermark`.
+    pub fn committed_to(&self, watermark: i64) {
+        if let Some(c) = &self.committed {
+            c.fetch_max(watermark, Ordering::AcqRel);
+        }
+    }
+
+    /// The partition's offset-map session, if it feeds one.
+    pub(crate) fn offsets(&self) -> Option<&SessionHandle> {
+        self.offsets.as_ref()
+    }
+
+    /// The slot's transaction aborted (or could not commit): everything
+    /// since the last commit is gone from the target for a
+    /// `read_committed` reader, so the partition stops and resumes from
+    /// its committed watermark.
+    pub fn fail_transaction(&self, cause: String) {
+        let committed = self.watermark();
+        {
+            let mut s = self.state();
+            if s.failure.is_none() {
+                s.acked_past_failure = AckedPastFailure::after(committed, false);
+                s.failure = Some(PartitionFailure {
+                    offset: committed,
+                    cause,
+                    refusal: None,
+                });
+            }
+        }
+        if let Some(offsets) = &self.offsets {
+            offsets.abort_staged();
+        }
+        self.mark_failed();
     }
 
     /// The record at `resolution.offset` is resolved by `on_record_error`
@@ -457,8 +511,18 @@ impl PartitionSlot {
         self.state().next_unhandled < self.source_end.load(Ordering::Relaxed)
     }
 
-    /// The next source offset to copy if the process stopped now.
+    /// The next source offset to copy if the process stopped now: under
+    /// exactly-once the committed watermark, else the acknowledged one.
     pub fn watermark(&self) -> i64 {
+        match &self.committed {
+            Some(c) => c.load(Ordering::Acquire),
+            None => self.acknowledged_watermark(),
+        }
+    }
+
+    /// The first source offset not yet acknowledged (nor deliberately
+    /// skipped), or the failed one.
+    pub fn acknowledged_watermark(&self) -> i64 {
         let s = self.state();
         let pending = s.in_flight.front().map_or(s.next_unhandled, |r| r.offset);
         match &s.failure {
@@ -612,7 +676,7 @@ mod tests {
         let ledger = Arc::new(SkipLedger::default());
 
         // Control: offset 1 never reached the producer (a marker).
-        let marker = slot(0).with_offsets(registry.attach(&topic, 0));
+        let marker = slot(0).with_offsets(registry.attach(&topic, 0, false));
         marker.on_produced(0, 1);
         marker.on_delivered(acked(0, 1));
         marker.on_produced(2, 1);
@@ -621,7 +685,7 @@ mod tests {
 
         // Skipped: offset 1 resolved when the consumer hands it over.
         let skipping = PartitionSlot::new(topic.clone(), 1, "src.orders".into(), 0)
-            .with_offsets(registry.attach(&topic, 1))
+            .with_offsets(registry.attach(&topic, 1, false))
             .with_skip_ledger(ledger.clone())
             .with_resolution(refused(1));
         assert_eq!(skipping.pending(0), None);
@@ -645,7 +709,7 @@ mod tests {
         // Dead-lettered: progress waits for the dead-letter acknowledgement,
         // whose offset (in another topic) is not a fact of this partition.
         let dead = PartitionSlot::new(topic.clone(), 2, "src.orders".into(), 1)
-            .with_offsets(registry.attach(&topic, 2))
+            .with_offsets(registry.attach(&topic, 2, false))
             .with_skip_ledger(ledger.clone())
             .with_resolution(refused(1));
         let Some(Pending::Refused(resolution)) = dead.pending(1) else {

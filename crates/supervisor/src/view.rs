@@ -181,6 +181,7 @@ fn flow_document(id: &FlowId, flow: &FlowStatus) -> FlowDocument {
         running: flow.state() == FlowState::Running,
         last_error: flow.last_error(),
         membership: flow.membership(),
+        delivery: flow.delivery(),
         warnings,
         topics,
         cut_over,
@@ -291,6 +292,7 @@ mod tests {
                     "topics": [],
                     "cut_over": [],
                     "membership": null,
+                    "delivery": null,
                 },
                 {
                     "flow": "src->dst",
@@ -363,6 +365,7 @@ mod tests {
                     }],
                     // Not joined to the flow's group yet.
                     "membership": null,
+                    "delivery": null,
                 },
             ],
         });

@@ -232,8 +232,13 @@ impl<T: Send + 'static> Background<T> {
         }
     }
 
-    fn stop(mut self) -> T {
+    fn stop(self) -> T {
         self.stop.store(true, Ordering::Relaxed);
+        self.join()
+    }
+
+    /// Waits for `work` to return by itself.
+    fn join(mut self) -> T {
         let thread = self.thread.take().expect("a thread is set until stopped");
         thread.join().expect("the background thread panicked")
     }
@@ -257,12 +262,26 @@ impl Load {
     pub fn start(
         config: ClientConfig,
         topics: Vec<String>,
+        batch: SequenceSpec,
+        pause: Duration,
+    ) -> Load {
+        Load::batches(config, topics, batch, pause, u64::MAX)
+    }
+
+    /// [`Load::start`] that ends by itself after `count` batches.
+    pub fn batches(
+        config: ClientConfig,
+        topics: Vec<String>,
         mut batch: SequenceSpec,
         pause: Duration,
+        count: u64,
     ) -> Load {
         Load(Background::spawn(move |stop| {
             batch.first_seq = 0;
-            while !stop.load(Ordering::Relaxed) {
+            for _ in 0..count {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
                 for topic in &topics {
                     produce_sequence(&config, topic, &batch).expect("produce the load");
                 }
@@ -271,6 +290,12 @@ impl Load {
             }
             batch.first_seq
         }))
+    }
+
+    /// Waits until a load of limited [`Load::batches`] is done: the records
+    /// produced to each partition.
+    pub fn finish(self) -> u64 {
+        self.0.join()
     }
 
     /// Stops after the batch under way: the records produced to each

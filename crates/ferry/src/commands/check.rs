@@ -1,10 +1,11 @@
 //! `ferry check`: validate, summarise, optionally connect.
 
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
 
 use ferry_admin::RetryPolicy;
-use ferry_config::{StartFrom, Topology};
+use ferry_config::{Flow, StartFrom, Topology};
 
 use crate::exit;
 
@@ -15,26 +16,27 @@ const PROBE_RETRY: RetryPolicy = RetryPolicy {
     ..RetryPolicy::COMMAND
 };
 
-pub fn check(path: &Path, connect: bool) -> u8 {
+pub fn check(path: &Path, connect: bool, timeout: Duration) -> u8 {
     let loaded = match super::load_topology(path) {
         Ok(l) => l,
         Err(code) => return code,
     };
+    let topology = &loaded.topology;
     // The HTTPS certificate and key are parsed in full, as `ferry run`
     // will: a key that does not match its certificate is bad input.
-    if let Some(files) = &loaded.topology.http.tls {
+    if let Some(files) = &topology.http.tls {
         if let Err(e) = ferry_http::TlsIdentity::read(&files.cert, &files.key) {
             eprintln!("error: {}: {e}", path.display());
             return exit::BAD_INPUT;
         }
     }
-    print!("{}", summary(&loaded.topology));
+    print!("{}", summary(topology));
     if !connect {
         println!("ok: {} is valid", path.display());
         return exit::OK;
     }
     // librdkafka's own warnings (TLS, SASL) are worth seeing while probing.
-    crate::logging::init(&loaded.topology.log);
+    crate::logging::init(&topology.log);
     let rt = match super::runtime() {
         Ok(rt) => rt,
         Err(e) => {
@@ -44,16 +46,48 @@ pub fn check(path: &Path, connect: bool) -> u8 {
     };
     // Probe every cluster at once: a check is as slow as the slowest
     // cluster, not the sum of their timeouts.
-    let clusters: Vec<_> = loaded.topology.clusters.values().collect();
-    let results = rt.block_on(futures::future::join_all(clusters.iter().map(|c| {
-        ferry_supervisor::clients::probe(c, Duration::from_secs(10), &PROBE_RETRY)
-    })));
+    let clusters: Vec<_> = topology.clusters.values().collect();
+    let results =
+        rt.block_on(futures::future::join_all(clusters.iter().map(|c| {
+            ferry_supervisor::clients::probe(c, timeout, &PROBE_RETRY)
+        })));
     let mut failed = false;
+    let mut answered = BTreeSet::new();
     for (cluster, result) in clusters.iter().zip(results) {
         match result {
-            Ok(r) => println!(
-                "connected: cluster {} ({} brokers, {} topics)",
-                cluster.name, r.brokers, r.topics
+            Ok(r) => {
+                println!(
+                    "connected: cluster {} ({} brokers, {} topics)",
+                    cluster.name, r.brokers, r.topics
+                );
+                answered.insert(cluster.name.as_str());
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                failed = true;
+            }
+        }
+    }
+    // A target that did not answer is already reported.
+    let exactly_once: Vec<&Flow> = topology
+        .flows
+        .iter()
+        .filter(|f| f.exactly_once() && answered.contains(f.target.as_str()))
+        .collect();
+    let results = rt.block_on(futures::future::join_all(exactly_once.iter().map(|f| {
+        ferry_supervisor::clients::probe_transactions(
+            &topology.clusters[&f.target],
+            f,
+            &topology.engine.transactional_id_prefix,
+            timeout,
+        )
+    })));
+    for (flow, result) in exactly_once.iter().zip(results) {
+        match result {
+            Ok(()) => println!(
+                "transactions: cluster {} supports them (flow {}, exactly-once)",
+                flow.target,
+                flow.id()
             ),
             Err(e) => {
                 eprintln!("error: {e}");
@@ -98,8 +132,17 @@ fn summary(t: &Topology) -> String {
             StartFrom::Unconsumed => "unconsumed".to_string(),
             StartFrom::Timestamp(ms) => format!("timestamp {ms} ms"),
         };
+        let delivery = if f.exactly_once() {
+            format!(
+                "{} (transaction_interval {:?})",
+                f.delivery.as_str(),
+                f.transaction_interval
+            )
+        } else {
+            f.delivery.as_str().to_string()
+        };
         out.push_str(&format!(
-            "  {:<24} topics {:?} except {:?}, naming {:?}, start {}, checkpoints every {:?}{}\n",
+            "  {:<24} topics {:?} except {:?}, naming {:?}, start {}, checkpoints every {:?}, delivery {delivery}{}\n",
             f.id().to_string(),
             f.topics.include_patterns(),
             f.topics.exclude_patterns(),

@@ -34,7 +34,11 @@ pub fn dispatch(cli: Cli) -> u8 {
                 allow_reslot,
             },
         ),
-        Command::Check { config, connect } => check::check(&config, connect),
+        Command::Check {
+            config,
+            connect,
+            timeout,
+        } => check::check(&config, connect, timeout),
         Command::Status { config, json } => status::status(&config, json),
         Command::Demo { records, quiet } => demo::demo(records, quiet),
         Command::Version { verbose } => version::version(verbose),

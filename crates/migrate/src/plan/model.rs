@@ -26,6 +26,8 @@ pub struct FlowPlan {
     pub unconsumed_fallback: &'static str,
     pub sync_topic_configs: bool,
     pub sync_group_offsets: bool,
+    /// `at-least-once` or `exactly-once`.
+    pub delivery: &'static str,
     /// `None`: the target broker's default.
     pub replication_factor: Option<i32>,
     /// Every source topic the flow replicates, by name.

@@ -81,8 +81,8 @@ fn header(f: &FlowPlan) -> String {
         f.start_from.clone()
     };
     format!(
-        "flow {}: {} naming, start_from = {start}, sync_topic_configs = {}, sync_group_offsets = {}\n",
-        f.flow, f.topic_naming, f.sync_topic_configs, f.sync_group_offsets
+        "flow {}: {} naming, start_from = {start}, sync_topic_configs = {}, sync_group_offsets = {}, delivery = {}\n",
+        f.flow, f.topic_naming, f.sync_topic_configs, f.sync_group_offsets, f.delivery
     )
 }
 
@@ -356,10 +356,16 @@ mod tests {
 
     #[test]
     fn an_empty_flow_says_none_in_every_section() {
-        let f = empty_flow_plan();
+        let mut f = empty_flow_plan();
         assert_eq!(
             header(&f),
-            "flow a->b: prefix naming, start_from = unconsumed (fallback earliest), sync_topic_configs = true, sync_group_offsets = true\n"
+            "flow a->b: prefix naming, start_from = unconsumed (fallback earliest), sync_topic_configs = true, sync_group_offsets = true, delivery = at-least-once\n"
+        );
+        f.delivery = "exactly-once";
+        assert!(
+            header(&f).ends_with(", delivery = exactly-once\n"),
+            "{}",
+            header(&f)
         );
         assert_eq!(topics_to_create(&f), "\ntopics to create on b: none\n");
         assert_eq!(existing_topics(&f), "\nexisting topics on b: none\n");

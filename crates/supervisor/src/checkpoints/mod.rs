@@ -108,6 +108,7 @@ pub use registry::{
     CheckpointStats, MapFootprint, OffsetRegistry, PartitionOffsets, SessionHandle,
 };
 pub(crate) use tasks::{Checkpointing, Setup};
+pub(crate) use writer::link_headers;
 
 /// Most segments one partition's map keeps (24 bytes each); see the module
 /// docs for the memory bound.

@@ -48,6 +48,10 @@ struct OffsetsState {
     map: OffsetMap,
     emitter: SyncEmitter,
     session: u64,
+    /// Under exactly-once: the acknowledged pairs of the open transaction.
+    /// They become facts of the map only once the transaction commits, so
+    /// no translation ever points at records a reader may never see.
+    staged: Option<Vec<(i64, i64)>>,
 }
 
 /// The offset map and sync emitter of one source partition, shared by its
@@ -141,6 +145,10 @@ impl SessionHandle {
         if state.session != self.session {
             return; // a newer session owns the partition
         }
+        if let Some(staged) = &mut state.staged {
+            staged.push((upstream, downstream));
+            return;
+        }
         if state.map.record(upstream, downstream).is_err() {
             // A report without a usable offset: what follows does not
             // continue what the map knows.
@@ -150,6 +158,69 @@ impl SessionHandle {
         }
         if let Ok(Some(sync)) = state.emitter.on_ack(upstream, downstream) {
             self.offsets.send(state, sync);
+        }
+    }
+}
+
+/// What a transaction commits for one partition's offsets: the syncs to
+/// write inside it, and the emitter as it stands once they are written.
+#[derive(Debug)]
+pub(crate) struct StagedSyncs {
+    pub syncs: Vec<EmittedSync>,
+    emitter: SyncEmitter,
+}
+
+impl SessionHandle {
+    /// Under exactly-once: the offset syncs describing the staged pairs
+    /// (as the live emitter would have emitted them) and one at the last
+    /// staged pair, so a map rebuilt from the topic is exact up to the
+    /// transaction's end. Nothing changes until [`Self::commit_staged`].
+    pub(crate) fn stage_syncs(&self) -> Option<StagedSyncs> {
+        let state = self.offsets.state();
+        if state.session != self.session {
+            return None;
+        }
+        let staged = state.staged.as_ref()?;
+        let mut emitter = state.emitter.clone();
+        let mut syncs = Vec::new();
+        for &(upstream, downstream) in staged {
+            match emitter.on_ack(upstream, downstream) {
+                Ok(Some(sync)) => syncs.push(sync),
+                Ok(None) => {}
+                Err(_) => emitter.reset(),
+            }
+        }
+        syncs.extend(emitter.flush());
+        Some(StagedSyncs { syncs, emitter })
+    }
+
+    /// The transaction holding the staged pairs and `syncs` committed: the
+    /// pairs become facts of the map.
+    pub(crate) fn commit_staged(&self, syncs: StagedSyncs) {
+        let mut guard = self.offsets.state();
+        let state = &mut *guard;
+        if state.session != self.session {
+            return;
+        }
+        let staged = state.staged.replace(Vec::new()).unwrap_or_default();
+        for (upstream, downstream) in staged {
+            if state.map.record(upstream, downstream).is_err() {
+                state.map.start_session();
+            }
+        }
+        state.emitter = syncs.emitter;
+    }
+
+    /// The transaction holding the staged pairs aborted: they never reach a
+    /// reader, and what this session copies next does not continue them.
+    pub(crate) fn abort_staged(&self) {
+        let mut state = self.offsets.state();
+        if state.session == self.session {
+            if let Some(staged) = &mut state.staged {
+                staged.clear();
+            }
+            state.map.start_session();
+            state.emitter.reset();
         }
     }
 }
@@ -226,6 +297,7 @@ impl OffsetRegistry {
                         map: OffsetMap::with_max_segments(self.max_segments),
                         emitter: SyncEmitter::new(OFFSET_LAG_MAX),
                         session: 0,
+                        staged: None,
                     }),
                     syncs: self.syncs.clone(),
                     stats: self.stats.clone(),
@@ -236,13 +308,16 @@ impl OffsetRegistry {
 
     /// Starts a new session for a new ack tracker of `topic`/`partition`:
     /// earlier sessions' late reports are ignored from now on.
-    pub fn attach(&self, topic: &Arc<str>, partition: i32) -> SessionHandle {
+    /// Under exactly-once (`transactional`), the session's pairs are staged
+    /// until their transaction commits (see [`SessionHandle::stage_syncs`]).
+    pub fn attach(&self, topic: &Arc<str>, partition: i32, transactional: bool) -> SessionHandle {
         let offsets = self.entry(topic, partition);
         let session = {
             let mut s = offsets.state();
             s.session += 1;
             s.map.start_session();
             s.emitter.reset();
+            s.staged = transactional.then(Vec::new);
             s.session
         };
         SessionHandle { offsets, session }
@@ -323,6 +398,10 @@ impl OffsetRegistry {
         for offsets in self.all() {
             let mut guard = offsets.state();
             let state = &mut *guard;
+            // A transactional session writes its syncs in its transactions.
+            if state.staged.is_some() {
+                continue;
+            }
             if let Some(sync) = state.emitter.flush() {
                 offsets.send(state, sync);
             }
@@ -356,7 +435,7 @@ mod tests {
     async fn sessions_fence_late_reports_and_queue_syncs() {
         let (registry, mut rx) = OffsetRegistry::new();
         let topic: Arc<str> = Arc::from("orders");
-        let first = registry.attach(&topic, 0);
+        let first = registry.attach(&topic, 0, false);
         for i in 0..10 {
             first.on_ack(i, 100 + i);
         }
@@ -365,7 +444,7 @@ mod tests {
         registry.install_history(SyncReplay::default());
         assert_eq!(registry.translate("orders", 0, 5), Translation::Exact(105));
         // A new session; the old slot's late reports no longer count.
-        let second = registry.attach(&topic, 0);
+        let second = registry.attach(&topic, 0, false);
         first.on_ack(10, 110);
         second.on_ack(10, 111);
         assert_eq!(registry.translate("orders", 0, 10), Translation::Exact(111));
@@ -392,7 +471,7 @@ mod tests {
     async fn a_full_queue_drops_and_restarts_the_chain() {
         let (registry, mut rx) = OffsetRegistry::new();
         let topic: Arc<str> = Arc::from("t");
-        let h = registry.attach(&topic, 0);
+        let h = registry.attach(&topic, 0, false);
         // Every record after a gap: one sync each.
         for i in 0..(SYNC_QUEUE_CAPACITY as i64 + 10) {
             h.on_ack(2 * i, i);

@@ -3,7 +3,7 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use ferry_checkpoint::wire;
+use ferry_checkpoint::{wire, EncodedSync};
 use ferry_http::FlowMetrics;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::BaseRecord;
@@ -56,25 +56,19 @@ impl Writer {
     async fn write(&self, batch: &mut Vec<SyncMsg>) {
         let mut pending = Vec::with_capacity(batch.len());
         for m in batch.drain(..) {
-            let record = m.sync.to_offset_sync(&m.topic, m.partition);
-            let key = match record.encode_key() {
-                Ok(k) => k,
+            let encoded = match m.sync.encode(&m.topic, m.partition) {
+                Ok(e) => e,
                 Err(e) => {
                     tracing::warn!(topic = %m.topic, partition = m.partition, error = %e, "cannot encode offset sync");
                     continue;
                 }
             };
-            let value = record.encode_value();
-            let link = wire::encode_sync_link(&m.sync.link);
             let mut rec = BaseRecord::<[u8], [u8]>::to(&self.topic)
                 .partition(0)
-                .key(&key[..])
-                .payload(&value[..]);
-            if let Some(link) = &link {
-                rec = rec.headers(OwnedHeaders::new().insert(Header {
-                    key: wire::SYNC_LINK_HEADER,
-                    value: Some(&link[..]),
-                }));
+                .key(&encoded.key[..])
+                .payload(&encoded.value[..]);
+            if let Some(headers) = link_headers(&encoded) {
+                rec = rec.headers(headers);
             }
             let sent = self.producer.send(rec).await;
             pending.push((m, sent));
@@ -112,4 +106,13 @@ impl Writer {
             }
         }
     }
+}
+
+/// The header carrying a sync's link, if it has one.
+pub(crate) fn link_headers(sync: &EncodedSync) -> Option<OwnedHeaders> {
+    let link = sync.link.as_ref()?;
+    Some(OwnedHeaders::new().insert(Header {
+        key: wire::SYNC_LINK_HEADER,
+        value: Some(&link[..]),
+    }))
 }

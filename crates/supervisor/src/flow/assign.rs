@@ -85,21 +85,56 @@ pub(super) async fn assign(
             continue;
         };
         crate::clock::lock(&ctx.run_ends).insert((topic.to_string(), p), high);
+        let exactly_once = ctx.flow.exactly_once();
         let mut slot = PartitionSlot::new(topic_arc.clone(), p, remote_arc.clone(), start)
-            .with_offsets(ctx.offsets.attach(&topic_arc, p))
+            .with_offsets(ctx.offsets.attach(&topic_arc, p, exactly_once))
             .with_failure_notify(failures.clone())
             .with_skip_ledger(ctx.status.skips.clone());
         if let Some(resolution) = resolutions.remove(&p) {
             slot = slot.with_resolution(resolution);
         }
+        if exactly_once {
+            slot = slot.with_transactions();
+        }
         let slot = Arc::new(slot);
         ctx.status.put_slot(slot.clone());
         assignments.push((slot, start));
+    }
+    if ctx.flow.exactly_once() {
+        renew_broken_transactions(ctx, &assignments).await?;
     }
     let slots: Vec<_> = assignments.iter().map(|(s, _)| s.clone()).collect();
     ctx.plane.send(PumpCommand::Assign(assignments)).await?;
     tracing::debug!(partitions = slots.len(), "partitions handed to the pump");
     Ok(slots)
+}
+
+/// Partitions restarting after their slot's transactional producer failed
+/// fatally get a new one first (a fenced one is not renewed: another
+/// process owns the slot).
+async fn renew_broken_transactions(
+    ctx: &FlowContext,
+    assignments: &[(Arc<PartitionSlot>, i64)],
+) -> Result<(), EngineError> {
+    let slots: std::collections::BTreeSet<_> = assignments
+        .iter()
+        .map(|(s, _)| ctx.flow.slot_of(&s.topic, s.partition))
+        .collect();
+    let broken = ctx.plane.broken_transactions(slots);
+    if broken.is_empty() {
+        return Ok(());
+    }
+    let ids = broken
+        .iter()
+        .map(|slot| (*slot, ctx.flow.transactional_id(&ctx.transactional_id_prefix, *slot)))
+        .collect();
+    ctx.plane.start_transactions(&ctx.target, ids).await?;
+    for slot in broken {
+        if let Some(epoch) = ctx.ownership.epoch(slot) {
+            ctx.plane.set_epoch(slot, epoch);
+        }
+    }
+    Ok(())
 }
 
 /// The flow's `start_from` for a partition nothing is remembered for, with

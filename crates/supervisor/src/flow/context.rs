@@ -59,6 +59,8 @@ pub(super) struct FlowContext {
     /// The slots this process owns: only their partitions are copied, and
     /// only their progress is written.
     pub ownership: Arc<Ownership>,
+    /// `engine.transactional_id_prefix`, for exactly-once slots.
+    pub transactional_id_prefix: String,
 }
 
 /// Where partitions resume after a start.

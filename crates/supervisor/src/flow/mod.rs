@@ -118,6 +118,8 @@ pub(crate) struct GroupSettings {
     pub client_id: String,
     /// Recreate a slots topic whose partition count is not `slots`.
     pub allow_reslot: bool,
+    /// `engine.transactional_id_prefix`.
+    pub transactional_id_prefix: String,
 }
 
 impl Default for GroupSettings {
@@ -126,6 +128,8 @@ impl Default for GroupSettings {
             prefix: ferry_config::EngineSettings::DEFAULT_GROUP_PREFIX.to_string(),
             client_id: "ferry".to_string(),
             allow_reslot: false,
+            transactional_id_prefix: ferry_config::EngineSettings::DEFAULT_GROUP_PREFIX
+                .to_string(),
         }
     }
 }
@@ -307,6 +311,7 @@ impl FlowRunner {
             progress_writes,
             ends_run: (self.mode == RunMode::UntilCaughtUp).then_some(ends_run),
             ownership: Arc::default(),
+            transactional_id_prefix: self.group.transactional_id_prefix.clone(),
         });
         if let OnRecordError::DeadLetter { topic } = &self.flow.on_record_error {
             topics::ensure_dead_letter_topic(

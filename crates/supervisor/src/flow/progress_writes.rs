@@ -56,7 +56,10 @@ pub(super) async fn persist_progress(
     };
     match write_progress(&ctx.target.name, owner, &ctx.status, committer, committed).await {
         Ok(()) => {
-            ctx.plane.persisted_up_to(acked);
+            // Under exactly-once the lanes' commits persist, not this.
+            if !ctx.flow.exactly_once() {
+                ctx.plane.persisted_up_to(acked);
+            }
             true
         }
         Err(e) => {
@@ -82,6 +85,8 @@ pub(super) async fn write_progress(
     let changed: Vec<MovedWatermark> = status
         .slots()
         .into_iter()
+        // A transactional slot's progress is written in its transactions.
+        .filter(|slot| !slot.is_transactional())
         .filter_map(|slot| {
             let key = (slot.topic.clone(), slot.partition);
             let watermark = slot.watermark();

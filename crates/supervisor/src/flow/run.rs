@@ -142,10 +142,13 @@ impl<'r> FlowRun<'r> {
         ),
         joining: Joining,
     ) -> Self {
-        let loading: Loading = {
+        // Under exactly-once, progress is read only once the slots' earlier
+        // owners are fenced: a transaction a dead process left open would
+        // hold a `read_committed` reader until it times out.
+        let loading: Option<Loading> = (!runner.flow.exactly_once()).then(|| {
             let ctx = ctx.clone();
-            Box::pin(async move { ctx.resume().await.map(|_| ()) })
-        };
+            Box::pin(async move { ctx.resume().await.map(|_| ()) }) as Loading
+        });
         Self {
             refresh: tokio::time::interval(runner.flow.refresh_interval),
             commit: tokio::time::interval(super::COMMIT_INTERVAL),
@@ -154,7 +157,7 @@ impl<'r> FlowRun<'r> {
             committer,
             checkpointing,
             committed: CommittedProgress::new(),
-            loading: Some(loading),
+            loading,
             tasks: TaskTracker::new(),
             running: HashMap::new(),
             write_requests,
@@ -225,6 +228,13 @@ impl<'r> FlowRun<'r> {
         if let Err(e) = loaded {
             return Next::Break(Err(e));
         }
+        self.adopt_saved_progress();
+        Next::Continue(())
+    }
+
+    /// What the progress topic holds is committed: no need to write it
+    /// again.
+    fn adopt_saved_progress(&mut self) {
         if let Some(resume) = self.ctx.resume.get() {
             self.committed.extend(
                 crate::clock::lock(&resume.progress)
@@ -232,8 +242,8 @@ impl<'r> FlowRun<'r> {
                     .map(|((t, p), v)| ((Arc::from(t.as_str()), *p), *v)),
             );
         }
-        Next::Continue(())
     }
+
 
     /// A reload changed the flow's topic filters: they apply at once,
     /// without a restart.
@@ -441,20 +451,36 @@ impl<'r> FlowRun<'r> {
                 return Next::Break(outcome);
             }
         }
+        let exactly_once = self.ctx.flow.exactly_once();
+        if exactly_once {
+            // Fences every earlier owner of the slots: whatever they left
+            // open is aborted, so the progress read next is final.
+            let ids = slots
+                .iter()
+                .map(|s| {
+                    let id = (self.ctx.flow).transactional_id(&self.ctx.transactional_id_prefix, *s);
+                    (*s, id)
+                })
+                .collect();
+            if let Err(e) = self.ctx.plane.start_transactions(&self.ctx.target, ids).await {
+                return Next::Break(Err(e));
+            }
+        }
         // A claim at offset 0 is the slot's first: nobody persisted progress
         // for it since the load at start. Any other had an owner before,
-        // which persisted its progress just before letting it go.
-        if claims.iter().any(|(_, offset)| *offset > 0) {
+        // which persisted its progress just before letting it go (or, under
+        // exactly-once, committed it before being fenced just now).
+        if self.ctx.resume.get().is_none() {
+            // Exactly-once: the first load, after the fencing.
+            if let Err(e) = self.ctx.resume().await {
+                return Next::Break(Err(e));
+            }
+            self.adopt_saved_progress();
+        } else if exactly_once || claims.iter().any(|(_, offset)| *offset > 0) {
             if let Err(e) = self.ctx.reload_progress().await {
                 return Next::Break(Err(e));
             }
-            if let Some(resume) = self.ctx.resume.get() {
-                self.committed.extend(
-                    crate::clock::lock(&resume.progress)
-                        .iter()
-                        .map(|((t, p), v)| ((Arc::from(t.as_str()), *p), *v)),
-                );
-            }
+            self.adopt_saved_progress();
         }
         let saved_epochs = self
             .ctx
@@ -464,7 +490,9 @@ impl<'r> FlowRun<'r> {
             .unwrap_or_default();
         for (slot, offset) in claims {
             let saved = saved_epochs.get(&slot).map_or(offset, |e| e + 1);
-            self.ctx.ownership.add(slot, offset.max(saved));
+            let epoch = offset.max(saved);
+            self.ctx.ownership.add(slot, epoch);
+            self.ctx.plane.set_epoch(slot, epoch);
         }
         self.ctx.ownership.mark_joined();
         tracing::info!(
@@ -500,6 +528,8 @@ impl<'r> FlowRun<'r> {
             self.ctx.ownership.begin_release(slots);
         }
         self.tell_topics().await;
+        // Their partitions are off the pumps, their records committed.
+        self.ctx.plane.end_transactions(slots).await;
         let flow = self.ctx.flow.clone();
         let released: Vec<SlotId> = slots.to_vec();
         self.checkpointing
@@ -558,6 +588,9 @@ impl<'r> FlowRun<'r> {
     /// and the metrics.
     fn publish_membership(&mut self) {
         self.last_published = Instant::now();
+        self.ctx
+            .status
+            .set_delivery(&self.ctx.flow, self.ctx.plane.last_commit_ms());
         let owned = self.ctx.ownership.owned();
         let flow = &self.ctx.flow;
         let partitions = self.ctx.status.slots();
