@@ -154,7 +154,10 @@ fn sigkill_three_times_during_a_200k_copy_leaves_no_duplicate_and_no_gap() {
             (target_end(target, &topic) > threshold).then_some(())
         });
         let (_, log) = stop_daemon_with(ferry.into_daemon(), libc::SIGKILL);
-        eprintln!("kill {round} at {} target offsets", target_end(target, &topic));
+        eprintln!(
+            "kill {round} at {} target offsets",
+            target_end(target, &topic)
+        );
         assert!(
             !log.contains("panicked"),
             "the daemon panicked before the kill:\n{log}"
