@@ -16,7 +16,7 @@ use ferry_testkit::check::{all_sequences, assert_exactly, assert_same, sequences
 use ferry_testkit::daemon::{signal, stop_daemon, stop_daemon_with, wait_for, Daemon, Ferry};
 use ferry_testkit::data::{self, produce_sequence, unique_name, Record, SequenceId, SequenceSpec};
 use ferry_testkit::groups::{
-    commit_group_offsets, consume_and_commit, consume_from_committed, group_offsets, ActiveMember,
+    commit_group_offsets, remote_cluster_utils_translate, consume_and_commit, consume_from_committed, group_offsets, ActiveMember,
 };
 use ferry_testkit::scrape::metric;
 use ferry_testkit::topology::{one_flow, write_topology};
@@ -221,64 +221,6 @@ fn write_foreign(target: &KafkaCluster, topic: &str, partition: i32, n: usize) {
     producer.flush(Duration::from_secs(30)).expect("flush");
 }
 
-/// MirrorMaker 2's own client, `RemoteClusterUtils.translateOffsets`, run as
-/// a Java single-file program against the target: remote topic-partition →
-/// translated offset.
-fn java_translate_offsets(
-    target: &KafkaCluster,
-    source_alias: &str,
-    group: &str,
-) -> BTreeMap<(String, i32), i64> {
-    let dir = tempfile::tempdir().unwrap();
-    let program = dir.path().join("Translate.java");
-    std::fs::write(
-        &program,
-        r#"
-import java.time.Duration;
-import java.util.HashMap;
-import java.util.Map;
-import org.apache.kafka.clients.consumer.OffsetAndMetadata;
-import org.apache.kafka.common.TopicPartition;
-import org.apache.kafka.connect.mirror.RemoteClusterUtils;
-
-public class Translate {
-    public static void main(String[] args) throws Exception {
-        Map<String, Object> props = new HashMap<>();
-        props.put("bootstrap.servers", args[0]);
-        Map<TopicPartition, OffsetAndMetadata> offsets =
-            RemoteClusterUtils.translateOffsets(props, args[1], args[2], Duration.ofSeconds(30));
-        for (Map.Entry<TopicPartition, OffsetAndMetadata> e : offsets.entrySet()) {
-            System.out.println("OFFSET " + e.getKey().topic() + " " + e.getKey().partition() + " " + e.getValue().offset());
-        }
-    }
-}
-"#,
-    )
-    .unwrap();
-    let home = ferry_testkit::kafka::KafkaHome::locate().expect("Kafka jars installed");
-    let out = home
-        .java(&["-Xmx256m"], program.to_str().unwrap())
-        .args([target.bootstrap_servers(), source_alias, group])
-        .output()
-        .expect("java runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "RemoteClusterUtils failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
-        .lines()
-        .filter_map(|l| {
-            let mut it = l.strip_prefix("OFFSET ")?.split(' ');
-            Some((
-                (it.next()?.to_string(), it.next()?.parse().ok()?),
-                it.next()?.parse().ok()?,
-            ))
-        })
-        .collect()
-}
-
 #[test]
 fn mm2_remote_cluster_utils_reads_ferrys_exact_offsets() {
     let (source, target) = shared_pair().expect("test brokers start");
@@ -305,7 +247,7 @@ fn mm2_remote_cluster_utils_reads_ferrys_exact_offsets() {
     // A bounded run writes its last checkpoints at the drain.
     FERRY.run_until_caught_up(&topology);
 
-    let from_java = java_translate_offsets(target, "src", &group);
+    let from_java = remote_cluster_utils_translate(target, "src", &group);
     let expected: BTreeMap<(String, i32), i64> = committed
         .iter()
         .map(|(p, o)| ((remote.clone(), *p), o + 50))

@@ -235,7 +235,7 @@ pub(crate) const SLOTS_FENCED: MetricDoc = doc(
     Counter,
     &["flow"],
     OnEvent,
-    "Slots this process gave up without a hand-over because its group session was lost (paused, or cut off from the coordinator).",
+    "Slots this process gave up without a hand-over: its group session was lost (paused, or cut off from the coordinator), or, under exactly-once, another Ferry process fenced the slot's transactional producer.",
 );
 pub(crate) const TRANSACTIONS: MetricDoc = doc(
     "ferry_transactions_total",

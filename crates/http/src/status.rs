@@ -56,6 +56,9 @@ pub struct EngineDocument {
 pub struct FlowDocument {
     /// Topics handed over to the target, which the flow no longer copies.
     pub cut_over: Vec<CutOverDocument>,
+    /// How records reach the target; `None` until the flow started.
+    #[serde(default)]
+    pub delivery: Option<DeliveryDocument>,
     /// The flow's name, `source->target`.
     pub flow: String,
     /// Why the flow last failed, naming cluster, topic, partition and cause.
@@ -64,9 +67,6 @@ pub struct FlowDocument {
     /// joined.
     #[serde(default)]
     pub membership: Option<MembershipDocument>,
-    /// How records reach the target; `None` until the flow started.
-    #[serde(default)]
-    pub delivery: Option<DeliveryDocument>,
     /// `state == "running"`.
     pub running: bool,
     /// `starting`, `running`, `draining`, `stopped` or `retrying`.
@@ -80,15 +80,15 @@ pub struct FlowDocument {
 /// A flow's delivery guarantee and, under exactly-once, its transactions.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DeliveryDocument {
-    /// `at-least-once` or `exactly-once` (`flows[].delivery`).
-    pub mode: String,
-    /// Under exactly-once: `flows[].transaction_interval` in milliseconds.
-    pub transaction_interval_ms: Option<u64>,
     /// Under exactly-once: when this process last committed a transaction
     /// of the flow (RFC 3339), `None` before its first commit.
     pub last_commit: Option<String>,
+    /// `at-least-once` or `exactly-once` (`flows[].delivery`).
+    pub mode: String,
     /// Under exactly-once: seconds since that commit.
     pub seconds_since_commit: Option<f64>,
+    /// Under exactly-once: `flows[].transaction_interval` in milliseconds.
+    pub transaction_interval_ms: Option<u64>,
 }
 
 /// A process's share of a flow: the slots its group assigned it.

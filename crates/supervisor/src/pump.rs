@@ -279,6 +279,11 @@ pub(crate) struct DataPlane {
     delivery: Option<JoinHandle<()>>,
 }
 
+/// How often a lane that copies nothing commits anyway: progress can move
+/// past offsets the source consumer skipped (transaction markers, aborted
+/// records) without a record to copy.
+const IDLE_COMMIT_INTERVAL: Duration = Duration::from_secs(1);
+
 /// The slots' transactional producers of one lane (exactly-once only).
 #[derive(Debug, Default)]
 pub(crate) struct TransactionRegistry {
@@ -309,6 +314,11 @@ struct PumpTransactions {
     /// The flow's slot count, to find a partition's slot.
     slots: u16,
     next_commit: Instant,
+    /// Records went into a transaction since the last commit.
+    open: AtomicBool,
+    /// When progress alone (past offsets the source consumer skipped) is
+    /// committed next, while no record is copied.
+    next_idle_commit: Instant,
     metrics: Option<ferry_http::FlowMetrics>,
 }
 
@@ -391,6 +401,8 @@ impl DataPlane {
                 interval: flow.transaction_interval,
                 slots: flow.slots,
                 next_commit: Instant::now() + flow.transaction_interval,
+                open: AtomicBool::new(false),
+                next_idle_commit: Instant::now() + IDLE_COMMIT_INTERVAL,
                 metrics: metrics.clone(),
             }),
             in_flight_bytes: in_flight_bytes.clone(),
@@ -597,9 +609,15 @@ impl Pump {
     /// committed now, on their interval or because half the window (`held`
     /// bytes in flight or waiting for a commit) waits.
     fn commit_due(&self, held: u64) -> bool {
-        self.transactions
-            .as_ref()
-            .is_some_and(|t| Instant::now() >= t.next_commit || held >= self.cap / 2)
+        let Some(t) = &self.transactions else {
+            return false;
+        };
+        let now = Instant::now();
+        if t.open.load(Ordering::Relaxed) {
+            now >= t.next_commit || held >= self.cap / 2
+        } else {
+            now >= t.next_idle_commit
+        }
     }
 
     /// Commits every transaction of the lane, the slots in parallel, and
@@ -609,7 +627,7 @@ impl Pump {
         let Some(txns) = &mut self.transactions else {
             return;
         };
-        txns.next_commit = Instant::now() + txns.interval;
+        txns.open.store(false, Ordering::Relaxed);
         // Partitions by transaction (by producer: a slot's producer may
         // have been replaced while older partitions still name the old one).
         let mut by_txn: Vec<(Arc<SlotTransactions>, Vec<Arc<PartitionSlot>>)> = Vec::new();
@@ -641,6 +659,12 @@ impl Pump {
                     .collect()
             })
         };
+        // The next interval starts once this commit is done: a commit
+        // slower than the interval must not leave the pump committing
+        // back to back, never fetching.
+        let done = Instant::now();
+        txns.next_commit = done + txns.interval;
+        txns.next_idle_commit = done + IDLE_COMMIT_INTERVAL.max(txns.interval);
         if outcomes.contains(&CommitOutcome::Committed) {
             txns.registry
                 .last_commit_ms
@@ -786,7 +810,12 @@ impl Pump {
         let producer = match transactions {
             None => &self.producer,
             Some(t) => match t.ensure_open() {
-                Ok(()) => t.producer(),
+                Ok(()) => {
+                    if let Some(txns) = &self.transactions {
+                        txns.open.store(true, Ordering::Relaxed);
+                    }
+                    t.producer()
+                }
                 Err(why) => return slot.fail_transaction(why),
             },
         };

@@ -113,11 +113,18 @@ impl SlotTransactions {
         slot: u16,
         context: DeliveryContext,
     ) -> Result<Self, EngineError> {
-        let producer: TargetProducer =
-            client_config(target, Role::TargetProducer, &transactional_id)
-                .set("transactional.id", &transactional_id)
-                .create_with_context(context)
-                .map_err(|e| EngineError::client_creation(target, &e))?;
+        let mut config = client_config(target, Role::TargetProducer, &transactional_id);
+        config.set("transactional.id", &transactional_id);
+        if target.client.get("retry.backoff.ms").is_none() {
+            // A transaction's first write to a partition waits until the
+            // coordinator finished the previous transaction's markers
+            // (CONCURRENT_TRANSACTIONS), retried after this backoff: at
+            // librdkafka's 100 ms every commit cycle would take that long.
+            config.set("retry.backoff.ms", "10");
+        }
+        let producer: TargetProducer = config
+            .create_with_context(context)
+            .map_err(|e| EngineError::client_creation(target, &e))?;
         let producer = Arc::new(producer);
         let stop_poll = Arc::new(AtomicBool::new(false));
         let poller = {
@@ -321,11 +328,10 @@ impl SlotTransactions {
                 let Ok(encoded) = sync.encode(&part.topic, part.partition) else {
                     continue; // a topic name too long for MM2's format
                 };
-                let mut record =
-                    BaseRecord::with_opaque_to(&topics.syncs, self.own_records.clone())
-                        .partition(0)
-                        .key(&encoded.key[..])
-                        .payload(&encoded.value[..]);
+                let mut record = BaseRecord::with_opaque_to(&topics.syncs, self.own_records.clone())
+                    .partition(0)
+                    .key(&encoded.key[..])
+                    .payload(&encoded.value[..]);
                 if let Some(headers) = link_headers(&encoded) {
                     record = record.headers(headers);
                 }
@@ -340,9 +346,7 @@ impl SlotTransactions {
                 Ok(()) => break,
                 // The broker did not answer in time, say: committing again
                 // is what librdkafka asks for.
-                Err(KafkaError::Transaction(t))
-                    if t.is_retriable() && Instant::now() < deadline =>
-                {
+                Err(KafkaError::Transaction(t)) if t.is_retriable() && Instant::now() < deadline => {
                     std::thread::sleep(Duration::from_millis(100));
                 }
                 Err(e) => return self.abort(partitions, &e, metrics),
@@ -365,10 +369,7 @@ impl SlotTransactions {
 
     /// Hands one of the transaction's own records to the producer, waiting
     /// while its queue is full.
-    fn send(
-        &self,
-        mut record: BaseRecord<'_, [u8], [u8], Arc<PartitionSlot>>,
-    ) -> Result<(), KafkaError> {
+    fn send(&self, mut record: BaseRecord<'_, [u8], [u8], Arc<PartitionSlot>>) -> Result<(), KafkaError> {
         let deadline = Instant::now() + TRANSACTION_TIMEOUT;
         loop {
             match self.producer.send(record) {

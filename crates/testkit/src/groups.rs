@@ -295,3 +295,61 @@ impl Drop for ActiveMember {
         }
     }
 }
+
+/// MirrorMaker 2's own client, `RemoteClusterUtils.translateOffsets`, run as
+/// a Java single-file program against the target: remote topic-partition →
+/// translated offset.
+pub fn remote_cluster_utils_translate(
+    target: &KafkaCluster,
+    source_alias: &str,
+    group: &str,
+) -> BTreeMap<(String, i32), i64> {
+    let dir = tempfile::tempdir().unwrap();
+    let program = dir.path().join("Translate.java");
+    std::fs::write(
+        &program,
+        r#"
+import java.time.Duration;
+import java.util.HashMap;
+import java.util.Map;
+import org.apache.kafka.clients.consumer.OffsetAndMetadata;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.connect.mirror.RemoteClusterUtils;
+
+public class Translate {
+    public static void main(String[] args) throws Exception {
+        Map<String, Object> props = new HashMap<>();
+        props.put("bootstrap.servers", args[0]);
+        Map<TopicPartition, OffsetAndMetadata> offsets =
+            RemoteClusterUtils.translateOffsets(props, args[1], args[2], Duration.ofSeconds(30));
+        for (Map.Entry<TopicPartition, OffsetAndMetadata> e : offsets.entrySet()) {
+            System.out.println("OFFSET " + e.getKey().topic() + " " + e.getKey().partition() + " " + e.getValue().offset());
+        }
+    }
+}
+"#,
+    )
+    .unwrap();
+    let home = crate::kafka::KafkaHome::locate().expect("Kafka jars installed");
+    let out = home
+        .java(&["-Xmx256m"], program.to_str().unwrap())
+        .args([target.bootstrap_servers(), source_alias, group])
+        .output()
+        .expect("java runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "RemoteClusterUtils failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+        .lines()
+        .filter_map(|l| {
+            let mut it = l.strip_prefix("OFFSET ")?.split(' ');
+            Some((
+                (it.next()?.to_string(), it.next()?.parse().ok()?),
+                it.next()?.parse().ok()?,
+            ))
+        })
+        .collect()
+}
