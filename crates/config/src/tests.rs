@@ -727,14 +727,8 @@ fn bad_delivery_settings_name_their_keys() {
     let with = |lines: &str| GOOD.replacen("[[flows]]", &format!("[[flows]]\n{lines}"), 1);
     for (lines, key) in [
         ("delivery = \"exactly-twice\"", "flows[0].delivery"),
-        (
-            "transaction_interval = \"5ms\"",
-            "flows[0].transaction_interval",
-        ),
-        (
-            "transaction_interval = \"61s\"",
-            "flows[0].transaction_interval",
-        ),
+        ("transaction_interval = \"5ms\"", "flows[0].transaction_interval"),
+        ("transaction_interval = \"61s\"", "flows[0].transaction_interval"),
         (
             "delivery = \"exactly-once\"\noffset_syncs_location = \"source\"",
             "flows[0].offset_syncs_location",
@@ -767,9 +761,7 @@ fn a_transaction_timeout_shorter_than_the_interval_is_refused_with_the_reason() 
         .find(|i| i.path == "clusters.backup.client.\"transaction.timeout.ms\"")
         .unwrap_or_else(|| panic!("no issue at the timeout: {issues:?}"));
     assert!(
-        issue
-            .message
-            .contains("shorter than flows[0].transaction_interval"),
+        issue.message.contains("shorter than flows[0].transaction_interval"),
         "{issue:?}"
     );
 }

@@ -117,9 +117,8 @@ pub use metrics::{
 pub use readiness::{NotReady, Readiness};
 pub use server::{HttpServer, METRICS_CONTENT_TYPE};
 pub use status::{
-    CutOverDocument, DeliveryDocument, EngineDocument, FlowDocument, MemberDocument,
-    MembershipDocument, PartitionDocument, SlotDocument, StatusDocument, TopicDocument,
-    WarningDocument,
+    CutOverDocument, DeliveryDocument, EngineDocument, FlowDocument, MemberDocument, MembershipDocument,
+    PartitionDocument, SlotDocument, StatusDocument, TopicDocument, WarningDocument,
 };
 pub use tls::{LoadedIdentity, TlsError, TlsIdentity};
 pub use view::{EngineView, PartitionSample, TopicSample};

@@ -188,8 +188,7 @@ impl TransactionFamilies {
 
     fn for_flow(&self, flow: &str) -> TransactionMetrics {
         TransactionMetrics {
-            results: TransactionResult::ALL
-                .map(|r| self.results.with_label_values(&[flow, r.as_str()])),
+            results: TransactionResult::ALL.map(|r| self.results.with_label_values(&[flow, r.as_str()])),
             commit: self.commit.with_label_values(&[flow]),
         }
     }

@@ -144,10 +144,7 @@ impl Lanes {
         slots: Vec<(SlotId, String)>,
     ) -> Result<(), EngineError> {
         let started = join_all(slots.into_iter().map(|(slot, id)| {
-            let (target, context) = (
-                target.clone(),
-                self.lane_of_slot(slot).delivery_context(target),
-            );
+            let (target, context) = (target.clone(), self.lane_of_slot(slot).delivery_context(target));
             tokio::task::spawn_blocking(move || SlotTransactions::start(&target, id, slot, context))
         }))
         .await;

@@ -204,10 +204,10 @@ pub(crate) fn read_compacted(
                 // It passes `high` only once every transaction open below
                 // it has ended, so nothing committed before the start is
                 // missed.
-                let position = consumer
-                    .position()
-                    .ok()
-                    .and_then(|p| p.find_partition(topic, 0).and_then(|e| e.offset().to_raw()));
+                let position = consumer.position().ok().and_then(|p| {
+                    p.find_partition(topic, 0)
+                        .and_then(|e| e.offset().to_raw())
+                });
                 if position.is_some_and(|p| p >= high) {
                     return Ok(());
                 }

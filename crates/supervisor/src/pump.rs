@@ -460,12 +460,7 @@ impl DataPlane {
     /// transactional one): its acknowledgements count against the same
     /// window.
     pub fn delivery_context(&self, target: &Cluster) -> DeliveryContext {
-        DeliveryContext::new(
-            target,
-            &self.in_flight_bytes,
-            &self.window,
-            self.metrics.clone(),
-        )
+        DeliveryContext::new(target, &self.in_flight_bytes, &self.window, self.metrics.clone())
     }
 
     pub async fn send(&self, command: PumpCommand) -> Result<(), EngineError> {
@@ -632,9 +627,7 @@ impl Pump {
         // have been replaced while older partitions still name the old one).
         let mut by_txn: Vec<(Arc<SlotTransactions>, Vec<Arc<PartitionSlot>>)> = Vec::new();
         for route in self.routes.values().flatten().flatten() {
-            let Some(t) = &route.transactions else {
-                continue;
-            };
+            let Some(t) = &route.transactions else { continue };
             match by_txn.iter_mut().find(|(x, _)| Arc::ptr_eq(x, t)) {
                 Some((_, parts)) => parts.push(route.slot.clone()),
                 None => by_txn.push((t.clone(), vec![route.slot.clone()])),

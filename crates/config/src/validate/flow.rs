@@ -281,7 +281,11 @@ fn check_delivery(
         }
     };
     let key = format!("{path}.transaction_interval");
-    let interval = checker.duration(key.clone(), interval, DEFAULT_TRANSACTION_INTERVAL);
+    let interval = checker.duration(
+        key.clone(),
+        interval,
+        DEFAULT_TRANSACTION_INTERVAL,
+    );
     if !TRANSACTION_INTERVALS.contains(&interval) {
         checker.issue(
             key,

@@ -323,11 +323,7 @@ pub(crate) fn check_document(
     let transactional_id_prefix = engine
         .transactional_id_prefix
         .unwrap_or_else(|| group_prefix.clone());
-    check_name_prefix(
-        checker,
-        "engine.transactional_id_prefix",
-        &transactional_id_prefix,
-    );
+    check_name_prefix(checker, "engine.transactional_id_prefix", &transactional_id_prefix);
     check_transaction_timeouts(checker, &clusters, &flows);
 
     let used: BTreeSet<&str> = flows

@@ -126,13 +126,7 @@ async fn renew_broken_transactions(
     }
     let ids = broken
         .iter()
-        .map(|slot| {
-            (
-                *slot,
-                ctx.flow
-                    .transactional_id(&ctx.transactional_id_prefix, *slot),
-            )
-        })
+        .map(|slot| (*slot, ctx.flow.transactional_id(&ctx.transactional_id_prefix, *slot)))
         .collect();
     ctx.plane.start_transactions(&ctx.target, ids).await?;
     for slot in broken {

@@ -128,7 +128,8 @@ impl Default for GroupSettings {
             prefix: ferry_config::EngineSettings::DEFAULT_GROUP_PREFIX.to_string(),
             client_id: "ferry".to_string(),
             allow_reslot: false,
-            transactional_id_prefix: ferry_config::EngineSettings::DEFAULT_GROUP_PREFIX.to_string(),
+            transactional_id_prefix: ferry_config::EngineSettings::DEFAULT_GROUP_PREFIX
+                .to_string(),
         }
     }
 }

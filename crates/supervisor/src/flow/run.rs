@@ -244,6 +244,7 @@ impl<'r> FlowRun<'r> {
         }
     }
 
+
     /// A reload changed the flow's topic filters: they apply at once,
     /// without a restart.
     fn on_filters_changed(&mut self, open: bool) -> Next {
@@ -457,17 +458,11 @@ impl<'r> FlowRun<'r> {
             let ids = slots
                 .iter()
                 .map(|s| {
-                    let id =
-                        (self.ctx.flow).transactional_id(&self.ctx.transactional_id_prefix, *s);
+                    let id = (self.ctx.flow).transactional_id(&self.ctx.transactional_id_prefix, *s);
                     (*s, id)
                 })
                 .collect();
-            if let Err(e) = self
-                .ctx
-                .plane
-                .start_transactions(&self.ctx.target, ids)
-                .await
-            {
+            if let Err(e) = self.ctx.plane.start_transactions(&self.ctx.target, ids).await {
                 return Next::Break(Err(e));
             }
         }
