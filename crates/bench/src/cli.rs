@@ -40,6 +40,14 @@ pub enum Command {
     /// --baseline OLD/ferry`, one process against the code before
     /// scale-out beside the scale-out figures.
     ScaleOut(RunArgs),
+    /// Duplicates after a crash: each contender SIGKILLed mid-copy of
+    /// 1,000,000 × 200 B, restarted, and the target read back
+    /// read_committed [default contenders: ferry,ferry-eos,mm2-eos].
+    Crash(RunArgs),
+    /// Exactly-once side by side: W1, W2 (at 50% of Ferry's W1 rate) and
+    /// `crash`, on the same brokers [default contenders:
+    /// ferry,ferry-eos,mm2-eos].
+    Eos(RunArgs),
     /// The limit's consume-only half (run by the harness as its own process).
     #[command(hide = true)]
     LimitConsume {
@@ -87,16 +95,20 @@ pub enum Command {
 pub struct RunArgs {
     /// Small sizes for a CI smoke run (W1: 20,000 × 200 B and 2,000 × 2 KB;
     /// W2: 3 s at 1,000 records/s; W3: 20 topics; W4: 4,000 records, 10
-    /// groups, maps of 80 partitions; W5: 15,000 records, 1,200 records/s).
+    /// groups, maps of 80 partitions; W5: 15,000 records, 1,200 records/s;
+    /// crash: 200,000 records).
     #[arg(long)]
     pub quick: bool,
     /// Where to write the JSON summary [default: target/bench/summary.json].
     /// An existing summary keeps the other workloads' latest results.
     #[arg(long)]
     pub json: Option<PathBuf>,
-    /// Contenders, in the order they run.
-    #[arg(long, value_delimiter = ',', default_value = "ferry,limit,mm2,python")]
-    pub contenders: Vec<Contender>,
+    /// Contenders, in the order they run: ferry, ferry-eos (the same binary
+    /// with `delivery = "exactly-once"`), limit, mm2, mm2-eos (MirrorMaker 2
+    /// with exactly-once source support), python, baseline [default:
+    /// ferry,limit,mm2,python; crash and eos: ferry,ferry-eos,mm2-eos].
+    #[arg(long, value_delimiter = ',')]
+    pub contenders: Option<Vec<Contender>>,
     /// W2 produce rate in records/s [default: 50% of Ferry's W1 200 B rate
     /// from this run or the summary file, else 20,000].
     #[arg(long)]

@@ -31,8 +31,12 @@
 //! - [`workloads`]: W1 catch-up, W2 steady-state latency, W3 breadth, W4
 //!   offset translation (and its in-process offset maps), W5 scale-out (one
 //!   ferry process against two, copy gaps while a member joins and leaves),
+//!   `crash` (duplicates after a SIGKILL mid-copy and a restart),
 //!   and the loop that watches the target until a contender has copied
 //!   everything.
+//! - [`readback`]: a target topic as a `read_committed` consumer sees it
+//!   (every record counted by its sequence number: duplicates, gaps,
+//!   transaction markers), and when its last records became visible.
 //! - [`report`]: the JSON summary's types (schema in `SCHEMA.md`) and the
 //!   tables.
 
@@ -42,6 +46,7 @@ pub mod dataset;
 pub mod error;
 pub mod kafka;
 pub mod measure;
+pub mod readback;
 pub mod report;
 pub mod workloads;
 
@@ -142,7 +147,7 @@ impl Env {
             None => default_ferry_bin(&bench_bin),
         };
         let mut ferry_version = None;
-        if wants(Contender::Ferry) {
+        if wants(Contender::Ferry) || wants(Contender::FerryEos) {
             if !ferry_bin.is_file() {
                 bail!(
                     "the ferry binary is missing at {}: build it with `cargo build --release -p ferry` \
@@ -166,7 +171,7 @@ impl Env {
             (Some(_), false) => bail!("--baseline is given but `baseline` is not in --contenders"),
             (None, false) => None,
         };
-        if wants(Contender::Mm2) {
+        if wants(Contender::Mm2) || wants(Contender::Mm2Eos) {
             let jar = kafka_home.libs().join(format!(
                 "connect-mirror-{}.jar",
                 ferry_testkit::kafka::KAFKA_VERSION

@@ -12,7 +12,7 @@ use ferry_bench::contenders::Contender;
 use ferry_bench::dataset::{now_ms, Dataset};
 use ferry_bench::error::Result;
 use ferry_bench::report::{render_case, CaseReport, Host, Summary, WorkloadReport};
-use ferry_bench::workloads::{w1, w2, w3, w4, w4_map, w5};
+use ferry_bench::workloads::{crash, w1, w2, w3, w4, w4_map, w5};
 use ferry_bench::{default_work_dir, Env, EnvOptions};
 
 fn main() -> ExitCode {
@@ -39,10 +39,10 @@ fn main() -> ExitCode {
             };
             limit::produce_main(&bootstrap, &topic, &dataset).map(|()| true)
         }
-        Command::W1(args) => run(&["w1"], args),
-        Command::W2(args) => run(&["w2"], args),
-        Command::W3(args) => run(&["w3"], args),
-        Command::W4(args) => run(&["w4"], args),
+        Command::W1(args) => run(&["w1"], args, CONTENDERS),
+        Command::W2(args) => run(&["w2"], args, CONTENDERS),
+        Command::W3(args) => run(&["w3"], args, CONTENDERS),
+        Command::W4(args) => run(&["w4"], args, CONTENDERS),
         Command::W4Map {
             partitions,
             records_per_partition,
@@ -57,13 +57,15 @@ fn main() -> ExitCode {
             cycles,
         })
         .map(|()| true),
-        Command::All(args) => run(&["w1", "w2", "w3", "w4"], args),
+        Command::All(args) => run(&["w1", "w2", "w3", "w4"], args, CONTENDERS),
         Command::W5(mut args) => {
             // W5 compares ferry processes with each other only.
-            args.contenders = vec![Contender::Ferry];
-            run(&["w5"], args)
+            args.contenders = None;
+            run(&["w5"], args, &[Contender::Ferry])
         }
-        Command::ScaleOut(args) => run(&["w1", "w5"], args),
+        Command::ScaleOut(args) => run(&["w1", "w5"], args, CONTENDERS),
+        Command::Crash(args) => run(&["crash"], args, EOS_CONTENDERS),
+        Command::Eos(args) => run(&["w1", "w2", "crash"], args, EOS_CONTENDERS),
     };
     match outcome {
         Ok(true) => ExitCode::SUCCESS,
@@ -78,8 +80,24 @@ fn main() -> ExitCode {
     }
 }
 
-/// Runs `workloads` in order; true when every contender succeeded.
-fn run(workloads: &[&str], args: RunArgs) -> Result<bool> {
+/// The contenders of most workloads, unless `--contenders` says otherwise.
+const CONTENDERS: &[Contender] = &[
+    Contender::Ferry,
+    Contender::Limit,
+    Contender::Mm2,
+    Contender::Python,
+];
+/// Exactly-once against Ferry's own at-least-once and MirrorMaker 2's
+/// exactly-once (`crash`, `eos`).
+const EOS_CONTENDERS: &[Contender] = &[Contender::Ferry, Contender::FerryEos, Contender::Mm2Eos];
+
+/// Runs `workloads` in order with `--contenders` or else `contenders`;
+/// true when every contender succeeded.
+fn run(workloads: &[&str], args: RunArgs, contenders: &[Contender]) -> Result<bool> {
+    let contenders = args
+        .contenders
+        .clone()
+        .unwrap_or_else(|| contenders.to_vec());
     let work_dir = args.work_dir.clone().unwrap_or_else(default_work_dir);
     let json: PathBuf = args
         .json
@@ -87,7 +105,7 @@ fn run(workloads: &[&str], args: RunArgs) -> Result<bool> {
         .unwrap_or_else(|| work_dir.join("summary.json"));
     let mut summary = Summary::load_or_default(&json);
     let env = Env::start(EnvOptions {
-        contenders: args.contenders.clone(),
+        contenders,
         quick: args.quick,
         ferry_bin: args.ferry.clone(),
         baseline_bin: args.baseline.clone(),
@@ -108,6 +126,7 @@ fn run(workloads: &[&str], args: RunArgs) -> Result<bool> {
             "w2" => w2::run(&env, w2_load(&args, &summary))?,
             "w3" => w3::run(&env)?,
             "w5" => w5::run(&env)?,
+            "crash" => crash::run(&env)?,
             _ => w4::run(&env)?,
         };
         all_ok &= cases.iter().all(|c| c.results.iter().all(|r| r.ok));

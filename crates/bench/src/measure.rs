@@ -138,6 +138,16 @@ impl Tracked {
         }
     }
 
+    /// SIGKILLs the process, as a crash would end it (nothing flushed,
+    /// nothing committed), and reaps it.
+    pub fn crash(&mut self) -> Result<()> {
+        self.kill();
+        match self.wait_exit(Duration::from_secs(10))? {
+            Some(_) => Ok(()),
+            None => bail!("{} (pid {}) survived SIGKILL", self.name, self.pid),
+        }
+    }
+
     /// Sends SIGTERM without waiting (W5 watches what happens meanwhile);
     /// [`stop`](Self::stop) then reaps the process.
     pub fn terminate(&self) {

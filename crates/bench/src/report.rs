@@ -123,6 +123,11 @@ pub struct ContenderResult {
     pub slots: Option<Vec<u16>>,
     /// W5 `w5-rebalance`: copy gaps while a member joins and leaves.
     pub rebalance: Option<Rebalance>,
+    /// The target topic read back by a `read_committed` consumer (W1:
+    /// exactly-once contenders; `crash`: every contender).
+    pub delivered: Option<Delivered>,
+    /// `crash`: the SIGKILL mid-copy and the restart.
+    pub crash: Option<Crash>,
     /// CPU seconds by thread name (digits shown as `#`), biggest first.
     pub threads: Vec<ThreadCpu>,
     /// The contender's output.
@@ -305,6 +310,42 @@ pub struct Rebalance {
     /// partitions.
     pub missing: u64,
     pub duplicates: u64,
+}
+
+/// A target topic as a `read_committed` consumer reads it, every record
+/// counted by its source sequence number.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Delivered {
+    /// Records read.
+    pub records: u64,
+    /// Reads of a source record read before (records − distinct).
+    pub duplicates: u64,
+    /// Source records never read.
+    pub missing: u64,
+    /// Records that are no source record of their partition.
+    pub unexpected: u64,
+    /// The partitions' high watermarks, summed.
+    pub end_offsets: u64,
+    /// `end_offsets − records`: transaction markers and aborted records, which
+    /// a `read_committed` reader skips. Zero for a writer without
+    /// transactions.
+    pub hidden_offsets: u64,
+    /// Offsets above the last stable offset (a transaction still open),
+    /// summed; not read.
+    pub open_transaction_offsets: u64,
+}
+
+/// `crash`: a contender SIGKILLed mid-copy, then started again on the same
+/// topology, target topic and state, until it copied everything.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Crash {
+    /// From the first start until the SIGKILL.
+    pub killed_after_seconds: f64,
+    /// The target's high watermarks at the SIGKILL, summed.
+    pub target_offsets_at_kill: u64,
+    /// From the restart until the last record of every partition was
+    /// visible to a `read_committed` reader.
+    pub recovered_seconds: Option<f64>,
 }
 
 /// One membership change of W5's `w5-rebalance` case.
@@ -723,6 +764,23 @@ pub fn render_case(workload: &str, case: &CaseReport) -> String {
                         .map_or_else(|| "n/a".into(), |n| n.to_string()),
                 ]
             }
+            "crash" => {
+                let d = r.delivered.as_ref();
+                let c = r.crash.as_ref();
+                let count = |v: Option<u64>| v.map_or("-".into(), |v| v.to_string());
+                vec![
+                    name,
+                    status(r).into(),
+                    f(c.map(|c| c.killed_after_seconds), 2),
+                    count(c.map(|c| c.target_offsets_at_kill)),
+                    f(c.and_then(|c| c.recovered_seconds), 1),
+                    count(d.map(|d| d.records)),
+                    count(d.map(|d| d.duplicates)),
+                    count(d.map(|d| d.missing)),
+                    count(d.map(|d| d.hidden_offsets)),
+                    f(r.host_load_1m, 1),
+                ]
+            }
             "w5" => vec![
                 name,
                 status(r).into(),
@@ -779,6 +837,18 @@ pub fn render_case(workload: &str, case: &CaseReport) -> String {
             "idle CPU %",
             "series",
         ],
+        "crash" => &[
+            "contender",
+            "status",
+            "killed at s",
+            "offsets at kill",
+            "restart to done s",
+            "records read",
+            "duplicates",
+            "missing",
+            "markers+aborted",
+            "load 1m",
+        ],
         "w5" => &[
             "contender",
             "status",
@@ -823,6 +893,17 @@ pub fn render_case(workload: &str, case: &CaseReport) -> String {
             out += &render_rebalance(rebalance);
         }
     }
+    if workload != "crash" {
+        for r in &case.results {
+            if let Some(d) = &r.delivered {
+                let _ = writeln!(
+                    out,
+                    "{} read back read_committed: {} records, {} duplicates, {} missing, {} offsets of transaction markers or aborted records",
+                    r.contender, d.records, d.duplicates, d.missing, d.hidden_offsets
+                );
+            }
+        }
+    }
     if !case.ratios.is_empty() {
         out += "ratios:\n";
         for (name, value) in &case.ratios {
@@ -855,7 +936,9 @@ pub fn render_case(workload: &str, case: &CaseReport) -> String {
         .chain(case.results.iter().flat_map(|r| r.parts.iter()))
     {
         if let Some(e) = &r.error {
-            let _ = writeln!(out, "  {} FAILED: {e}", r.contender);
+            // An `ok` row's error is a note (e.g. at-least-once duplicates).
+            let what = if r.ok { "note" } else { "FAILED" };
+            let _ = writeln!(out, "  {} {what}: {e}", r.contender);
         }
     }
     out
@@ -885,6 +968,8 @@ mod tests {
                     phases: vec![RebalancePhase::default()],
                     ..Default::default()
                 }),
+                delivered: Some(Delivered::default()),
+                crash: Some(Crash::default()),
                 threads: vec![ThreadCpu {
                     name: "x".into(),
                     cpu_seconds: 1.0,
@@ -958,8 +1043,10 @@ mod tests {
         case.add_target("ferry/mm2 records_per_sec", ">=", 1.5);
         assert_eq!(case.targets[0].met, Some(true));
         assert_eq!(case.targets[1].met, None);
-        for workload in ["w2", "w3", "w4", "w5"] {
+        for workload in ["w2", "w3", "w4", "w5", "crash"] {
             let mut other = case.clone();
+            other.results[0].delivered = Some(Delivered::default());
+            other.results[0].crash = Some(Crash::default());
             other.results[0].latency_ms = Some(Latency::default());
             other.results[0].breadth = Some(Breadth::default());
             other.results[0].checkpointing = Some(Checkpointing::default());

@@ -4,7 +4,10 @@
 //! `ferry-bench w4 --quick` with Ferry (every checkpoint exact, the
 //! in-process offset maps too), and `ferry-bench w5 --quick` (one and two
 //! processes copy everything with every slot owned once; a member joins and
-//! leaves with nothing missing). MirrorMaker 2 is left to the real benchmark
+//! leaves with nothing missing), and `ferry-bench eos --quick` with Ferry
+//! at-least-once and exactly-once (W1 and W2 side by side; after a SIGKILL
+//! mid-copy and a restart, nothing missing and, exactly-once, no duplicate
+//! read `read_committed`). MirrorMaker 2 is left to the real benchmark
 //! runs: its JVM start alone would take a third of this test's budget.
 //!
 //! Nothing is skipped: when a contender cannot run (no ferry binary, no
@@ -223,6 +226,82 @@ fn quick_w5_shares_the_slots_and_measures_both_membership_changes() {
     }
     assert!(
         stdout.contains("== w5-rebalance"),
+        "the table is printed:\n{stdout}"
+    );
+}
+
+#[test]
+fn quick_eos_runs_both_delivery_modes_and_exactly_once_survives_a_crash_without_duplicates() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let output = run_quick(
+        dir.path(),
+        &["eos", "--contenders", "ferry,ferry-eos"],
+        Duration::from_secs(240),
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let summary = summary(dir.path());
+
+    for case in &summary.workloads["w1"].cases {
+        let contenders: Vec<&str> = case.results.iter().map(|r| r.contender.as_str()).collect();
+        assert_eq!(contenders, ["ferry", "ferry-eos"], "{}", case.name);
+        for result in &case.results {
+            let what = format!("{} / {}", case.name, result.contender);
+            assert!(result.ok, "{what}: {:?}", result.error);
+            assert!(result.copied_all, "{what}");
+            assert_eq!(result.spot_check_ok, Some(true), "{what}");
+        }
+        let eos = &case.results[1];
+        let delivered = eos.delivered.as_ref().expect("ferry-eos is read back");
+        assert_eq!(
+            delivered.records, case.records,
+            "{}: {delivered:?}",
+            case.name
+        );
+        assert_eq!(
+            (delivered.duplicates, delivered.missing),
+            (0, 0),
+            "{delivered:?}"
+        );
+        assert!(
+            delivered.hidden_offsets > 0,
+            "{}: no transaction marker on ferry-eos's target: {delivered:?}",
+            case.name
+        );
+        assert!(
+            case.ratios.contains_key("ferry-eos/ferry records_per_sec"),
+            "{:?}",
+            case.ratios
+        );
+    }
+
+    let w2 = &summary.workloads["w2"].cases[0];
+    for result in &w2.results {
+        assert!(result.ok, "w2 / {}: {:?}", result.contender, result.error);
+        let latency = result.latency_ms.as_ref().expect("latency figures");
+        assert_eq!(latency.missing, 0, "w2 / {}", result.contender);
+    }
+
+    let crash = &summary.workloads["crash"].cases[0];
+    let contenders: Vec<&str> = crash.results.iter().map(|r| r.contender.as_str()).collect();
+    assert_eq!(contenders, ["ferry", "ferry-eos"]);
+    for result in &crash.results {
+        let what = &result.contender;
+        assert!(result.ok, "crash / {what}: {:?}", result.error);
+        let c = result.crash.as_ref().expect("crash figures");
+        assert!(
+            c.target_offsets_at_kill < crash.records,
+            "crash / {what}: killed only after copying everything: {c:?}"
+        );
+        assert!(c.recovered_seconds.is_some(), "crash / {what}: {c:?}");
+        let delivered = result.delivered.as_ref().expect("read back");
+        assert_eq!(delivered.missing, 0, "crash / {what}: {delivered:?}");
+        assert_eq!(delivered.unexpected, 0, "crash / {what}: {delivered:?}");
+    }
+    let eos = crash.results[1].delivered.as_ref().expect("read back");
+    assert_eq!(eos.duplicates, 0, "exactly-once after a crash: {eos:?}");
+    assert!(eos.hidden_offsets > 0, "{eos:?}");
+    assert!(
+        stdout.contains("== crash-200B"),
         "the table is printed:\n{stdout}"
     );
 }

@@ -21,17 +21,50 @@
 //!   delayed (Ferry writes its pending syncs at every checkpoint cycle);
 //! - topics refreshed every 30 s, Ferry's default `refresh_interval` (MM2's
 //!   600 s default also means a failed round of target topic creation, as
-//!   with 1,000 topics, is retried only after 10 minutes).
+//!   with 1,000 topics, is retried only after 10 minutes);
+//! - a restarted worker gets its tasks back at once
+//!   (`scheduled.rebalance.max.delay.ms = 0`): after a `kill -9`, Connect
+//!   would otherwise hold the dead worker's tasks for 5 minutes.
+//!
+//! Exactly-once (`mm2-eos`), as Kafka's `connect/mirror/README.md` sets it
+//! up for a dedicated cluster (KIP-618): `dst.exactly.once.source.support
+//! = enabled` (transactional task producers, source offsets in the same
+//! transactions), the intra-cluster REST server on a free loopback port
+//! that it requires, and the source consumer `read_committed` (without it
+//! `MirrorSourceConnector` declares exactly-once unsupported). The flow
+//! keeps `exactly.once.support = requested`: `required` also applies to the
+//! checkpoint and heartbeat connectors, which implement no preflight check
+//! and would then not start. The harness checks instead that the target
+//! holds transaction markers. Transactions span 100 ms
+//! (`transaction.boundary = interval`), Ferry's default
+//! `transaction_interval`: Connect's default boundary, one transaction per
+//! task poll (at most 500 records), would commit far more often than Ferry.
 
 use std::path::Path;
 
-use super::{Job, Launched};
+use super::{Delivery, Job, Launched};
 use crate::error::{Context, Result};
 use crate::measure::Tracked;
-use crate::Env;
+use crate::{free_port, Env};
 
-pub fn properties(env: &Env, job: &Job) -> String {
+/// Transaction span of `mm2-eos`: Ferry's default `transaction_interval`.
+const TRANSACTION_INTERVAL_MS: u64 = 100;
+
+pub fn properties(env: &Env, job: &Job, delivery: Delivery, rest_port: u16) -> String {
     let alias = &job.alias;
+    let exactly_once = match delivery {
+        Delivery::AtLeastOnce => String::new(),
+        Delivery::ExactlyOnce => format!(
+            r#"
+dst.exactly.once.source.support = enabled
+dedicated.mode.enable.internal.rest = true
+listeners = http://127.0.0.1:{rest_port}
+{alias}.consumer.isolation.level = read_committed
+{alias}->dst.transaction.boundary = interval
+{alias}->dst.transaction.boundary.interval.ms = {TRANSACTION_INTERVAL_MS}
+"#
+        ),
+    };
     let checkpoints = job.checkpoint_interval.map_or(String::new(), |interval| {
         format!(
             "emit.checkpoints.interval.seconds = {}\nrefresh.groups.interval.seconds = 5\noffset.flush.interval.ms = {}\n",
@@ -64,6 +97,7 @@ sync.topic.acls.enabled = false
 # Ferry's default refresh_interval; MM2's default (600 s) also delays its
 # retry after a failed round of target topic creation by 10 minutes.
 refresh.topics.interval.seconds = 30
+scheduled.rebalance.max.delay.ms = 0
 {checkpoints}
 dst.producer.linger.ms = 5
 dst.producer.batch.size = 1048576
@@ -71,7 +105,7 @@ dst.producer.compression.type = lz4
 dst.producer.acks = all
 dst.producer.enable.idempotence = true
 dst.producer.max.in.flight.requests.per.connection = 5
-"#,
+{exactly_once}"#,
         source = env.source.bootstrap_servers(),
         target = env.target.bootstrap_servers(),
         topics = job.topics.regex(),
@@ -79,9 +113,9 @@ dst.producer.max.in.flight.requests.per.connection = 5
     )
 }
 
-pub fn launch(env: &Env, job: &Job, log: &Path) -> Result<Launched> {
+pub fn launch(env: &Env, job: &Job, log: &Path, delivery: Delivery) -> Result<Launched> {
     let path = env.run_dir.join(format!("{}.mm2.properties", job.alias));
-    std::fs::write(&path, properties(env, job))
+    std::fs::write(&path, properties(env, job, delivery, free_port()?))
         .context(|| format!("cannot write {}", path.display()))?;
     let mut cmd = env
         .kafka_home
@@ -92,8 +126,12 @@ pub fn launch(env: &Env, job: &Job, log: &Path) -> Result<Launched> {
         exits_by_itself: false,
         metrics_port: None,
         version: Some(format!(
-            "Apache Kafka {} MirrorMaker 2 (dedicated mode)",
-            ferry_testkit::kafka::KAFKA_VERSION
+            "Apache Kafka {} MirrorMaker 2 (dedicated mode{})",
+            ferry_testkit::kafka::KAFKA_VERSION,
+            match delivery {
+                Delivery::AtLeastOnce => "",
+                Delivery::ExactlyOnce => ", exactly-once",
+            }
         )),
     })
 }

@@ -15,6 +15,8 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
+pub use ferry_config::Delivery;
+
 use crate::bail;
 use crate::error::{BenchError, Result};
 use crate::measure::Tracked;
@@ -27,8 +29,13 @@ pub enum Contender {
     Ferry,
     /// Plain rdkafka: a consume-only drain and a produce-only writer.
     Limit,
+    /// The same `ferry` binary with `delivery = "exactly-once"` on its flow.
+    FerryEos,
     /// MirrorMaker 2, dedicated mode, from the test brokers' jars.
     Mm2,
+    /// The same MirrorMaker 2 with exactly-once source support (KIP-618)
+    /// on the target cluster.
+    Mm2Eos,
     /// `bench/naive_peer.py` on confluent-kafka.
     Python,
     /// Another `ferry` binary (`--baseline PATH`, e.g. the previous
@@ -49,14 +56,36 @@ impl Contender {
     /// A `ferry` binary (this build or the baseline): both write offset
     /// syncs on the target and promise exact checkpoints.
     pub fn is_ferry(self) -> bool {
-        matches!(self, Contender::Ferry | Contender::Baseline)
+        matches!(
+            self,
+            Contender::Ferry | Contender::FerryEos | Contender::Baseline
+        )
+    }
+
+    /// MirrorMaker 2, at-least-once or exactly-once.
+    pub fn is_mm2(self) -> bool {
+        matches!(self, Contender::Mm2 | Contender::Mm2Eos)
+    }
+
+    /// Writes through transactions: its target is read `read_committed`,
+    /// and holding no transaction marker there means it did not.
+    pub fn exactly_once(self) -> bool {
+        matches!(self, Contender::FerryEos | Contender::Mm2Eos)
+    }
+
+    /// A process that copies from the source to the target (everything but
+    /// the limit).
+    pub fn is_replicator(self) -> bool {
+        self != Contender::Limit
     }
 
     pub fn name(self) -> &'static str {
         match self {
             Contender::Ferry => "ferry",
             Contender::Limit => "limit",
+            Contender::FerryEos => "ferry-eos",
             Contender::Mm2 => "mm2",
+            Contender::Mm2Eos => "mm2-eos",
             Contender::Python => "python",
             Contender::Baseline => "baseline",
         }
@@ -76,10 +105,14 @@ impl FromStr for Contender {
         match s.trim() {
             "ferry" => Ok(Contender::Ferry),
             "limit" => Ok(Contender::Limit),
+            "ferry-eos" => Ok(Contender::FerryEos),
             "mm2" => Ok(Contender::Mm2),
+            "mm2-eos" => Ok(Contender::Mm2Eos),
             "python" => Ok(Contender::Python),
             "baseline" => Ok(Contender::Baseline),
-            other => bail!("unknown contender {other:?}: use ferry, limit, mm2, python, baseline"),
+            other => bail!(
+                "unknown contender {other:?}: use ferry, ferry-eos, limit, mm2, mm2-eos, python, baseline"
+            ),
         }
     }
 }
@@ -140,12 +173,14 @@ pub struct Launched {
 pub fn launch(env: &Env, contender: Contender, job: &Job, log_name: &str) -> Result<Launched> {
     let log: PathBuf = env.run_dir.join(format!("{log_name}.log"));
     match contender {
-        Contender::Ferry => ferry::launch(env, job, &log, &env.ferry),
+        Contender::Ferry => ferry::launch(env, job, &log, &env.ferry, Delivery::AtLeastOnce),
+        Contender::FerryEos => ferry::launch(env, job, &log, &env.ferry, Delivery::ExactlyOnce),
         Contender::Baseline => match &env.baseline {
-            Some(baseline) => ferry::launch(env, job, &log, baseline),
+            Some(baseline) => ferry::launch(env, job, &log, baseline, Delivery::AtLeastOnce),
             None => bail!("the baseline contender needs --baseline PATH"),
         },
-        Contender::Mm2 => mm2::launch(env, job, &log),
+        Contender::Mm2 => mm2::launch(env, job, &log, Delivery::AtLeastOnce),
+        Contender::Mm2Eos => mm2::launch(env, job, &log, Delivery::ExactlyOnce),
         Contender::Python => python::launch(env, job, &log),
         Contender::Limit => {
             bail!("the limit is not a replicator; the workload runs its two halves")

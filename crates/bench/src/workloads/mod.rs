@@ -2,6 +2,7 @@
 //! contender has copied what it must, and turning a finished contender
 //! process into a [`ContenderResult`].
 
+pub mod crash;
 pub mod w1;
 pub mod w2;
 pub mod w3;
@@ -19,7 +20,8 @@ use crate::contenders::Launched;
 use crate::error::Result;
 use crate::kafka::Offsets;
 use crate::measure::Tracked;
-use crate::report::ContenderResult;
+use crate::readback::TailWatch;
+use crate::report::{ContenderResult, Delivered};
 use crate::Env;
 
 /// What the target held when a [`watch`] ended.
@@ -137,6 +139,42 @@ pub fn all_copied(
             })
         })
     }
+}
+
+/// Every partition of `topic` shows its last source record to a
+/// `read_committed` reader (see [`TailWatch`]). For any replicator, not
+/// only transactional ones: end offsets count transaction markers and
+/// duplicates too, and would say "done" too early.
+pub fn last_records_visible<'a>(
+    topic: &'a str,
+    tail: &'a TailWatch,
+) -> impl Fn(&BTreeMap<String, Vec<i64>>) -> bool + 'a {
+    move |ends| ends.get(topic).is_some_and(|stable| tail.caught_up(stable))
+}
+
+/// What is wrong with a target read back, one line each; duplicates only
+/// with `duplicates_count`.
+pub fn delivery_problems(d: &Delivered, duplicates_count: bool) -> Vec<String> {
+    let mut problems = Vec::new();
+    if d.missing > 0 {
+        problems.push(format!(
+            "{} source records missing on the target",
+            d.missing
+        ));
+    }
+    if duplicates_count && d.duplicates > 0 {
+        problems.push(format!(
+            "{} duplicate records on the target (read_committed)",
+            d.duplicates
+        ));
+    }
+    if d.unexpected > 0 {
+        problems.push(format!(
+            "{} records on the target that are not their partition's source records",
+            d.unexpected
+        ));
+    }
+    problems
 }
 
 /// Ends a contender after [`watch`]: a process that exits by itself gets

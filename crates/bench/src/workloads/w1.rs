@@ -8,13 +8,16 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use ferry_testkit::data::read_partition;
-use rdkafka::message::Timestamp;
 
-use super::{all_copied, cleanup, failed, fill_throughput, finish, progress_line, watch};
+use super::{
+    all_copied, cleanup, delivery_problems, failed, fill_throughput, finish, last_records_visible,
+    progress_line, watch,
+};
 use crate::contenders::{self, limit, Contender, Job, Topics};
-use crate::dataset::{produce_dataset, producer_config, Dataset, RecordBuf, SEQ_HEADER};
+use crate::dataset::{produce_dataset, producer_config, Dataset, RecordBuf};
 use crate::error::Result;
 use crate::kafka::{create_topics, delete_topics};
+use crate::readback::{read_back, same_record, TailWatch};
 use crate::report::{CaseReport, ContenderResult};
 use crate::Env;
 
@@ -184,6 +187,20 @@ pub fn add_ratios(report: &mut CaseReport) {
     report.add_target("ferry/python records_per_sec", ">=", 2.0);
     report.add_target("ferry/mm2 cpu_seconds_per_gb", "<=", 0.5);
     report.add_target("ferry/mm2 peak_rss_bytes", "<=", 0.25);
+    // Exactly-once: its cost against Ferry's own at-least-once, and against
+    // MirrorMaker 2's exactly-once.
+    if report.results.iter().any(|r| r.contender == "ferry-eos") {
+        report.add_ratio("ferry-eos", "ferry", "records_per_sec", rps);
+        report.add_ratio("ferry-eos", "mm2-eos", "records_per_sec", rps);
+        report.add_ratio("ferry-eos", "ferry", "cpu_seconds_per_gb", |r| {
+            r.cpu_seconds_per_gb
+        });
+        report.add_ratio("ferry-eos", "mm2-eos", "cpu_seconds_per_gb", |r| {
+            r.cpu_seconds_per_gb
+        });
+        report.add_target("ferry-eos/ferry records_per_sec", ">=", 0.7);
+        report.add_target("ferry-eos/mm2-eos records_per_sec", ">=", 3.0);
+    }
 }
 
 fn run_replicator(env: &Env, case: &Case, contender: Contender, bytes: u64) -> ContenderResult {
@@ -197,6 +214,11 @@ fn run_replicator(env: &Env, case: &Case, contender: Contender, bytes: u64) -> C
     };
     let target_topic = job.target_topic(&case.topic());
     let outcome = (|| -> Result<ContenderResult> {
+        let tail = TailWatch::new(
+            &env.target.client_config(),
+            &target_topic,
+            case.dataset.per_partition(),
+        )?;
         let mut launched =
             contenders::launch(env, contender, &job, &format!("{}-{contender}", case.name))?;
         let mut result = ContenderResult {
@@ -206,18 +228,21 @@ fn run_replicator(env: &Env, case: &Case, contender: Contender, bytes: u64) -> C
             log: Some(launched.process.log_path().display().to_string()),
             ..Default::default()
         };
-        let expected = BTreeMap::from([(target_topic.clone(), case.dataset.per_partition())]);
         let watched = watch(
             env,
             &mut launched.process,
             std::slice::from_ref(&target_topic),
             POLL,
-            all_copied(&expected),
+            last_records_visible(&target_topic, &tail),
         )?;
         let (stats, exit) = finish(&mut launched)?;
         result.threads = launched.process.thread_cpu();
         fill_throughput(&mut result, &watched, stats, exit, bytes);
-        verify(env, case, &target_topic, &mut result)?;
+        if contender.exactly_once() {
+            verify_committed(env, case, &target_topic, &mut result)?;
+        } else {
+            verify(env, case, &target_topic, &mut result)?;
+        }
         Ok(result)
     })();
     cleanup(env, &[target_topic]);
@@ -253,14 +278,18 @@ fn verify(env: &Env, case: &Case, target_topic: &str, result: &mut ContenderResu
             problems.push(format!("partition {p}: no record at offset {}", n - 1));
             continue;
         };
-        let header_ok = record.headers.len() == 1
-            && record.headers[0].0 == SEQ_HEADER
-            && record.headers[0].1.as_deref() == Some(&buf.header[..]);
-        if record.key.as_deref() != Some(&buf.key[..])
-            || record.value.as_deref() != Some(&buf.value[..])
-            || !header_ok
-            || record.timestamp != Timestamp::CreateTime(buf.timestamp_ms)
-        {
+        let headers: Vec<(&str, Option<&[u8]>)> = record
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_deref()))
+            .collect();
+        if !same_record(
+            &buf,
+            record.key.as_deref(),
+            record.value.as_deref(),
+            &headers,
+            record.timestamp,
+        ) {
             spot_ok = false;
             problems.push(format!(
                 "partition {p}: the record at offset {} differs from the source's",
@@ -281,6 +310,41 @@ fn verify(env: &Env, case: &Case, target_topic: &str, result: &mut ContenderResu
     if !problems.is_empty() {
         result.error = Some(problems.join("; "));
     }
+    Ok(())
+}
+
+/// [`verify`] for a contender that writes through transactions: the target
+/// read back `read_committed`, every record counted by its sequence number
+/// (its offsets also hold transaction markers). Not a single marker means it
+/// did not use transactions, and duplicates break its promise: both fail it.
+fn verify_committed(
+    env: &Env,
+    case: &Case,
+    target_topic: &str,
+    result: &mut ContenderResult,
+) -> Result<()> {
+    let back = read_back(
+        &env.target.client_config(),
+        target_topic,
+        &case.dataset,
+        env.timeout,
+    )?;
+    let d = back.delivered;
+    let mut problems = back.problems;
+    result.spot_check_ok = Some(problems.is_empty());
+    result.records_copied = d.records;
+    result.copied_all = d.missing == 0 && d.duplicates == 0 && d.unexpected == 0;
+    if d.hidden_offsets == 0 {
+        problems.push(
+            "no transaction marker on the target: it did not write through transactions".into(),
+        );
+    }
+    problems.extend(delivery_problems(&d, true));
+    result.ok = result.copied_all && problems.is_empty();
+    if !problems.is_empty() {
+        result.error = Some(problems.join("; "));
+    }
+    result.delivered = Some(d);
     Ok(())
 }
 

@@ -28,7 +28,7 @@ use ferry_http::StatusDocument;
 use rdkafka::producer::{BaseProducer, Producer};
 
 use super::{all_copied, cleanup, failed, load_1m, progress_line, watch_all, Watched};
-use crate::contenders::{ferry, limit, Contender, Job, Topics};
+use crate::contenders::{ferry, limit, Contender, Delivery, Job, Topics};
 use crate::dataset::{
     now_ms, produce_dataset, producer_config, send, Dataset, DeliveryCounter, RecordBuf,
 };
@@ -150,7 +150,7 @@ fn write_topology(env: &Env, job: &Job, group_prefix: &str) -> Result<std::path:
     // Each process listens where `--http-listen` says; the file's port
     // is never bound.
     let listen = "listen = \"127.0.0.1:0\"\n";
-    let mut text = ferry::topology(env, job, 0);
+    let mut text = ferry::topology(env, job, 0, Delivery::AtLeastOnce);
     if !text.contains(listen) {
         bail!(
             "the generated topology has no `{}` line to extend",
