@@ -309,7 +309,7 @@ impl OffsetRegistry {
     /// Starts a new session for a new ack tracker of `topic`/`partition`:
     /// earlier sessions' late reports are ignored from now on.
     /// Under exactly-once (`transactional`), the session's pairs are staged
-    /// until their transaction commits (see [`SessionHandle::stage_syncs`]).
+    /// until their transaction commits (see `SessionHandle::stage_syncs`).
     pub fn attach(&self, topic: &Arc<str>, partition: i32, transactional: bool) -> SessionHandle {
         let offsets = self.entry(topic, partition);
         let session = {
