@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use crate::SecretVar;
+use crate::EnvVar;
 
 /// A value in the topology.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,7 +61,7 @@ pub fn render(
     file_name: &str,
     clusters: &[ClusterOut],
     flows: &[FlowOut],
-    secrets: &[SecretVar],
+    env_vars: &[EnvVar],
 ) -> String {
     let mut out = String::new();
     let _ = writeln!(
@@ -69,9 +69,9 @@ pub fn render(
         "# Ferry topology translated from the MirrorMaker 2 file {file_name} by `ferry import-mm2`.\n\
          # Review the warnings printed with it: they name every property not translated."
     );
-    if !secrets.is_empty() {
-        out.push_str("#\n# Secrets are read from the environment; set these before `ferry check` or `ferry run`:\n");
-        for s in secrets {
+    if !env_vars.is_empty() {
+        out.push_str("#\n# Secrets (and what the file did not say) are read from the environment;\n# set these before `ferry check` or `ferry run`:\n");
+        for s in env_vars {
             let _ = writeln!(out, "#   {}: {}", s.name, s.holds);
         }
     }

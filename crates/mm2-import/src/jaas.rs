@@ -32,9 +32,11 @@ pub fn parse(text: &str) -> Result<LoginModule, String> {
     };
     match it.next() {
         Some(Token::Word(flag)) if FLAGS.contains(&flag.to_ascii_lowercase().as_str()) => {}
-        _ => return Err(format!(
+        _ => {
+            return Err(format!(
             "expected a control flag (required, requisite, sufficient or optional) after {class}"
-        )),
+        ))
+        }
     }
     let mut options = BTreeMap::new();
     loop {

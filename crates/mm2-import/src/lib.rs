@@ -36,14 +36,14 @@ pub struct Translation {
     pub toml: String,
     /// What was not translated, in line order.
     pub warnings: Vec<Warning>,
-    /// The environment variables the topology reads secrets from, each with
-    /// what to put in it.
-    pub secrets: Vec<SecretVar>,
+    /// The environment variables the topology reads (secrets, and values
+    /// the file did not give), each with what to put in it.
+    pub env_vars: Vec<EnvVar>,
 }
 
-/// An environment variable the translated topology reads a secret from.
+/// An environment variable the translated topology reads.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SecretVar {
+pub struct EnvVar {
     /// The variable's name.
     pub name: String,
     /// What it must hold, and where MirrorMaker 2 had it.

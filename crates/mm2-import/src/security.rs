@@ -13,10 +13,6 @@ use crate::jaas;
 use crate::properties::Entry;
 use crate::translate::{Ctx, StartFrom};
 
-/// Java key store types librdkafka reads: PKCS#12 key stores and PEM
-/// trust stores.
-const JKS_HINT: &str = "librdkafka reads no JKS";
-
 pub(crate) fn translate(
     ctx: &mut Ctx,
     alias: &str,
@@ -37,7 +33,7 @@ pub(crate) fn translate(
         match client::rule(&name) {
             Some(Rule::Rename(librdkafka)) => {
                 let value = if ferry_config::is_sensitive_name(librdkafka) {
-                    ctx.secret(alias, librdkafka, format!("the value of {} ({})", entry.key, ctx.place(&entry)))
+                    ctx.env_var(alias, librdkafka, format!("the value of {} ({})", entry.key, ctx.place(&entry)))
                 } else if entry.value.contains("${") {
                     ctx.warn(&entry, "a Kafka config provider reference: not translated; set the value by hand");
                     continue;
@@ -138,18 +134,17 @@ fn msk_iam_settings(
     match bootstrap.and_then(msk_region) {
         Some(region) => table.push(("region".to_string(), Value::Str(region))),
         None => {
-            let var = format!(
-                "FERRY_{}_AWS_REGION",
-                alias.to_ascii_uppercase().replace('-', "_")
+            let var = ctx.env_var(
+                alias,
+                "aws.region",
+                format!("the AWS region of MSK cluster {alias}, e.g. us-east-1"),
             );
             ctx.warn_at(
                 None,
                 &format!("{alias}.bootstrap.servers"),
-                format!(
-                    "no AWS region in the MSK bootstrap servers: set {var} to the cluster's region"
-                ),
+                "no AWS region in the MSK bootstrap servers: set the variable named in the output",
             );
-            table.push(("region".to_string(), Value::Env(var)));
+            table.push(("region".to_string(), var));
         }
     }
     if let Some(entry) = props.remove("sasl.jaas.config") {
@@ -218,7 +213,7 @@ fn key_stores(
         } else {
             ctx.warn(
                 &entry,
-                format!("{trust_type} trust store not translated: {JKS_HINT} trust store; give librdkafka the CA certificates as PEM in ssl.ca.location (e.g. keytool -exportcert -rfc)"),
+                format!("{trust_type} trust store not translated: librdkafka takes CA certificates as PEM; export them (keytool -exportcert -rfc, or openssl pkcs12 -nokeys) and set ssl.ca.location"),
             );
             out.todo.push(format!(
                 "\"ssl.ca.location\" = \"/path/to/ca.pem\"   # TODO: PEM CA certificates of the trust store at {}",
@@ -246,7 +241,7 @@ fn key_stores(
                 &entry,
             );
             if let Some(pw) = key_password {
-                let value = ctx.secret(
+                let value = ctx.env_var(
                     alias,
                     "ssl.keystore.password",
                     format!("the password of the PKCS#12 key store ({})", ctx.place(&pw)),
@@ -257,7 +252,7 @@ fn key_stores(
         Some(entry) => {
             ctx.warn(
                 &entry,
-                format!("{key_type} key store not translated: {JKS_HINT} key store; convert it to PKCS#12 (keytool -importkeystore -deststoretype PKCS12) for ssl.keystore.location, or give ssl.certificate.location and ssl.key.location as PEM"),
+                format!("{key_type} key store not translated: librdkafka reads PKCS#12 key stores and PEM files; convert it (keytool -importkeystore -deststoretype PKCS12) and set ssl.keystore.location, or set ssl.certificate.location and ssl.key.location"),
             );
             out.todo.push(format!(
                 "\"ssl.keystore.location\" = \"/path/to/client.p12\"   # TODO: PKCS#12 copy of the key store at {}",
@@ -305,7 +300,7 @@ fn jaas_login(ctx: &mut Ctx, alias: &str, entry: &Entry, out: &mut ClusterOut) {
                 match option.as_str() {
                     "username" => set(out, "sasl.username", Value::Str(value.clone())),
                     "password" => {
-                        let env = ctx.secret(
+                        let env = ctx.env_var(
                             alias,
                             "sasl.password",
                             format!("the SASL password of sasl.jaas.config ({place})"),
@@ -324,7 +319,7 @@ fn jaas_login(ctx: &mut Ctx, alias: &str, entry: &Entry, out: &mut ClusterOut) {
                 match option.as_str() {
                     "clientId" => set(out, "sasl.oauthbearer.client.id", Value::Str(value.clone())),
                     "clientSecret" => {
-                        let env = ctx.secret(
+                        let env = ctx.env_var(
                             alias,
                             "sasl.oauthbearer.client.secret",
                             format!("the OAuth client secret of sasl.jaas.config ({place})"),

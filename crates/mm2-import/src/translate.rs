@@ -14,7 +14,7 @@ use crate::client::{self, Rule};
 use crate::emit::{self, ClusterOut, FlowOut, Setting, Value};
 use crate::properties::{self, Entry};
 use crate::security;
-use crate::{ImportError, Problem, SecretVar, Translation, Warning};
+use crate::{EnvVar, ImportError, Problem, Translation, Warning};
 
 /// MirrorMaker 2's `topics.exclude` when unset (`DefaultTopicFilter`).
 const MM2_TOPICS_EXCLUDE: &[&str] = &[r".*[\-\.]internal", r".*\.replica", "__.*"];
@@ -49,7 +49,7 @@ pub(crate) struct Ctx {
     used: BTreeSet<String>,
     pub warnings: Vec<Warning>,
     pub problems: Vec<Problem>,
-    pub secrets: Vec<SecretVar>,
+    pub env_vars: Vec<EnvVar>,
 }
 
 impl Ctx {
@@ -95,12 +95,12 @@ impl Ctx {
         format!("from {} {}", self.place(entry), entry.key)
     }
 
-    /// A secret the output reads from `FERRY_<CLUSTER>_<PROPERTY>`; the
-    /// value itself is dropped here.
-    pub fn secret(&mut self, cluster: &str, property: &str, holds: String) -> Value {
+    /// A value the output reads from `FERRY_<CLUSTER>_<PROPERTY>`: every
+    /// secret (its value is dropped here), and what the file does not say.
+    pub fn env_var(&mut self, cluster: &str, property: &str, holds: String) -> Value {
         let name = format!("FERRY_{}_{}", env_part(cluster), env_part(property));
-        if !self.secrets.iter().any(|s| s.name == name) {
-            self.secrets.push(SecretVar {
+        if !self.env_vars.iter().any(|s| s.name == name) {
+            self.env_vars.push(EnvVar {
                 name: name.clone(),
                 holds,
             });
@@ -181,7 +181,7 @@ pub(crate) fn run(text: &str, origin: &str) -> Result<Translation, ImportError> 
         used: BTreeSet::new(),
         warnings: Vec::new(),
         problems: Vec::new(),
-        secrets: Vec::new(),
+        env_vars: Vec::new(),
     };
     for entry in entries {
         if let Some(earlier) = ctx.props.get(&entry.key).cloned() {
@@ -219,11 +219,11 @@ pub(crate) fn run(text: &str, origin: &str) -> Result<Translation, ImportError> 
     let mut seen = BTreeSet::new();
     ctx.warnings.retain(|w| seen.insert(w.to_string()));
     ctx.warnings.sort_by_key(|w| w.line);
-    let toml = emit::render(&ctx.file_name, &clusters, &flows, &ctx.secrets);
+    let toml = emit::render(&ctx.file_name, &clusters, &flows, &ctx.env_vars);
     Ok(Translation {
         toml,
         warnings: ctx.warnings,
-        secrets: ctx.secrets,
+        env_vars: ctx.env_vars,
     })
 }
 
@@ -333,7 +333,7 @@ fn translate_cluster(ctx: &mut Ctx, alias: &str) -> (ClusterOut, Option<StartFro
                 &entry,
                 "a Kafka config provider reference; set the environment variable named in the output",
             );
-            let value = ctx.secret(
+            let value = ctx.env_var(
                 alias,
                 "bootstrap.servers",
                 format!("the bootstrap servers of cluster {alias}"),
@@ -426,12 +426,14 @@ fn translate_flows(
     aliases: &[String],
     start_from: &BTreeMap<String, StartFrom>,
 ) -> Vec<FlowOut> {
-    let enabled: Vec<Entry> = ctx
+    let mut enabled: Vec<Entry> = ctx
         .props
         .values()
         .filter(|e| matches!(flow_key(&e.key), Some((_, _, "enabled"))))
         .cloned()
         .collect();
+    // Flows in the order the file names them.
+    enabled.sort_by_key(|e| e.line);
     let mut flows = Vec::new();
     for entry in enabled {
         let Some((source, target, _)) = flow_key(&entry.key) else {
@@ -657,11 +659,9 @@ impl FlowTranslation<'_> {
     }
 
     fn topic_configs(&mut self) {
-        if let Some(entry) = self.lookup("sync.topic.configs.enabled") {
-            if let Some(on) = self.ctx.bool(&entry) {
-                let from = self.ctx.from(&entry);
-                self.push("sync_topic_configs", Value::Bool(on), from);
-            }
+        if let Some((on, entry)) = self.flag("sync.topic.configs.enabled") {
+            let from = self.ctx.from(&entry);
+            self.push("sync_topic_configs", Value::Bool(on), from);
         }
         let Some(entry) =
             self.lookup_any(&["config.properties.exclude", "config.properties.blacklist"])
@@ -689,48 +689,47 @@ impl FlowTranslation<'_> {
         self.push("topic_configs_exclude", Value::List(names), from);
     }
 
+    /// A boolean property: its value and where it came from.
+    fn flag(&mut self, property: &str) -> Option<(bool, Entry)> {
+        let entry = self.lookup(property)?;
+        self.ctx.bool(&entry).map(|on| (on, entry))
+    }
+
     /// Ferry translates offsets, writes checkpoints and syncs group offsets
     /// in one cycle every `checkpoint_interval`: MirrorMaker 2's two
-    /// intervals become the shorter of them.
+    /// intervals become the shorter of them. A negative interval is
+    /// MirrorMaker 2's "off".
     fn checkpoints_and_group_sync(&mut self) {
-        let checkpoints = self.lookup("emit.checkpoints.enabled");
-        let checkpoint_secs = self.lookup("emit.checkpoints.interval.seconds");
-        let sync = self.lookup("sync.group.offsets.enabled");
-        let sync_secs = self.lookup("sync.group.offsets.interval.seconds");
-
-        let mut emit_checkpoints = checkpoints
-            .as_ref()
-            .and_then(|e| self.ctx.bool(e))
-            .map(|on| (on, checkpoints.clone().unwrap()));
-        let mut sync_groups = sync
-            .as_ref()
-            .and_then(|e| self.ctx.bool(e))
-            .map(|on| (on, sync.clone().unwrap()));
+        let mut emit_checkpoints = self.flag("emit.checkpoints.enabled");
+        let mut sync_groups = self.flag("sync.group.offsets.enabled");
         let mut interval: Option<(i64, Vec<Entry>)> = None;
-        for (entry, disables) in [
-            (checkpoint_secs, &mut emit_checkpoints),
-            (sync_secs, &mut sync_groups),
+        for (property, switch) in [
+            ("emit.checkpoints.interval.seconds", &mut emit_checkpoints),
+            ("sync.group.offsets.interval.seconds", &mut sync_groups),
         ] {
-            let Some(entry) = entry else { continue };
+            let Some(entry) = self.lookup(property) else {
+                continue;
+            };
             match self.ctx.seconds(&entry) {
-                // A negative interval is MirrorMaker 2's "off".
-                Some(n) if n < 0 => *disables = Some((false, entry)),
-                Some(0) => self.ctx.warn(&entry, "0 is not an interval Ferry can use; Ferry's default checkpoint_interval (5s) is kept"),
-                Some(n) => {
-                    interval = match interval.take() {
-                        None => Some((n, vec![entry])),
-                        Some((m, mut entries)) => {
-                            if m != n {
-                                self.ctx.warn(&entry, format!(
-                                    "Ferry checkpoints and syncs group offsets in one cycle (checkpoint_interval): the shorter interval, {}s, is used for both",
-                                    m.min(n)
-                                ));
-                            }
-                            entries.push(entry);
-                            Some((m.min(n), entries))
+                Some(n) if n < 0 => *switch = Some((false, entry)),
+                Some(0) => self.ctx.warn(
+                    &entry,
+                    "0 is not an interval Ferry can use; its default checkpoint_interval (5s) is kept",
+                ),
+                Some(n) => match &mut interval {
+                    None => interval = Some((n, vec![entry])),
+                    Some((shortest, entries)) => {
+                        if *shortest != n {
+                            let message = format!(
+                                "Ferry checkpoints and syncs group offsets in one cycle (checkpoint_interval): the shorter interval, {}s, is used for both",
+                                n.min(*shortest)
+                            );
+                            self.ctx.warn(&entry, message);
                         }
+                        *shortest = n.min(*shortest);
+                        entries.push(entry);
                     }
-                }
+                },
                 None => {}
             }
         }
@@ -746,28 +745,25 @@ impl FlowTranslation<'_> {
                 from.join("\n"),
             );
         }
-        match sync_groups {
-            Some((on, entry)) => {
-                let from = self.ctx.from(&entry);
-                self.push("sync_group_offsets", Value::Bool(on), from);
-            }
-            None => self.push(
-                "sync_group_offsets",
-                Value::Bool(false),
-                "MirrorMaker 2's default (sync.group.offsets.enabled unset)".into(),
+        let (on, comment) = match sync_groups {
+            Some((on, entry)) => (on, self.ctx.from(&entry)),
+            None => (
+                false,
+                "MirrorMaker 2's default (sync.group.offsets.enabled unset)".to_string(),
             ),
-        }
+        };
+        self.push("sync_group_offsets", Value::Bool(on), comment);
     }
 
     fn heartbeats(&mut self) {
-        let mut enabled = None;
-        if let Some(entry) = self.lookup("emit.heartbeats.enabled") {
-            enabled = self.ctx.bool(&entry).map(|on| (on, entry));
-        }
+        let mut enabled = self.flag("emit.heartbeats.enabled");
         if let Some(entry) = self.lookup("emit.heartbeats.interval.seconds") {
             match self.ctx.seconds(&entry) {
                 Some(n) if n < 0 => enabled = Some((false, entry)),
-                Some(0) => self.ctx.warn(&entry, "0 is not an interval Ferry can use; Ferry's default heartbeat_interval (1s) is kept"),
+                Some(0) => self.ctx.warn(
+                    &entry,
+                    "0 is not an interval Ferry can use; its default heartbeat_interval (1s) is kept",
+                ),
                 Some(n) => {
                     let from = self.ctx.from(&entry);
                     self.push("heartbeat_interval", Value::Str(format!("{n}s")), from);
@@ -830,17 +826,35 @@ fn report_unused(ctx: &mut Ctx, aliases: &[String]) {
         .filter(|e| !ctx.used.contains(&e.key))
         .cloned()
         .collect();
+    // Flows MirrorMaker 2 would run or that are kept disabled.
+    let enabled_flows: BTreeSet<(String, String)> = ctx
+        .props
+        .keys()
+        .filter_map(|k| match flow_key(k) {
+            Some((source, target, "enabled")) => Some((source.to_string(), target.to_string())),
+            _ => None,
+        })
+        .collect();
     for entry in unused {
-        let reason = unused_reason(&entry, aliases);
+        let reason = unused_reason(&entry, aliases, &enabled_flows);
         if let Some(reason) = reason {
             ctx.warn(&entry, reason);
         }
     }
 }
 
-fn unused_reason(entry: &Entry, aliases: &[String]) -> Option<String> {
+fn unused_reason(
+    entry: &Entry,
+    aliases: &[String],
+    enabled_flows: &BTreeSet<(String, String)>,
+) -> Option<String> {
     let key = entry.key.as_str();
     if let Some((source, target, property)) = flow_key(key) {
+        if !enabled_flows.contains(&(source.to_string(), target.to_string())) {
+            return Some(format!(
+                "not translated: flow {source}->{target} is not enabled (no {source}->{target}.enabled = true)"
+            ));
+        }
         if property.starts_with("producer.")
             || property.starts_with("consumer.")
             || property.starts_with("admin.")
