@@ -89,12 +89,11 @@ fn import_and_check(name: &str, dir: &Path) -> String {
 }
 
 fn assert_warns(stderr: &str, file: &str, line: usize, property: &str) {
-    let expected = format!("warning: ");
     let located = format!("{file}:{line}: {property}: ");
     assert!(
         stderr
             .lines()
-            .any(|l| l.starts_with(&expected) && l.contains(&located)),
+            .any(|l| l.starts_with("warning: ") && l.contains(&located)),
         "no warning for {located} in:\n{stderr}"
     );
 }

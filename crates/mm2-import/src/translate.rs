@@ -602,6 +602,14 @@ impl FlowTranslation<'_> {
     fn patterns(&mut self, entry: &Entry) -> Vec<String> {
         let mut out = Vec::new();
         for item in list(&entry.value) {
+            if possessive(&item) {
+                self.ctx.problem(
+                    Some(entry.line),
+                    &entry.key,
+                    format!("invalid regex \"{item}\" for Ferry: it has no possessive quantifiers (*+, ++, ?+, {{n}}+); write the pattern without them"),
+                );
+                continue;
+            }
             let pattern = java_regex(&item);
             match ferry_config::anchored(&pattern) {
                 Ok(_) => out.push(pattern),
@@ -818,6 +826,39 @@ fn java_regex(pattern: &str) -> String {
     out
 }
 
+/// True when a Java regex uses a possessive quantifier. Rust's syntax reads
+/// `a*+` as `(a*)+`, which matches other names than Java's `a*+` would, so
+/// it must not pass silently.
+fn possessive(pattern: &str) -> bool {
+    let mut chars = pattern.chars();
+    let mut in_class = false;
+    let mut after_quantifier = false;
+    while let Some(c) = chars.next() {
+        let quantifier = match c {
+            '\\' => {
+                chars.next();
+                false
+            }
+            '[' => {
+                in_class = true;
+                false
+            }
+            ']' => {
+                in_class = false;
+                false
+            }
+            '*' | '+' | '?' | '}' if !in_class => true,
+            _ => false,
+        };
+        // `a+` after a quantifier is possessive; `a+?` (lazy) is fine.
+        if c == '+' && after_quantifier {
+            return true;
+        }
+        after_quantifier = quantifier;
+    }
+    false
+}
+
 /// Properties not read by the translation: why Ferry has no equivalent.
 fn report_unused(ctx: &mut Ctx, aliases: &[String]) {
     let unused: Vec<Entry> = ctx
@@ -950,4 +991,26 @@ fn property_reason(property: &str) -> Option<String> {
         },
     };
     Some(reason.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn possessive_quantifiers_are_recognised() {
+        for p in ["a*+", "a++", "a?+", "a{2}+", "x(ab)*+y"] {
+            assert!(possessive(p), "{p}");
+        }
+        for p in ["a+", "a+?", "a*?", r"\*+", "[*+]", "(?:a)+", "a{2,3}"] {
+            assert!(!possessive(p), "{p}");
+        }
+    }
+
+    #[test]
+    fn quoted_java_literals_are_escaped() {
+        assert_eq!(java_regex(r"\Qa.b\E.*"), r"a\.b.*");
+        assert_eq!(java_regex(r"x\Q(y"), r"x\(y");
+        assert_eq!(java_regex("plain.*"), "plain.*");
+    }
 }

@@ -511,6 +511,10 @@ fn bad_input_names_line_and_property() {
             "mm2.properties:5: topics.exclude: invalid regex \"(?!keep).*\"",
         ),
         (
+            &format!("{TWO_CLUSTERS}groups = app-\\\\d*+x\n"),
+            "mm2.properties:5: groups: invalid regex \"app-\\d*+x\" for Ferry: it has no possessive quantifiers",
+        ),
+        (
             &format!("{TWO_CLUSTERS}sync.group.offsets.enabled = yes\n"),
             "mm2.properties:5: sync.group.offsets.enabled: invalid boolean \"yes\"",
         ),
