@@ -21,6 +21,10 @@ pub(crate) fn translate(
     out: &mut ClusterOut,
 ) -> Option<StartFrom> {
     let msk_iam = is_msk_iam(&props);
+    let oauthbearer = props
+        .get("sasl.mechanism")
+        .filter(|e| e.value.trim().eq_ignore_ascii_case("OAUTHBEARER"))
+        .cloned();
     if msk_iam {
         msk_iam_settings(ctx, alias, bootstrap, &mut props, out);
     }
@@ -91,6 +95,18 @@ pub(crate) fn translate(
                 format!("not translated: no librdkafka equivalent of the Java client property {name} is known"),
             ),
         }
+    }
+    // librdkafka logs in with OAUTHBEARER only through its OIDC client
+    // credentials flow; without them Ferry refuses the cluster.
+    let oidc = out
+        .client
+        .iter()
+        .any(|s| s.key == "sasl.oauthbearer.method");
+    if let Some(entry) = oauthbearer.filter(|_| !msk_iam && !oidc) {
+        ctx.warn(
+            &entry,
+            "OAUTHBEARER without clientId and clientSecret in sasl.jaas.config: set sasl.oauthbearer.method = \"oidc\", its client id and secret and sasl.oauthbearer.token.endpoint.url in the client section",
+        );
     }
     start_from
 }

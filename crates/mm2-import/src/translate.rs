@@ -21,6 +21,9 @@ const MM2_TOPICS_EXCLUDE: &[&str] = &[r".*[\-\.]internal", r".*\.replica", "__.*
 /// MirrorMaker 2's `groups.exclude` when unset (`DefaultGroupFilter`).
 const MM2_GROUPS_EXCLUDE: &[&str] = &["console-consumer-.*", "connect-.*", "__.*"];
 
+/// MirrorMaker 2's own settings whose names start like client roles.
+const MM2_ROLE_LOOKALIKES: &[&str] = &["admin.timeout.ms", "consumer.poll.timeout.ms"];
+
 /// The built-in classes MirrorMaker 2 uses when none is configured: naming
 /// them changes nothing.
 const DEFAULT_CLASSES: &[(&str, &str)] = &[
@@ -382,6 +385,10 @@ fn effective_client(ctx: &mut Ctx, alias: &str) -> BTreeMap<String, Entry> {
             Some(rest) => (true, rest),
             None => (false, key.as_str()),
         };
+        // MirrorMaker 2 settings that only look like client properties.
+        if MM2_ROLE_LOOKALIKES.contains(&rest) {
+            continue;
+        }
         let role = ROLES.iter().find_map(|r| rest.strip_prefix(r));
         let (name, rank) = match (scoped, role) {
             (true, Some(name)) => (name, 4),
@@ -914,10 +921,11 @@ fn unused_reason(
         .iter()
         .find_map(|a| key.strip_prefix(&format!("{a}.")))
         .unwrap_or(key);
-    if let Some(name) = ["producer.", "consumer.", "admin."]
+    let role_property = ["producer.", "consumer.", "admin."]
         .iter()
         .find_map(|r| property.strip_prefix(r))
-    {
+        .filter(|_| !MM2_ROLE_LOOKALIKES.contains(&property));
+    if let Some(name) = role_property {
         return Some(match client::rule(name) {
             Some(Rule::Skip(reason)) => format!("not translated: {reason}"),
             _ => format!("not translated: no librdkafka equivalent of the Java client property {name} is known"),
@@ -959,6 +967,10 @@ fn property_reason(property: &str) -> Option<String> {
         }
         "exactly.once.source.support" => {
             "the Connect worker's exactly-once; in Ferry set flows[].delivery = \"exactly-once\""
+        }
+        "bootstrap.servers" => "each cluster's addresses come from <alias>.bootstrap.servers",
+        "source.cluster.alias" | "target.cluster.alias" | "connector.class" | "name" => {
+            "a connector setting: this command reads MirrorMaker 2's dedicated-mode file (clusters, <alias>.*, A->B.*)"
         }
         "replication.policy.internal.topic.separator.enabled" | "add.source.alias.to.metrics"
         | "admin.timeout.ms" | "consumer.poll.timeout.ms" => "no equivalent in Ferry",

@@ -466,6 +466,20 @@ fn flow_scoped_settings_of_flows_not_enabled_are_named() {
         warned.contains("mm2.properties:7: mystery.setting: not translated: unknown property"),
         "{warned}"
     );
+    // OAUTHBEARER needs OIDC client credentials in Ferry.
+    let t = ok(&format!("{TWO_CLUSTERS}a.sasl.mechanism = OAUTHBEARER\n"));
+    assert!(
+        warnings(&t).contains("mm2.properties:5: a.sasl.mechanism: OAUTHBEARER without clientId"),
+        "{}",
+        warnings(&t)
+    );
+    // MirrorMaker 2's own settings are not taken for client properties.
+    let t = ok(&format!("{TWO_CLUSTERS}admin.timeout.ms = 60000\n"));
+    assert!(
+        warnings(&t).contains("admin.timeout.ms: not translated: no equivalent in Ferry"),
+        "{}",
+        warnings(&t)
+    );
     // In line order.
     let lines: Vec<usize> = t.warnings.iter().filter_map(|w| w.line).collect();
     assert!(lines.windows(2).all(|w| w[0] <= w[1]), "{lines:?}");
