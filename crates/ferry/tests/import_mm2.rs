@@ -325,3 +325,82 @@ fn bad_input_exits_2_naming_file_line_and_property() {
         "no file named"
     );
 }
+
+/// A translated topology runs: `ferry run --until caught-up` copies the
+/// topics its filters select between two mock clusters, under MirrorMaker
+/// 2's prefix naming, record for record.
+#[test]
+fn translated_topology_replicates_between_mock_clusters() {
+    use ferry_testkit::data::{self, SequenceSpec};
+
+    let (a, b) = (MockKafka::start(1).unwrap(), MockKafka::start(1).unwrap());
+    a.create_topic("orders", 2, 1).unwrap();
+    // The mock has no CreateTopics: create what Ferry would on the target.
+    b.create_topic("a.orders", 2, 1).unwrap();
+    b.create_topic("ferry-progress.a.internal", 1, 1).unwrap();
+    b.create_topic("ferry-slots.a-b", 16, 1).unwrap();
+    for internal in ["mm2-offset-syncs.a.internal", "heartbeats"] {
+        b.create_topic(internal, 1, 1).unwrap();
+    }
+    let produced = data::produce_sequence(&a.client_config(), "orders", &SequenceSpec::new(2, 200))
+        .expect("produce to the mock source");
+
+    let dir = tempfile::tempdir().unwrap();
+    let mm2 = dir.path().join("mm2.properties");
+    std::fs::write(
+        &mm2,
+        format!(
+            "clusters = a, b\n\
+             a.bootstrap.servers = {}\n\
+             b.bootstrap.servers = {}\n\
+             a->b.enabled = true\n\
+             a->b.topics = orders, payments-.*\n\
+             # The mock has no DescribeConfigs or ListGroups.\n\
+             sync.topic.configs.enabled = false\n\
+             emit.checkpoints.enabled = false\n\
+             refresh.topics.interval.seconds = 2\n",
+            a.bootstrap_servers(),
+            b.bootstrap_servers()
+        ),
+    )
+    .unwrap();
+    let topology = dir.path().join("topology.toml");
+    let out = ferry(
+        &[
+            "import-mm2",
+            mm2.to_str().unwrap(),
+            "-o",
+            topology.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    let out = ferry(
+        &[
+            "run",
+            "-c",
+            topology.to_str().unwrap(),
+            "--until",
+            "caught-up",
+            "--http-listen",
+            "127.0.0.1:0",
+        ],
+        &[],
+    );
+    let (_, log) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{log}");
+
+    let copied: Vec<_> = data::read_topic(&b.client_config(), "a.orders")
+        .expect("read the mock target")
+        .into_iter()
+        .flatten()
+        .collect();
+    assert_eq!(copied.len(), produced.len(), "{log}");
+    for record in &produced {
+        assert!(
+            copied.iter().any(|c| c.content_diff(record).is_none()),
+            "record {:?} not copied",
+            record.sequence()
+        );
+    }
+}
