@@ -165,7 +165,7 @@ fn msk_iam_settings(
     }
     if let Some(entry) = props.remove("sasl.jaas.config") {
         sources.push(ctx.from(&entry));
-        if let Ok(login) = jaas::parse(&entry.value) {
+        if let Some(login) = read_jaas(ctx, &entry) {
             for (option, value) in &login.options {
                 match option.as_str() {
                     "awsProfileName" => table.push(("profile".into(), Value::Str(value.clone()))),
@@ -286,18 +286,34 @@ fn key_stores(
     }
 }
 
-/// `sasl.jaas.config` → librdkafka's SASL settings, by login module.
-fn jaas_login(ctx: &mut Ctx, alias: &str, entry: &Entry, out: &mut ClusterOut) {
-    let login = match jaas::parse(&entry.value) {
-        Ok(login) => login,
+/// The login of a `sasl.jaas.config`. A value that is wholly a Kafka
+/// config provider reference (`${file:/path:sasl.jaas.config}`, as Strimzi
+/// writes them) cannot be read here: a warning, not a problem.
+fn read_jaas(ctx: &mut Ctx, entry: &Entry) -> Option<jaas::LoginModule> {
+    if entry.value.trim_start().starts_with("${") {
+        ctx.warn(
+            entry,
+            "a Kafka config provider reference: not translated; set the login (sasl.username, sasl.password, ...) by hand",
+        );
+        return None;
+    }
+    match jaas::parse(&entry.value) {
+        Ok(login) => Some(login),
         Err(why) => {
             ctx.problem(
                 Some(entry.line),
                 &entry.key,
                 format!("cannot read the JAAS configuration: {why}"),
             );
-            return;
+            None
         }
+    }
+}
+
+/// `sasl.jaas.config` → librdkafka's SASL settings, by login module.
+fn jaas_login(ctx: &mut Ctx, alias: &str, entry: &Entry, out: &mut ClusterOut) {
+    let Some(login) = read_jaas(ctx, entry) else {
+        return;
     };
     let from = ctx.from(entry);
     let module = login.simple_name().to_string();

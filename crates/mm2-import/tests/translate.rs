@@ -466,6 +466,16 @@ fn flow_scoped_settings_of_flows_not_enabled_are_named() {
         warned.contains("mm2.properties:7: mystery.setting: not translated: unknown property"),
         "{warned}"
     );
+    // A login kept behind a config provider cannot be read, but is named.
+    let t = ok(&format!(
+        "{TWO_CLUSTERS}b.sasl.jaas.config = ${{file:/opt/kafka/connect.properties:sasl.jaas.config}}\n"
+    ));
+    assert!(
+        warnings(&t)
+            .contains("mm2.properties:5: b.sasl.jaas.config: a Kafka config provider reference"),
+        "{}",
+        warnings(&t)
+    );
     // OAUTHBEARER needs OIDC client credentials in Ferry.
     let t = ok(&format!("{TWO_CLUSTERS}a.sasl.mechanism = OAUTHBEARER\n"));
     assert!(
