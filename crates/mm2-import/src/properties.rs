@@ -79,7 +79,11 @@ fn split_entry(line: &str, line_no: usize) -> Result<Entry, SyntaxError> {
     let Some(key_end) = key_end else {
         return Err(SyntaxError {
             line: line_no,
-            key,
+            key: if looks_like_a_name(&key) {
+                key
+            } else {
+                "(text not shown: it may be part of a secret)".into()
+            },
             message: "no \"=\", \":\" or blank between the property name and its value".into(),
         });
     };
@@ -108,6 +112,18 @@ fn split_entry(line: &str, line_no: usize) -> Result<Entry, SyntaxError> {
         value,
         line: line_no,
     })
+}
+
+/// A line without a separator is usually a property name missing its value,
+/// but may be a stray piece of a multi-line secret (a PEM key without its
+/// continuation backslashes): only text shaped like a property name is
+/// quoted back.
+fn looks_like_a_name(text: &str) -> bool {
+    text.len() <= 64
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '>'))
+        && (text.contains('.') || text.len() < 16)
 }
 
 fn unescape(raw: &str, line_no: usize, key: &str) -> Result<String, SyntaxError> {
@@ -143,8 +159,9 @@ fn unescape(raw: &str, line_no: usize, key: &str) -> Result<String, SyntaxError>
                         return Err(SyntaxError {
                             line: line_no,
                             key: key.to_string(),
-                            message: format!("malformed \\uXXXX escape \"\\u{hex}\""),
-                        })
+                            // The digits are not quoted: the value may be a secret.
+                            message: "malformed \\uXXXX escape".into(),
+                        });
                     }
                 }
             }
@@ -241,6 +258,15 @@ mod tests {
         let err = parse("a=1\n\nk=\\u12G4\n").unwrap_err();
         assert_eq!((err.line, err.key.as_str()), (3, "k"));
         assert!(err.message.contains("\\u"), "{}", err.message);
+        // Text that may be a piece of a secret is not quoted back.
+        let err = parse(
+            "ssl.keystore.key=-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n",
+        )
+        .unwrap_err();
+        assert_eq!(err.line, 2);
+        assert!(!err.key.contains("MIIE"), "{}", err.key);
+        let err = parse("k=\\u12zzsecret").unwrap_err();
+        assert!(!err.message.contains("12zz"), "{}", err.message);
         let err = parse("=value").unwrap_err();
         assert!(err.message.contains("empty"), "{}", err.message);
     }
