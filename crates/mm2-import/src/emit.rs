@@ -70,7 +70,10 @@ pub fn render(
          # Review the warnings printed with it: they name every property not translated."
     );
     if !env_vars.is_empty() {
-        out.push_str("#\n# Secrets (and what the file did not say) are read from the environment;\n# set these before `ferry check` or `ferry run`:\n");
+        out.push_str(
+            "#\n# It reads these environment variables (secrets, and values the file did not\n\
+             # give); set them before `ferry check` or `ferry run`:\n",
+        );
         for s in env_vars {
             let _ = writeln!(out, "#   {}: {}", s.name, s.holds);
         }
@@ -80,7 +83,10 @@ pub fn render(
         write_settings(&mut out, &cluster.settings, false);
         if !cluster.client.is_empty() || !cluster.todo.is_empty() {
             let _ = writeln!(out, "\n[clusters.{}.client]", cluster.name);
-            write_settings(&mut out, &cluster.client, true);
+            // By name, as librdkafka's documentation lists them.
+            let mut client = cluster.client.clone();
+            client.sort_by(|a, b| a.key.cmp(&b.key));
+            write_settings(&mut out, &client, true);
             for line in &cluster.todo {
                 let _ = writeln!(out, "# {line}");
             }
