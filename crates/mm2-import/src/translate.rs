@@ -392,9 +392,9 @@ fn effective_client(ctx: &mut Ctx, alias: &str) -> BTreeMap<String, Entry> {
         let role = ROLES.iter().find_map(|r| rest.strip_prefix(r));
         let (name, rank) = match (scoped, role) {
             (true, Some(name)) => (name, 4),
-            (true, None) if client::rule(rest).is_some() || client::is_cluster_wide(rest) => {
-                (rest, 3)
-            }
+            // MirrorMaker 2 hands only connection and security settings
+            // from `X.<p>` to X's clients.
+            (true, None) if client::is_cluster_wide(rest) => (rest, 3),
             (false, Some(name)) => (name, 2),
             (false, None) if client::is_cluster_wide(rest) => (rest, 1),
             _ => continue,
@@ -936,6 +936,12 @@ fn unused_reason(
         .any(|(k, v)| *k == property && entry.value.trim() == *v)
     {
         return None;
+    }
+    let scoped = property.len() != key.len();
+    if scoped && !matches!(client::rule(property), None | Some(Rule::Skip(_))) {
+        return Some(format!(
+            "not translated: MirrorMaker 2 gives a cluster's clients only its connection and security settings from <alias>.<property>; write <alias>.producer.{property} (or consumer., admin.)"
+        ));
     }
     Some(format!(
         "not translated: {}",

@@ -476,6 +476,15 @@ fn flow_scoped_settings_of_flows_not_enabled_are_named() {
         "{}",
         warnings(&t)
     );
+    // A producer setting given for the whole cluster is ignored by
+    // MirrorMaker 2, and named here.
+    let t = ok(&format!("{TWO_CLUSTERS}b.linger.ms = 5\n"));
+    assert!(!t.toml.contains("linger.ms"), "{}", t.toml);
+    assert!(
+        warnings(&t).contains("mm2.properties:5: b.linger.ms: not translated: MirrorMaker 2 gives"),
+        "{}",
+        warnings(&t)
+    );
     // OAUTHBEARER needs OIDC client credentials in Ferry.
     let t = ok(&format!("{TWO_CLUSTERS}a.sasl.mechanism = OAUTHBEARER\n"));
     assert!(
