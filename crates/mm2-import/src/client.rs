@@ -113,24 +113,9 @@ pub fn rule(java: &str) -> Option<Rule> {
 /// Java client properties that may be given without a `producer.`,
 /// `consumer.` or `admin.` prefix, for a cluster (`X.security.protocol`) or
 /// every cluster: MirrorMaker 2's `MirrorClientConfig.CLIENT_CONFIG_DEF`,
-/// the connection and security settings.
+/// the security settings (and `bootstrap.servers`, handled apart).
 pub fn is_cluster_wide(java: &str) -> bool {
-    java.starts_with("ssl.")
-        || java.starts_with("sasl.")
-        || matches!(
-            java,
-            "security.protocol"
-                | "client.rack"
-                | "connections.max.idle.ms"
-                | "metadata.max.age.ms"
-                | "reconnect.backoff.ms"
-                | "reconnect.backoff.max.ms"
-                | "request.timeout.ms"
-                | "retry.backoff.ms"
-                | "socket.connection.setup.timeout.ms"
-                | "receive.buffer.bytes"
-                | "send.buffer.bytes"
-        )
+    java == "security.protocol" || java.starts_with("ssl.") || java.starts_with("sasl.")
 }
 
 #[cfg(test)]

@@ -313,12 +313,12 @@ fn client_settings_resolve_like_mirrormaker_2() {
     // X.producer.p over X.p over producer.p over p.
     let t = ok(&format!(
         "{TWO_CLUSTERS}\
-         request.timeout.ms = 1\n\
-         producer.request.timeout.ms = 2\n\
-         a.request.timeout.ms = 3\n\
+         sasl.kerberos.service.name = k1\n\
+         producer.sasl.kerberos.service.name = k2\n\
+         a.sasl.kerberos.service.name = k3\n\
          a.producer.linger.ms = 7\n\
          a.consumer.linger.ms = 8\n\
-         b.admin.request.timeout.ms = 4\n\
+         b.admin.sasl.kerberos.service.name = k4\n\
          consumer.fetch.max.wait.ms = 250\n\
          b.producer.buffer.memory = 33554432\n\
          b.producer.client.id = mm2\n\
@@ -327,8 +327,8 @@ fn client_settings_resolve_like_mirrormaker_2() {
     let topology = validated(&t);
     let a = &topology.clusters["a"].client;
     let b = &topology.clusters["b"].client;
-    assert_eq!(a.get("request.timeout.ms").unwrap().expose(), "3");
-    assert_eq!(b.get("request.timeout.ms").unwrap().expose(), "4");
+    assert_eq!(a.get("sasl.kerberos.service.name").unwrap().expose(), "k3");
+    assert_eq!(b.get("sasl.kerberos.service.name").unwrap().expose(), "k4");
     assert_eq!(b.get("fetch.wait.max.ms").unwrap().expose(), "250");
     assert_eq!(
         b.get("queue.buffering.max.kbytes").unwrap().expose(),
