@@ -26,7 +26,7 @@ use sha2::{Digest, Sha256};
 
 pub use diff::{diff, TopologyDiff};
 pub use model::*;
-pub use secret::{ClientProperties, PropertyValue, Secret, REDACTED};
+pub use secret::{is_sensitive_name, ClientProperties, PropertyValue, Secret, REDACTED};
 pub use validate::{
     DEFAULT_CHECKPOINT_INTERVAL, DEFAULT_LISTEN, DEFAULT_MAX_IN_FLIGHT_BYTES,
     DEFAULT_REFRESH_INTERVAL,

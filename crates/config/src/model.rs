@@ -179,8 +179,9 @@ impl PartialEq for NameFilter {
 
 impl Eq for NameFilter {}
 
-/// Compiles a pattern so that it must match the whole name.
-pub(crate) fn anchored(pattern: &str) -> Result<Regex, regex::Error> {
+/// Compiles a pattern so that it must match the whole name, as every
+/// topic and group filter does.
+pub fn anchored(pattern: &str) -> Result<Regex, regex::Error> {
     Regex::new(&format!("^(?:{pattern})$"))
 }
 

@@ -17,7 +17,7 @@ pub const REDACTED: &str = "***";
 const NOT_SENSITIVE: &[&str] = &["sasl.oauthbearer.token.endpoint.url"];
 
 /// Property names that hold credentials even when written literally.
-fn is_sensitive_name(key: &str) -> bool {
+pub fn is_sensitive_name(key: &str) -> bool {
     let key = key.to_ascii_lowercase();
     if NOT_SENSITIVE.contains(&key.as_str()) {
         return false;

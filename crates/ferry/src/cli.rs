@@ -198,6 +198,21 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Translate a MirrorMaker 2 properties file (connect-mirror-maker.properties)
+    /// into a Ferry topology: clusters, client and security settings, flows,
+    /// topic and group filters, naming, checkpoints, heartbeats and group
+    /// offset sync. Every property that has no Ferry equivalent is named on
+    /// stderr with its line; secrets become ${env:…} references listed at the
+    /// top of the topology. Exit 2 when the file cannot be read or is not a
+    /// valid MirrorMaker 2 configuration.
+    ImportMm2 {
+        /// The MirrorMaker 2 properties file.
+        #[arg(value_name = "MM2_PROPERTIES")]
+        file: PathBuf,
+        /// Write the topology to this file instead of stdout.
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
     /// Print Ferry's version; with --verbose also the librdkafka it was
     /// built with and that library's built-in features (sasl_oauthbearer,
     /// gssapi, ssl, zstd, curl, ...), which decide what a cluster's

@@ -3,6 +3,7 @@
 mod check;
 mod cutover;
 mod demo;
+mod import_mm2;
 mod offsets;
 mod plan;
 mod reset_progress;
@@ -41,6 +42,7 @@ pub fn dispatch(cli: Cli) -> u8 {
         } => check::check(&config, connect, timeout),
         Command::Status { config, json } => status::status(&config, json),
         Command::Demo { records, quiet } => demo::demo(records, quiet),
+        Command::ImportMm2 { file, output } => import_mm2::import_mm2(&file, output.as_deref()),
         Command::Version { verbose } => version::version(verbose),
         Command::Offsets {
             config,
