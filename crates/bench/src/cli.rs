@@ -143,6 +143,10 @@ pub struct RunArgs {
     /// Extra librdkafka property for Ferry's target cluster; repeatable.
     #[arg(long, value_name = "KEY=VALUE")]
     pub ferry_target_client: Vec<String>,
+    /// Extra key of Ferry's flow (`[[flows]]`), the value written as TOML,
+    /// e.g. `transaction_interval="1s"`; repeatable. For experiments.
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub ferry_flow: Vec<String>,
     /// Extra environment variable for the ferry process (e.g.
     /// `LD_PRELOAD=...` or `MALLOC_ARENA_MAX=2`); repeatable. For experiments.
     #[arg(long, value_name = "KEY=VALUE")]

@@ -87,6 +87,8 @@ pub struct Env {
     /// target (tuning experiments only).
     pub ferry_source_client: Vec<(String, String)>,
     pub ferry_target_client: Vec<(String, String)>,
+    /// Extra `[[flows]]` keys for Ferry, values as TOML (experiments only).
+    pub ferry_flow: Vec<(String, String)>,
     /// Extra environment of the ferry process (experiments only).
     pub ferry_env: Vec<(String, String)>,
     /// Extra environment of the limit's halves (experiments only).
@@ -113,6 +115,7 @@ pub struct EnvOptions {
     pub keep_topics: bool,
     pub ferry_source_client: Vec<String>,
     pub ferry_target_client: Vec<String>,
+    pub ferry_flow: Vec<String>,
     pub ferry_env: Vec<String>,
     pub limit_env: Vec<String>,
 }
@@ -137,6 +140,7 @@ impl Env {
         let kafka_home = KafkaHome::locate()?;
         let ferry_source_client = key_values(&options.ferry_source_client)?;
         let ferry_target_client = key_values(&options.ferry_target_client)?;
+        let ferry_flow = key_values(&options.ferry_flow)?;
         let ferry_env = key_values(&options.ferry_env)?;
         let limit_env = key_values(&options.limit_env)?;
         let bench_bin =
@@ -242,6 +246,7 @@ impl Env {
             keep_topics: options.keep_topics,
             ferry_source_client,
             ferry_target_client,
+            ferry_flow,
             ferry_env,
             limit_env,
             python,

@@ -115,6 +115,7 @@ fn run(workloads: &[&str], args: RunArgs, contenders: &[Contender]) -> Result<bo
         keep_topics: args.keep_topics,
         ferry_source_client: args.ferry_source_client.clone(),
         ferry_target_client: args.ferry_target_client.clone(),
+        ferry_flow: args.ferry_flow.clone(),
         ferry_env: args.ferry_env.clone(),
         limit_env: args.limit_env.clone(),
     })?;

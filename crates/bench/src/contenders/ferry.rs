@@ -57,7 +57,7 @@ target = "dst"
 topics = ["{topics}"]
 topic_naming = "prefix"
 start_from = "earliest"
-{delivery}{checkpoints}
+{delivery}{checkpoints}{flow_extra}
 [http]
 listen = "127.0.0.1:{http_port}"
 
@@ -68,6 +68,11 @@ listen = "127.0.0.1:{http_port}"
         target = env.target.bootstrap_servers(),
         source_client = client(&env.ferry_source_client),
         target_client = client(&env.ferry_target_client),
+        flow_extra = env
+            .ferry_flow
+            .iter()
+            .map(|(k, v)| format!("{k} = {v}\n"))
+            .collect::<String>(),
     )
 }
 
