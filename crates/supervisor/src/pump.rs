@@ -11,7 +11,8 @@
 //! librdkafka's poll calls block, so neither runs on the async runtime; the
 //! per-topic tasks talk to the pump through a bounded channel.
 
-use std::collections::HashMap;
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::thread::{JoinHandle, Thread};
@@ -284,6 +285,12 @@ pub(crate) struct DataPlane {
 /// records) without a record to copy.
 const IDLE_COMMIT_INTERVAL: Duration = Duration::from_secs(1);
 
+/// Under exactly-once, the most bytes a lane's producers hold
+/// unacknowledged (see `PumpTransactions::queue_cap`): enough to keep the
+/// target busy for tens of milliseconds, little enough that a commit's wait
+/// for its producer to drain stays short.
+const TRANSACTION_QUEUE_BYTES: u64 = 8 << 20;
+
 /// The slots' transactional producers of one lane (exactly-once only).
 #[derive(Debug, Default)]
 pub(crate) struct TransactionRegistry {
@@ -307,19 +314,52 @@ impl TransactionRegistry {
 }
 
 /// How a lane's pump runs transactions (exactly-once only).
+///
+/// Each slot's producer commits on its own schedule and on its own thread
+/// (`SlotTransactions::commit_in_background`), so the pump keeps feeding
+/// the other slots while one commits, and holds only that slot's records
+/// back (see `Route::backlog`). Commits of different slots drift apart,
+/// so the target always has some slot's records to write.
 struct PumpTransactions {
     registry: Arc<TransactionRegistry>,
     topics: TransactionTopics,
     interval: Duration,
     /// The flow's slot count, to find a partition's slot.
     slots: u16,
-    next_commit: Instant,
-    /// Records went into a transaction since the last commit.
-    open: AtomicBool,
-    /// When progress alone (past offsets the source consumer skipped) is
-    /// committed next, while no record is copied.
-    next_idle_commit: Instant,
+    /// When each slot's last commit finished (or, before its first, a
+    /// staggered start), by slot.
+    finished_at: HashMap<u16, Instant>,
+    /// Producers committing in the background.
+    in_commit: Vec<Arc<SlotTransactions>>,
+    /// No slot is due before this: the pump looks at the slots only then
+    /// (or under pressure).
+    next_look: Instant,
+    /// The most bytes the lane's producers hold unacknowledged. A commit
+    /// waits for its producer's queue to drain, so a short queue keeps
+    /// commits short; records fetched meanwhile wait in the budget.
+    queue_cap: u64,
     metrics: Option<ferry_http::FlowMetrics>,
+}
+
+impl PumpTransactions {
+    /// When `txns` commits next: an interval after its last commit while
+    /// records wait in its transaction, else (progress alone, past offsets
+    /// the source consumer skipped) after the idle interval.
+    fn due(&mut self, txns: &SlotTransactions, now: Instant) -> Instant {
+        let interval = self.interval;
+        let finished = *self.finished_at.entry(txns.slot).or_insert_with(|| {
+            // Spread the first commits over an interval: slots that start
+            // together would otherwise commit together for good.
+            (now + interval.mul_f64(f64::from(txns.slot % 8) / 8.0))
+                .checked_sub(interval)
+                .unwrap_or(now)
+        });
+        if txns.is_open() {
+            finished + interval
+        } else {
+            finished + IDLE_COMMIT_INTERVAL.max(interval)
+        }
+    }
 }
 
 /// A partition the pump copies, and the transaction its records go into
@@ -327,6 +367,33 @@ struct PumpTransactions {
 struct Route {
     slot: Arc<PartitionSlot>,
     transactions: Option<Arc<SlotTransactions>>,
+    /// Records polled while the slot's transaction commits, in order; they
+    /// go out (in a new transaction) once the commit is done. Only the
+    /// pump thread touches it.
+    backlog: RefCell<VecDeque<Deferred>>,
+}
+
+impl Route {
+    /// Whether a record for this partition must wait: its producer is
+    /// committing, or earlier records wait already.
+    fn must_wait(&self) -> bool {
+        self.transactions
+            .as_ref()
+            .is_some_and(|t| t.is_committing())
+            || !self.backlog.borrow().is_empty()
+    }
+}
+
+/// A record held back while its slot commits: an owned copy, because the
+/// consumer's message does not outlive the poll.
+struct Deferred {
+    offset: i64,
+    key: Option<Vec<u8>>,
+    payload: Option<Vec<u8>>,
+    timestamp: Option<i64>,
+    /// `None` when cycle protection drops the record.
+    headers: Option<Option<OwnedHeaders>>,
+    bytes: u32,
 }
 
 struct Pump {
@@ -337,6 +404,8 @@ struct Pump {
     routes: HashMap<String, Vec<Option<Route>>>,
     transactions: Option<PumpTransactions>,
     in_flight_bytes: Arc<AtomicU64>,
+    /// Bytes of records held back in the routes' backlogs.
+    backlog_bytes: Cell<u64>,
     window: Arc<Window>,
     cap: u64,
     stop: Arc<AtomicBool>,
@@ -400,12 +469,14 @@ impl DataPlane {
                 },
                 interval: flow.transaction_interval,
                 slots: flow.slots,
-                next_commit: Instant::now() + flow.transaction_interval,
-                open: AtomicBool::new(false),
-                next_idle_commit: Instant::now() + IDLE_COMMIT_INTERVAL,
+                finished_at: HashMap::new(),
+                in_commit: Vec::new(),
+                next_look: Instant::now(),
+                queue_cap: TRANSACTION_QUEUE_BYTES,
                 metrics: metrics.clone(),
             }),
             in_flight_bytes: in_flight_bytes.clone(),
+            backlog_bytes: Cell::new(0),
             window: window.clone(),
             cap,
             stop: stop_pump.clone(),
@@ -581,21 +652,33 @@ impl Pump {
             while let Ok(cmd) = self.commands.try_recv() {
                 self.apply(cmd);
             }
-            let held = self.in_flight_bytes.load(Ordering::Acquire) + self.window.unpersisted();
-            if self.commit_due(held) {
-                self.commit_all();
-                continue;
-            }
-            if held >= self.cap {
+            self.resume_committed();
+            let held = self.in_flight_bytes.load(Ordering::Acquire)
+                + self.window.unpersisted()
+                + self.backlog_bytes.get();
+            self.start_due_commits(held);
+            let queued = self.in_flight_bytes.load(Ordering::Acquire);
+            if held >= self.cap
+                || self
+                    .transactions
+                    .as_ref()
+                    .is_some_and(|t| queued >= t.queue_cap)
+            {
                 // Back-pressure: stop fetching until deliveries (and progress
-                // writes) free budget.
+                // writes or commits) free budget.
                 std::thread::park_timeout(Duration::from_millis(20));
                 continue;
             }
             if self.last_position_sync.elapsed() > Duration::from_millis(500) {
                 self.sync_positions();
             }
-            match self.consumer.poll(Duration::from_millis(50)) {
+            // While commits run, come back soon to send what they held up.
+            let waiting = self
+                .transactions
+                .as_ref()
+                .is_some_and(|t| !t.in_commit.is_empty());
+            let timeout = Duration::from_millis(if waiting { 2 } else { 50 });
+            match self.consumer.poll(timeout) {
                 None => {}
                 Some(Ok(msg)) => self.forward(&msg),
                 Some(Err(e)) => self.poll_error(e),
@@ -605,31 +688,10 @@ impl Pump {
         self.commit_all();
     }
 
-    /// Under exactly-once: whether the lane's transactions are to be
-    /// committed now, on their interval or because half the window (`held`
-    /// bytes in flight or waiting for a commit) waits.
-    fn commit_due(&self, held: u64) -> bool {
-        let Some(t) = &self.transactions else {
-            return false;
-        };
-        let now = Instant::now();
-        if t.open.load(Ordering::Relaxed) {
-            now >= t.next_commit || held >= self.cap / 2
-        } else {
-            now >= t.next_idle_commit
-        }
-    }
-
-    /// Commits every transaction of the lane, the slots in parallel, and
-    /// frees the window's budget: committed records are persisted, aborted
-    /// ones are copied again from the source.
-    fn commit_all(&mut self) {
-        let Some(txns) = &mut self.transactions else {
-            return;
-        };
-        txns.open.store(false, Ordering::Relaxed);
-        // Partitions by transaction (by producer: a slot's producer may
-        // have been replaced while older partitions still name the old one).
+    /// The lane's routes grouped by transactional producer (a slot's
+    /// producer may have been replaced while older partitions still name
+    /// the old one).
+    fn partitions_by_transactions(&self) -> Vec<(Arc<SlotTransactions>, Vec<Arc<PartitionSlot>>)> {
         let mut by_txn: Vec<(Arc<SlotTransactions>, Vec<Arc<PartitionSlot>>)> = Vec::new();
         for route in self.routes.values().flatten().flatten() {
             let Some(t) = &route.transactions else {
@@ -640,9 +702,129 @@ impl Pump {
                 None => by_txn.push((t.clone(), vec![route.slot.clone()])),
             }
         }
+        by_txn
+    }
+
+    /// Under exactly-once: starts the commits that are due, each slot on
+    /// its own interval, every open one once half the window (`held` bytes
+    /// in flight, held back or waiting for a commit) waits.
+    fn start_due_commits(&mut self, held: u64) {
+        let Some(txns) = &self.transactions else {
+            return;
+        };
+        let now = Instant::now();
+        let pressure = held >= self.cap / 2;
+        if now < txns.next_look && !pressure {
+            return;
+        }
+        let groups = self.partitions_by_transactions();
+        let Some(txns) = &mut self.transactions else {
+            return;
+        };
+        // At least every interval: partitions assigned since may open
+        // transactions.
+        let mut next_look = now + txns.interval;
+        for (producer, partitions) in groups {
+            if producer.is_committing() {
+                continue;
+            }
+            let due = txns.due(&producer, now);
+            if now < due && !(pressure && producer.is_open()) {
+                next_look = next_look.min(due);
+                continue;
+            }
+            let (registry, window) = (txns.registry.clone(), self.window.clone());
+            let snapshot = window.begin_write();
+            producer.commit_in_background(
+                partitions,
+                txns.topics.clone(),
+                txns.metrics.clone(),
+                move |outcome| {
+                    if outcome == CommitOutcome::Committed {
+                        registry
+                            .last_commit_ms
+                            .store(crate::clock::now_ms(), Ordering::Relaxed);
+                    }
+                    // Committed bytes are persisted; aborted ones are gone
+                    // from the target and come again from the source:
+                    // either way they no longer hold budget. Wakes the pump.
+                    window.persisted_up_to(snapshot);
+                },
+            );
+            txns.in_commit.push(producer);
+        }
+        // Under pressure with every slot committing, look again soon.
+        txns.next_look = if pressure {
+            next_look.min(now + Duration::from_millis(1))
+        } else {
+            next_look
+        };
+    }
+
+    /// Under exactly-once: notes the background commits that finished and
+    /// sends the records their slots held back.
+    fn resume_committed(&mut self) {
+        let Some(txns) = &mut self.transactions else {
+            return;
+        };
+        if txns.in_commit.iter().all(|t| t.is_committing()) {
+            return;
+        }
+        let now = Instant::now();
+        txns.in_commit.retain(|t| {
+            let running = t.is_committing();
+            if !running {
+                txns.finished_at.insert(t.slot, now);
+            }
+            running
+        });
+        // A slot that finished is due again an interval from now.
+        txns.next_look = txns.next_look.min(now + txns.interval);
+        self.send_backlogs();
+    }
+
+    /// Sends the held-back records of every route whose producer is not
+    /// committing.
+    fn send_backlogs(&self) {
+        if self.backlog_bytes.get() == 0 {
+            return;
+        }
+        for route in self.routes.values().flatten().flatten() {
+            if route
+                .transactions
+                .as_ref()
+                .is_some_and(|t| t.is_committing())
+            {
+                continue;
+            }
+            let waiting = std::mem::take(&mut *route.backlog.borrow_mut());
+            for record in waiting {
+                self.send_deferred(route, record);
+            }
+        }
+    }
+
+    /// Commits every transaction of the lane, the slots in parallel, once
+    /// the background commits are done and every held-back record is
+    /// sent; then frees the window's budget: committed records are
+    /// persisted, aborted ones are copied again from the source.
+    fn commit_all(&mut self) {
+        let Some(txns) = &mut self.transactions else {
+            return;
+        };
+        while txns.in_commit.iter().any(|t| t.is_committing()) {
+            // Their end unparks this thread (see `start_due_commits`).
+            std::thread::park_timeout(Duration::from_millis(5));
+        }
+        txns.in_commit.clear();
+        self.send_backlogs();
+        let by_txn = self.partitions_by_transactions();
         if by_txn.is_empty() {
             return;
         }
+        let Some(txns) = &mut self.transactions else {
+            return;
+        };
         let snapshot = self.window.begin_write();
         let (topics, metrics) = (&txns.topics, txns.metrics.as_ref());
         let outcomes: Vec<CommitOutcome> = if by_txn.len() == 1 {
@@ -659,12 +841,11 @@ impl Pump {
                     .collect()
             })
         };
-        // The next interval starts once this commit is done: a commit
-        // slower than the interval must not leave the pump committing
-        // back to back, never fetching.
+        // Each slot's next interval starts once this commit is done.
         let done = Instant::now();
-        txns.next_commit = done + txns.interval;
-        txns.next_idle_commit = done + IDLE_COMMIT_INTERVAL.max(txns.interval);
+        for (producer, _) in &by_txn {
+            txns.finished_at.insert(producer.slot, done);
+        }
         if outcomes.contains(&CommitOutcome::Committed) {
             txns.registry
                 .last_commit_ms
@@ -694,7 +875,16 @@ impl Pump {
                     if parts.len() <= idx {
                         parts.resize_with(idx + 1, || None);
                     }
-                    parts[idx] = Some(Route { slot, transactions });
+                    let replaced = parts[idx].replace(Route {
+                        slot,
+                        transactions,
+                        backlog: RefCell::default(),
+                    });
+                    // A restarted partition's held-back records come again
+                    // from the source.
+                    if let Some(old) = replaced {
+                        self.drop_backlog(&old);
+                    }
                 }
                 if let Err(e) = self.consumer.incremental_assign(&tpl) {
                     tracing::error!(cluster = self.consumer.context().cluster(), error = %e, "assigning partitions failed");
@@ -718,7 +908,9 @@ impl Pump {
                     if let Some(parts) = self.routes.get_mut(&*slot.topic) {
                         if let Some(entry) = parts.get_mut(slot.partition as usize) {
                             if entry.as_ref().is_some_and(|r| Arc::ptr_eq(&r.slot, &slot)) {
-                                *entry = None;
+                                if let Some(old) = entry.take() {
+                                    self.drop_backlog(&old);
+                                }
                             }
                         }
                     }
@@ -769,8 +961,12 @@ impl Pump {
             return;
         };
         for ((topic, partition), offset) in positions.to_topic_map() {
-            if let (Some(slot), Offset::Offset(o)) = (self.slot(&topic, partition), offset) {
-                slot.advance_to(o);
+            if let (Some(route), Offset::Offset(o)) = (self.route(&topic, partition), offset) {
+                // The position is past held-back records, which are not
+                // handled yet.
+                if route.backlog.borrow().is_empty() {
+                    route.slot.advance_to(o);
+                }
             }
         }
     }
@@ -801,23 +997,18 @@ impl Pump {
     }
 
     fn forward(&self, msg: &BorrowedMessage<'_>) {
-        let Some(Route { slot, transactions }) = self.route(msg.topic(), msg.partition()) else {
+        let Some(route) = self.route(msg.topic(), msg.partition()) else {
             return; // Unassigned meanwhile: not ours to copy.
         };
+        let slot = &route.slot;
         if slot.is_failed() || slot.is_fenced() {
             return;
         }
-        let producer = match transactions {
-            None => &self.producer,
-            Some(t) => match t.ensure_open() {
-                Ok(()) => {
-                    if let Some(txns) = &self.transactions {
-                        txns.open.store(true, Ordering::Relaxed);
-                    }
-                    t.producer()
-                }
-                Err(why) => return slot.fail_transaction(why),
-            },
+        if route.must_wait() {
+            return self.defer(route, msg);
+        }
+        let Some(producer) = self.producer_for(route) else {
+            return;
         };
         let offset = msg.offset();
         match slot.pending(offset) {
@@ -846,6 +1037,89 @@ impl Pump {
         }
         slot.on_produced(offset, bytes);
         self.send(producer, record, slot, offset, bytes);
+    }
+
+    /// The producer for `route`'s records: under exactly-once its slot's,
+    /// with a transaction open. `None` when that cannot be (the partition
+    /// is failed with the reason).
+    fn producer_for<'a>(&'a self, route: &'a Route) -> Option<&'a TargetProducer> {
+        match &route.transactions {
+            None => Some(&self.producer),
+            Some(t) => match t.ensure_open() {
+                Ok(()) => Some(t.producer()),
+                Err(why) => {
+                    route.slot.fail_transaction(why);
+                    None
+                }
+            },
+        }
+    }
+
+    /// Holds `msg` back until its slot's commit is done (exactly-once).
+    fn defer(&self, route: &Route, msg: &BorrowedMessage<'_>) {
+        let (key, payload) = (msg.key(), msg.payload());
+        let bytes = (key.map_or(0, <[u8]>::len) + payload.map_or(0, <[u8]>::len)) as u32;
+        route.backlog.borrow_mut().push_back(Deferred {
+            offset: msg.offset(),
+            key: key.map(<[u8]>::to_vec),
+            payload: payload.map(<[u8]>::to_vec),
+            timestamp: msg.timestamp().to_millis(),
+            headers: self.copy_headers(msg),
+            bytes,
+        });
+        self.backlog_bytes
+            .set(self.backlog_bytes.get() + u64::from(bytes));
+    }
+
+    /// Sends a held-back record, as `forward` would have. Under
+    /// exactly-once a refused record can only stall, and nothing goes to a
+    /// dead-letter topic.
+    fn send_deferred(&self, route: &Route, record: Deferred) {
+        self.backlog_bytes
+            .set(self.backlog_bytes.get() - u64::from(record.bytes));
+        let slot = &route.slot;
+        // A failed partition restarts from its committed progress: the
+        // record comes again.
+        if slot.is_failed() || slot.is_fenced() {
+            return;
+        }
+        let Some(producer) = self.producer_for(route) else {
+            return;
+        };
+        let offset = record.offset;
+        if let Some(Pending::AlreadyCopied) = slot.pending(offset) {
+            return slot.on_skipped(offset);
+        }
+        let Some(headers) = record.headers else {
+            return slot.on_skipped(offset); // cycle protection
+        };
+        let mut out =
+            BaseRecord::with_opaque_to(&slot.target_topic, slot.clone()).partition(slot.partition);
+        if let Some(k) = &record.key {
+            out = out.key(&k[..]);
+        }
+        if let Some(p) = &record.payload {
+            out = out.payload(&p[..]);
+        }
+        if let Some(ts) = record.timestamp {
+            out = out.timestamp(ts);
+        }
+        if let Some(h) = headers {
+            out = out.headers(h);
+        }
+        slot.on_produced(offset, record.bytes);
+        self.send(producer, out, slot, offset, record.bytes);
+    }
+
+    /// Forgets the held-back records of a route the pump no longer copies.
+    fn drop_backlog(&self, route: &Route) {
+        let dropped: u64 = route
+            .backlog
+            .borrow_mut()
+            .drain(..)
+            .map(|r| u64::from(r.bytes))
+            .sum();
+        self.backlog_bytes.set(self.backlog_bytes.get() - dropped);
     }
 
     /// Hands a record that `slot` already counts as in flight to the

@@ -10,10 +10,12 @@
 //!   previous owner left open and fences its producer: a paused or cut-off
 //!   process can never commit for the slot again. Progress is read only
 //!   after that, so it includes everything the previous owner committed.
-//! - **Commits.** The lane's pump thread commits every open transaction
-//!   every `transaction_interval`, and earlier once half of the lane's
-//!   in-flight window waits for a commit. It stops fetching while it
-//!   commits; the slots of a lane commit in parallel.
+//! - **Commits.** Each slot commits `transaction_interval` after its last
+//!   commit, and earlier once half of the lane's in-flight window waits. A
+//!   commit runs on a thread of its own (`commit_in_background`); the
+//!   lane's pump goes on feeding the other slots and holds the committing
+//!   slot's records back until it is done. On revocation and at shutdown
+//!   the pump commits every slot at once and waits.
 //! - **Failures.** A transaction that cannot commit is aborted, and the
 //!   slot's partitions resume from their committed progress. A fenced
 //!   producer gives its slot up (the group moves slots only between live
@@ -24,7 +26,7 @@
 //! partition's session until the commit (see `SessionHandle::stage_syncs`).
 
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -76,6 +78,13 @@ pub(crate) enum CommitOutcome {
     Failed(TransactionResult),
 }
 
+/// Wakes a commit waiting for delivery reports (see `SlotTransactions::drain`).
+#[derive(Debug, Default)]
+struct ReportsServed {
+    lock: Mutex<()>,
+    signal: Condvar,
+}
+
 /// The transactional producer of one slot, with its poll thread.
 pub(crate) struct SlotTransactions {
     pub slot: u16,
@@ -87,10 +96,15 @@ pub(crate) struct SlotTransactions {
     /// A transaction is open: `begin_transaction` was called since the
     /// last commit or abort.
     open: AtomicBool,
+    /// A commit runs on its own thread: the pump holds the slot's records
+    /// back meanwhile (the producer takes none while it commits).
+    committing: AtomicBool,
     health: AtomicU8,
     /// The delivery opaque of the transaction's own records (progress and
     /// syncs), which no ack tracker waits for.
     own_records: Arc<PartitionSlot>,
+    /// Signalled by the poll thread after each batch of delivery reports.
+    reports_served: Arc<ReportsServed>,
     stop_poll: Arc<AtomicBool>,
     poller: Mutex<Option<JoinHandle<()>>>,
 }
@@ -127,13 +141,16 @@ impl SlotTransactions {
             .map_err(|e| EngineError::client_creation(target, &e))?;
         let producer = Arc::new(producer);
         let stop_poll = Arc::new(AtomicBool::new(false));
+        let reports_served = Arc::new(ReportsServed::default());
         let poller = {
             let (producer, stop) = (producer.clone(), stop_poll.clone());
+            let served = reports_served.clone();
             std::thread::Builder::new()
                 .name(format!("txn {transactional_id}"))
                 .spawn(move || {
                     while !stop.load(Ordering::Acquire) {
                         producer.poll(crate::internal::ACK_POLL);
+                        served.signal.notify_all();
                     }
                 })
                 .map_err(|e| EngineError::Internal(format!("cannot start thread: {e}")))?
@@ -144,8 +161,10 @@ impl SlotTransactions {
             producer,
             epoch: AtomicI64::new(-1),
             open: AtomicBool::new(false),
+            committing: AtomicBool::new(false),
             health: AtomicU8::new(Health::Usable as u8),
             own_records: Arc::new(PartitionSlot::new(Arc::from(""), -1, Arc::from(""), 0)),
+            reports_served,
             stop_poll,
             poller: Mutex::new(Some(poller)),
             transactional_id,
@@ -166,6 +185,47 @@ impl SlotTransactions {
     /// The delivery opaque marking records the transaction writes itself.
     pub fn is_own_record(slot: &PartitionSlot) -> bool {
         slot.partition < 0
+    }
+
+    /// Whether records went into a transaction since the last commit.
+    pub fn is_open(&self) -> bool {
+        self.open.load(Ordering::Acquire)
+    }
+
+    /// Whether a commit is running on another thread.
+    pub fn is_committing(&self) -> bool {
+        self.committing.load(Ordering::Acquire)
+    }
+
+    /// Commits on a thread of its own: the caller goes on copying the
+    /// other slots' records, and holds this slot's back until
+    /// `is_committing` turns false. `finished` runs on that thread after
+    /// the commit, once the flag is down.
+    pub fn commit_in_background(
+        self: &Arc<Self>,
+        partitions: Vec<Arc<PartitionSlot>>,
+        topics: TransactionTopics,
+        metrics: Option<FlowMetrics>,
+        finished: impl FnOnce(CommitOutcome) + Send + 'static,
+    ) {
+        self.committing.store(true, Ordering::Release);
+        let txns = self.clone();
+        let commit = move || {
+            let outcome = txns.commit(&partitions, &topics, metrics.as_ref());
+            txns.committing.store(false, Ordering::Release);
+            finished(outcome);
+        };
+        // A thread per commit: a few per second per slot, and no thread
+        // sits idle for slots that commit rarely.
+        let spawned = std::thread::Builder::new()
+            .name(format!("commit {}", self.slot))
+            .spawn(commit);
+        if let Err(e) = spawned {
+            // Never happens short of exhausted resources; the next commit
+            // (or the slot's restart after the abort) tries again.
+            tracing::error!(cluster = %self.cluster, slot = self.slot, error = %e, "cannot start a commit thread");
+            self.committing.store(false, Ordering::Release);
+        }
     }
 
     pub fn set_epoch(&self, epoch: i64) {
@@ -296,7 +356,7 @@ impl SlotTransactions {
         let started = Instant::now();
         // Every record of the transaction answered: the watermarks below
         // include all of them.
-        if let Err(e) = self.producer.flush(TRANSACTION_TIMEOUT) {
+        if let Err(e) = self.drain() {
             return self.abort(partitions, &e, metrics);
         }
         let epoch = self.epoch.load(Ordering::Acquire);
@@ -368,6 +428,31 @@ impl SlotTransactions {
                 .observe_commit(started.elapsed().as_secs_f64());
         }
         CommitOutcome::Committed
+    }
+
+    /// Waits until every record handed to the producer was acknowledged and
+    /// its report served (by the poll thread), sending lingering batches at
+    /// once. rdkafka's own `flush` polls in rounds of up to 100 ms, on a
+    /// queue the poll thread serves first: most commits would wait a full
+    /// round for nothing.
+    fn drain(&self) -> Result<(), KafkaError> {
+        let deadline = Instant::now() + TRANSACTION_TIMEOUT;
+        loop {
+            // A zero-timeout flush: expires `linger.ms` for what is queued,
+            // and tells whether anything is still in flight.
+            match self.producer.flush(Duration::ZERO) {
+                Ok(()) => return Ok(()),
+                Err(e) if Instant::now() >= deadline => return Err(e),
+                Err(_) => {}
+            }
+            let guard = crate::clock::lock(&self.reports_served.lock);
+            // Bounded: a report served between the flush and this wait
+            // is not missed for long.
+            let _ = self
+                .reports_served
+                .signal
+                .wait_timeout(guard, Duration::from_millis(5));
+        }
     }
 
     /// Hands one of the transaction's own records to the producer, waiting

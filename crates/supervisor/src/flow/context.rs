@@ -84,13 +84,7 @@ impl FlowContext {
     pub async fn resume(&self) -> Result<&Resume, EngineError> {
         self.resume
             .get_or_try_init(|| async {
-                topics::ensure_internal_topic(
-                    &self.target_admin,
-                    &self.target.name,
-                    &progress::progress_topic(&self.flow.source),
-                    self.flow.replication_factor,
-                )
-                .await?;
+                self.prepare_progress_topic().await?;
                 let (progress, epochs) = self.load_progress().await?;
                 tracing::info!(partitions = progress.len(), "progress loaded");
                 let handover = checkpoints::mm2_resume_positions(
@@ -106,6 +100,17 @@ impl FlowContext {
                 })
             })
             .await
+    }
+
+    /// Creates the progress topic on a first start.
+    pub async fn prepare_progress_topic(&self) -> Result<(), EngineError> {
+        topics::ensure_internal_topic(
+            &self.target_admin,
+            &self.target.name,
+            &progress::progress_topic(&self.flow.source),
+            self.flow.replication_factor,
+        )
+        .await
     }
 
     /// Reads the saved progress again (after slots were assigned: their

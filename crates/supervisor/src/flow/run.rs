@@ -144,11 +144,17 @@ impl<'r> FlowRun<'r> {
     ) -> Self {
         // Under exactly-once, progress is read only once the slots' earlier
         // owners are fenced: a transaction a dead process left open would
-        // hold a `read_committed` reader until it times out.
-        let loading: Option<Loading> = (!runner.flow.exactly_once()).then(|| {
+        // hold a `read_committed` reader until it times out. Its topic is
+        // made ready meanwhile.
+        let loading: Loading = {
             let ctx = ctx.clone();
-            Box::pin(async move { ctx.resume().await.map(|_| ()) }) as Loading
-        });
+            if runner.flow.exactly_once() {
+                Box::pin(async move { ctx.prepare_progress_topic().await })
+            } else {
+                Box::pin(async move { ctx.resume().await.map(|_| ()) })
+            }
+        };
+        let loading = Some(loading);
         Self {
             refresh: tokio::time::interval(runner.flow.refresh_interval),
             commit: tokio::time::interval(super::COMMIT_INTERVAL),
