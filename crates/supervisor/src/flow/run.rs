@@ -677,6 +677,7 @@ impl<'r> FlowRun<'r> {
             .into_iter()
             .filter(|(t, _)| topics::selects(&self.runner.flow, t))
             .collect();
+        let selected = self.without_merged_topics(selected);
         let ctx = &self.ctx;
         self.running.retain(|topic, task| {
             let keep = selected.contains_key(topic);
@@ -718,6 +719,27 @@ impl<'r> FlowRun<'r> {
                 },
             );
         }
+    }
+
+    /// Leaves out source topics that would be written into one target topic
+    /// (rename rules matching more names than meant), with an error naming
+    /// them (see [`topics::merge_refused`]). They stay out until the rules or
+    /// the topics change; a bounded run ends with the error.
+    fn without_merged_topics(&self, mut selected: BTreeMap<String, i32>) -> BTreeMap<String, i32> {
+        let flow = &self.runner.flow;
+        let mapped = selected.keys().map(|t| (t.clone(), flow.remote_topic(t)));
+        for c in ferry_config::collisions(mapped) {
+            let e = topics::merge_refused(&flow.target, &c.target_topic, &c.first, &c.second);
+            tracing::error!(error = %e, "source topics refused");
+            self.runner.status.set_error(Some(e.to_string()));
+            selected.remove(&c.first);
+            selected.remove(&c.second);
+            if let Some(ends_run) = &self.ctx.ends_run {
+                // Full only when another error already ends the run.
+                let _ = ends_run.try_send(e);
+            }
+        }
+        selected
     }
 
     /// Stops the topic tasks (they unassign), waits for the target to
