@@ -437,6 +437,19 @@ mod tests {
     }
 
     #[test]
+    fn a_custom_separator_names_internal_topics_and_guards_cycles() {
+        let f = flow("prefix\"\ntopic_separator=\"_", "\".*\"");
+        assert!(
+            !selects(&f, "c_checkpoints_internal"),
+            "MM2's internal topics"
+        );
+        assert!(!selects(&f, "b_orders"), "b_orders came from b");
+        assert!(!selects(&f, "c_b_orders"), "through c, from b");
+        assert!(selects(&f, "b.orders"), "another separator: a topic of a");
+        assert!(selects(&f, "orders_b"));
+    }
+
+    #[test]
     fn prefix_naming_never_reprefixes_the_targets_topics() {
         let f = flow("prefix", "\".*\"");
         assert!(!selects(&f, "b.orders"), "b.orders came from b");
