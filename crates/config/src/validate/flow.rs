@@ -326,10 +326,19 @@ fn check_renames(checker: &mut Checker<'_>, path: &str, raw: Vec<RawRename>) -> 
             .collect();
         if !unknown.is_empty() {
             let groups = regex.captures_len() - 1;
+            // `$1x` reads as the group named `1x`.
+            let hint = if unknown
+                .iter()
+                .any(|n| n.starts_with(|c: char| c.is_ascii_digit()) && n.parse::<usize>().is_err())
+            {
+                "; write ${1}x, not $1x, when letters or digits follow"
+            } else {
+                ""
+            };
             checker.issue(
                 format!("{path}.to"),
                 format!(
-                    "\"{to}\" refers to group {} that \"{from}\" does not have (it has {groups} numbered group{}; write ${{1}}x, not $1x, before letters or digits)",
+                    "\"{to}\" refers to group {} that \"{from}\" does not have (it has {groups} numbered group{}{hint})",
                     unknown.iter().map(|n| format!("${n}")).collect::<Vec<_>>().join(", "),
                     if groups == 1 { "" } else { "s" },
                 ),
