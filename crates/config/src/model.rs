@@ -398,26 +398,14 @@ impl Flow {
     }
 
     /// Whether a source topic came from this flow's target under prefix
-    /// naming, directly or through other clusters (`backup.orders`,
-    /// `dr.backup.orders` on a flow into `backup`), as MirrorMaker 2's
-    /// cycle check: copying it there again would loop.
+    /// naming: it carries the target's alias and the flow's separator in
+    /// front (`backup.orders` on a flow into `backup`), and copying it back
+    /// would re-prefix it forever.
     pub fn came_from_target(&self, topic: &str) -> bool {
-        if self.topic_naming != TopicNaming::Prefix {
-            return false;
-        }
-        let mut rest = topic;
-        loop {
-            if TopicNaming::Prefix
-                .upstream_of(&self.target, &self.topic_separator, rest)
+        self.topic_naming == TopicNaming::Prefix
+            && TopicNaming::Prefix
+                .upstream_of(&self.target, &self.topic_separator, topic)
                 .is_some()
-            {
-                return true;
-            }
-            match rest.split_once(self.topic_separator.as_str()) {
-                Some((_, upstream)) => rest = upstream,
-                None => return false,
-            }
-        }
     }
 
     /// The slot a source partition belongs to: a stable hash of the topic
