@@ -66,10 +66,13 @@ pub fn offset_syncs_topic(target_alias: &str) -> String {
     format!("mm2-offset-syncs.{target_alias}.internal")
 }
 
-/// `<source>.checkpoints.internal`: MM2's default checkpoints topic (on the
-/// target) for flows from `source_alias`.
-pub fn checkpoints_topic(source_alias: &str) -> String {
-    format!("{source_alias}.checkpoints.internal")
+/// `<source>.checkpoints.internal`: MM2's checkpoints topic (on the target)
+/// for flows from `source_alias`. MM2's DefaultReplicationPolicy puts its
+/// `replication.policy.separator` in place of both dots
+/// (`<source>_checkpoints_internal`), and `RemoteClusterUtils` configured
+/// with that separator reads that name.
+pub fn checkpoints_topic(source_alias: &str, separator: &str) -> String {
+    format!("{source_alias}{separator}checkpoints{separator}internal")
 }
 
 /// Which record a field belongs to, for error messages.

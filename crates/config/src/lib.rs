@@ -5,6 +5,7 @@
 //! - `raw`: serde structs mirroring the file as written.
 //! - `validate`: raw → typed, collecting *every* problem with its key path.
 //! - `model`: the typed `Topology` the rest of Ferry consumes.
+//! - `naming`: rename rules and target-topic collisions.
 //! - `secret`: `${env:…}` / `${file:…}` expansion and redacting property maps.
 //! - `diff`: what a reload would add, remove, change or reject.
 //!
@@ -15,6 +16,7 @@
 
 mod diff;
 mod model;
+mod naming;
 mod raw;
 mod secret;
 mod validate;
@@ -26,6 +28,7 @@ use sha2::{Digest, Sha256};
 
 pub use diff::{diff, TopologyDiff};
 pub use model::*;
+pub use naming::{collisions, Collision, RenameRule};
 pub use secret::{is_sensitive_name, ClientProperties, PropertyValue, Secret, REDACTED};
 pub use validate::{
     DEFAULT_CHECKPOINT_INTERVAL, DEFAULT_LISTEN, DEFAULT_MAX_IN_FLIGHT_BYTES,

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use regex::Regex;
 
+use crate::naming::RenameRule;
 use crate::secret::{ClientProperties, Secret};
 
 /// The whole topology file, validated.
@@ -188,7 +189,8 @@ pub fn anchored(pattern: &str) -> Result<Regex, regex::Error> {
 /// `flows[].topic_naming`: what a source topic is called on the target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TopicNaming {
-    /// `<source>.<topic>`, like MirrorMaker 2's DefaultReplicationPolicy.
+    /// `<source><separator><topic>`, like MirrorMaker 2's
+    /// DefaultReplicationPolicy.
     Prefix,
     /// The same name on both sides.
     Identity,
@@ -196,29 +198,31 @@ pub enum TopicNaming {
 
 impl TopicNaming {
     /// The target topic for a source topic under this policy.
-    pub fn remote_topic(self, source_alias: &str, topic: &str) -> String {
+    pub fn remote_topic(self, source_alias: &str, separator: &str, topic: &str) -> String {
         match self {
-            TopicNaming::Prefix => format!("{source_alias}{PREFIX_SEPARATOR}{topic}"),
+            TopicNaming::Prefix => format!("{source_alias}{separator}{topic}"),
             TopicNaming::Identity => topic.to_string(),
         }
     }
 
     /// The upstream topic a target topic was replicated from, if the naming
     /// policy encodes one (`primary.orders` under prefix naming came from
-    /// `orders` on `primary`).
-    pub fn upstream_of(self, source_alias: &str, remote: &str) -> Option<String> {
+    /// `orders` on `primary`). Rename rules are not undone: see
+    /// [`Flow::remote_topic`].
+    pub fn upstream_of(self, source_alias: &str, separator: &str, remote: &str) -> Option<String> {
         match self {
             TopicNaming::Prefix => remote
                 .strip_prefix(source_alias)
-                .and_then(|rest| rest.strip_prefix(PREFIX_SEPARATOR))
+                .and_then(|rest| rest.strip_prefix(separator))
                 .map(str::to_string),
             TopicNaming::Identity => Some(remote.to_string()),
         }
     }
 }
 
-/// The separator used by prefix naming, as in MirrorMaker 2.
-pub const PREFIX_SEPARATOR: &str = ".";
+/// `flows[].topic_separator` when unset: MirrorMaker 2's default
+/// `replication.policy.separator`.
+pub const DEFAULT_TOPIC_SEPARATOR: &str = ".";
 
 /// `flows[].start_from`: where a partition without saved progress starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -300,6 +304,13 @@ pub struct Flow {
     pub groups: NameFilter,
     /// What a source topic is called on the target.
     pub topic_naming: TopicNaming,
+    /// Between the source alias and the topic under prefix naming, and in
+    /// the MirrorMaker 2 internal topic names that follow the policy
+    /// (`<source><sep>checkpoints<sep>internal`).
+    pub topic_separator: String,
+    /// Explicit renames, applied before the naming policy; the first rule
+    /// whose pattern matches the whole source topic name wins.
+    pub rename: Vec<RenameRule>,
     /// Where a partition without saved progress starts.
     pub start_from: StartFrom,
     /// Where `unconsumed` starts on partitions no matching group has committed.
@@ -377,9 +388,25 @@ impl Flow {
         }
     }
 
-    /// The target topic a source topic is copied to.
+    /// The target topic a source topic is copied to: renamed by the first
+    /// matching rule, then named by the policy, so that prefix naming keeps
+    /// its prefix (`legacy.orders` renamed to `orders` lands in
+    /// `primary.orders`) and cycle protection keeps recognising it.
     pub fn remote_topic(&self, topic: &str) -> String {
-        self.topic_naming.remote_topic(&self.source, topic)
+        let renamed = crate::naming::renamed(&self.rename, topic);
+        self.topic_naming
+            .remote_topic(&self.source, &self.topic_separator, &renamed)
+    }
+
+    /// Whether a source topic came from this flow's target under prefix
+    /// naming: it carries the target's alias and the flow's separator in
+    /// front (`backup.orders` on a flow into `backup`), and copying it back
+    /// would re-prefix it forever.
+    pub fn came_from_target(&self, topic: &str) -> bool {
+        self.topic_naming == TopicNaming::Prefix
+            && TopicNaming::Prefix
+                .upstream_of(&self.target, &self.topic_separator, topic)
+                .is_some()
     }
 
     /// The slot a source partition belongs to: a stable hash of the topic

@@ -34,6 +34,8 @@ pub struct RawFlow {
     pub groups: Option<Vec<String>>,
     pub groups_exclude: Option<Vec<String>>,
     pub topic_naming: Option<String>,
+    pub topic_separator: Option<String>,
+    pub rename: Option<Vec<RawRename>>,
     pub start_from: Option<String>,
     pub unconsumed_fallback: Option<String>,
     pub sync_topic_configs: Option<bool>,
@@ -54,6 +56,13 @@ pub struct RawFlow {
     pub slots: Option<i64>,
     pub delivery: Option<String>,
     pub transaction_interval: Option<String>,
+}
+
+/// `flows[].rename[]`: one explicit rename rule.
+#[derive(Debug, Default, Deserialize)]
+pub struct RawRename {
+    pub from: Option<String>,
+    pub to: Option<String>,
 }
 
 /// `flows[].mm2_offsets`: where a MirrorMaker 2 hosted in Kafka Connect keeps

@@ -218,12 +218,18 @@ fn diff_reports_added_removed_changed_and_not_reloadable() {
 #[test]
 fn prefix_naming_round_trips() {
     let n = TopicNaming::Prefix;
-    assert_eq!(n.remote_topic("primary", "orders"), "primary.orders");
+    assert_eq!(n.remote_topic("primary", ".", "orders"), "primary.orders");
     assert_eq!(
-        n.upstream_of("primary", "primary.orders").as_deref(),
+        n.upstream_of("primary", ".", "primary.orders").as_deref(),
         Some("orders")
     );
-    assert_eq!(n.upstream_of("primary", "backup.orders"), None);
+    assert_eq!(n.upstream_of("primary", ".", "backup.orders"), None);
+    assert_eq!(n.remote_topic("primary", "_", "orders"), "primary_orders");
+    assert_eq!(
+        n.upstream_of("primary", "_", "primary_orders").as_deref(),
+        Some("orders")
+    );
+    assert_eq!(n.upstream_of("primary", "_", "primary.orders"), None);
 }
 
 #[test]
@@ -772,4 +778,131 @@ fn a_transaction_timeout_shorter_than_the_interval_is_refused_with_the_reason() 
             .contains("shorter than flows[0].transaction_interval"),
         "{issue:?}"
     );
+}
+
+#[test]
+fn a_topic_separator_names_remote_and_checkpoint_topics_and_guards_cycles() {
+    let with = |lines: &str| GOOD.replacen("[[flows]]", &format!("[[flows]]\n{lines}"), 1);
+    let t = parse_ok(&with("topic_separator = \"_\"")).topology;
+    let f = &t.flows[0];
+    assert_eq!(f.remote_topic("orders.eu"), "primary_orders.eu");
+    assert!(f.came_from_target("backup_orders.eu"));
+    assert!(!f.came_from_target("backup.orders"), "another separator");
+    assert!(!f.came_from_target("orders_backup"));
+    // Under identity naming it still names the MirrorMaker 2 internal
+    // topics, as MM2's IdentityReplicationPolicy does.
+    let t = parse_ok(&with(
+        "topic_naming = \"identity\"\ntopic_separator = \"-\"",
+    ))
+    .topology;
+    assert_eq!(t.flows[0].topic_separator, "-");
+    assert_eq!(t.flows[0].remote_topic("orders.eu"), "orders.eu");
+    assert!(!t.flows[0].came_from_target("backup-orders"));
+    for bad in ["\"\"", "\"/\"", "\"a b\""] {
+        let issues = parse_err(&with(&format!("topic_separator = {bad}")));
+        assert_eq!(issues.len(), 1, "{issues:?}");
+        assert_eq!(issues[0].path, "flows[0].topic_separator", "{issues:?}");
+    }
+}
+
+#[test]
+fn rename_rules_apply_before_the_prefix() {
+    let text = GOOD.replacen(
+        "[[flows]]",
+        "[[flows]]\nrename = [{ from = \"orders\\\\.(?P<region>.*)\", to = \"orders-${region}\" }, { from = \"payments\", to = \"pay\" }]",
+        1,
+    );
+    let f = &parse_ok(&text).topology.flows[0];
+    assert_eq!(f.remote_topic("orders.eu"), "primary.orders-eu");
+    assert_eq!(f.remote_topic("payments"), "primary.pay");
+    assert_eq!(f.remote_topic("other"), "primary.other");
+}
+
+#[test]
+fn bad_rename_rules_name_their_keys() {
+    let with = |rules: &str| {
+        GOOD.replacen(
+            "[[flows]]",
+            &format!("[[flows]]\nrename = [{{ from = \"a\", to = \"b\" }}, {rules}]"),
+            1,
+        )
+    };
+    for (rules, key, says) in [
+        (
+            r#"{ from = "x(", to = "y" }"#,
+            "flows[0].rename[1].from",
+            "invalid regex \"x(\"",
+        ),
+        (
+            r#"{ from = "x(.*)", to = "$2" }"#,
+            "flows[0].rename[1].to",
+            "refers to group $2",
+        ),
+        (
+            r#"{ from = "x(.*)", to = "$1x" }"#,
+            "flows[0].rename[1].to",
+            "write ${1}x",
+        ),
+        (
+            r#"{ from = "x(?P<a>.*)", to = "${b}" }"#,
+            "flows[0].rename[1].to",
+            "group $b",
+        ),
+        (r#"{ from = "x" }"#, "flows[0].rename[1]", "needs both from"),
+        (
+            r#"{ from = "x", to = "a b" }"#,
+            "flows[0].rename[1].to",
+            "invalid topic name",
+        ),
+    ] {
+        let issues = parse_err(&with(rules));
+        assert_eq!(issues.len(), 1, "{rules}: {issues:?}");
+        assert_eq!(issues[0].path, key, "{rules}: {issues:?}");
+        assert!(issues[0].message.contains(says), "{rules}: {issues:?}");
+    }
+    // Numbered and named references to groups that exist are fine.
+    parse_ok(&with(r#"{ from = "x(?P<a>.*)-(.*)", to = "${a}.$2.$$" }"#));
+}
+
+#[test]
+fn renames_that_merge_named_topics_are_refused_naming_both() {
+    let text = GOOD.replacen(
+        "topics = [\"orders\\\\..*\", \"payments\"]",
+        "topics = [\"legacy\\\\.payments\", \"payments\", \"legacy\\\\..*\"]\nrename = [{ from = \"legacy\\\\.(.*)\", to = \"$1\" }]",
+        1,
+    );
+    let issues = parse_err(&text);
+    assert_eq!(issues.len(), 1, "{issues:?}");
+    assert_eq!(issues[0].path, "flows[0].rename[0]");
+    assert_eq!(
+        issues[0].message,
+        "source topics \"legacy.payments\" and \"payments\" would both be written to \"primary.payments\" on backup: a rename must not merge topics"
+    );
+    // Regexes alone say nothing about which topics exist.
+    parse_ok(&GOOD.replacen(
+        "[[flows]]",
+        "[[flows]]\nrename = [{ from = \"orders\\\\.(.*)\", to = \"$1\" }]",
+        1,
+    ));
+}
+
+#[test]
+fn two_flows_writing_one_target_topic_are_refused_naming_both() {
+    let text = format!(
+        "{GOOD}\n[clusters.third]\nbootstrap_servers = \"10.2.0.1:9092\"\n\
+         [[flows]]\nsource = \"third\"\ntarget = \"backup\"\ntopics = [\"payments\"]\n\
+         rename = [{{ from = \"payments\", to = \"primary.payments\" }}]\ntopic_naming = \"identity\"\n"
+    );
+    let issues = parse_err(&text);
+    assert_eq!(issues.len(), 1, "{issues:?}");
+    assert_eq!(issues[0].path, "flows[1]");
+    assert_eq!(
+        issues[0].message,
+        "topic \"payments\" of flow third->backup and topic \"payments\" of flows[0] (primary->backup) would both be written to \"primary.payments\" on backup: two sources must not share a target topic"
+    );
+    // A disabled flow writes nothing.
+    parse_ok(&text.replace(
+        "topic_naming = \"identity\"",
+        "topic_naming = \"identity\"\nenabled = false",
+    ));
 }

@@ -20,19 +20,20 @@ use ferry_testkit::groups::{
     remote_cluster_utils_translate, ActiveMember,
 };
 use ferry_testkit::scrape::metric;
-use ferry_testkit::topology::{one_flow, write_topology};
+use ferry_testkit::topology::{one_flow, rename_clusters, write_topology};
 use ferry_testkit::{shared_pair, KafkaCluster};
 
 const FERRY: Ferry = Ferry::at(env!("CARGO_BIN_EXE_ferry"));
 
-/// Every checkpoint in `<source>.checkpoints.internal` on `target`, in
+/// Every checkpoint in `<source>.checkpoints.internal` (the default
+/// separator) on `target`, in
 /// topic order; none before the topic exists. A read that fails or a record
 /// that does not decode fails the test.
 fn read_checkpoints(
     target: &KafkaCluster,
     source_alias: &str,
 ) -> Vec<ferry_checkpoint::wire::Checkpoint> {
-    let topic = ferry_checkpoint::wire::checkpoints_topic(source_alias);
+    let topic = ferry_checkpoint::wire::checkpoints_topic(source_alias, ".");
     let topics = ferry_testkit::inspect::topic_partition_counts(&target.client_config())
         .unwrap_or_else(|e| panic!("listing topics: {e}"));
     if !topics.contains_key(&topic) {
@@ -224,44 +225,86 @@ fn write_foreign(target: &KafkaCluster, topic: &str, partition: i32, n: usize) {
 
 #[test]
 fn mm2_remote_cluster_utils_reads_ferrys_exact_offsets() {
-    let (source, target) = shared_pair().expect("test brokers start");
     let topic = unique_name("java-client");
     let remote = format!("src.{topic}");
+    remote_cluster_utils_agrees_with_ferry_offsets("src", &topic, &remote, ".", "");
+}
+
+/// With `topic_separator = "_"` the checkpoints go to
+/// `<source>_checkpoints_internal`, where MM2's client configured with the
+/// same `replication.policy.separator` finds them, and they name the renamed
+/// target topic.
+#[test]
+fn mm2_remote_cluster_utils_with_a_custom_separator_reads_renamed_topics() {
+    let name = unique_name("java-sep");
+    let topic = format!("legacy.{name}");
+    let remote = format!("sep_{name}");
+    let extra = "topic_separator = \"_\"\nrename = [{ from = \"legacy\\\\.(.*)\", to = \"$1\" }]";
+    remote_cluster_utils_agrees_with_ferry_offsets("sep", &topic, &remote, "_", extra);
+    let (_, target) = shared_pair().expect("test brokers start");
+    let topics = ferry_testkit::inspect::topic_partition_counts(&target.client_config())
+        .unwrap_or_else(|e| panic!("listing topics: {e}"));
+    assert!(
+        topics.contains_key("sep_checkpoints_internal"),
+        "{topics:?}"
+    );
+}
+
+/// Copies `topic` to `remote` (a target topic already holding 50 other
+/// records per partition, so the translation is not the identity) with a
+/// flow from the source cluster named `alias` shaped by `extra`, then asks
+/// `RemoteClusterUtils` (configured with `separator`) and `ferry offsets`
+/// for the group's translated offsets.
+fn remote_cluster_utils_agrees_with_ferry_offsets(
+    alias: &str,
+    topic: &str,
+    remote: &str,
+    separator: &str,
+    extra: &str,
+) {
+    let (source, target) = shared_pair().expect("test brokers start");
     let group = unique_name("java-group");
-    data::create_topic(&source.client_config(), &topic, 2, 1, &[]).expect("create");
-    produce_sequence(&source.client_config(), &topic, &SequenceSpec::new(2, 300)).expect("produce");
-    // The target topic exists already and holds 50 other records per
-    // partition: Ferry's copies start at offset 50, so the translation is
-    // not the identity.
-    data::create_topic(&target.client_config(), &remote, 2, 1, &[]).expect("create remote");
-    write_foreign(target, &remote, 0, 50);
-    write_foreign(target, &remote, 1, 50);
-    let (_, committed) = consume_and_commit(source, &group, &topic, &[(0, 100), (1, 200)]);
+    data::create_topic(&source.client_config(), topic, 2, 1, &[]).expect("create");
+    produce_sequence(&source.client_config(), topic, &SequenceSpec::new(2, 300)).expect("produce");
+    data::create_topic(&target.client_config(), remote, 2, 1, &[]).expect("create remote");
+    write_foreign(target, remote, 0, 50);
+    write_foreign(target, remote, 1, 50);
+    let (_, committed) = consume_and_commit(source, &group, topic, &[(0, 100), (1, 200)]);
 
     let dir = tempfile::tempdir().unwrap();
     let topology = write_topology(
         dir.path(),
         source,
         target,
-        &flow(&topic, &[&group], "sync_group_offsets = false"),
+        &flow(
+            topic,
+            &[&group],
+            &format!("sync_group_offsets = false\n{extra}"),
+        ),
     );
+    rename_clusters(&topology, &[("src", alias)]);
     // A bounded run writes its last checkpoints at the drain.
     FERRY.run_until_caught_up(&topology);
 
-    let from_java = remote_cluster_utils_translate(target, "src", &group);
+    let from_java = remote_cluster_utils_translate(target, alias, separator, &group);
     let expected: BTreeMap<(String, i32), i64> = committed
         .iter()
-        .map(|(p, o)| ((remote.clone(), *p), o + 50))
+        .map(|(p, o)| ((remote.to_string(), *p), o + 50))
         .collect();
     assert_eq!(from_java, expected, "RemoteClusterUtils.translateOffsets");
-    // The same numbers in the topic, and from `ferry offsets`.
-    let checkpoints = last_checkpoints(target, "src", &group, &remote);
-    assert_eq!(
-        checkpoints,
-        BTreeMap::from([(0, (100, 150)), (1, (200, 250))])
+    if separator == "." {
+        // The same numbers in the topic (`last_checkpoints` reads the
+        // default-separator checkpoints topic).
+        let checkpoints = last_checkpoints(target, alias, &group, remote);
+        assert_eq!(
+            checkpoints,
+            BTreeMap::from([(0, (100, 150)), (1, (200, 250))])
+        );
+    }
+    let (code, stdout, stderr) = ferry_offsets(
+        &topology,
+        &["--flow", &format!("{alias}->dst"), "--group", &group],
     );
-    let (code, stdout, stderr) =
-        ferry_offsets(&topology, &["--flow", "src->dst", "--group", &group]);
     assert_eq!(code, Some(0), "{stderr}");
     let line = stdout
         .lines()
@@ -274,7 +317,7 @@ fn mm2_remote_cluster_utils_reads_ferrys_exact_offsets() {
     // GROUP TOPIC PARTITION SOURCE TARGET-TOPIC TRANSLATED PRECISION CHECKPOINT TARGET-GROUP
     assert_eq!(
         &cells[2..],
-        ["1", "200", &remote, "250", "exact", "250", "-"],
+        ["1", "200", remote, "250", "exact", "250", "-"],
         "{stdout}"
     );
 }

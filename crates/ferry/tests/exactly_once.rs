@@ -377,7 +377,7 @@ fn checkpoints_across_transaction_markers_fail_a_group_over_exactly_and_match_re
 
     // MirrorMaker 2's own client reads the same offsets from Ferry's
     // checkpoints, and `ferry offsets` prints them as exact.
-    let from_java = remote_cluster_utils_translate(target, "src", &group);
+    let from_java = remote_cluster_utils_translate(target, "src", ".", &group);
     let expected_java: BTreeMap<(String, i32), i64> = expected
         .iter()
         .map(|(p, d)| ((remote.clone(), *p), *d))

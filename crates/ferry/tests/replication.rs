@@ -9,7 +9,7 @@ use ferry_testkit::check::{assert_same, compare, total, try_total};
 use ferry_testkit::daemon::{stop_daemon, stop_daemon_with, wait_for, Ferry};
 use ferry_testkit::data::{self, produce_sequence, unique_name, SequenceSpec};
 use ferry_testkit::shared_pair;
-use ferry_testkit::topology::{one_flow, write_topology};
+use ferry_testkit::topology::{one_flow, rename_clusters, write_topology};
 
 const FERRY: Ferry = Ferry::at(env!("CARGO_BIN_EXE_ferry"));
 
@@ -580,4 +580,128 @@ fn a_target_topic_deleted_while_running_is_reported_and_recreated() {
             .any(|l| l.contains(&format!("cluster dst, topic {remote}, partition 0"))),
         "the failure names cluster, topic and partition:\n{log}"
     );
+}
+
+#[test]
+fn rename_rules_land_records_in_the_renamed_topic_and_never_merge_two_topics() {
+    let (source, target) = shared_pair().expect("test brokers start");
+    let renamed = unique_name("renamed");
+    let kept = unique_name("kept");
+    let merged = unique_name("merged");
+    let legacy = |t: &str| format!("legacy.{t}");
+    for t in [legacy(&renamed), kept.clone()] {
+        data::create_topic(&source.client_config(), &t, 2, 1, &[]).expect("create");
+        produce_sequence(&source.client_config(), &t, &SequenceSpec::new(2, 200)).expect("produce");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // Patterns, not literal names: which topics exist is only known at run
+    // time, when the merge below shows up.
+    let topology = write_topology(
+        dir.path(),
+        source,
+        target,
+        &one_flow(&format!(
+            "topics = [\".*{renamed}\", \".*{kept}\", \".*{merged}\"]\n\
+             rename = [{{ from = \"legacy\\\\.(.*)\", to = \"$1\" }}]"
+        )),
+    );
+    let config = topology.to_str().unwrap();
+    let (code, plan, stderr) = FERRY.output(&["plan", "-c", config]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        plan.contains(&format!(
+            "  src.{renamed} <- legacy.{renamed}: 2 partitions"
+        )),
+        "{plan}"
+    );
+    assert!(
+        plan.contains(&format!("  src.{kept} <- {kept}: 2 partitions")),
+        "{plan}"
+    );
+
+    FERRY.run_until_caught_up(&topology);
+    assert_same(
+        source,
+        &legacy(&renamed),
+        target,
+        &format!("src.{renamed}"),
+        400,
+    );
+    assert_same(source, &kept, target, &format!("src.{kept}"), 400);
+
+    // `legacy.<merged>` renamed would land where `<merged>` goes: neither is
+    // copied, and plan and run say so naming both and the target topic.
+    for t in [legacy(&merged), merged.clone()] {
+        data::create_topic(&source.client_config(), &t, 1, 1, &[]).expect("create");
+        produce_sequence(&source.client_config(), &t, &SequenceSpec::new(1, 10)).expect("produce");
+    }
+    let refusal = format!(
+        "cluster dst, topic src.{merged}: would be written from two source topics, legacy.{merged}"
+    );
+    let (code, _, stderr) = FERRY.output(&["plan", "-c", config]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains(&refusal), "{stderr}");
+    assert!(
+        stderr.contains(&format!("and {merged} (flow src->dst)")),
+        "{stderr}"
+    );
+    let (code, _, log) = FERRY.output(&["run", "-c", config, "--until", "caught-up"]);
+    assert_eq!(code, Some(1), "a bounded run ends with the refusal:\n{log}");
+    assert!(log.contains(&refusal), "{log}");
+    let on_target = ferry_testkit::inspect::topic_partition_counts(&target.client_config())
+        .expect("list target topics");
+    assert!(
+        !on_target.contains_key(&format!("src.{merged}")),
+        "nothing was merged into src.{merged}"
+    );
+    assert_same(source, &kept, target, &format!("src.{kept}"), 400);
+}
+
+#[test]
+fn prefix_naming_with_a_custom_separator_never_loops_between_two_clusters() {
+    let (east, west) = shared_pair().expect("test brokers start");
+    let topic = unique_name("ring");
+    for c in [east, west] {
+        data::create_topic(&c.client_config(), &topic, 2, 1, &[]).expect("create");
+    }
+    let mut from_west = SequenceSpec::new(2, 300);
+    from_west.first_seq = 1_000_000;
+    produce_sequence(&east.client_config(), &topic, &SequenceSpec::new(2, 300)).expect("produce");
+    produce_sequence(&west.client_config(), &topic, &from_west).expect("produce");
+
+    let dir = tempfile::tempdir().unwrap();
+    // Each flow's patterns also match the other flow's copies (`east_ring…`
+    // on west): only cycle protection keeps them from coming back.
+    let flow = |source: &str, target: &str| {
+        format!(
+            "[[flows]]\nsource = \"{source}\"\ntarget = \"{target}\"\ntopic_separator = \"_\"\n\
+             topics = [\".*{topic}\"]\nrefresh_interval = \"1s\"\n"
+        )
+    };
+    let flows = format!("{}{}", flow("src", "dst"), flow("dst", "src"));
+    let topology = write_topology(dir.path(), east, west, &flows);
+    rename_clusters(&topology, &[("src", "east"), ("dst", "west")]);
+    let daemon = FERRY.start(&topology);
+    let (east_copy, west_copy) = (format!("west_{topic}"), format!("east_{topic}"));
+    wait_for("both copies", Duration::from_secs(60), || {
+        (try_total(east, &east_copy).ok()? == 600 && try_total(west, &west_copy).ok()? == 600)
+            .then_some(())
+    });
+    // A loop would show as `east_west_…`/`west_east_…` topics within a refresh
+    // or two of the copies appearing.
+    std::thread::sleep(Duration::from_secs(6));
+    let (code, log) = stop_daemon(daemon);
+    assert_eq!(code, Some(0), "{log}");
+    assert_same(east, &topic, west, &west_copy, 600);
+    assert_same(west, &topic, east, &east_copy, 600);
+    for (name, cluster, copy) in [("east", east, &east_copy), ("west", west, &west_copy)] {
+        let mine: std::collections::BTreeSet<String> =
+            ferry_testkit::inspect::topic_partition_counts(&cluster.client_config())
+                .expect("list topics")
+                .into_keys()
+                .filter(|t| t.contains(&topic))
+                .collect();
+        let expected = std::collections::BTreeSet::from([copy.clone(), topic.clone()]);
+        assert_eq!(mine, expected, "{name}: no topic came back");
+    }
 }

@@ -747,7 +747,7 @@ fn scale_1_to_3_then_3_to_1_while_copying_loses_nothing() {
 
 /// Every checkpoint of `group` in `src.checkpoints.internal` on `target`.
 fn checkpoints_of(target: &KafkaCluster, group: &str) -> Vec<ferry_checkpoint::wire::Checkpoint> {
-    let topic = ferry_checkpoint::wire::checkpoints_topic("src");
+    let topic = ferry_checkpoint::wire::checkpoints_topic("src", ".");
     data::read_partition(&target.client_config(), &topic, 0, 0, None)
         .unwrap_or_else(|e| panic!("reading {topic}: {e}"))
         .into_iter()

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use ferry_admin::{Admin, AdminError, ConfigChange, ConfigSource, NewTopicSpec};
-use ferry_config::{Flow, TopicNaming};
+use ferry_config::Flow;
 
 use crate::{EngineError, Place};
 
@@ -23,10 +23,15 @@ pub const DEFAULT_CONFIG_EXCLUDES: &[&str] = &[
 ];
 
 /// Internal topics of Kafka, MirrorMaker 2 and Ferry itself. They are never
-/// mirrored unless a flow names them literally.
-pub fn is_internal(topic: &str) -> bool {
+/// mirrored unless a flow names them literally. MirrorMaker 2 ends its
+/// internal topics with its separator and `internal`
+/// (`src_checkpoints_internal` under `_`).
+pub fn is_internal(topic: &str, separator: &str) -> bool {
     topic.starts_with("__")
         || topic.ends_with(".internal")
+        || topic
+            .strip_suffix("internal")
+            .is_some_and(|rest| rest.ends_with(separator))
         || topic.starts_with("mm2-")
         || topic == "heartbeats"
 }
@@ -36,19 +41,25 @@ pub fn selects(flow: &Flow, topic: &str) -> bool {
     if !flow.topics.matches(topic) {
         return false;
     }
-    if is_internal(topic) && !flow.topics.names_explicitly(topic) {
+    if is_internal(topic, &flow.topic_separator) && !flow.topics.names_explicitly(topic) {
         return false;
     }
     // Under prefix naming, `backup.orders` on the source came from the
     // target: copying it back would re-prefix it forever.
-    if flow.topic_naming == TopicNaming::Prefix
-        && TopicNaming::Prefix
-            .upstream_of(&flow.target, topic)
-            .is_some()
-    {
-        return false;
+    !flow.came_from_target(topic)
+}
+
+/// The refusal of a target topic that two source topics (`first`,
+/// `second`, as the caller names them) would be written to: copying both
+/// would merge them, copying one would depend on which was found first.
+pub fn merge_refused(target: &str, target_topic: &str, first: &str, second: &str) -> EngineError {
+    EngineError::Topic {
+        cluster: target.to_string(),
+        topic: target_topic.to_string(),
+        cause: format!(
+            "would be written from two source topics, {first} and {second}: neither is copied; change flows[].rename or topics so that every target topic has one source"
+        ),
     }
-    true
 }
 
 /// The source topic configs to apply on the target: explicitly set ones
@@ -423,6 +434,18 @@ mod tests {
         assert!(!selects(&all, "ferry-progress.a.internal"));
         let named = flow("prefix", "\"heartbeats\"");
         assert!(selects(&named, "heartbeats"));
+    }
+
+    #[test]
+    fn a_custom_separator_names_internal_topics_and_guards_cycles() {
+        let f = flow("prefix\"\ntopic_separator=\"_", "\".*\"");
+        assert!(
+            !selects(&f, "c_checkpoints_internal"),
+            "MM2's internal topics"
+        );
+        assert!(!selects(&f, "b_orders"), "b_orders came from b");
+        assert!(selects(&f, "b.orders"), "another separator: a topic of a");
+        assert!(selects(&f, "orders_b"));
     }
 
     #[test]

@@ -297,11 +297,13 @@ impl Drop for ActiveMember {
 }
 
 /// MirrorMaker 2's own client, `RemoteClusterUtils.translateOffsets`, run as
-/// a Java single-file program against the target: remote topic-partition →
+/// a Java single-file program against the target with
+/// `replication.policy.separator` = `separator`: remote topic-partition →
 /// translated offset.
 pub fn remote_cluster_utils_translate(
     target: &KafkaCluster,
     source_alias: &str,
+    separator: &str,
     group: &str,
 ) -> BTreeMap<(String, i32), i64> {
     let dir = tempfile::tempdir().unwrap();
@@ -320,6 +322,7 @@ public class Translate {
     public static void main(String[] args) throws Exception {
         Map<String, Object> props = new HashMap<>();
         props.put("bootstrap.servers", args[0]);
+        props.put("replication.policy.separator", args[3]);
         Map<TopicPartition, OffsetAndMetadata> offsets =
             RemoteClusterUtils.translateOffsets(props, args[1], args[2], Duration.ofSeconds(30));
         for (Map.Entry<TopicPartition, OffsetAndMetadata> e : offsets.entrySet()) {
@@ -333,7 +336,7 @@ public class Translate {
     let home = crate::kafka::KafkaHome::locate().expect("Kafka jars installed");
     let out = home
         .java(&["-Xmx256m"], program.to_str().unwrap())
-        .args([target.bootstrap_servers(), source_alias, group])
+        .args([target.bootstrap_servers(), source_alias, group, separator])
         .output()
         .expect("java runs");
     let stdout = String::from_utf8_lossy(&out.stdout);

@@ -99,3 +99,20 @@ pub fn pointing_at(topology: &Path, addr: SocketAddr) -> PathBuf {
 pub fn one_flow(extra: &str) -> String {
     format!("[[flows]]\nsource = \"src\"\ntarget = \"dst\"\nrefresh_interval = \"2s\"\n{extra}\n")
 }
+
+/// Renames clusters of a topology written by [`write_topology`] (their
+/// tables and the flows naming them). Kafka refuses a topic whose name
+/// differs from an existing one only in '.' versus '_' (they collide in
+/// metric names), so a test with `topic_separator = "_"` gives its clusters
+/// aliases of their own: its `<alias>_checkpoints_internal` would otherwise
+/// block the `src.checkpoints.internal` of tests running beside it.
+pub fn rename_clusters(topology: &Path, renames: &[(&str, &str)]) {
+    let mut text = std::fs::read_to_string(topology).expect("read topology");
+    for (old, new) in renames {
+        for key in ["[clusters.", "source = \"", "target = \""] {
+            let close = if key.starts_with('[') { "]" } else { "\"" };
+            text = text.replace(&format!("{key}{old}{close}"), &format!("{key}{new}{close}"));
+        }
+    }
+    std::fs::write(topology, text).expect("write topology");
+}

@@ -298,7 +298,7 @@ fn run_replicator(
         checkpoint_interval: Some(INTERVAL),
     };
     let target_topic = job.target_topic(TOPIC);
-    let checkpoints_topic = wire::checkpoints_topic(&job.alias);
+    let checkpoints_topic = wire::checkpoints_topic(&job.alias, ".");
     // Ferry writes its offset syncs on the target (named after the source
     // alias), MM2 on the source by default (named after the target, `dst`).
     let (syncs_cluster, syncs_topic) = match contender {

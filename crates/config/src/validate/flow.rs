@@ -121,6 +121,8 @@ pub(super) fn check_flow(
             TopicNaming::Prefix
         }
     };
+    let topic_separator = check_separator(checker, path, raw.topic_separator);
+    let rename = check_renames(checker, path, raw.rename.unwrap_or_default());
     let start_from = match parse_start_from(raw.start_from.as_deref().unwrap_or("earliest")) {
         Ok(s) => s,
         Err(e) => {
@@ -233,13 +235,15 @@ pub(super) fn check_flow(
     if checker.issues.len() != before {
         return None;
     }
-    Some(Flow {
+    let flow = Flow {
         source,
         target,
         enabled: raw.enabled.unwrap_or(true),
         topics: topics?,
         groups: groups?,
         topic_naming,
+        topic_separator,
+        rename,
         start_from,
         unconsumed_fallback,
         sync_topic_configs: raw.sync_topic_configs.unwrap_or(true),
@@ -259,7 +263,193 @@ pub(super) fn check_flow(
         slots,
         delivery,
         transaction_interval,
-    })
+    };
+    check_renames_merge_nothing(checker, path, &flow);
+    Some(flow)
+}
+
+/// `flows[].topic_separator`: it becomes part of topic names, so it takes
+/// the characters topic names do. It applies under identity naming too:
+/// there it names the MirrorMaker 2 internal topics, as in MM2's
+/// IdentityReplicationPolicy.
+fn check_separator(checker: &mut Checker<'_>, path: &str, raw: Option<String>) -> String {
+    let Some(separator) = raw else {
+        return DEFAULT_TOPIC_SEPARATOR.to_string();
+    };
+    let why = if separator.is_empty() {
+        Some("must not be empty")
+    } else if !separator.chars().all(is_topic_char) {
+        Some("use only ASCII letters, digits, '.', '_' and '-' (it becomes part of topic names)")
+    } else {
+        None
+    };
+    if let Some(why) = why {
+        checker.issue(
+            format!("{path}.topic_separator"),
+            format!("invalid topic_separator \"{separator}\": {why}"),
+        );
+        return DEFAULT_TOPIC_SEPARATOR.to_string();
+    }
+    separator
+}
+
+/// `flows[].rename`: every `from` compiles, every `to` names only groups
+/// its `from` has, and a `to` without references is a valid topic name.
+fn check_renames(checker: &mut Checker<'_>, path: &str, raw: Vec<RawRename>) -> Vec<RenameRule> {
+    let mut rules = Vec::new();
+    for (i, rule) in raw.into_iter().enumerate() {
+        let path = format!("{path}.rename[{i}]");
+        let (Some(from), Some(to)) = (rule.from, rule.to) else {
+            checker.issue(
+                path,
+                "needs both from (a regex) and to (the new name, $1 for its groups)",
+            );
+            continue;
+        };
+        let regex = match anchored(&from) {
+            Ok(r) => r,
+            Err(e) => {
+                checker.issue(
+                    format!("{path}.from"),
+                    format!("invalid regex \"{from}\": {}", regex_reason(&e)),
+                );
+                continue;
+            }
+        };
+        let unknown: Vec<&str> = group_references(&to)
+            .into_iter()
+            .filter(|name| match name.parse::<usize>() {
+                // The anchoring group added around `from` is not numbered.
+                Ok(n) => n >= regex.captures_len(),
+                Err(_) => !regex.capture_names().flatten().any(|g| g == *name),
+            })
+            .collect();
+        if !unknown.is_empty() {
+            let groups = regex.captures_len() - 1;
+            // `$1x` reads as the group named `1x`.
+            let hint = if unknown
+                .iter()
+                .any(|n| n.starts_with(|c: char| c.is_ascii_digit()) && n.parse::<usize>().is_err())
+            {
+                "; write ${1}x, not $1x, when letters or digits follow"
+            } else {
+                ""
+            };
+            checker.issue(
+                format!("{path}.to"),
+                format!(
+                    "\"{to}\" refers to group {} that \"{from}\" does not have (it has {groups} numbered group{}{hint})",
+                    unknown.iter().map(|n| format!("${n}")).collect::<Vec<_>>().join(", "),
+                    if groups == 1 { "" } else { "s" },
+                ),
+            );
+            continue;
+        }
+        if !to.contains('$') {
+            if let Err(why) = check_topic_name(&to) {
+                checker.issue(
+                    format!("{path}.to"),
+                    format!("invalid topic name \"{to}\": {why}"),
+                );
+                continue;
+            }
+        }
+        rules.extend(RenameRule::new(from, to).ok());
+    }
+    rules
+}
+
+/// The topic names a flow names literally (in `topics` or a rule's `from`)
+/// and replicates: the ones known to exist as far as the file can tell.
+fn literal_topics(flow: &Flow) -> BTreeSet<String> {
+    flow.topics
+        .include_patterns()
+        .iter()
+        .map(String::as_str)
+        .chain(flow.rename.iter().map(RenameRule::from))
+        .filter_map(literal_name)
+        .filter(|t| flow.topics.matches(t) && !flow.came_from_target(t))
+        .collect()
+}
+
+/// The topic name a pattern names literally: escaped dots and dashes, or
+/// the name as written (as `NameFilter::names_explicitly` reads it).
+fn literal_name(pattern: &str) -> Option<String> {
+    let mut name = String::new();
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.next() {
+                Some(e @ ('.' | '-')) => name.push(e),
+                _ => return None,
+            },
+            c if is_topic_char(c) => name.push(c),
+            _ => return None,
+        }
+    }
+    check_topic_name(&name).is_ok().then_some(name)
+}
+
+/// Rename rules must not write two topics the flow names literally into
+/// one target topic; regexes are checked against the actual topics by
+/// `ferry plan` and at run time.
+fn check_renames_merge_nothing(checker: &mut Checker<'_>, path: &str, flow: &Flow) {
+    let mapped = literal_topics(flow).into_iter().map(|t| {
+        let remote = flow.remote_topic(&t);
+        (t, remote)
+    });
+    for c in collisions(mapped) {
+        let rule = flow
+            .rename
+            .iter()
+            .position(|r| r.apply(&c.second).is_some() || r.apply(&c.first).is_some())
+            .unwrap_or(0);
+        checker.issue(
+            format!("{path}.rename[{rule}]"),
+            format!(
+                "source topics \"{}\" and \"{}\" would both be written to \"{}\" on {}: a rename must not merge topics",
+                c.first, c.second, c.target_topic, flow.target
+            ),
+        );
+    }
+}
+
+/// Two flows into one cluster must not write one target topic from two
+/// sources, as far as the topics they name literally tell.
+pub(super) fn check_shared_targets(checker: &mut Checker<'_>, flows: &[(usize, Flow)]) {
+    let targets: BTreeSet<&str> = flows.iter().map(|(_, f)| f.target.as_str()).collect();
+    for target in targets {
+        let into: Vec<&(usize, Flow)> = flows
+            .iter()
+            .filter(|(_, f)| f.enabled && f.target == target)
+            .collect();
+        if into.len() < 2 {
+            continue;
+        }
+        let mapped = into.iter().flat_map(|(i, f)| {
+            literal_topics(f).into_iter().map(move |t| {
+                let remote = f.remote_topic(&t);
+                ((*i, t), remote)
+            })
+        });
+        // Collisions inside one flow are its rename rules' (see above).
+        for c in collisions(mapped)
+            .into_iter()
+            .filter(|c| c.first.0 != c.second.0)
+        {
+            let ((i, first), (j, second)) = (c.first, c.second);
+            let id = |n: usize| flows.iter().find(|(k, _)| *k == n).map(|(_, f)| f.id());
+            checker.issue(
+                format!("flows[{j}]"),
+                format!(
+                    "topic \"{second}\" of flow {} and topic \"{first}\" of flows[{i}] ({}) would both be written to \"{}\" on {target}: two sources must not share a target topic",
+                    id(j).map(|f| f.to_string()).unwrap_or_default(),
+                    id(i).map(|f| f.to_string()).unwrap_or_default(),
+                    c.target_topic
+                ),
+            );
+        }
+    }
 }
 
 /// `flows[].delivery` and `flows[].transaction_interval`.
@@ -396,6 +586,11 @@ fn check_on_record_error(
     }
 }
 
+/// A character Kafka allows in a topic name.
+fn is_topic_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')
+}
+
 /// Kafka's rules for a topic name.
 fn check_topic_name(name: &str) -> Result<(), &'static str> {
     if name.is_empty() || name == "." || name == ".." {
@@ -404,10 +599,7 @@ fn check_topic_name(name: &str) -> Result<(), &'static str> {
     if name.len() > 249 {
         return Err("longer than 249 characters");
     }
-    if !name
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
-    {
+    if !name.chars().all(is_topic_char) {
         return Err("use only ASCII letters, digits, '.', '_' and '-'");
     }
     Ok(())

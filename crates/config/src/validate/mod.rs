@@ -11,6 +11,7 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 
 use crate::model::*;
+use crate::naming::{collisions, group_references, RenameRule};
 use crate::raw::*;
 use crate::secret::{interpolate, ClientProperties, Secret};
 use crate::Issue;
@@ -22,7 +23,7 @@ mod http;
 use cluster::check_cluster;
 #[cfg(test)]
 pub(crate) use cluster::valid_aws_region;
-use flow::{check_cycles, check_flow};
+use flow::{check_cycles, check_flow, check_shared_targets};
 use http::{check_control_token, check_http_tls};
 
 /// `http.listen` when unset: loopback only.
@@ -266,6 +267,7 @@ pub(crate) fn check_document(
         }
     }
     check_cycles(checker, &flows);
+    check_shared_targets(checker, &flows);
 
     let http = HttpSettings {
         listen: match http

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use ferry_admin::RetryPolicy;
-use ferry_config::{Flow, StartFrom, Topology};
+use ferry_config::{Flow, StartFrom, Topology, DEFAULT_TOPIC_SEPARATOR};
 
 use crate::exit;
 
@@ -141,12 +141,18 @@ fn summary(t: &Topology) -> String {
         } else {
             f.delivery.as_str().to_string()
         };
+        let mut naming = format!("{:?}", f.topic_naming);
+        if f.topic_separator != DEFAULT_TOPIC_SEPARATOR {
+            naming.push_str(&format!(" (separator {:?})", f.topic_separator));
+        }
+        for rule in &f.rename {
+            naming.push_str(&format!(", rename {:?} -> {:?}", rule.from(), rule.to()));
+        }
         out.push_str(&format!(
-            "  {:<24} topics {:?} except {:?}, naming {:?}, start {}, checkpoints every {:?}, delivery {delivery}{}\n",
+            "  {:<24} topics {:?} except {:?}, naming {naming}, start {}, checkpoints every {:?}, delivery {delivery}{}\n",
             f.id().to_string(),
             f.topics.include_patterns(),
             f.topics.exclude_patterns(),
-            f.topic_naming,
             start,
             f.checkpoint_interval,
             if f.enabled { "" } else { " (disabled)" }

@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use ferry_admin::{ConfigEntry, ConfigSource};
-use ferry_config::{Flow, TopicNaming};
+use ferry_config::Flow;
 use ferry_supervisor::progress::ProgressMap;
 use ferry_supervisor::start;
 use ferry_supervisor::topics::{self, DEFAULT_CONFIG_EXCLUDES};
@@ -65,17 +65,13 @@ pub fn skip_reason(flow: &Flow, include: &[Regex], topic: &str) -> Option<(SkipR
     if !flow.topics.matches(topic) {
         return Some((SkipReason::Excluded, "matches topics_exclude".into()));
     }
-    if topics::is_internal(topic) && !flow.topics.names_explicitly(topic) {
+    if topics::is_internal(topic, &flow.topic_separator) && !flow.topics.names_explicitly(topic) {
         return Some((
             SkipReason::Internal,
             "an internal topic (name it literally in topics to copy it)".into(),
         ));
     }
-    if flow.topic_naming == TopicNaming::Prefix
-        && TopicNaming::Prefix
-            .upstream_of(&flow.target, topic)
-            .is_some()
-    {
+    if flow.came_from_target(topic) {
         return Some((
             SkipReason::RePrefix,
             format!(

@@ -223,6 +223,8 @@ async fn plan_flow(
     let source_topics = crate::list_topics(&source_admin, source).await?;
     let target_topics = crate::list_topics(&target_admin, target).await?;
     let Inventory { selected, skipped } = inventory::inventory(flow, &source_topics);
+    let others = warnings::other_flows_remotes(topology, flow).await?;
+    warnings::refuse_merges(flow, &selected, others)?;
     let saved = progress::load(target, &flow.source, INTERNAL_READ_TIMEOUT).await?;
     let mm2_offsets_cluster = topology.cluster(&flow.mm2_offsets.cluster).ok_or_else(|| {
         EngineError::Internal(format!(
@@ -297,8 +299,6 @@ async fn plan_flow(
         catch_up_seconds,
         options.throughput,
     ));
-    let others = warnings::other_flows_remotes(topology, flow).await?;
-    warnings.extend(warnings::collisions(flow, &topic_plans, &others));
     let groups = groups::plan_groups(
         flow,
         &target_admin,

@@ -220,8 +220,6 @@ pub struct GroupPartition {
 pub enum WarningKind {
     /// Source retention shorter than the estimated catch-up time.
     Retention,
-    /// Two source topics would land in one target topic.
-    Collision,
     /// The target topic holds records this flow did not write.
     ForeignTargetTopic,
     /// The target topic has more partitions than the source.

@@ -1,11 +1,10 @@
-//! The flow-wide warnings: retention shorter than the catch-up, and target
-//! topics another flow writes too.
+//! The flow-wide checks: retention shorter than the catch-up (a warning),
+//! and target topics written from two source topics (refused).
 
-use std::collections::BTreeMap;
-
-use ferry_config::{Flow, Topology};
+use ferry_config::{collisions, Flow, FlowId, Topology};
 use ferry_supervisor::{topics, EngineError};
 
+use super::inventory::SourceTopic;
 use super::{TopicPlan, Warning, WarningKind};
 use crate::units::{format_duration, format_ms, format_rate};
 
@@ -36,38 +35,45 @@ pub fn retention(
         .collect()
 }
 
-/// Target topics that other flows (`others`: target topic name to the
-/// source topics and flows that write it) would write too.
-pub fn collisions(
+/// A source topic and the flow copying it, as a plan names writers.
+pub type Writer = (FlowId, String);
+
+/// Refuses a flow that would write one target topic from two source
+/// topics: two of its own (rename rules matching more than meant) or one of
+/// its own and one another flow (`others`) copies into the same target.
+/// Merging them would interleave unrelated records under one name.
+pub fn refuse_merges(
     flow: &Flow,
-    topics: &[TopicPlan],
-    others: &BTreeMap<String, Vec<String>>,
-) -> Vec<Warning> {
-    topics
+    selected: &[SourceTopic],
+    others: Vec<(Writer, String)>,
+) -> Result<(), EngineError> {
+    let own = selected
         .iter()
-        .filter_map(|t| {
-            let from = others.get(&t.target_topic)?;
-            Some(Warning {
-                kind: WarningKind::Collision,
-                message: format!(
-                    "{} on {} would receive {} (this flow) and {}",
-                    t.target_topic,
-                    flow.target,
-                    t.source_topic,
-                    from.join(", ")
-                ),
-            })
-        })
-        .collect()
+        .map(|t| ((flow.id(), t.name.clone()), flow.remote_topic(&t.name)));
+    // This flow's topics come first, so every collision that involves it
+    // names one of them first; those between other flows are theirs.
+    let Some(c) = collisions(own.chain(others))
+        .into_iter()
+        .find(|c| c.first.0 == flow.id())
+    else {
+        return Ok(());
+    };
+    let name = |(id, topic): &Writer| format!("{topic} (flow {id})");
+    Err(topics::merge_refused(
+        &flow.target,
+        &c.target_topic,
+        &name(&c.first),
+        &name(&c.second),
+    ))
 }
 
-/// Target topic names other flows into the same target would write, with
-/// their flow and source topic (for [`collisions`]).
+/// The target topics other flows into the same target would write, with
+/// their flow and source topic (for [`refuse_merges`]).
 pub async fn other_flows_remotes(
     topology: &Topology,
     flow: &Flow,
-) -> Result<BTreeMap<String, Vec<String>>, EngineError> {
-    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+) -> Result<Vec<(Writer, String)>, EngineError> {
+    let mut out = Vec::new();
     for other in topology
         .flows
         .iter()
@@ -76,9 +82,7 @@ pub async fn other_flows_remotes(
         let (source, _) = crate::clusters(topology, other)?;
         let names = crate::list_topics(&crate::admin(source, "ferry-plan")?, source).await?;
         for t in names.keys().filter(|t| topics::selects(other, t)) {
-            out.entry(other.remote_topic(t))
-                .or_default()
-                .push(format!("{t} (flow {})", other.id()));
+            out.push(((other.id(), t.clone()), other.remote_topic(t)));
         }
     }
     Ok(out)
@@ -113,19 +117,36 @@ mod tests {
         );
     }
 
+    fn source(name: &str) -> SourceTopic {
+        SourceTopic {
+            name: name.into(),
+            partitions: 1,
+        }
+    }
+
     #[test]
-    fn collisions_name_every_other_writer() {
-        let f = flow("");
-        let topics = [topic_plan("orders", &[]), topic_plan("payments", &[])];
-        let others = BTreeMap::from([(
-            "a.orders".to_string(),
-            vec!["orders (flow c->b)".to_string()],
-        )]);
-        let w = collisions(&f, &topics, &others);
-        assert_eq!(w.len(), 1);
+    fn a_target_topic_written_from_two_sources_is_refused_naming_both() {
+        let f = flow("rename = [{ from = \"legacy\\\\.(.*)\", to = \"$1\" }]");
+        let renamed = [source("legacy.orders"), source("payments")];
+        assert!(refuse_merges(&f, &renamed, Vec::new()).is_ok());
+
+        let merged = [source("legacy.orders"), source("orders")];
+        let e = refuse_merges(&f, &merged, Vec::new()).unwrap_err();
         assert_eq!(
-            w[0].message,
-            "a.orders on b would receive orders (this flow) and orders (flow c->b)"
+            e.to_string(),
+            "cluster b, topic a.orders: would be written from two source topics, legacy.orders (flow a->b) and orders (flow a->b): neither is copied; change flows[].rename or topics so that every target topic has one source"
         );
+
+        let c_to_b: FlowId = "c->b".parse().unwrap();
+        let other = |t: &str, remote: &str| ((c_to_b.clone(), t.to_string()), remote.to_string());
+        let e = refuse_merges(&f, &renamed, vec![other("x", "a.orders")]).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("legacy.orders (flow a->b) and x (flow c->b)"),
+            "{e}"
+        );
+        // Two other flows colliding is theirs to report.
+        let theirs = vec![other("x", "y"), other("z", "y")];
+        assert!(refuse_merges(&f, &renamed, theirs).is_ok());
     }
 }

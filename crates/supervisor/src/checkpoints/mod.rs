@@ -57,6 +57,10 @@
 //! source topic and partition). Checkpoints go to
 //! `<source>.checkpoints.internal` and heartbeats to `heartbeats`, on the
 //! target. All three are created when missing: one partition, compacted.
+//! A flow's `topic_separator` replaces both dots of the checkpoints topic,
+//! as MM2's `replication.policy.separator` does, so `RemoteClusterUtils`
+//! configured alike finds it. The offset-syncs topic keeps its dots: only
+//! Ferry reads it, and the exactly-once writer names it the same way.
 //!
 //! # Memory bound
 //! Per replicated partition: one `PartitionOffsets` (about 200 bytes) plus
@@ -138,7 +142,7 @@ pub fn offset_syncs_location<'a>(
 
 /// The checkpoints topic of a flow (on its target).
 pub fn checkpoints_topic(flow: &Flow) -> String {
-    wire::checkpoints_topic(&flow.source)
+    wire::checkpoints_topic(&flow.source, &flow.topic_separator)
 }
 
 /// Creates an internal topic, retrying with backoff until it works or
@@ -213,6 +217,10 @@ mod tests {
             ("a", "mm2-offset-syncs.b.internal")
         );
         assert_eq!(checkpoints_topic(&flow("")), "a.checkpoints.internal");
+        assert_eq!(
+            checkpoints_topic(&flow("topic_separator = \"_\"")),
+            "a_checkpoints_internal"
+        );
     }
 
     #[test]

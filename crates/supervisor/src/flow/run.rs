@@ -95,6 +95,9 @@ pub(super) struct FlowRun<'r> {
     final_errors: mpsc::Receiver<EngineError>,
     /// A bounded run is never done before the first discovery.
     discovered_once: bool,
+    /// The flow's last error is a refusal of merged topics, to be cleared
+    /// once no topics are refused any more.
+    refusing_merges: bool,
     /// When the source end offsets (for lag) were last read.
     last_lag_refresh: Option<Instant>,
     /// False once the supervisor dropped the sender of filter changes.
@@ -169,6 +172,7 @@ impl<'r> FlowRun<'r> {
             write_requests,
             final_errors,
             discovered_once: false,
+            refusing_merges: false,
             last_lag_refresh: None,
             live_open: true,
             progress_writable: true,
@@ -683,6 +687,7 @@ impl<'r> FlowRun<'r> {
             .into_iter()
             .filter(|(t, _)| topics::selects(&self.runner.flow, t))
             .collect();
+        let selected = self.without_merged_topics(selected);
         let ctx = &self.ctx;
         self.running.retain(|topic, task| {
             let keep = selected.contains_key(topic);
@@ -724,6 +729,35 @@ impl<'r> FlowRun<'r> {
                 },
             );
         }
+    }
+
+    /// Leaves out source topics that would be written into one target topic
+    /// (rename rules matching more names than meant), with an error naming
+    /// them (see [`topics::merge_refused`]). They stay out until the rules or
+    /// the topics change; a bounded run ends with the error.
+    fn without_merged_topics(
+        &mut self,
+        mut selected: BTreeMap<String, i32>,
+    ) -> BTreeMap<String, i32> {
+        let flow = &self.runner.flow;
+        let mapped = selected.keys().map(|t| (t.clone(), flow.remote_topic(t)));
+        let collisions = ferry_config::collisions(mapped);
+        if collisions.is_empty() && std::mem::take(&mut self.refusing_merges) {
+            self.runner.status.set_error(None);
+        }
+        for c in collisions {
+            self.refusing_merges = true;
+            let e = topics::merge_refused(&flow.target, &c.target_topic, &c.first, &c.second);
+            tracing::error!(error = %e, "source topics refused");
+            self.runner.status.set_error(Some(e.to_string()));
+            selected.remove(&c.first);
+            selected.remove(&c.second);
+            if let Some(ends_run) = &self.ctx.ends_run {
+                // Full only when another error already ends the run.
+                let _ = ends_run.try_send(e);
+            }
+        }
+        selected
     }
 
     /// Stops the topic tasks (they unassign), waits for the target to
