@@ -69,6 +69,7 @@ pub use native::{member_id, TokenSource};
 pub use rdkafka::ClientConfig;
 pub use retry::RetryPolicy;
 pub use types::{
+    AclBinding, AclFilter, AclOperation, AclPatternType, AclPermission, AclResourceType,
     ConfigChange, ConfigEntry, ConfigOp, ConfigSource, GroupDescription, GroupListing, GroupMember,
     GroupOffset, GroupState, GroupType, NewTopicSpec, PartitionOffset, Watermarks,
 };
@@ -456,6 +457,78 @@ impl Admin {
                 || Resource::Topic(topic.to_string()),
                 rx,
                 |ev| native::decode_describe_topic_configs(&ctx, ev, topic),
+            )
+            .await
+        })
+        .await
+    }
+
+    // ----------------------------------------------------------------------
+    // ACLs (rdkafka-sys)
+    // ----------------------------------------------------------------------
+
+    /// The ACLs `filter` matches, literal and prefixed (DescribeAcls). A
+    /// cluster without an authorizer gives [`AdminError::Broker`] with
+    /// `SecurityDisabled`; a principal not allowed to describe the cluster
+    /// gives `ClusterAuthorizationFailed`.
+    pub async fn describe_acls(&self, filter: &AclFilter) -> Result<Vec<AclBinding>, AdminError> {
+        self.call("DescribeAcls", || async move {
+            let ctx = self.ctx("DescribeAcls");
+            let rx = native::describe_acls(&self.native, &ctx, filter)?;
+            self.finish(
+                &ctx,
+                || Resource::Acl(format!("{filter:?}")),
+                rx,
+                |ev| native::decode_describe_acls(&ctx, ev, filter),
+            )
+            .await
+        })
+        .await
+    }
+
+    /// Creates ACLs (CreateAcls). The outer error is for the request as a
+    /// whole; then one result per ACL, in order: the broker accepts or
+    /// refuses each one on its own (an unknown principal type, say).
+    /// Creating an ACL that exists already succeeds.
+    pub async fn create_acls(
+        &self,
+        acls: &[AclBinding],
+    ) -> Result<Vec<Result<(), AdminError>>, AdminError> {
+        self.call("CreateAcls", || async move {
+            if acls.is_empty() {
+                return Ok(Vec::new());
+            }
+            let ctx = self.ctx("CreateAcls");
+            let rx = native::create_acls(&self.native, &ctx, acls)?;
+            self.finish(
+                &ctx,
+                || Resource::Acl(format!("{} ACLs", acls.len())),
+                rx,
+                |ev| native::decode_create_acls(&ctx, ev, acls),
+            )
+            .await
+        })
+        .await
+    }
+
+    /// Deletes exactly these ACLs (DeleteAcls with one fully specified
+    /// filter each). Per ACL, in order: how many ACLs were deleted (0 when
+    /// it did not exist), or why the broker refused.
+    pub async fn delete_acls(
+        &self,
+        acls: &[AclBinding],
+    ) -> Result<Vec<Result<usize, AdminError>>, AdminError> {
+        self.call("DeleteAcls", || async move {
+            if acls.is_empty() {
+                return Ok(Vec::new());
+            }
+            let ctx = self.ctx("DeleteAcls");
+            let rx = native::delete_acls(&self.native, &ctx, acls)?;
+            self.finish(
+                &ctx,
+                || Resource::Acl(format!("{} ACLs", acls.len())),
+                rx,
+                |ev| native::decode_delete_acls(&ctx, ev, acls),
             )
             .await
         })

@@ -47,17 +47,22 @@
 //! * `args`: RAII owners of request arguments, and argument checks;
 //! * `read`: copying librdkafka memory (strings, arrays, partition lists,
 //!   error objects) into owned values, and the decoding context [`Ctx`];
-//! * `groups`, `configs`: one request builder and one result decoder per
-//!   admin call.
+//! * `groups`, `configs`, `acls`: one request builder and one result decoder
+//!   per admin call.
 
 // The one module allowed to use `unsafe` (denied crate-wide in Cargo.toml).
 #![allow(unsafe_code)]
 
+mod acls;
 mod args;
 mod configs;
 mod groups;
 mod read;
 
+pub(crate) use acls::{
+    create_acls, decode_create_acls, decode_delete_acls, decode_describe_acls, delete_acls,
+    describe_acls,
+};
 pub(crate) use args::partition_list;
 use args::Options;
 pub(crate) use configs::{
