@@ -111,7 +111,7 @@ pub use control::{
 };
 pub use error::HttpError;
 pub use metrics::{
-    FlowMetrics, MembershipMetrics, Metrics, ReloadResult, SyncResult, TransactionMetrics,
+    AclSyncResult, FlowMetrics, MembershipMetrics, Metrics, ReloadResult, SyncResult, TransactionMetrics,
     TransactionResult,
 };
 pub use readiness::{NotReady, Readiness};
