@@ -57,6 +57,7 @@
 #![warn(missing_docs)]
 
 mod batch;
+pub mod acls;
 pub mod checkpoints;
 pub mod clients;
 mod clock;
