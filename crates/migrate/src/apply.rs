@@ -275,7 +275,8 @@ async fn apply_acls(
     plan: &AclPlan,
     out: &mut Applied,
 ) -> Result<(), ferry_supervisor::EngineError> {
-    let done = ferry_supervisor::acls::apply(target_admin, target, &plan.diff, plan.deletes).await?;
+    let done =
+        ferry_supervisor::acls::apply(target_admin, target, &plan.diff, plan.deletes).await?;
     let mut push = |kind, acl: &ferry_admin::AclBinding| {
         out.actions.push(Action {
             kind,
@@ -290,7 +291,8 @@ async fn apply_acls(
         push(ActionKind::DeletedAcl, acl);
     }
     for (acl, e) in &done.rejected {
-        out.errors.push(format!("cluster {target}: the ACL {acl} was refused: {e}"));
+        out.errors
+            .push(format!("cluster {target}: the ACL {acl} was refused: {e}"));
     }
     Ok(())
 }

@@ -34,8 +34,8 @@
 use std::collections::BTreeSet;
 
 use ferry_admin::{
-    Admin, AdminError, AclBinding, AclFilter, AclOperation, AclPatternType, AclPermission,
-    AclResourceType,
+    AclBinding, AclFilter, AclOperation, AclPatternType, AclPermission, AclResourceType, Admin,
+    AdminError,
 };
 use ferry_config::{Flow, TopicNaming};
 
@@ -176,14 +176,24 @@ pub fn diff(
 }
 
 /// Every topic and group ACL of a cluster (one DescribeAcls).
-async fn topic_and_group_acls(admin: &Admin, cluster: &str) -> Result<Vec<AclBinding>, EngineError> {
+async fn topic_and_group_acls(
+    admin: &Admin,
+    cluster: &str,
+) -> Result<Vec<AclBinding>, EngineError> {
     let all = admin
         .describe_acls(&AclFilter::default())
         .await
-        .map_err(|e| EngineError::request(Place::cluster(cluster), "cannot describe the ACLs", e))?;
+        .map_err(|e| {
+            EngineError::request(Place::cluster(cluster), "cannot describe the ACLs", e)
+        })?;
     Ok(all
         .into_iter()
-        .filter(|a| matches!(a.resource_type, AclResourceType::Topic | AclResourceType::Group))
+        .filter(|a| {
+            matches!(
+                a.resource_type,
+                AclResourceType::Topic | AclResourceType::Group
+            )
+        })
         .collect())
 }
 
@@ -196,7 +206,12 @@ pub async fn compare(
 ) -> Result<AclDiff, EngineError> {
     let source = topic_and_group_acls(source_admin, source_cluster).await?;
     let target = topic_and_group_acls(target_admin, target_cluster).await?;
-    Ok(diff(flow, topics, &expected_acls(flow, topics, &source), &target))
+    Ok(diff(
+        flow,
+        topics,
+        &expected_acls(flow, topics, &source),
+        &target,
+    ))
 }
 
 /// What one sync did.

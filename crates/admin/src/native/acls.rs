@@ -148,7 +148,12 @@ struct Parts {
 }
 
 /// Makes a binding (`filter` false) or a binding filter from `parts`.
-fn make(ctx: &Ctx, resource: &Resource, parts: &Parts, filter: bool) -> Result<OwnedBinding, AdminError> {
+fn make(
+    ctx: &Ctx,
+    resource: &Resource,
+    parts: &Parts,
+    filter: bool,
+) -> Result<OwnedBinding, AdminError> {
     let opt = |s: &Option<CString>| s.as_ref().map_or(ptr::null(), |s| s.as_ptr());
     let mut errstr = [0 as c_char; 512];
     // SAFETY: the C strings outlive the call, which copies them; `errstr` is
@@ -214,7 +219,11 @@ pub(crate) fn describe_acls(
             message: format!("resource type {t} cannot be sent through librdkafka"),
         })?,
     };
-    let string = |s: &Option<String>| s.as_deref().map(|s| cstring(ctx.op, &resource, s)).transpose();
+    let string = |s: &Option<String>| {
+        s.as_deref()
+            .map(|s| cstring(ctx.op, &resource, s))
+            .transpose()
+    };
     let parts = Parts {
         restype,
         name: string(&filter.resource_name)?,

@@ -229,7 +229,11 @@ pub(super) fn check_flow(
     let acls = super::acls::check_acl_sync(
         checker,
         path,
-        (raw.sync_acls, raw.acls_exclude_principals, raw.acl_sync_deletes),
+        (
+            raw.sync_acls,
+            raw.acls_exclude_principals,
+            raw.acl_sync_deletes,
+        ),
     );
     let make_filter = |inc: Vec<String>, exc: Vec<String>| NameFilter::new(inc, exc).ok();
     let topics = make_filter(topics, topics_exclude);

@@ -118,7 +118,11 @@ pub fn render(report: &AclReport) -> String {
             "flow {}: ACLs {}{}\n",
             f.flow,
             outcome_word(f.result),
-            if f.sync_acls { "" } else { " (sync_acls is off)" }
+            if f.sync_acls {
+                ""
+            } else {
+                " (sync_acls is off)"
+            }
         ));
         if let Some(e) = &f.error {
             out.push_str(&format!("  error: {e}\n"));
