@@ -34,5 +34,9 @@ pub mod exit {
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
-    ExitCode::from(commands::dispatch(cli))
+    let code = commands::dispatch(cli);
+    // Admin clients are destroyed on their own threads; exiting while one
+    // is inside librdkafka's teardown can crash the process.
+    ferry_admin::wait_for_teardown(std::time::Duration::from_secs(10));
+    ExitCode::from(code)
 }

@@ -13,6 +13,7 @@ use common::*;
 use ferry_admin::{
     AclBinding, AclFilter, AclOperation, AclPatternType, AclPermission, AclResourceType, Admin,
 };
+use ferry_supervisor::acls::AclDiff;
 use ferry_testkit::daemon::{stop_daemon, wait_for, Ferry};
 use ferry_testkit::data::{self, produce_sequence, unique_name, SequenceSpec};
 use ferry_testkit::{KafkaCluster, KafkaOptions};
@@ -451,6 +452,38 @@ fn prefix_naming_never_lets_anyone_write_to_the_remote_topic() {
     );
     let (code, log) = stop_daemon(daemon);
     assert_eq!(code, Some(0), "{log}");
+
+    // ACLs the target refuses (here: one with an empty resource name, which
+    // the broker refuses, and one with an operation librdkafka cannot
+    // send) are skipped; the others are still created.
+    let broker_refuses = topic_acl("", "eve", AclOperation::Read);
+    let unsendable = AclBinding {
+        operation: AclOperation::Other(99),
+        ..topic_acl(&remote, "eve", AclOperation::Read)
+    };
+    let good = topic_acl(&remote, "frank", AclOperation::Describe);
+    let diff = AclDiff {
+        missing: vec![broker_refuses.clone(), unsendable.clone(), good.clone()],
+        extra: Vec::new(),
+        matching: 0,
+    };
+    let outcome = dst
+        .rt
+        .block_on(ferry_supervisor::acls::apply(
+            &dst.admin, "dst", &diff, false,
+        ))
+        .expect("the request as a whole succeeds");
+    assert_eq!(outcome.created, vec![good.clone()]);
+    let refused: Vec<&AclBinding> = outcome.rejected.iter().map(|(a, _)| a).collect();
+    assert_eq!(
+        refused,
+        vec![&broker_refuses, &unsendable],
+        "{:?}",
+        outcome.rejected
+    );
+    wait_for("the good ACL", Duration::from_secs(15), || {
+        dst.has(&good).then_some(())
+    });
 }
 
 #[test]

@@ -205,6 +205,13 @@ fn exact_parts(ctx: &Ctx, acl: &AclBinding) -> Result<Parts, AdminError> {
     })
 }
 
+/// Checks that librdkafka can send `acl` as it is (a binding read from a
+/// newer broker may hold values it does not model), without sending it.
+pub(crate) fn check_acl(ctx: &Ctx, acl: &AclBinding) -> Result<(), AdminError> {
+    let parts = exact_parts(ctx, acl)?;
+    make(ctx, &Resource::Acl(acl.to_string()), &parts, false).map(drop)
+}
+
 pub(crate) fn describe_acls(
     native: &Arc<Native>,
     ctx: &Ctx,
