@@ -29,7 +29,9 @@
 //! Nothing is deleted unless `acl_sync_deletes = true`. Then a target ACL is
 //! deleted when it has no source counterpart, it is on a resource the flow
 //! owns (a pattern a source ACL of the flow could have become), and its
-//! principal is not excluded.
+//! principal is not excluded. Never when the source reported no ACLs at
+//! all: librdkafka drops DescribeAcls' error, so that is also what a source
+//! without an authorizer, or one that refuses Ferry, looks like.
 
 use std::collections::BTreeSet;
 
@@ -144,6 +146,11 @@ pub struct AclDiff {
     pub extra: Vec<AclBinding>,
     /// How many expected ACLs the target has already.
     pub matching: usize,
+    /// The source reported no ACLs at all. librdkafka drops DescribeAcls'
+    /// error, so a source without an authorizer, or one that refuses Ferry
+    /// `DESCRIBE` on the cluster, looks exactly like this: nothing is
+    /// deleted on its word.
+    pub source_reported_none: bool,
 }
 
 impl AclDiff {
@@ -172,29 +179,27 @@ pub fn diff(
         missing: missing.into_iter().cloned().collect(),
         extra,
         matching: have.len(),
+        source_reported_none: false,
     }
 }
 
-/// Every topic and group ACL of a cluster (one DescribeAcls).
-async fn topic_and_group_acls(
-    admin: &Admin,
-    cluster: &str,
-) -> Result<Vec<AclBinding>, EngineError> {
-    let all = admin
+/// Every ACL of a cluster (one DescribeAcls).
+async fn all_acls(admin: &Admin, cluster: &str) -> Result<Vec<AclBinding>, EngineError> {
+    admin
         .describe_acls(&AclFilter::default())
         .await
-        .map_err(|e| {
-            EngineError::request(Place::cluster(cluster), "cannot describe the ACLs", e)
-        })?;
-    Ok(all
-        .into_iter()
+        .map_err(|e| EngineError::request(Place::cluster(cluster), "cannot describe the ACLs", e))
+}
+
+fn topic_and_group(acls: Vec<AclBinding>) -> Vec<AclBinding> {
+    acls.into_iter()
         .filter(|a| {
             matches!(
                 a.resource_type,
                 AclResourceType::Topic | AclResourceType::Group
             )
         })
-        .collect())
+        .collect()
 }
 
 /// Reads both sides' ACLs and compares them: what a sync would change.
@@ -204,14 +209,14 @@ pub async fn compare(
     flow: &Flow,
     topics: &BTreeSet<String>,
 ) -> Result<AclDiff, EngineError> {
-    let source = topic_and_group_acls(source_admin, source_cluster).await?;
-    let target = topic_and_group_acls(target_admin, target_cluster).await?;
-    Ok(diff(
-        flow,
-        topics,
-        &expected_acls(flow, topics, &source),
-        &target,
-    ))
+    let source = all_acls(source_admin, source_cluster).await?;
+    let source_reported_none = source.is_empty();
+    let target = topic_and_group(all_acls(target_admin, target_cluster).await?);
+    let expected = expected_acls(flow, topics, &topic_and_group(source));
+    Ok(AclDiff {
+        source_reported_none,
+        ..diff(flow, topics, &expected, &target)
+    })
 }
 
 /// What one sync did.
@@ -248,7 +253,14 @@ pub async fn apply(
             Err(e) => outcome.rejected.push((acl.clone(), e)),
         }
     }
-    if deletes {
+    if deletes && diff.source_reported_none && !diff.extra.is_empty() {
+        tracing::warn!(
+            cluster = target_cluster,
+            extra = diff.extra.len(),
+            "the source reported no ACLs at all, which is also how a source without an authorizer \
+             or one refusing Ferry DESCRIBE on the cluster looks: nothing deleted"
+        );
+    } else if deletes {
         let deleted = target_admin
             .delete_acls(&diff.extra)
             .await

@@ -37,6 +37,9 @@ pub struct FlowAcls {
     pub missing: Vec<AclEntry>,
     /// Target ACLs on the flow's resources without a source counterpart.
     pub extra: Vec<AclEntry>,
+    /// The source reported no ACLs at all: with librdkafka that may also
+    /// mean it has no authorizer or refused Ferry `DESCRIBE` on the cluster.
+    pub source_reported_none: bool,
     /// Why the flow could not be compared.
     pub error: Option<String>,
 }
@@ -54,6 +57,7 @@ pub async fn verify_acls(topology: &Topology, flows: &[Flow]) -> AclReport {
                 matching: 0,
                 missing: Vec::new(),
                 extra: Vec::new(),
+                source_reported_none: false,
                 error: Some(e.to_string()),
             },
         });
@@ -106,6 +110,7 @@ async fn compare_flow(
         matching: diff.matching,
         missing: diff.missing.iter().map(AclEntry::from).collect(),
         extra: diff.extra.iter().map(AclEntry::from).collect(),
+        source_reported_none: diff.source_reported_none,
         error: None,
     })
 }
@@ -134,6 +139,12 @@ pub fn render(report: &AclReport) -> String {
             f.missing.len(),
             f.extra.len()
         ));
+        if f.source_reported_none {
+            out.push_str(
+                "  note: the source reported no ACLs at all; a source without an authorizer, or one \
+                 refusing Ferry DESCRIBE on the cluster, looks the same\n",
+            );
+        }
         for a in &f.missing {
             out.push_str(&format!("  missing on target: {}\n", acl_line(a)));
         }
