@@ -517,23 +517,3 @@ fn prefix_naming_never_lets_anyone_write_to_the_remote_topic() {
     assert!(outcome.deleted.is_empty());
     assert!(dst.has(&good));
 }
-
-#[test]
-fn a_malformed_excluded_principal_is_refused_with_its_key() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("bad.toml");
-    std::fs::write(
-        &path,
-        "[clusters.a]\nbootstrap_servers = \"127.0.0.1:1\"\n\
-         [clusters.b]\nbootstrap_servers = \"127.0.0.1:2\"\n\
-         [[flows]]\nsource = \"a\"\ntarget = \"b\"\nsync_acls = true\n\
-         acls_exclude_principals = [\"admin\"]\n",
-    )
-    .unwrap();
-    let (code, out) = ferry(&["check", "-c", path.to_str().unwrap()]);
-    assert_eq!(code, Some(2), "{out}");
-    assert!(
-        out.contains("flows[0].acls_exclude_principals[0]") && out.contains("Type:name"),
-        "{out}"
-    );
-}

@@ -8,7 +8,10 @@
 //! SASL_PLAINTEXT), `INTERNAL` (replication, PLAINTEXT) and `CONTROLLER`.
 //! The SASL variants authenticate with SCRAM (users in the bootstrap
 //! metadata), OAUTHBEARER (JWTs from a token endpoint the harness serves) or
-//! Kerberos (GSSAPI, against a KDC the harness runs).
+//! Kerberos (GSSAPI, against a KDC the harness runs). With
+//! [`KafkaOptions::authorizer`] the brokers enforce ACLs (KRaft's
+//! `StandardAuthorizer`), and [`KafkaOptions::scram_user`] adds the users
+//! ACLs are granted to.
 
 mod connect;
 mod home;
