@@ -34,9 +34,5 @@ pub mod exit {
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
-    let code = commands::dispatch(cli);
-    // Admin clients are destroyed on their own threads; exiting while one
-    // is inside librdkafka's teardown can crash the process.
-    ferry_admin::wait_for_teardown(std::time::Duration::from_secs(10));
-    ExitCode::from(code)
+    ExitCode::from(commands::dispatch(cli))
 }

@@ -81,6 +81,10 @@ pub fn verify_acls(path: &Path, flow: Option<&str>, json: bool) -> u8 {
         Err(code) => return code,
     };
     let report = rt.block_on(verify::acls::verify_acls(&topology, &flows));
+    // Its admin clients are destroyed on their own threads right after the
+    // comparison; exiting while one is inside librdkafka's teardown can
+    // kill the process by a signal instead of the exit code below.
+    ferry_admin::wait_for_teardown(Duration::from_secs(10));
     if json {
         match serde_json::to_string_pretty(&report) {
             Ok(text) => println!("{text}"),
