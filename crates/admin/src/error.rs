@@ -50,6 +50,9 @@ pub enum Resource {
         /// The keys the request touched.
         keys: Vec<String>,
     },
+    /// One ACL, or the ACLs a filter matches (`Topic:LITERAL:orders
+    /// User:alice@* ALLOW READ`).
+    Acl(String),
 }
 
 impl fmt::Display for Resource {
@@ -69,6 +72,7 @@ impl fmt::Display for Resource {
             Resource::TopicConfig { topic, keys } => {
                 write!(f, "topic '{topic}' config {keys:?}")
             }
+            Resource::Acl(acl) => write!(f, "ACL {acl}"),
         }
     }
 }

@@ -65,10 +65,11 @@ use rdkafka::consumer::Consumer;
 use rdkafka::Offset;
 
 pub use error::{AdminError, ErrorCode, PartitionError, Resource};
-pub use native::{member_id, TokenSource};
+pub use native::{member_id, wait_for_teardown, TokenSource};
 pub use rdkafka::ClientConfig;
 pub use retry::RetryPolicy;
 pub use types::{
+    AclBinding, AclFilter, AclOperation, AclPatternType, AclPermission, AclResourceType,
     ConfigChange, ConfigEntry, ConfigOp, ConfigSource, GroupDescription, GroupListing, GroupMember,
     GroupOffset, GroupState, GroupType, NewTopicSpec, PartitionOffset, Watermarks,
 };
@@ -85,6 +86,40 @@ const GRACE: Duration = Duration::from_secs(5);
 
 /// Longest timeout librdkafka accepts for an admin request (1 hour).
 const MAX_TIMEOUT: Duration = Duration::from_secs(3600);
+
+/// Each ACL checked locally (can librdkafka express it?), and the ones that
+/// passed, in order.
+fn check_acls(ctx: &Ctx, acls: &[AclBinding]) -> (Vec<Result<(), AdminError>>, Vec<AclBinding>) {
+    let checked: Vec<_> = acls.iter().map(|a| native::check_acl(ctx, a)).collect();
+    let valid = acls
+        .iter()
+        .zip(&checked)
+        .filter(|(_, c)| c.is_ok())
+        .map(|(a, _)| a.clone())
+        .collect();
+    (checked, valid)
+}
+
+/// One result per requested ACL: the local refusal, or the broker's answer
+/// for it (`sent` holds the answers for the ACLs that passed, in order).
+fn with_local_refusals<T>(
+    checked: Vec<Result<(), AdminError>>,
+    sent: Vec<Result<T, AdminError>>,
+) -> Vec<Result<T, AdminError>> {
+    let mut sent = sent.into_iter();
+    checked
+        .into_iter()
+        .map(|c| match c {
+            Err(e) => Err(e),
+            Ok(()) => sent.next().unwrap_or_else(|| {
+                Err(AdminError::Internal {
+                    op: "ACLs",
+                    message: "fewer results than ACLs sent".into(),
+                })
+            }),
+        })
+        .collect()
+}
 
 /// Result for one topic of [`Admin::create_topics`] / [`Admin::delete_topics`]
 /// (or one group of [`Admin::delete_consumer_groups`]): the name on success.
@@ -458,6 +493,87 @@ impl Admin {
                 |ev| native::decode_describe_topic_configs(&ctx, ev, topic),
             )
             .await
+        })
+        .await
+    }
+
+    // ----------------------------------------------------------------------
+    // ACLs (rdkafka-sys)
+    // ----------------------------------------------------------------------
+
+    /// The ACLs `filter` matches, literal and prefixed (DescribeAcls). A
+    /// cluster without an authorizer gives [`AdminError::Broker`] with
+    /// `SecurityDisabled`; a principal not allowed to describe the cluster
+    /// gives `ClusterAuthorizationFailed`.
+    pub async fn describe_acls(&self, filter: &AclFilter) -> Result<Vec<AclBinding>, AdminError> {
+        self.call("DescribeAcls", || async move {
+            let ctx = self.ctx("DescribeAcls");
+            let rx = native::describe_acls(&self.native, &ctx, filter)?;
+            self.finish(
+                &ctx,
+                || Resource::Acl(format!("{filter:?}")),
+                rx,
+                |ev| native::decode_describe_acls(&ctx, ev, filter),
+            )
+            .await
+        })
+        .await
+    }
+
+    /// Creates ACLs (CreateAcls). The outer error is for the request as a
+    /// whole; then one result per ACL, in order: the broker accepts or
+    /// refuses each one on its own (an unknown principal type, say), and an
+    /// ACL librdkafka cannot express (a value from a newer broker, a NUL
+    /// byte) is refused with [`AdminError::InvalidArgument`] without
+    /// holding up the others. Creating an ACL that exists already succeeds.
+    pub async fn create_acls(
+        &self,
+        acls: &[AclBinding],
+    ) -> Result<Vec<Result<(), AdminError>>, AdminError> {
+        self.call("CreateAcls", || async move {
+            let ctx = self.ctx("CreateAcls");
+            let (checked, valid) = check_acls(&ctx, acls);
+            if valid.is_empty() {
+                return Ok(with_local_refusals(checked, Vec::new()));
+            }
+            let rx = native::create_acls(&self.native, &ctx, &valid)?;
+            let sent = self
+                .finish(
+                    &ctx,
+                    || Resource::Acl(format!("{} ACLs", valid.len())),
+                    rx,
+                    |ev| native::decode_create_acls(&ctx, ev, &valid),
+                )
+                .await?;
+            Ok(with_local_refusals(checked, sent))
+        })
+        .await
+    }
+
+    /// Deletes exactly these ACLs (DeleteAcls with one fully specified
+    /// filter each). Per ACL, in order: how many ACLs were deleted (0 when
+    /// it did not exist), or why it was refused (as for
+    /// [`Admin::create_acls`]).
+    pub async fn delete_acls(
+        &self,
+        acls: &[AclBinding],
+    ) -> Result<Vec<Result<usize, AdminError>>, AdminError> {
+        self.call("DeleteAcls", || async move {
+            let ctx = self.ctx("DeleteAcls");
+            let (checked, valid) = check_acls(&ctx, acls);
+            if valid.is_empty() {
+                return Ok(with_local_refusals(checked, Vec::new()));
+            }
+            let rx = native::delete_acls(&self.native, &ctx, &valid)?;
+            let sent = self
+                .finish(
+                    &ctx,
+                    || Resource::Acl(format!("{} ACLs", valid.len())),
+                    rx,
+                    |ev| native::decode_delete_acls(&ctx, ev, &valid),
+                )
+                .await?;
+            Ok(with_local_refusals(checked, sent))
         })
         .await
     }

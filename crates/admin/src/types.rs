@@ -245,3 +245,171 @@ pub struct PartitionOffset {
     /// record at or after the timestamp).
     pub offset: Option<i64>,
 }
+
+/// The kind of resource an ACL is about (Kafka's `ResourceType`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum AclResourceType {
+    /// A topic.
+    Topic,
+    /// A consumer group.
+    Group,
+    /// The cluster (`kafka-cluster`).
+    Cluster,
+    /// A transactional id.
+    TransactionalId,
+    /// A type librdkafka does not model (delegation tokens, users, …),
+    /// with the raw number the broker sent.
+    Other(i32),
+}
+
+/// How an ACL's resource name matches resources.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum AclPatternType {
+    /// The name is the resource's exact name (`*` meaning every resource).
+    Literal,
+    /// The name is a prefix of the resources' names.
+    Prefixed,
+    /// A type librdkafka does not model, with the raw number.
+    Other(i32),
+}
+
+/// What an ACL allows or denies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[allow(missing_docs)]
+pub enum AclOperation {
+    All,
+    Read,
+    Write,
+    Create,
+    Delete,
+    Alter,
+    Describe,
+    ClusterAction,
+    DescribeConfigs,
+    AlterConfigs,
+    IdempotentWrite,
+    /// An operation librdkafka does not model, with the raw number.
+    Other(i32),
+}
+
+/// Whether an ACL allows or denies its operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum AclPermission {
+    /// Grants the operation (unless a Deny matches too).
+    Allow,
+    /// Refuses the operation; wins over any Allow.
+    Deny,
+    /// A value librdkafka does not model, with the raw number.
+    Other(i32),
+}
+
+/// One ACL: who (`principal` from `host`) may or may not do `operation` on
+/// the resources `resource_type`/`pattern_type`/`resource_name` describes.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AclBinding {
+    /// Kind of resource.
+    pub resource_type: AclResourceType,
+    /// Resource name or prefix (`*`: every resource of the type).
+    pub resource_name: String,
+    /// Literal name or prefix.
+    pub pattern_type: AclPatternType,
+    /// `Type:name`, e.g. `User:alice`.
+    pub principal: String,
+    /// Client host, `*` for any.
+    pub host: String,
+    /// The operation.
+    pub operation: AclOperation,
+    /// Allow or deny.
+    pub permission: AclPermission,
+}
+
+/// Which ACLs [`crate::Admin::describe_acls`] returns: every field that is
+/// `None` matches anything; patterns of both types are returned.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AclFilter {
+    /// Only ACLs on this kind of resource.
+    pub resource_type: Option<AclResourceType>,
+    /// Only ACLs whose resource name is exactly this.
+    pub resource_name: Option<String>,
+    /// Only ACLs of this principal.
+    pub principal: Option<String>,
+}
+
+impl AclFilter {
+    /// Every ACL on resources of `resource_type`.
+    pub fn resource_type(resource_type: AclResourceType) -> Self {
+        AclFilter {
+            resource_type: Some(resource_type),
+            ..AclFilter::default()
+        }
+    }
+}
+
+impl std::fmt::Display for AclResourceType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AclResourceType::Topic => f.write_str("Topic"),
+            AclResourceType::Group => f.write_str("Group"),
+            AclResourceType::Cluster => f.write_str("Cluster"),
+            AclResourceType::TransactionalId => f.write_str("TransactionalId"),
+            AclResourceType::Other(n) => write!(f, "ResourceType({n})"),
+        }
+    }
+}
+
+impl std::fmt::Display for AclPatternType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AclPatternType::Literal => f.write_str("LITERAL"),
+            AclPatternType::Prefixed => f.write_str("PREFIXED"),
+            AclPatternType::Other(n) => write!(f, "PatternType({n})"),
+        }
+    }
+}
+
+impl std::fmt::Display for AclOperation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = match self {
+            AclOperation::All => "ALL",
+            AclOperation::Read => "READ",
+            AclOperation::Write => "WRITE",
+            AclOperation::Create => "CREATE",
+            AclOperation::Delete => "DELETE",
+            AclOperation::Alter => "ALTER",
+            AclOperation::Describe => "DESCRIBE",
+            AclOperation::ClusterAction => "CLUSTER_ACTION",
+            AclOperation::DescribeConfigs => "DESCRIBE_CONFIGS",
+            AclOperation::AlterConfigs => "ALTER_CONFIGS",
+            AclOperation::IdempotentWrite => "IDEMPOTENT_WRITE",
+            AclOperation::Other(n) => return write!(f, "Operation({n})"),
+        };
+        f.write_str(name)
+    }
+}
+
+impl std::fmt::Display for AclPermission {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AclPermission::Allow => f.write_str("ALLOW"),
+            AclPermission::Deny => f.write_str("DENY"),
+            AclPermission::Other(n) => write!(f, "Permission({n})"),
+        }
+    }
+}
+
+impl std::fmt::Display for AclBinding {
+    /// `Topic:LITERAL:orders User:alice@* ALLOW READ`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}:{}:{} {}@{} {} {}",
+            self.resource_type,
+            self.pattern_type,
+            self.resource_name,
+            self.principal,
+            self.host,
+            self.permission,
+            self.operation
+        )
+    }
+}

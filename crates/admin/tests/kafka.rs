@@ -603,3 +603,41 @@ async fn handles_are_shared_and_dropping_mid_request_is_safe() {
     drop(admin);
     tokio::time::sleep(Duration::from_millis(500)).await;
 }
+
+/// Without an authorizer the broker answers every ACL call with
+/// SECURITY_DISABLED. Creating refuses each ACL on its own (so ACL sync
+/// skips and counts them rather than failing). Describing returns no ACLs:
+/// librdkafka 2.12 drops DescribeAcls' top-level error, which is why ACL
+/// sync never deletes on the word of a source that reports no ACLs at all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acl_calls_on_a_cluster_without_an_authorizer() {
+    use ferry_admin::{
+        AclBinding, AclFilter, AclOperation, AclPatternType, AclPermission, AclResourceType,
+        ErrorCode,
+    };
+    let (_, admin) = setup().await;
+    // Should librdkafka start reporting the error, this fails: then ACL
+    // sync can tell "no ACLs" from "cannot say" and its guard can go.
+    let described = admin.describe_acls(&AclFilter::default()).await;
+    assert_eq!(described.ok(), Some(Vec::new()));
+    let acl = AclBinding {
+        resource_type: AclResourceType::Topic,
+        resource_name: "orders".into(),
+        pattern_type: AclPatternType::Literal,
+        principal: "User:alice".into(),
+        host: "*".into(),
+        operation: AclOperation::Read,
+        permission: AclPermission::Allow,
+    };
+    let created = admin
+        .create_acls(std::slice::from_ref(&acl))
+        .await
+        .expect("the request as a whole is answered");
+    let refused = created[0].as_ref().expect_err("refused");
+    assert_eq!(
+        refused.code(),
+        Some(ErrorCode::SecurityDisabled),
+        "{refused}"
+    );
+    assert!(refused.to_string().contains("User:alice"), "{refused}");
+}

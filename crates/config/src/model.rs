@@ -353,6 +353,28 @@ pub struct Flow {
     /// Under exactly-once: how long a slot's transaction stays open at
     /// most before it is committed.
     pub transaction_interval: Duration,
+    /// Whether and how the ACLs of the flow's topics and groups are copied.
+    pub acls: AclSync,
+}
+
+/// `flows[].sync_acls`, `acls_exclude_principals`, `acl_sync_deletes`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AclSync {
+    /// Copy the ACLs of the flow's topics and groups to the target, every
+    /// `refresh_interval`.
+    pub enabled: bool,
+    /// Principals (`Type:name`) whose ACLs are never copied, nor deleted.
+    pub exclude_principals: Vec<String>,
+    /// Delete the target ACLs on the flow's resources that have no source
+    /// counterpart.
+    pub deletes: bool,
+}
+
+impl AclSync {
+    /// Whether the ACLs of `principal` are synced.
+    pub fn includes(&self, principal: &str) -> bool {
+        !self.exclude_principals.iter().any(|p| p == principal)
+    }
 }
 
 /// `flows[].delivery`: what a crash or a fail-over may leave on the target.

@@ -56,6 +56,9 @@ pub struct RawFlow {
     pub slots: Option<i64>,
     pub delivery: Option<String>,
     pub transaction_interval: Option<String>,
+    pub sync_acls: Option<bool>,
+    pub acls_exclude_principals: Option<Vec<String>>,
+    pub acl_sync_deletes: Option<bool>,
 }
 
 /// `flows[].rename[]`: one explicit rename rule.

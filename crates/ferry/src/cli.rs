@@ -98,6 +98,11 @@ pub enum Command {
         /// once.
         #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
         wait: std::time::Duration,
+        /// Compare ACLs instead of records: the ACLs each flow expects on
+        /// its target (derived from the source's, as sync_acls copies them)
+        /// with the target's.
+        #[arg(long, conflicts_with_all = ["topics", "parallel", "wait"])]
+        acls: bool,
     },
     /// Show what replicating would do to the target (topics, configs,
     /// consumer groups, backlog, warnings) without changing anything; with

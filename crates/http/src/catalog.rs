@@ -167,6 +167,13 @@ pub(crate) const GROUP_OFFSETS: MetricDoc = doc(
     OnEvent,
     "Consumer group offsets considered for sync to the target, by result: synced, skipped (group active on the target, or its offset already ahead) or failed.",
 );
+pub(crate) const ACLS_SYNCED: MetricDoc = doc(
+    "ferry_acls_synced_total",
+    Counter,
+    &["flow", "result"],
+    OnEvent,
+    "ACLs of the flow's topics and groups handled by ACL sync (sync_acls = true), by result: created on the target, deleted from it (acl_sync_deletes = true), rejected (the target refused that ACL; it is skipped and logged) or failed (the request failed as a whole).",
+);
 pub(crate) const TASK_RESTARTS: MetricDoc = doc(
     "ferry_task_restarts_total",
     Counter,
@@ -316,6 +323,7 @@ pub const METRICS: &[MetricDoc] = &[
     CHECKPOINTS,
     TOPIC_DISCOVERIES,
     GROUP_OFFSETS,
+    ACLS_SYNCED,
     TASK_RESTARTS,
     SKIPPED,
     ERRORS,

@@ -111,8 +111,8 @@ pub use control::{
 };
 pub use error::HttpError;
 pub use metrics::{
-    FlowMetrics, MembershipMetrics, Metrics, ReloadResult, SyncResult, TransactionMetrics,
-    TransactionResult,
+    AclSyncResult, FlowMetrics, MembershipMetrics, Metrics, ReloadResult, SyncResult,
+    TransactionMetrics, TransactionResult,
 };
 pub use readiness::{NotReady, Readiness};
 pub use server::{HttpServer, METRICS_CONTENT_TYPE};

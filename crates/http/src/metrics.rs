@@ -13,9 +13,10 @@ use prometheus::{
 use prometheus::{Opts, Registry, TextEncoder};
 
 use crate::catalog::{
-    MetricDoc, MetricsOptions, BUILD_INFO, CHECKPOINTS, CONFIG_RELOADS, ERRORS, GROUP_MEMBERS,
-    GROUP_OFFSETS, LATENCY, LATENCY_BUCKETS, REBALANCES, SECONDS_SINCE_REBALANCE, SLOTS_FENCED,
-    SLOTS_OWNED, TOPIC_DISCOVERIES, TOPOLOGY_MISMATCH, TRANSACTIONS, TRANSACTION_COMMIT, VERSION,
+    MetricDoc, MetricsOptions, ACLS_SYNCED, BUILD_INFO, CHECKPOINTS, CONFIG_RELOADS, ERRORS,
+    GROUP_MEMBERS, GROUP_OFFSETS, LATENCY, LATENCY_BUCKETS, REBALANCES, SECONDS_SINCE_REBALANCE,
+    SLOTS_FENCED, SLOTS_OWNED, TOPIC_DISCOVERIES, TOPOLOGY_MISMATCH, TRANSACTIONS,
+    TRANSACTION_COMMIT, VERSION,
 };
 use crate::collector::EngineCollector;
 use crate::error::HttpError;
@@ -51,6 +52,43 @@ pub enum SyncResult {
     Skipped,
     /// The commit on the target failed.
     Failed,
+}
+
+/// Result label of `ferry_acls_synced_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AclSyncResult {
+    /// The ACL was created on the target.
+    Created,
+    /// The ACL was deleted from the target (it has no source counterpart).
+    Deleted,
+    /// The target refused this ACL (e.g. an unknown principal type); it
+    /// was skipped.
+    Rejected,
+    /// The request failed as a whole (target unreachable, not authorized).
+    Failed,
+}
+
+impl AclSyncResult {
+    const ALL: [AclSyncResult; 4] = [
+        AclSyncResult::Created,
+        AclSyncResult::Deleted,
+        AclSyncResult::Rejected,
+        AclSyncResult::Failed,
+    ];
+
+    /// The label value.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            AclSyncResult::Created => "created",
+            AclSyncResult::Deleted => "deleted",
+            AclSyncResult::Rejected => "rejected",
+            AclSyncResult::Failed => "failed",
+        }
+    }
+
+    const fn index(self) -> usize {
+        self as usize
+    }
 }
 
 /// Result label of `ferry_transactions_total`.
@@ -122,6 +160,8 @@ pub struct Metrics {
     discoveries: IntCounterVec,
     /// `ferry_group_offsets_synced_total{flow,result}`.
     group_offsets: IntCounterVec,
+    /// `ferry_acls_synced_total{flow,result}`.
+    acls: IntCounterVec,
     /// `ferry_replication_latency_seconds{flow}`.
     latency: HistogramVec,
     /// `ferry_errors_total{flow,kind}`.
@@ -332,6 +372,7 @@ impl Metrics {
         let checkpoints = counter_vec(&registry, CHECKPOINTS);
         let discoveries = counter_vec(&registry, TOPIC_DISCOVERIES);
         let group_offsets = counter_vec(&registry, GROUP_OFFSETS);
+        let acls = counter_vec(&registry, ACLS_SYNCED);
         let errors = counter_vec(&registry, ERRORS);
         let reloads_vec = counter_vec(&registry, CONFIG_RELOADS);
         let membership = MembershipFamilies::register(&registry);
@@ -364,6 +405,7 @@ impl Metrics {
             checkpoints,
             discoveries,
             group_offsets,
+            acls,
             latency,
             errors,
             reloads,
@@ -394,6 +436,7 @@ impl Metrics {
                 discoveries: self.discoveries.with_label_values(&[flow]),
                 group_offsets: SyncResult::ALL
                     .map(|r| self.group_offsets.with_label_values(&[flow, r.as_str()])),
+                acls: AclSyncResult::ALL.map(|r| self.acls.with_label_values(&[flow, r.as_str()])),
                 latency: self.latency.with_label_values(&[flow]),
                 membership: self.membership.for_flow(flow),
                 transactions: self.transactions.for_flow(flow),
@@ -420,6 +463,9 @@ impl Metrics {
         self.transactions.forget(flow);
         for r in SyncResult::ALL {
             let _ = self.group_offsets.remove_label_values(&[flow, r.as_str()]);
+        }
+        for r in AclSyncResult::ALL {
+            let _ = self.acls.remove_label_values(&[flow, r.as_str()]);
         }
         if let Some(handles) = removed {
             for kind in handles.errors.kinds() {
@@ -479,6 +525,8 @@ pub struct FlowMetrics {
     /// `ferry_group_offsets_synced_total{flow,result}`, indexed by
     /// [`SyncResult`].
     group_offsets: [IntCounter; 3],
+    /// `ferry_acls_synced_total{flow,result}`, indexed by [`AclSyncResult`].
+    acls: [IntCounter; 4],
     /// `ferry_replication_latency_seconds{flow}`.
     latency: Histogram,
     /// Slots, rebalances and members of the flow's group.
@@ -511,6 +559,11 @@ impl FlowMetrics {
     /// Counts `n` group offsets handled with `result`.
     pub fn group_offsets_synced(&self, result: SyncResult, n: u64) {
         self.group_offsets[result.index()].inc_by(n);
+    }
+
+    /// Counts `n` ACLs handled by ACL sync with `result`.
+    pub fn acls_synced(&self, result: AclSyncResult, n: u64) {
+        self.acls[result.index()].inc_by(n);
     }
 
     /// Records one source-CreateTime-to-target-ack latency, in seconds.

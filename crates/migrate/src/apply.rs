@@ -21,12 +21,13 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use ferry_admin::backoff::Backoff;
-use ferry_admin::{AdminError, ConfigOp};
+use ferry_admin::{Admin, AdminError, ConfigOp};
 use ferry_checkpoint::group_sync::{self, TargetGroup};
 use ferry_config::{Flow, Topology};
 use ferry_supervisor::topics::{self, TargetTopicAction};
 use serde::Serialize;
 
+use crate::plan::acls::AclPlan;
 use crate::plan::{FlowPlan, GroupOnTarget, OffsetAction, TargetGroupState, TopicAction};
 
 /// How long writing a group's offsets may be retried while freshly created
@@ -43,6 +44,8 @@ pub enum ActionKind {
     ChangedConfigs,
     WroteGroupOffsets,
     SkippedGroupOffsets,
+    CreatedAcl,
+    DeletedAcl,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -257,6 +260,40 @@ async fn run(
             )),
         }
     }
+    if let Some(acls) = &plan.acls {
+        apply_acls(&target_admin, &target.name, acls, out).await?;
+    }
+    Ok(())
+}
+
+/// Creates the ACLs the plan lists (and deletes the extra ones with
+/// `acl_sync_deletes = true`). An ACL the target refuses is a failed step;
+/// the others are still applied.
+async fn apply_acls(
+    target_admin: &Admin,
+    target: &str,
+    plan: &AclPlan,
+    out: &mut Applied,
+) -> Result<(), ferry_supervisor::EngineError> {
+    let done =
+        ferry_supervisor::acls::apply(target_admin, target, &plan.diff, plan.deletes).await?;
+    let mut push = |kind, acl: &ferry_admin::AclBinding| {
+        out.actions.push(Action {
+            kind,
+            target: target.to_string(),
+            detail: acl.to_string(),
+        })
+    };
+    for acl in &done.created {
+        push(ActionKind::CreatedAcl, acl);
+    }
+    for acl in &done.deleted {
+        push(ActionKind::DeletedAcl, acl);
+    }
+    for (acl, e) in &done.rejected {
+        out.errors
+            .push(format!("cluster {target}: the ACL {acl} was refused: {e}"));
+    }
     Ok(())
 }
 
@@ -300,6 +337,8 @@ pub fn render(applied: &[Applied]) -> String {
                 ActionKind::ChangedConfigs => "changed configs of",
                 ActionKind::WroteGroupOffsets => "wrote offsets of group",
                 ActionKind::SkippedGroupOffsets => "did not write offsets of group",
+                ActionKind::CreatedAcl => "created ACL on",
+                ActionKind::DeletedAcl => "deleted ACL on",
             };
             out.push_str(&format!("  {what} {}: {}\n", act.target, act.detail));
         }

@@ -33,6 +33,9 @@
 //!   target so they stay stopped across restarts.
 //! - `topics`: target topic creation, partition growth, config filtering,
 //!   internal-topic rules.
+//! - `acls`: ACL sync rules (what a flow copies, what it becomes under each
+//!   naming, what it may delete); `flow/acl_sync.rs` runs it after each
+//!   topic discovery.
 //! - `checkpoints`: per-partition offset maps fed by delivery reports,
 //!   MirrorMaker 2-format offset syncs, checkpoints, group offset sync and
 //!   heartbeats.
@@ -56,6 +59,7 @@
 
 #![warn(missing_docs)]
 
+pub mod acls;
 mod batch;
 pub mod checkpoints;
 pub mod clients;

@@ -56,6 +56,12 @@ owned_ptr!(
     rdsys::rd_kafka_AlterConsumerGroupOffsets_destroy
 );
 owned_ptr!(
+    /// `rd_kafka_AclBinding_t`, also the type of an ACL binding filter.
+    OwnedBinding,
+    rdsys::rd_kafka_AclBinding_t,
+    rdsys::rd_kafka_AclBinding_destroy
+);
+owned_ptr!(
     /// An `rd_kafka_error_t` we must destroy.
     OwnedError,
     rd_kafka_error_t,

@@ -47,17 +47,22 @@
 //! * `args`: RAII owners of request arguments, and argument checks;
 //! * `read`: copying librdkafka memory (strings, arrays, partition lists,
 //!   error objects) into owned values, and the decoding context [`Ctx`];
-//! * `groups`, `configs`: one request builder and one result decoder per
-//!   admin call.
+//! * `groups`, `configs`, `acls`: one request builder and one result decoder
+//!   per admin call.
 
 // The one module allowed to use `unsafe` (denied crate-wide in Cargo.toml).
 #![allow(unsafe_code)]
 
+mod acls;
 mod args;
 mod configs;
 mod groups;
 mod read;
 
+pub(crate) use acls::{
+    check_acl, create_acls, decode_create_acls, decode_delete_acls, decode_describe_acls,
+    delete_acls, describe_acls,
+};
 pub(crate) use args::partition_list;
 use args::Options;
 pub(crate) use configs::{
@@ -75,6 +80,7 @@ use read::{code_from_raw, opt_string};
 
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::ptr::{self, NonNull};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -116,6 +122,24 @@ mod raw {
 /// Poll interval of the result thread; also how long it takes to notice that
 /// it holds the last reference.
 const POLL_INTERVAL_MS: c_int = 100;
+
+/// Clients whose poll thread has not finished destroying their handles.
+static LIVE_CLIENTS: AtomicUsize = AtomicUsize::new(0);
+
+/// Waits (blocking) until every client's handles are destroyed, at most
+/// `timeout`; true if they are. A process that exits while a poll thread is
+/// still inside `rd_kafka_destroy` can crash in librdkafka's teardown, so a
+/// short-lived command calls this before it returns.
+pub fn wait_for_teardown(timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    while LIVE_CLIENTS.load(Ordering::Acquire) > 0 {
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    true
+}
 
 // ---------------------------------------------------------------------------
 // Native client + result queue + poll thread
@@ -229,9 +253,17 @@ impl Native {
             token_source,
         });
         let for_thread = Arc::clone(&native);
+        LIVE_CLIENTS.fetch_add(1, Ordering::AcqRel);
         std::thread::Builder::new()
             .name("ferry-admin".into())
-            .spawn(move || poll_loop(for_thread))
+            .spawn(move || {
+                poll_loop(for_thread);
+                LIVE_CLIENTS.fetch_sub(1, Ordering::AcqRel);
+            })
+            // No thread: the client is destroyed right here, with `native`.
+            .inspect_err(|_| {
+                LIVE_CLIENTS.fetch_sub(1, Ordering::AcqRel);
+            })
             .map_err(|e| AdminError::Internal {
                 op: "Admin::new",
                 message: format!("spawning the admin poll thread failed: {e}"),

@@ -228,6 +228,15 @@ pub(super) fn check_flow(
             ),
         );
     }
+    let acls = super::acls::check_acl_sync(
+        checker,
+        path,
+        (
+            raw.sync_acls,
+            raw.acls_exclude_principals,
+            raw.acl_sync_deletes,
+        ),
+    );
     let make_filter = |inc: Vec<String>, exc: Vec<String>| NameFilter::new(inc, exc).ok();
     let topics = make_filter(topics, topics_exclude);
     let groups = make_filter(groups, groups_exclude);
@@ -263,6 +272,7 @@ pub(super) fn check_flow(
         slots,
         delivery,
         transaction_interval,
+        acls,
     };
     check_renames_merge_nothing(checker, path, &flow);
     Some(flow)

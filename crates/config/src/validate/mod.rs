@@ -16,6 +16,7 @@ use crate::raw::*;
 use crate::secret::{interpolate, ClientProperties, Secret};
 use crate::Issue;
 
+mod acls;
 mod cluster;
 mod flow;
 mod http;

@@ -52,10 +52,18 @@ pub fn dispatch(cli: Cli) -> u8 {
         Command::Verify {
             config,
             flow,
+            json,
+            acls: true,
+            ..
+        } => verify::verify_acls(&config, flow.as_deref(), json),
+        Command::Verify {
+            config,
+            flow,
             topics,
             json,
             parallel,
             wait,
+            acls: false,
         } => verify::verify(
             &config,
             flow.as_deref(),

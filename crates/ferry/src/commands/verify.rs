@@ -2,7 +2,8 @@
 //! the replicated range (`ferry_migrate::verify`). Reads only. Exit 0 on a
 //! match, 1 on any mismatch, 2 on bad input, 3 when incomplete: not every
 //! source record of the range could be compared, or a cluster could not be
-//! read at all.
+//! read at all. With `--acls`, compares ACLs instead
+//! (`ferry_migrate::verify::acls`), with the same exit codes.
 
 use std::io::IsTerminal;
 use std::path::Path;
@@ -65,6 +66,35 @@ pub fn verify(
         }
     } else {
         print!("{}", verify::render(&report));
+    }
+    match report.result {
+        Outcome::Match => exit::OK,
+        Outcome::Mismatch => exit::FAILURE,
+        Outcome::Incomplete | Outcome::Error => exit::INCOMPLETE,
+    }
+}
+
+/// `ferry verify --acls`.
+pub fn verify_acls(path: &Path, flow: Option<&str>, json: bool) -> u8 {
+    let (topology, flows, _, rt) = match super::start_topic_command(path, flow, None) {
+        Ok(started) => started,
+        Err(code) => return code,
+    };
+    let report = rt.block_on(verify::acls::verify_acls(&topology, &flows));
+    // Its admin clients are destroyed on their own threads right after the
+    // comparison; exiting while one is inside librdkafka's teardown can
+    // kill the process by a signal instead of the exit code below.
+    ferry_admin::wait_for_teardown(Duration::from_secs(10));
+    if json {
+        match serde_json::to_string_pretty(&report) {
+            Ok(text) => println!("{text}"),
+            Err(e) => {
+                eprintln!("error: cannot encode the report: {e}");
+                return exit::FAILURE;
+            }
+        }
+    } else {
+        print!("{}", verify::acls::render(&report));
     }
     match report.result {
         Outcome::Match => exit::OK,

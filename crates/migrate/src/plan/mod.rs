@@ -45,6 +45,7 @@ use ferry_config::{Cluster, Fallback, Flow, StartFrom, TopicNaming, Topology};
 use ferry_supervisor::{checkpoints, progress, EngineError};
 use futures::StreamExt;
 
+pub mod acls;
 pub mod groups;
 pub mod inventory;
 mod model;
@@ -309,6 +310,14 @@ async fn plan_flow(
     )
     .await?;
     warnings.extend(groups.warnings);
+    let mirrored = selected.iter().map(|t| t.name.clone()).collect();
+    let acls = acls::plan_acls(
+        flow,
+        (&source_admin, &target_admin),
+        (source, target),
+        &mirrored,
+    )
+    .await?;
     Ok(FlowPlan {
         flow: flow.id().to_string(),
         source: flow.source.clone(),
@@ -326,6 +335,7 @@ async fn plan_flow(
         backlog: total,
         catch_up_seconds,
         warnings,
+        acls,
         mm2_offsets: Mm2OffsetsPlan {
             cluster: flow.mm2_offsets.cluster.clone(),
             topic: flow.mm2_offsets.topic.clone(),
@@ -414,6 +424,7 @@ pub(crate) mod tests {
             backlog: Backlog::default(),
             catch_up_seconds: 0.0,
             warnings: Vec::new(),
+            acls: None,
             mm2_offsets: Mm2OffsetsPlan {
                 cluster: "a".into(),
                 topic: "mm2-offsets".into(),

@@ -39,6 +39,8 @@ pub struct FlowPlan {
     /// `backlog.bytes / throughput`.
     pub catch_up_seconds: f64,
     pub warnings: Vec<Warning>,
+    /// The flow's ACLs on both clusters; `None` without `sync_acls`.
+    pub acls: Option<super::acls::AclPlan>,
     /// Where MirrorMaker 2's positions were looked for (`mm2_offsets`).
     pub mm2_offsets: Mm2OffsetsPlan,
 }

@@ -29,6 +29,9 @@ fn render_flow(out: &mut String, f: &FlowPlan, throughput: f64) {
     out.push_str(&skipped(f));
     out.push_str(&backlog(f, throughput));
     out.push_str(&groups(f));
+    if let Some(acls) = &f.acls {
+        out.push_str(&super::acls::render(acls));
+    }
     out.push_str(&warnings(f));
 }
 

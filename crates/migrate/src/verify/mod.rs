@@ -77,6 +77,7 @@ use rdkafka::consumer::BaseConsumer;
 use regex::Regex;
 use serde::Serialize;
 
+pub mod acls;
 mod compare;
 mod render;
 

@@ -12,6 +12,7 @@
 //!   stalled partitions);
 //! - `assign`: where each partition starts, and its hand-over to the pump.
 
+mod acl_sync;
 mod assign;
 mod context;
 mod progress_writes;

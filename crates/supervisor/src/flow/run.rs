@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
+use super::acl_sync::{run_acl_sync, AclScope, AclSyncHandle};
 use super::context::FlowContext;
 use super::progress_writes::{persist_progress, write_progress, CommittedProgress, Owner};
 use super::topic::{mirror_topic, SlotsChanged};
@@ -131,6 +132,9 @@ pub(super) struct FlowRun<'r> {
     /// each rebalance. Asked only then, because those requests go to the
     /// group coordinator, which may be the broker that is down.
     members_due: Option<Instant>,
+    /// The ACL sync task (`sync_acls = true`), started by the first
+    /// discovery that finds it enabled.
+    acl_sync: Option<AclSyncHandle>,
 }
 
 impl<'r> FlowRun<'r> {
@@ -187,6 +191,7 @@ impl<'r> FlowRun<'r> {
             last_commit_tick: Instant::now(),
             writes_held_until: None,
             members_due: None,
+            acl_sync: None,
         }
     }
 
@@ -273,6 +278,7 @@ impl<'r> FlowRun<'r> {
         match topic_partitions(&self.ctx.source_reader, &self.ctx.source.name).await {
             Ok(found) => {
                 self.reconcile(found, cancel);
+                self.sync_acls(cancel);
                 self.discovered_once = true;
                 if let Some(metrics) = &self.ctx.metrics {
                     metrics.topic_discovery();
@@ -760,6 +766,36 @@ impl<'r> FlowRun<'r> {
         selected
     }
 
+    /// Hands the ACL sync task the topics just discovered (starting it on
+    /// first use): ACLs are synced every `refresh_interval`, alongside the
+    /// topic configs, without holding up this loop.
+    fn sync_acls(&mut self, cancel: &CancellationToken) {
+        if !self.runner.flow.acls.enabled {
+            return;
+        }
+        let scope: AclScope = Arc::new((
+            self.runner.flow.clone(),
+            self.running.keys().cloned().collect(),
+        ));
+        match &self.acl_sync {
+            Some(handle) => {
+                handle.scope.send_replace(scope);
+            }
+            None => {
+                let (tx, rx) = watch::channel(scope);
+                let token = cancel.child_token();
+                self.tasks.spawn(
+                    run_acl_sync(self.ctx.clone(), rx, token.clone())
+                        .instrument(tracing::info_span!("acls")),
+                );
+                self.acl_sync = Some(AclSyncHandle {
+                    scope: tx,
+                    cancel: token,
+                });
+            }
+        }
+    }
+
     /// Stops the topic tasks (they unassign), waits for the target to
     /// acknowledge what is in flight, then persists the final progress and
     /// a last checkpoint. The first error wins: the flush, the final write,
@@ -778,6 +814,7 @@ impl<'r> FlowRun<'r> {
             membership,
             slot_events,
             joining,
+            acl_sync,
             ..
         } = self;
         drop(joining);
@@ -791,6 +828,9 @@ impl<'r> FlowRun<'r> {
         runner.status.set_state(FlowState::Draining);
         for task in running.values() {
             task.cancel.cancel();
+        }
+        if let Some(acl_sync) = acl_sync {
+            acl_sync.cancel.cancel();
         }
         tasks.close();
         tasks.wait().await;

@@ -8,7 +8,10 @@
 //! SASL_PLAINTEXT), `INTERNAL` (replication, PLAINTEXT) and `CONTROLLER`.
 //! The SASL variants authenticate with SCRAM (users in the bootstrap
 //! metadata), OAUTHBEARER (JWTs from a token endpoint the harness serves) or
-//! Kerberos (GSSAPI, against a KDC the harness runs).
+//! Kerberos (GSSAPI, against a KDC the harness runs). With
+//! [`KafkaOptions::authorizer`] the brokers enforce ACLs (KRaft's
+//! `StandardAuthorizer`), and [`KafkaOptions::scram_user`] adds the users
+//! ACLs are granted to.
 
 mod connect;
 mod home;
@@ -87,6 +90,8 @@ pub struct KafkaOptions {
     sasl_scram: bool,
     sasl_oauthbearer: bool,
     kerberos: Option<KdcRealm>,
+    authorizer: bool,
+    scram_users: Vec<(String, String)>,
     overrides: Vec<(String, String)>,
     start_timeout: Duration,
     data_parent: Option<PathBuf>,
@@ -100,6 +105,8 @@ impl Default for KafkaOptions {
             sasl_scram: false,
             sasl_oauthbearer: false,
             kerberos: None,
+            authorizer: false,
+            scram_users: Vec::new(),
             overrides: Vec::new(),
             start_timeout: Duration::from_secs(60),
             data_parent: None,
@@ -159,6 +166,25 @@ impl KafkaOptions {
     /// or SCRAM.
     pub fn kerberos(mut self, kdc: &KdcRealm) -> Self {
         self.kerberos = Some(kdc.clone());
+        self
+    }
+
+    /// Enforce ACLs with KRaft's `StandardAuthorizer`: a client may do only
+    /// what an ACL allows (`allow.everyone.if.no.acl.found=false`), except
+    /// the super users: the SCRAM user `ferry` and `User:ANONYMOUS`, the
+    /// principal of the PLAINTEXT listeners the brokers and controllers
+    /// use among themselves. Meant with [`sasl_scram`](Self::sasl_scram),
+    /// so that clients have a name ACLs can grant to.
+    pub fn authorizer(mut self, enabled: bool) -> Self {
+        self.authorizer = enabled;
+        self
+    }
+
+    /// Another SCRAM user, created with the cluster (needs
+    /// [`sasl_scram`](Self::sasl_scram)); clients connect as it with
+    /// [`KafkaCluster::client_config_as`].
+    pub fn scram_user(mut self, user: impl Into<String>, password: impl Into<String>) -> Self {
+        self.scram_users.push((user.into(), password.into()));
         self
     }
 
@@ -234,6 +260,8 @@ pub struct KafkaCluster {
     broker_jvm_options: Vec<String>,
     /// `-Djava.security.krb5.conf=…` for the broker JVMs (Kerberos only).
     krb5_conf: Option<PathBuf>,
+    /// SCRAM users beyond `ferry`, created when the storage is formatted.
+    scram_users: Vec<(String, String)>,
     dir: Option<TempDir>,
 }
 
@@ -257,6 +285,11 @@ impl KafkaCluster {
         if count == 0 {
             return Err(HarnessError::Usage(
                 "a Kafka cluster needs at least one broker".into(),
+            ));
+        }
+        if !options.scram_users.is_empty() && !options.sasl_scram {
+            return Err(HarnessError::Usage(
+                "extra SCRAM users need a SCRAM cluster (sasl_scram)".into(),
             ));
         }
         if options.sasl_scram && options.sasl_oauthbearer {
@@ -342,6 +375,7 @@ impl KafkaCluster {
             client_host: client_host(kerberos.is_some()),
             tls: tls.as_ref(),
             scram: options.sasl_scram,
+            authorizer: options.authorizer.then_some(SASL_USER),
             oidc: oidc.as_ref(),
             kerberos: kerberos.as_ref().map(|(_, broker, _)| broker),
             overrides: &options.overrides,
@@ -367,6 +401,7 @@ impl KafkaCluster {
             oidc,
             broker_jvm_options,
             krb5_conf: kerberos.as_ref().map(|(kdc, _, _)| kdc.krb5_conf()),
+            scram_users: options.scram_users.clone(),
             dir: Some(dir),
         };
         cluster.format_storage()?;
@@ -396,6 +431,7 @@ impl KafkaCluster {
             oidc: None,
             broker_jvm_options: Vec::new(),
             krb5_conf: None,
+            scram_users: Vec::new(),
             dir: None,
         }
     }
@@ -440,6 +476,16 @@ impl KafkaCluster {
                 .set("sasl.kerberos.principal", principal)
                 .set("sasl.kerberos.keytab", keytab.display().to_string());
         }
+        config
+    }
+
+    /// [`client_config`](Self::client_config), authenticating as another
+    /// SCRAM user (see [`KafkaOptions::scram_user`]).
+    pub fn client_config_as(&self, user: &str, password: &str) -> ClientConfig {
+        let mut config = self.client_config();
+        config
+            .set("sasl.username", user)
+            .set("sasl.password", password);
         config
     }
 

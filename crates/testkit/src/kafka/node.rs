@@ -34,11 +34,15 @@ impl KafkaCluster {
     pub(super) fn format_storage(&self) -> Result<()> {
         let home = self.home()?;
         let cluster_id = random_cluster_id();
-        let scram = self.security.sasl.as_ref().map(|(user, password)| {
-            // The KRaft way to create a SCRAM user: a record in the bootstrap
-            // metadata, present before any client can connect.
-            format!("{SCRAM_MECHANISM}=[name={user},password={password}]")
-        });
+        // The KRaft way to create a SCRAM user: a record in the bootstrap
+        // metadata, present before any client can connect.
+        let scram: Vec<String> = self
+            .security
+            .sasl
+            .iter()
+            .chain(&self.scram_users)
+            .map(|(user, password)| format!("{SCRAM_MECHANISM}=[name={user},password={password}]"))
+            .collect();
         std::thread::scope(|scope| {
             let runs: Vec<_> = self
                 .nodes
@@ -47,8 +51,8 @@ impl KafkaCluster {
                     let mut cmd = home.java(TOOL_JVM_OPTIONS, "kafka.tools.StorageTool");
                     cmd.args(["format", "--cluster-id", &cluster_id, "--config"])
                         .arg(&node.properties);
-                    if let Some(scram) = &scram {
-                        cmd.args(["--add-scram", scram]);
+                    for user in &scram {
+                        cmd.args(["--add-scram", user]);
                     }
                     let what = format!("formatting the storage of broker {}", node.id);
                     scope.spawn(move || run_tool(cmd, &what))

@@ -26,6 +26,8 @@ pub(crate) struct ClusterProps<'a> {
     pub client_host: &'static str,
     pub tls: Option<&'a TlsMaterial>,
     pub scram: bool,
+    /// Enforce ACLs, with this SCRAM user as a super user.
+    pub authorizer: Option<&'a str>,
     /// OAUTHBEARER with JWTs from this provider.
     pub oidc: Option<&'a OidcProvider>,
     pub kerberos: Option<&'a BrokerKerberos>,
@@ -178,6 +180,16 @@ pub(crate) fn server_properties(
             ),
         );
     }
+    if let Some(super_user) = cluster.authorizer {
+        set(
+            "authorizer.class.name",
+            &"org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+        );
+        // ANONYMOUS is who brokers and controllers are to each other on
+        // their PLAINTEXT listeners; without it they could not register.
+        set("super.users", &format!("User:{super_user};User:ANONYMOUS"));
+        set("allow.everyone.if.no.acl.found", &false);
+    }
     // Java's Properties keeps the last value of a repeated key, so test
     // overrides win over everything above.
     for (key, value) in cluster.overrides {
@@ -210,6 +222,7 @@ mod tests {
             client_host: "127.0.0.1",
             tls: None,
             scram: true,
+            authorizer: None,
             oidc: None,
             kerberos: None,
             overrides: &overrides,
@@ -247,6 +260,7 @@ mod tests {
             client_host: "localhost",
             tls: None,
             scram: false,
+            authorizer: None,
             oidc: None,
             kerberos: Some(&broker),
             overrides: &[],
