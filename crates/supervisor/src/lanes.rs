@@ -26,6 +26,9 @@ pub(crate) struct Lanes {
     lanes: Vec<DataPlane>,
     /// The flow's slot count: a partition's lane follows from its slot.
     slots: u16,
+    /// The flow's progress topic on the target (exactly-once producers
+    /// connect by asking for its metadata).
+    progress_topic: String,
 }
 
 /// How many lanes a flow of `slots` slots gets on this machine.
@@ -52,6 +55,7 @@ impl Lanes {
         Ok(Lanes {
             lanes,
             slots: flow.slots,
+            progress_topic: crate::progress::progress_topic(&flow.source),
         })
     }
 
@@ -144,11 +148,14 @@ impl Lanes {
         slots: Vec<(SlotId, String)>,
     ) -> Result<(), EngineError> {
         let started = join_all(slots.into_iter().map(|(slot, id)| {
-            let (target, context) = (
+            let (target, context, warm) = (
                 target.clone(),
                 self.lane_of_slot(slot).delivery_context(target),
+                self.progress_topic.clone(),
             );
-            tokio::task::spawn_blocking(move || SlotTransactions::start(&target, id, slot, context))
+            tokio::task::spawn_blocking(move || {
+                SlotTransactions::start(&target, id, slot, context, &warm)
+            })
         }))
         .await;
         let mut first_error = None;

@@ -119,13 +119,15 @@ impl std::fmt::Debug for SlotTransactions {
 
 impl SlotTransactions {
     /// Creates the slot's producer and initialises its transactions, which
-    /// fences any earlier owner of the slot. Blocking: call it off the
-    /// async workers.
+    /// fences any earlier owner of the slot. `warm_topic` is a topic on the
+    /// target whose metadata the producer asks for first. Blocking: call it
+    /// off the async workers.
     pub fn start(
         target: &Cluster,
         transactional_id: String,
         slot: u16,
         context: DeliveryContext,
+        warm_topic: &str,
     ) -> Result<Self, EngineError> {
         let mut config = client_config(target, Role::TargetProducer, &transactional_id);
         config.set("transactional.id", &transactional_id);
@@ -169,6 +171,15 @@ impl SlotTransactions {
             poller: Mutex::new(Some(poller)),
             transactional_id,
         };
+        // librdkafka looks for the transaction coordinator through a broker
+        // that is up, and when none is yet (a new producer) it looks again
+        // only 500 ms later: one metadata answer first connects the producer,
+        // so that fencing a slot takes milliseconds. Failing here is no
+        // error: `init_transactions` reports what it meets.
+        let _ = txns
+            .producer
+            .client()
+            .fetch_metadata(Some(warm_topic), TRANSACTION_TIMEOUT);
         txns.producer
             .init_transactions(TRANSACTION_TIMEOUT)
             .map_err(|e| EngineError::Topic {
