@@ -229,6 +229,8 @@ pub struct TailWatch {
     want: Vec<i64>,
     /// Partitions whose last record was seen: committed records stay.
     seen: RefCell<Vec<bool>>,
+    /// The reader's metadata holds the topic (see `caught_up`).
+    warmed: std::cell::Cell<bool>,
 }
 
 impl TailWatch {
@@ -238,6 +240,7 @@ impl TailWatch {
             topic: topic.to_string(),
             seen: RefCell::new(want.iter().map(|&n| n <= 0).collect()),
             want,
+            warmed: std::cell::Cell::new(false),
         })
     }
 
@@ -247,6 +250,18 @@ impl TailWatch {
     /// cannot hold them all yet, the others are read from a little below
     /// that offset. Errors mean "not yet"; the watch's timeout bounds them.
     pub fn caught_up(&self, stable: &[i64]) -> bool {
+        if !self.warmed.get() {
+            // librdkafka looks up the leaders of an assigned topic it has no
+            // metadata for only on its one-second topic scan: without this,
+            // the first look at the tails (near the end of a run) would
+            // wait for it, and the measured time with it. The watch calls
+            // this once the topic exists, long before the end.
+            self.warmed.set(
+                self.reader
+                    .fetch_metadata(Some(&self.topic), Duration::from_secs(5))
+                    .is_ok_and(|m| m.topics().iter().any(|t| !t.partitions().is_empty())),
+            );
+        }
         let mut seen = self.seen.borrow_mut();
         let mut ready = true;
         let mut look = Vec::new();
