@@ -167,16 +167,11 @@ fn active_active_translates_and_passes_check() {
 }
 
 #[test]
-fn custom_separator_is_written_as_the_flow_key() {
-    let out = ferry(
-        &[
-            "import-mm2",
-            fixture("custom-separator.properties").to_str().unwrap(),
-        ],
-        &[],
-    );
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
+fn custom_separator_is_written_as_the_flow_key_and_passes_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let stderr = import_and_check("custom-separator.properties", dir.path());
+    let stdout =
+        std::fs::read_to_string(dir.path().join("custom-separator.properties.toml")).unwrap();
     assert!(stdout.contains("# from custom-separator.properties:8 replication.policy.separator\ntopic_separator = '_'\n"), "{stdout}");
     assert_warns(
         &stderr,
