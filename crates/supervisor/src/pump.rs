@@ -377,10 +377,10 @@ impl Route {
     /// Whether a record for this partition must wait: its producer is
     /// committing, or earlier records wait already.
     fn must_wait(&self) -> bool {
+        // Only exactly-once routes ever hold records back.
         self.transactions
             .as_ref()
-            .is_some_and(|t| t.is_committing())
-            || !self.backlog.borrow().is_empty()
+            .is_some_and(|t| t.is_committing() || !self.backlog.borrow().is_empty())
     }
 }
 

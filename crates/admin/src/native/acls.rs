@@ -300,30 +300,13 @@ pub(crate) fn create_acls(
     ctx: &Ctx,
     acls: &[AclBinding],
 ) -> Result<Rx, AdminError> {
-    let owned = acls
-        .iter()
-        .map(|acl| {
-            let parts = exact_parts(ctx, acl)?;
-            make(ctx, &Resource::Acl(acl.to_string()), &parts, false)
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let mut bindings = Bindings::new(owned);
-    let opts = Options::new(
+    submit_bindings(
         native,
+        ctx,
+        acls,
         rdsys::rd_kafka_admin_op_t::RD_KAFKA_ADMIN_OP_CREATEACLS,
-        ctx.op,
-        ctx.timeout,
-    )?;
-    let call = |rk, o, q| {
-        // SAFETY: `ptrs` holds valid bindings (owned by `bindings.owned`);
-        // librdkafka copies them.
-        unsafe {
-            rdsys::rd_kafka_CreateAcls(rk, bindings.ptrs.as_mut_ptr(), bindings.ptrs.len(), o, q)
-        }
-    };
-    // SAFETY: `call` makes exactly one admin call, passing the pointers it
-    // is given unchanged.
-    Ok(unsafe { native.submit(&opts, call) })
+        rdsys::rd_kafka_CreateAcls,
+    )
 }
 
 /// One result per requested binding, in request order.
@@ -366,26 +349,46 @@ pub(crate) fn delete_acls(
     acls: &[AclBinding],
 ) -> Result<Rx, AdminError> {
     // A filter with every field set matches exactly that ACL.
+    submit_bindings(
+        native,
+        ctx,
+        acls,
+        rdsys::rd_kafka_admin_op_t::RD_KAFKA_ADMIN_OP_DELETEACLS,
+        rdsys::rd_kafka_DeleteAcls,
+    )
+}
+
+/// The signature `rd_kafka_CreateAcls` and `rd_kafka_DeleteAcls` share.
+type AclsCall = unsafe extern "C" fn(
+    *mut rdsys::rd_kafka_t,
+    *mut *mut rdsys::rd_kafka_AclBinding_t,
+    usize,
+    *const rdsys::rd_kafka_AdminOptions_t,
+    *mut rdsys::rd_kafka_queue_t,
+);
+
+/// Submits `acls` as exact bindings (create) or exact filters (delete).
+fn submit_bindings(
+    native: &Arc<Native>,
+    ctx: &Ctx,
+    acls: &[AclBinding],
+    op: rdsys::rd_kafka_admin_op_t,
+    admin_call: AclsCall,
+) -> Result<Rx, AdminError> {
+    let as_filters = op == rdsys::rd_kafka_admin_op_t::RD_KAFKA_ADMIN_OP_DELETEACLS;
     let owned = acls
         .iter()
         .map(|acl| {
             let parts = exact_parts(ctx, acl)?;
-            make(ctx, &Resource::Acl(acl.to_string()), &parts, true)
+            make(ctx, &Resource::Acl(acl.to_string()), &parts, as_filters)
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let mut filters = Bindings::new(owned);
-    let opts = Options::new(
-        native,
-        rdsys::rd_kafka_admin_op_t::RD_KAFKA_ADMIN_OP_DELETEACLS,
-        ctx.op,
-        ctx.timeout,
-    )?;
+    let mut bindings = Bindings::new(owned);
+    let opts = Options::new(native, op, ctx.op, ctx.timeout)?;
     let call = |rk, o, q| {
-        // SAFETY: `ptrs` holds valid filters (owned by `filters.owned`);
-        // librdkafka copies them.
-        unsafe {
-            rdsys::rd_kafka_DeleteAcls(rk, filters.ptrs.as_mut_ptr(), filters.ptrs.len(), o, q)
-        }
+        // SAFETY: `ptrs` holds valid bindings or filters (owned by
+        // `bindings.owned`); librdkafka copies them.
+        unsafe { admin_call(rk, bindings.ptrs.as_mut_ptr(), bindings.ptrs.len(), o, q) }
     };
     // SAFETY: `call` makes exactly one admin call, passing the pointers it
     // is given unchanged.

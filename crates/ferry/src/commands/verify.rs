@@ -56,22 +56,7 @@ pub fn verify(
         );
         return exit::BAD_INPUT;
     }
-    if json {
-        match serde_json::to_string_pretty(&report) {
-            Ok(text) => println!("{text}"),
-            Err(e) => {
-                eprintln!("error: cannot encode the report: {e}");
-                return exit::FAILURE;
-            }
-        }
-    } else {
-        print!("{}", verify::render(&report));
-    }
-    match report.result {
-        Outcome::Match => exit::OK,
-        Outcome::Mismatch => exit::FAILURE,
-        Outcome::Incomplete | Outcome::Error => exit::INCOMPLETE,
-    }
+    report_and_exit(&report, report.result, json, verify::render)
 }
 
 /// `ferry verify --acls`.
@@ -85,8 +70,19 @@ pub fn verify_acls(path: &Path, flow: Option<&str>, json: bool) -> u8 {
     // comparison; exiting while one is inside librdkafka's teardown can
     // kill the process by a signal instead of the exit code below.
     ferry_admin::wait_for_teardown(Duration::from_secs(10));
+    report_and_exit(&report, report.result, json, verify::acls::render)
+}
+
+/// Prints a report (JSON or text) and returns the exit code its outcome
+/// calls for.
+fn report_and_exit<R: serde::Serialize>(
+    report: &R,
+    result: Outcome,
+    json: bool,
+    render: fn(&R) -> String,
+) -> u8 {
     if json {
-        match serde_json::to_string_pretty(&report) {
+        match serde_json::to_string_pretty(report) {
             Ok(text) => println!("{text}"),
             Err(e) => {
                 eprintln!("error: cannot encode the report: {e}");
@@ -94,9 +90,9 @@ pub fn verify_acls(path: &Path, flow: Option<&str>, json: bool) -> u8 {
             }
         }
     } else {
-        print!("{}", verify::acls::render(&report));
+        print!("{}", render(report));
     }
-    match report.result {
+    match result {
         Outcome::Match => exit::OK,
         Outcome::Mismatch => exit::FAILURE,
         Outcome::Incomplete | Outcome::Error => exit::INCOMPLETE,
