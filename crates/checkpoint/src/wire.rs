@@ -60,10 +60,14 @@ pub const SYNC_LINK_VERSION: i16 = 0;
 /// Longest STRING payload in bytes (Kafka `Type.STRING` uses an INT16 length).
 pub const MAX_STRING_LEN: usize = i16::MAX as usize;
 
-/// `mm2-offset-syncs.<target>.internal`: MM2's default offset-syncs topic for
-/// flows into `target_alias`.
-pub fn offset_syncs_topic(target_alias: &str) -> String {
-    format!("mm2-offset-syncs.{target_alias}.internal")
+/// `mm2-offset-syncs.<alias>.internal`: MM2's offset-syncs topic, named
+/// after the cluster at the other end of the flow from where it lives. Like
+/// the checkpoints topic, DefaultReplicationPolicy puts its
+/// `replication.policy.separator` in place of both dots
+/// (`mm2-offset-syncs_<alias>_internal`), so a flow taking over from MM2
+/// with that separator finds MM2's syncs.
+pub fn offset_syncs_topic(alias: &str, separator: &str) -> String {
+    format!("mm2-offset-syncs{separator}{alias}{separator}internal")
 }
 
 /// `<source>.checkpoints.internal`: MM2's checkpoints topic (on the target)

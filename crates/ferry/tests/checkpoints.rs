@@ -32,8 +32,9 @@ const FERRY: Ferry = Ferry::at(env!("CARGO_BIN_EXE_ferry"));
 fn read_checkpoints(
     target: &KafkaCluster,
     source_alias: &str,
+    separator: &str,
 ) -> Vec<ferry_checkpoint::wire::Checkpoint> {
-    let topic = ferry_checkpoint::wire::checkpoints_topic(source_alias, ".");
+    let topic = ferry_checkpoint::wire::checkpoints_topic(source_alias, separator);
     let topics = ferry_testkit::inspect::topic_partition_counts(&target.client_config())
         .unwrap_or_else(|e| panic!("listing topics: {e}"));
     if !topics.contains_key(&topic) {
@@ -56,11 +57,11 @@ fn read_checkpoints(
 /// (upstream offset, downstream offset).
 fn last_checkpoints(
     target: &KafkaCluster,
-    source_alias: &str,
+    (source_alias, separator): (&str, &str),
     group: &str,
     topic: &str,
 ) -> BTreeMap<i32, (i64, i64)> {
-    read_checkpoints(target, source_alias)
+    read_checkpoints(target, source_alias, separator)
         .into_iter()
         .filter(|c| c.group == group && c.topic == topic)
         .map(|c| (c.partition, (c.upstream_offset, c.downstream_offset)))
@@ -125,7 +126,7 @@ fn failover_without_duplicates(naming: &str) {
 
     // Fresh topic, contiguous copy: target offsets equal source offsets.
     assert_eq!(synced, committed, "synced offsets are exact");
-    let checkpoints = last_checkpoints(target, "src", &group, &remote);
+    let checkpoints = last_checkpoints(target, ("src", "."), &group, &remote);
     for (p, offset) in &committed {
         assert_eq!(
             checkpoints.get(p),
@@ -292,15 +293,12 @@ fn remote_cluster_utils_agrees_with_ferry_offsets(
         .map(|(p, o)| ((remote.to_string(), *p), o + 50))
         .collect();
     assert_eq!(from_java, expected, "RemoteClusterUtils.translateOffsets");
-    if separator == "." {
-        // The same numbers in the topic (`last_checkpoints` reads the
-        // default-separator checkpoints topic).
-        let checkpoints = last_checkpoints(target, alias, &group, remote);
-        assert_eq!(
-            checkpoints,
-            BTreeMap::from([(0, (100, 150)), (1, (200, 250))])
-        );
-    }
+    // The same numbers in the topic.
+    let checkpoints = last_checkpoints(target, (alias, separator), &group, remote);
+    assert_eq!(
+        checkpoints,
+        BTreeMap::from([(0, (100, 150)), (1, (200, 250))])
+    );
     let (code, stdout, stderr) = ferry_offsets(
         &topology,
         &["--flow", &format!("{alias}->dst"), "--group", &group],
@@ -465,7 +463,7 @@ fn restarts_keep_checkpoints_monotonic_and_translate_after_the_rebuild() {
         let want: BTreeMap<i32, i64> = offsets.clone();
         let (group, remote) = (group_ref, remote_ref);
         move || {
-            let last = last_checkpoints(target, "src", group, remote);
+            let last = last_checkpoints(target, ("src", "."), group, remote);
             let upstream: BTreeMap<i32, i64> = last.iter().map(|(p, (u, _))| (*p, *u)).collect();
             let settled = !exact || last.values().all(|(u, d)| u == d);
             (upstream == want && settled).then_some(())
@@ -527,7 +525,7 @@ fn restarts_keep_checkpoints_monotonic_and_translate_after_the_rebuild() {
     );
     let synced = wait_for("synced offsets", Duration::from_secs(30), || {
         let o = group_offsets(target, &group, &remote);
-        let last = last_checkpoints(target, "src", &group, &remote);
+        let last = last_checkpoints(target, ("src", "."), &group, &remote);
         (o.len() == 2 && o.iter().all(|(p, d)| last.get(p).map(|c| c.1) == Some(*d))).then_some(o)
     });
     // Fail over only once everything is copied (duplicates from the crash
@@ -542,7 +540,7 @@ fn restarts_keep_checkpoints_monotonic_and_translate_after_the_rebuild() {
 
     // Monotonic per partition, in topic order, across the three runs; never
     // ahead before the crash (runs 1 and 2 were waited for until exact).
-    let history = read_checkpoints(target, "src");
+    let history = read_checkpoints(target, "src", ".");
     for p in [0, 1] {
         let series: Vec<(i64, i64)> = history
             .iter()
@@ -793,6 +791,7 @@ impl MirrorMaker2 {
         alias: &str,
         topic: &str,
         group: &str,
+        separator: &str,
     ) -> Self {
         let properties = dir.join("mm2.properties");
         std::fs::write(
@@ -820,6 +819,7 @@ emit.checkpoints.interval.seconds = 1
 sync.group.offsets.enabled = false
 sync.topic.acls.enabled = false
 offset.flush.interval.ms = 1000
+replication.policy.separator = {separator}
 "#,
                 source = source.bootstrap_servers(),
                 target = target.bootstrap_servers(),
@@ -878,7 +878,7 @@ fn side_by_side_with_mirrormaker2_ferry_rereads_nothing() {
 
     let dir = tempfile::tempdir().unwrap();
     let alias = unique_name("mm2side");
-    let mm2 = MirrorMaker2::start(dir.path(), source, target, &alias, &topic, &group);
+    let mm2 = MirrorMaker2::start(dir.path(), source, target, &alias, &topic, &group, ".");
     let topology = write_topology(dir.path(), source, target, &flow(&topic, &[&group], ""));
     let daemon = FERRY.start(&topology);
     let (ferry_remote, mm2_remote) = (format!("src.{topic}"), format!("{alias}.{topic}"));
@@ -890,17 +890,17 @@ fn side_by_side_with_mirrormaker2_ferry_rereads_nothing() {
         "Ferry's copy and checkpoints",
         Duration::from_secs(120),
         || {
-            let c = last_checkpoints(target, "src", &group, &ferry_remote);
+            let c = last_checkpoints(target, ("src", "."), &group, &ferry_remote);
             (c.len() == 2 && try_total(target, &ferry_remote).ok()? == 2000).then_some(())
         },
     );
     std::thread::sleep(Duration::from_secs(2));
-    let ferry_cp = last_checkpoints(target, "src", &group, &ferry_remote);
+    let ferry_cp = last_checkpoints(target, ("src", "."), &group, &ferry_remote);
     let mm2_cp = wait_for(
         "MirrorMaker 2's checkpoints",
         Duration::from_secs(180),
         || {
-            let c = last_checkpoints(target, &alias, &group, &mm2_remote);
+            let c = last_checkpoints(target, (&alias, "."), &group, &mm2_remote);
             (c.len() == 2 && try_total(target, &mm2_remote).ok()? == 2000).then_some(c)
         },
     );
@@ -953,23 +953,44 @@ fn side_by_side_with_mirrormaker2_ferry_rereads_nothing() {
 /// translates exactly from where it took over.
 #[test]
 fn handover_from_mirrormaker2_copies_nothing_twice() {
+    handover_from_mirrormaker2(".");
+}
+
+/// The same handover from MirrorMaker 2 with `replication.policy.separator
+/// = _`: every name MM2 derives (remote topic, checkpoints and offset-syncs
+/// topics) uses the separator, and Ferry with `topic_separator = "_"` finds
+/// all of them.
+#[test]
+fn handover_from_mirrormaker2_with_a_custom_separator_copies_nothing_twice() {
+    handover_from_mirrormaker2("_");
+}
+
+fn handover_from_mirrormaker2(separator: &str) {
     let (source, target) = shared_pair().expect("test brokers start");
     let topic = unique_name("handover");
     let group = unique_name("handover-group");
     let alias = unique_name("mm2hand");
-    let remote = format!("{alias}.{topic}");
+    let remote = format!("{alias}{separator}{topic}");
     data::create_topic(&source.client_config(), &topic, 2, 1, &[]).expect("create");
     produce_sequence(&source.client_config(), &topic, &SequenceSpec::new(2, 1000))
         .expect("produce");
     let (mut consumed, _) = consume_and_commit(source, &group, &topic, &[(0, 137), (1, 777)]);
 
     let dir = tempfile::tempdir().unwrap();
-    let mm2 = MirrorMaker2::start(dir.path(), source, target, &alias, &topic, &group);
+    let mm2 = MirrorMaker2::start(
+        dir.path(),
+        source,
+        target,
+        &alias,
+        &topic,
+        &group,
+        separator,
+    );
     let mm2_checkpoints = wait_for(
         "MirrorMaker 2's copy and checkpoints",
         Duration::from_secs(180),
         || {
-            let c = last_checkpoints(target, &alias, &group, &remote);
+            let c = last_checkpoints(target, (&alias, separator), &group, &remote);
             (c.len() == 2 && try_total(target, &remote).ok()? == 2000).then_some(c)
         },
     );
@@ -998,6 +1019,7 @@ target = "dst"
 topics = ["{topic}"]
 groups = ["{group}"]
 offset_syncs_location = "source"
+topic_separator = "{separator}"
 checkpoint_interval = "1s"
 refresh_interval = "2s"
 
@@ -1017,7 +1039,7 @@ listen = "127.0.0.1:0"
     assert_same(source, &topic, target, &remote, 3000);
 
     // MM2's checkpoints were the starting point: Ferry never went below.
-    let ferry_checkpoints = last_checkpoints(target, &alias, &group, &remote);
+    let ferry_checkpoints = last_checkpoints(target, (&alias, separator), &group, &remote);
     for (p, (_, mm2_down)) in &mm2_checkpoints {
         assert!(
             ferry_checkpoints[p].1 >= *mm2_down,
@@ -1033,7 +1055,7 @@ listen = "127.0.0.1:0"
         .into_iter()
         .flatten()
         .collect();
-    let after = last_checkpoints(target, &alias, &group, &remote);
+    let after = last_checkpoints(target, (&alias, separator), &group, &remote);
     for (p, upstream) in &committed {
         let truth = true_position(&copied, *p, *upstream as u64);
         assert_eq!(
@@ -1042,7 +1064,7 @@ listen = "127.0.0.1:0"
             "partition {p}: exact after the handover"
         );
     }
-    let history = read_checkpoints(target, &alias);
+    let history = read_checkpoints(target, &alias, separator);
     for p in [0, 1] {
         let series: Vec<i64> = history
             .iter()

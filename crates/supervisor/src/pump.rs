@@ -465,7 +465,11 @@ impl DataPlane {
                 registry: transactions.clone(),
                 topics: TransactionTopics {
                     progress: crate::progress::progress_topic(&flow.source),
-                    syncs: ferry_checkpoint::wire::offset_syncs_topic(&flow.source),
+                    // Exactly-once keeps the syncs on the target.
+                    syncs: ferry_checkpoint::wire::offset_syncs_topic(
+                        &flow.source,
+                        &flow.topic_separator,
+                    ),
                 },
                 interval: flow.transaction_interval,
                 slots: flow.slots,

@@ -302,8 +302,8 @@ fn run_replicator(
     // Ferry writes its offset syncs on the target (named after the source
     // alias), MM2 on the source by default (named after the target, `dst`).
     let (syncs_cluster, syncs_topic) = match contender {
-        c if c.is_ferry() => (&env.target, wire::offset_syncs_topic(&job.alias)),
-        _ => (&env.source, wire::offset_syncs_topic("dst")),
+        c if c.is_ferry() => (&env.target, wire::offset_syncs_topic(&job.alias, ".")),
+        _ => (&env.source, wire::offset_syncs_topic("dst", ".")),
     };
     let mut owned = vec![target_topic.clone(), checkpoints_topic.clone()];
     if contender.is_ferry() {

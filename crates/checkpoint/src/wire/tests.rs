@@ -94,7 +94,14 @@ fn golden_vectors_decode() {
 
 #[test]
 fn topic_names() {
-    assert_eq!(offset_syncs_topic("dst"), "mm2-offset-syncs.dst.internal");
+    assert_eq!(
+        offset_syncs_topic("dst", "."),
+        "mm2-offset-syncs.dst.internal"
+    );
+    assert_eq!(
+        offset_syncs_topic("dst", "_"),
+        "mm2-offset-syncs_dst_internal"
+    );
     assert_eq!(checkpoints_topic("src", "."), "src.checkpoints.internal");
     assert_eq!(checkpoints_topic("src", "_"), "src_checkpoints_internal");
     assert_eq!(HEARTBEATS_TOPIC, "heartbeats");

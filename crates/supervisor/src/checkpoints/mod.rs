@@ -134,9 +134,10 @@ pub fn offset_syncs_location<'a>(
     source: &'a Cluster,
     target: &'a Cluster,
 ) -> (&'a Cluster, String) {
+    let separator = &flow.topic_separator;
     match flow.offset_syncs_location {
-        SyncsLocation::Target => (target, wire::offset_syncs_topic(&flow.source)),
-        SyncsLocation::Source => (source, wire::offset_syncs_topic(&flow.target)),
+        SyncsLocation::Target => (target, wire::offset_syncs_topic(&flow.source, separator)),
+        SyncsLocation::Source => (source, wire::offset_syncs_topic(&flow.target, separator)),
     }
 }
 
@@ -216,6 +217,8 @@ mod tests {
             (c.name.as_str(), t.as_str()),
             ("a", "mm2-offset-syncs.b.internal")
         );
+        let (_, t) = offset_syncs_location(&flow("topic_separator = \"_\""), &a, &b);
+        assert_eq!(t, "mm2-offset-syncs_a_internal");
         assert_eq!(checkpoints_topic(&flow("")), "a.checkpoints.internal");
         assert_eq!(
             checkpoints_topic(&flow("topic_separator = \"_\"")),
