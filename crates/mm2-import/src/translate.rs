@@ -978,8 +978,12 @@ fn property_reason(property: &str) -> Option<String> {
         "source.cluster.alias" | "target.cluster.alias" | "connector.class" | "name" => {
             "a connector setting: this command reads MirrorMaker 2's dedicated-mode file (clusters, <alias>.*, A->B.*)"
         }
-        "replication.policy.internal.topic.separator.enabled" | "add.source.alias.to.metrics"
-        | "admin.timeout.ms" | "consumer.poll.timeout.ms" => "no equivalent in Ferry",
+        "replication.policy.internal.topic.separator.enabled" => {
+            "Ferry always names its checkpoints and offset-syncs topics with topic_separator, as MM2 does when this is true (its default)"
+        }
+        "add.source.alias.to.metrics" | "admin.timeout.ms" | "consumer.poll.timeout.ms" => {
+            "no equivalent in Ferry"
+        }
         "heartbeats.topic.retention.ms" | "checkpoints.topic.retention.ms" => {
             "Ferry creates its internal topics itself"
         }
