@@ -291,6 +291,43 @@ pub fn produce_dataset(config: &ClientConfig, topic: &str, dataset: &Dataset) ->
     Ok(bytes)
 }
 
+/// Transactions [`warm_transactions`] commits.
+const WARM_TRANSACTIONS: u64 = 20;
+
+/// Commits [`WARM_TRANSACTIONS`] transactions of `dataset`'s first records
+/// to `topic`. The first transactional producer on a fresh cluster waits
+/// while the broker creates `__transaction_state` and loads its
+/// coordinators (about a second here), and the broker compiles its
+/// transaction paths on first use: a one-time cost of the cluster that a
+/// running deployment never pays.
+pub fn warm_transactions(config: &ClientConfig, topic: &str, dataset: &Dataset) -> Result<()> {
+    let mut config = config.clone();
+    config.set("transactional.id", "ferry-bench-warm-up");
+    let producer: BaseProducer<DeliveryCounter> = config
+        .create_with_context(DeliveryCounter::default())
+        .context(|| "cannot create a transactional producer")?;
+    let timeout = Duration::from_secs(120);
+    producer
+        .init_transactions(timeout)
+        .context(|| "cannot initialise transactions")?;
+    let per_transaction = (dataset.records / WARM_TRANSACTIONS).clamp(1, 10_000);
+    let deadline = Instant::now() + timeout;
+    let mut buf = RecordBuf::default();
+    for first in (0..WARM_TRANSACTIONS).map(|t| t * per_transaction) {
+        producer
+            .begin_transaction()
+            .context(|| "cannot begin a transaction")?;
+        for index in first..first + per_transaction {
+            dataset.render(index, &mut buf);
+            send(&producer, topic, &buf, deadline)?;
+        }
+        producer
+            .commit_transaction(timeout)
+            .context(|| format!("cannot commit a transaction to {topic:?}"))?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

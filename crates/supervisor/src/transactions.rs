@@ -129,6 +129,7 @@ impl SlotTransactions {
         context: DeliveryContext,
         warm_topic: &str,
     ) -> Result<Self, EngineError> {
+        let started = Instant::now();
         let mut config = client_config(target, Role::TargetProducer, &transactional_id);
         config.set("transactional.id", &transactional_id);
         if target.client.get("retry.backoff.ms").is_none() {
@@ -176,10 +177,12 @@ impl SlotTransactions {
         // only 500 ms later: one metadata answer first connects the producer,
         // so that fencing a slot takes milliseconds. Failing here is no
         // error: `init_transactions` reports what it meets.
+        let created = started.elapsed();
         let _ = txns
             .producer
             .client()
             .fetch_metadata(Some(warm_topic), TRANSACTION_TIMEOUT);
+        let connected = started.elapsed();
         txns.producer
             .init_transactions(TRANSACTION_TIMEOUT)
             .map_err(|e| EngineError::Topic {
@@ -190,6 +193,13 @@ impl SlotTransactions {
                     txns.producer.context().scrub(&e.to_string())
                 ),
             })?;
+        tracing::debug!(
+            slot,
+            ?created,
+            ?connected,
+            took = ?started.elapsed(),
+            "transactions initialised"
+        );
         Ok(txns)
     }
 

@@ -14,7 +14,7 @@ use super::{
     progress_line, watch,
 };
 use crate::contenders::{self, limit, Contender, Job, Topics};
-use crate::dataset::{produce_dataset, producer_config, Dataset, RecordBuf};
+use crate::dataset::{produce_dataset, producer_config, warm_transactions, Dataset, RecordBuf};
 use crate::error::Result;
 use crate::kafka::{create_topics, delete_topics};
 use crate::readback::{read_back, same_record, TailWatch};
@@ -141,18 +141,25 @@ pub fn run(env: &Env) -> Result<Vec<CaseReport>> {
 /// three times the second one's for the same records. One pass of the same
 /// traffic before any contender (each case's records written to a scratch
 /// topic on the target, each preloaded topic drained from the source) makes
-/// the results independent of the contenders' order.
+/// the results independent of the contenders' order. With an exactly-once
+/// contender, transactions are warmed up too (see `warm_transactions`):
+/// otherwise the first one pays for the target creating its transaction
+/// log, a second at its start in the first case only.
 fn warm_up(env: &Env, cases: &[Case]) -> Result<()> {
     let started = Instant::now();
     let target = env.target.client_config();
+    let transactional = env
+        .contenders
+        .iter()
+        .any(|c| matches!(c, Contender::FerryEos | Contender::Mm2Eos));
     for case in cases {
         let scratch = format!("warmup_{}", case.id);
         create_topics(&target, std::slice::from_ref(&scratch), PARTITIONS)?;
-        produce_dataset(
-            &producer_config(env.target.bootstrap_servers()),
-            &scratch,
-            &case.dataset,
-        )?;
+        let producer = producer_config(env.target.bootstrap_servers());
+        produce_dataset(&producer, &scratch, &case.dataset)?;
+        if transactional {
+            warm_transactions(&producer, &scratch, &case.dataset)?;
+        }
         delete_topics(&target, std::slice::from_ref(&scratch))?;
         limit::drain(env.source.bootstrap_servers(), &case.topic(), PARTITIONS)?;
     }
