@@ -15,6 +15,7 @@
 mod acl_sync;
 mod assign;
 mod context;
+mod delete_sync;
 mod progress_writes;
 mod run;
 mod topic;
@@ -108,6 +109,9 @@ pub(crate) struct FlowRunner {
     metrics: Option<ferry_http::FlowMetrics>,
     /// How this process joins the flow's group.
     group: GroupSettings,
+    /// The whole running topology, for the other flows that may write a
+    /// target topic due for deletion; deletions are off without it.
+    topology: Option<watch::Receiver<Arc<ferry_config::Topology>>>,
 }
 
 /// How a flow's processes find each other (see `membership`).
@@ -183,12 +187,20 @@ impl FlowRunner {
             mode,
             metrics: None,
             group: GroupSettings::default(),
+            topology: None,
         }
     }
 
     /// Joins the flow's group with these settings.
     pub fn with_group(mut self, group: GroupSettings) -> Self {
         self.group = group;
+        self
+    }
+
+    /// Sees the running topology, as reloads change it (for
+    /// `propagate_deletes`).
+    pub fn with_topology(mut self, topology: watch::Receiver<Arc<ferry_config::Topology>>) -> Self {
+        self.topology = Some(topology);
         self
     }
 

@@ -3,7 +3,7 @@
 //! write asked or due, commit tick, a bounded run's final error), each
 //! handled by one method of [`FlowRun`].
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
 use std::ops::ControlFlow;
 use std::pin::Pin;
@@ -21,6 +21,7 @@ use tracing::Instrument;
 
 use super::acl_sync::{run_acl_sync, AclScope, AclSyncHandle};
 use super::context::FlowContext;
+use super::delete_sync::{run_delete_sync, DeleteScope, DeleteSyncHandle};
 use super::progress_writes::{persist_progress, write_progress, CommittedProgress, Owner};
 use super::topic::{mirror_topic, SlotsChanged};
 use super::{
@@ -135,6 +136,9 @@ pub(super) struct FlowRun<'r> {
     /// The ACL sync task (`sync_acls = true`), started by the first
     /// discovery that finds it enabled.
     acl_sync: Option<AclSyncHandle>,
+    /// The deletion task (`propagate_deletes = true`), started by the first
+    /// discovery that finds it enabled.
+    delete_sync: Option<DeleteSyncHandle>,
 }
 
 impl<'r> FlowRun<'r> {
@@ -192,6 +196,7 @@ impl<'r> FlowRun<'r> {
             writes_held_until: None,
             members_due: None,
             acl_sync: None,
+            delete_sync: None,
         }
     }
 
@@ -277,8 +282,11 @@ impl<'r> FlowRun<'r> {
     async fn on_discovery_due(&mut self, cancel: &CancellationToken) -> Next {
         match topic_partitions(&self.ctx.source_reader, &self.ctx.source.name).await {
             Ok(found) => {
-                self.reconcile(found, cancel);
+                self.reconcile(found.partitions, cancel);
                 self.sync_acls(cancel);
+                if let Some(names) = found.names {
+                    self.propagate_deletes(names, cancel);
+                }
                 self.discovered_once = true;
                 if let Some(metrics) = &self.ctx.metrics {
                     metrics.topic_discovery();
@@ -796,6 +804,36 @@ impl<'r> FlowRun<'r> {
         }
     }
 
+    /// Hands the deletion task the source's topic names just listed
+    /// (starting it on first use). Off unless `propagate_deletes = true`;
+    /// turned off by a reload, the task stops with the flow's restart.
+    fn propagate_deletes(&mut self, names: BTreeSet<String>, cancel: &CancellationToken) {
+        if !self.runner.flow.deletes.enabled {
+            return;
+        }
+        let Some(topology) = self.runner.topology.clone() else {
+            return;
+        };
+        let scope: DeleteScope = Arc::new((self.runner.flow.clone(), names));
+        match &self.delete_sync {
+            Some(handle) => {
+                handle.scope.send_replace(scope);
+            }
+            None => {
+                let (tx, rx) = watch::channel(scope);
+                let token = cancel.child_token();
+                self.tasks.spawn(
+                    run_delete_sync(self.ctx.clone(), topology, rx, token.clone())
+                        .instrument(tracing::info_span!("deletes")),
+                );
+                self.delete_sync = Some(DeleteSyncHandle {
+                    scope: tx,
+                    cancel: token,
+                });
+            }
+        }
+    }
+
     /// Stops the topic tasks (they unassign), waits for the target to
     /// acknowledge what is in flight, then persists the final progress and
     /// a last checkpoint. The first error wins: the flush, the final write,
@@ -815,6 +853,7 @@ impl<'r> FlowRun<'r> {
             slot_events,
             joining,
             acl_sync,
+            delete_sync,
             ..
         } = self;
         drop(joining);
@@ -831,6 +870,9 @@ impl<'r> FlowRun<'r> {
         }
         if let Some(acl_sync) = acl_sync {
             acl_sync.cancel.cancel();
+        }
+        if let Some(delete_sync) = delete_sync {
+            delete_sync.cancel.cancel();
         }
         tasks.close();
         tasks.wait().await;
@@ -889,12 +931,22 @@ async fn poll_loading(loading: &mut Option<Loading>) -> Result<(), EngineError> 
     }
 }
 
-/// Every topic of the cluster with its partition count (topics whose
-/// metadata carries an error, e.g. still being created, are left out).
+/// One listing of the source's topics.
+struct Listing {
+    /// Every topic with its partition count (topics whose metadata carries
+    /// an error, e.g. still being created, are left out).
+    partitions: BTreeMap<String, i32>,
+    /// Every topic name, those with an error too; `None` when the answer
+    /// named no broker, so that it cannot count as proof that a topic is
+    /// gone.
+    names: Option<BTreeSet<String>>,
+}
+
+/// Lists the cluster's topics.
 async fn topic_partitions(
     reader: &Arc<BaseConsumer<ClusterContext>>,
     cluster: &str,
-) -> Result<BTreeMap<String, i32>, EngineError> {
+) -> Result<Listing, EngineError> {
     let reader = reader.clone();
     let cluster = cluster.to_string();
     blocking(move || {
@@ -902,12 +954,15 @@ async fn topic_partitions(
         let md = reader.fetch_metadata(None, REQUEST_TIMEOUT).map_err(|e| {
             EngineError::request(Place::cluster(&cluster), "metadata request failed", e)
         })?;
-        Ok(md
+        let partitions = md
             .topics()
             .iter()
             .filter(|t| t.error().is_none() && !t.partitions().is_empty())
             .map(|t| (t.name().to_string(), t.partitions().len() as i32))
-            .collect())
+            .collect();
+        let names = (!md.brokers().is_empty())
+            .then(|| md.topics().iter().map(|t| t.name().to_string()).collect());
+        Ok(Listing { partitions, names })
     })
     .await
 }
