@@ -186,10 +186,32 @@ fn a_deleted_source_topic_deletes_its_target_topic_after_the_grace_unless_anothe
             && l.contains("flow src2->dst")),
         "why the shared topic is kept is logged:\n{log}"
     );
+    assert_eq!(
+        log.lines()
+            .filter(|l| l.contains("target topic deleted"))
+            .count(),
+        1,
+        "only one topic deleted, once:\n{log}"
+    );
     assert!(
-        !log.lines()
-            .any(|l| l.contains("target topic deleted") && !l.contains(&remote(&gone))),
-        "only one topic deleted:\n{log}"
+        log.lines()
+            .any(|l| l.contains("saved progress of the deleted topic forgotten")),
+        "{log}"
+    );
+
+    // A topic created again under the deleted name, after a restart, is
+    // copied from the start into a new target topic: the deleted one's
+    // saved progress went with it (otherwise its partition would be held,
+    // its progress beyond the new log's end, and nothing copied).
+    create_with_records(source, &gone, 7);
+    let log = FERRY.run_until_caught_up(&topology);
+    assert_eq!(try_total(target, &remote(&gone)).unwrap(), 7);
+    assert!(
+        !log.contains("the partition is held")
+            && !log
+                .lines()
+                .any(|l| l.contains("ERROR") && l.contains(&remote(&gone))),
+        "the topic created again is copied afresh, without a held partition or a lost-target error:\n{log}"
     );
 }
 

@@ -100,13 +100,15 @@ async fn round(
         .filter(|t| crate::topics::selects(flow, t) && !source.contains(*t))
         .map(String::as_str)
         .collect();
+    let mut target_partitions = BTreeMap::new();
     let orphans = if missing.is_empty() {
         Vec::new()
     } else {
         match ctx.target_admin.topic_metadata().await {
             Ok(target) => {
-                let target: BTreeSet<String> = target.into_keys().collect();
-                deletes::orphans(topology, flow, missing, source, &target)
+                target_partitions = target;
+                let names: BTreeSet<String> = target_partitions.keys().cloned().collect();
+                deletes::orphans(topology, flow, missing, source, &names)
             }
             Err(e) => {
                 tracing::warn!(cluster = %ctx.target.name, error = %e, "cannot list the target's topics; deletions wait for the next discovery");
@@ -176,7 +178,11 @@ async fn round(
             }
             continue;
         }
-        if delete_one(ctx, flow, orphan, tracker).await {
+        let partitions = target_partitions
+            .get(&orphan.target_topic)
+            .copied()
+            .unwrap_or(0);
+        if delete_one(ctx, flow, (orphan, partitions), tracker).await {
             deleted += 1;
         }
     }
@@ -187,10 +193,12 @@ async fn round(
 
 /// Asks the source once more for the topic by name, then deletes its
 /// target topic. True when it is gone from the target now.
+/// `partitions`: the target topic's partition count (at least the source
+/// topic's: Ferry grows it to match).
 async fn delete_one(
     ctx: &FlowContext,
     flow: &Flow,
-    orphan: &Orphan,
+    (orphan, partitions): (&Orphan, usize),
     tracker: &mut Tracker,
 ) -> bool {
     let (reader, cluster, topic) = (
@@ -247,11 +255,50 @@ async fn delete_one(
         }
     };
     if gone {
+        forget_progress(ctx, &orphan.source_topic, partitions).await;
         tracker.missing_since.remove(&orphan.source_topic);
         tracker.seen.remove(&orphan.source_topic);
         tracker.kept.remove(&orphan.target_topic);
     }
     gone
+}
+
+/// Forgets the saved progress of a source topic whose target topic was
+/// deleted (tombstones on the progress topic, and this process's copy), so
+/// that a topic created again under its name is copied from `start_from`
+/// into a new target topic, instead of being held because its saved
+/// progress lies beyond the new log's end. No topic task writes it any more:
+/// the topic is gone from the source, so its task stopped. Every partition
+/// up to `count` gets a tombstone (progress written during this run is not
+/// in the copy loaded at start), and any other the loaded copy names.
+async fn forget_progress(ctx: &FlowContext, topic: &str, count: usize) {
+    let mut partitions: BTreeSet<(String, i32)> = (0..count as i32)
+        .map(|p| (topic.to_string(), p))
+        .collect();
+    if let Some(resume) = ctx.resume.get() {
+        partitions.extend(
+            crate::clock::lock(&resume.progress)
+                .keys()
+                .filter(|(t, _)| t == topic)
+                .cloned(),
+        );
+    }
+    if partitions.is_empty() {
+        return;
+    }
+    let partitions: Vec<(String, i32)> = partitions.into_iter().collect();
+    match crate::progress::reset(&ctx.target, &ctx.flow.source, &partitions).await {
+        Ok(()) => {
+            if let Some(resume) = ctx.resume.get() {
+                crate::clock::lock(&resume.progress).retain(|(t, _), _| t != topic);
+            }
+            tracing::info!(source_topic = %topic, partitions = partitions.len(), "saved progress of the deleted topic forgotten: a topic created again under its name is copied from start_from");
+        }
+        Err(e) => {
+            tracing::warn!(source_topic = %topic, error = %e, "cannot forget the saved progress of the deleted topic; if it is created again on the source, its partitions are held until `ferry reset-progress`");
+            count_error(&ctx.metrics, "progress");
+        }
+    }
 }
 
 fn set_pending(ctx: &FlowContext, n: usize) {
