@@ -477,7 +477,11 @@ fn bad_delete_settings_exit_2_naming_the_key() {
         for command in ["check", "run", "plan"] {
             let out = ferry(&[command, "-c", topo.to_str().unwrap()]);
             let stderr = String::from_utf8_lossy(&out.stderr);
-            assert_eq!(out.status.code(), Some(2), "{command} {flow_keys}: {stderr}");
+            assert_eq!(
+                out.status.code(),
+                Some(2),
+                "{command} {flow_keys}: {stderr}"
+            );
             assert!(
                 stderr.lines().any(|l| l.starts_with(expected)),
                 "{command} {flow_keys}: expected\n{expected}\ngot:\n{stderr}"

@@ -28,7 +28,8 @@ struct Topics {
 impl Topics {
     fn on(cluster: &KafkaCluster) -> Topics {
         let rt = tokio::runtime::Runtime::new().unwrap();
-        let admin = rt.block_on(async { ferry_admin::Admin::new(&cluster.client_config()).unwrap() });
+        let admin =
+            rt.block_on(async { ferry_admin::Admin::new(&cluster.client_config()).unwrap() });
         Topics { rt, admin }
     }
 
@@ -85,8 +86,7 @@ fn metric(daemon: &ferry_testkit::daemon::Daemon, series: &str) -> Option<f64> {
 }
 
 #[test]
-fn a_deleted_source_topic_deletes_its_target_topic_after_the_grace_unless_another_flow_writes_it()
-{
+fn a_deleted_source_topic_deletes_its_target_topic_after_the_grace_unless_another_flow_writes_it() {
     let (source, target) = shared_pair().expect("test brokers start");
     let prefix = unique_name("propagate");
     let gone = format!("{prefix}-gone");
@@ -101,18 +101,15 @@ fn a_deleted_source_topic_deletes_its_target_topic_after_the_grace_unless_anothe
     let other_source = format!("src.{kept}");
     create_with_records(source, &other_source, 5);
     let dir = tempfile::tempdir().unwrap();
+    let deleting = one_flow(&format!(
+        "topics = [\"{prefix}-.*\"]\nrefresh_interval = \"1s\"\n\
+         propagate_deletes = true\ndelete_grace = \"{}s\"",
+        GRACE.as_secs()
+    ))
+    .replace("refresh_interval = \"2s\"\n", "");
     let flows = format!(
-        "{}{}",
-        one_flow(&format!(
-            "topics = [\"{prefix}-.*\"]\nrefresh_interval = \"1s\"\n\
-             propagate_deletes = true\ndelete_grace = \"{}s\"",
-            GRACE.as_secs()
-        ))
-        .replace("refresh_interval = \"2s\"\n", ""),
-        format!(
-            "[[flows]]\nsource = \"src2\"\ntarget = \"dst\"\ntopic_naming = \"identity\"\n\
-             topics = [\"src\\\\.{kept}\"]\nrefresh_interval = \"1s\"\n"
-        ),
+        "{deleting}[[flows]]\nsource = \"src2\"\ntarget = \"dst\"\ntopic_naming = \"identity\"\n\
+         topics = [\"src\\\\.{kept}\"]\nrefresh_interval = \"1s\"\n"
     );
     let topology = write_topology(dir.path(), source, target, &flows);
     let text = std::fs::read_to_string(&topology).unwrap().replacen(
@@ -167,7 +164,10 @@ fn a_deleted_source_topic_deletes_its_target_topic_after_the_grace_unless_anothe
     // The shared target topic is kept (the other flow's source exists), so
     // is the target topic of a source topic still there.
     std::thread::sleep(Duration::from_secs(3));
-    assert!(on_target.exists(&remote(&kept)), "a topic another flow writes was deleted");
+    assert!(
+        on_target.exists(&remote(&kept)),
+        "a topic another flow writes was deleted"
+    );
     assert!(on_target.exists(&remote(&stays)));
     assert!(on_source.exists(&other_source));
     let (code, log) = stop_daemon(daemon);
@@ -272,9 +272,10 @@ fn nothing_is_deleted_without_propagate_deletes_and_plan_shows_the_pending_delet
         "{stdout}"
     );
     assert!(
-        stdout
-            .lines()
-            .any(|l| l.contains(&remote) && l.contains(&format!("DELETE from dst once {topic} has been gone for 1h 00m"))),
+        stdout.lines().any(|l| l.contains(&remote)
+            && l.contains(&format!(
+                "DELETE from dst once {topic} has been gone for 1h 00m"
+            ))),
         "{stdout}"
     );
     assert!(on_target.exists(&remote), "plan never deletes");

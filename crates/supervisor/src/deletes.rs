@@ -159,9 +159,9 @@ pub fn topic_names(
 ) -> Result<BTreeSet<String>, EngineError> {
     use rdkafka::consumer::Consumer;
     crate::clients::serve_token_refresh(reader);
-    let md = reader.fetch_metadata(None, timeout).map_err(|e| {
-        EngineError::request(Place::cluster(cluster), "cannot list the topics", e)
-    })?;
+    let md = reader
+        .fetch_metadata(None, timeout)
+        .map_err(|e| EngineError::request(Place::cluster(cluster), "cannot list the topics", e))?;
     if md.brokers().is_empty() {
         return Err(EngineError::Request {
             place: Place::cluster(cluster),
@@ -204,7 +204,9 @@ pub fn confirmed_gone(
         .topics()
         .iter()
         .find(|t| t.name() == topic)
-        .is_some_and(|t| t.error() == Some(RDKafkaRespErr::RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)))
+        .is_some_and(|t| {
+            t.error() == Some(RDKafkaRespErr::RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
+        }))
 }
 
 #[cfg(test)]

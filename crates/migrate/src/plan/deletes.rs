@@ -147,7 +147,9 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("pay       KEEP (pay is gone, but written by source topic pay of flow c->b)"),
+            text.contains(
+                "pay       KEEP (pay is gone, but written by source topic pay of flow c->b)"
+            ),
             "{text}"
         );
         let none = DeletesPlan {

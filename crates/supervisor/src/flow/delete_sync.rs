@@ -16,20 +16,13 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::context::FlowContext;
+use super::side_task::Scopes;
 use super::{blocking, count_error, REQUEST_TIMEOUT};
 use crate::deletes::{self, Orphan};
 
 /// What one round covers: the flow as last reloaded, and every topic name
 /// of a successful listing of the source.
 pub(super) type DeleteScope = Arc<(Flow, BTreeSet<String>)>;
-
-/// The running task, as the flow sees it.
-pub(super) struct DeleteSyncHandle {
-    /// The latest scope; a round runs for each new one.
-    pub scope: watch::Sender<DeleteScope>,
-    /// Stops the task, even mid-round, at the drain.
-    pub cancel: CancellationToken,
-}
 
 /// What the task remembers between rounds.
 #[derive(Default)]
@@ -50,21 +43,17 @@ struct Tracker {
 pub(super) async fn run_delete_sync(
     ctx: Arc<FlowContext>,
     topology: watch::Receiver<Arc<Topology>>,
-    mut scope: watch::Receiver<DeleteScope>,
+    scope: watch::Receiver<DeleteScope>,
     cancel: CancellationToken,
 ) {
     let mut tracker = Tracker::default();
-    loop {
-        let current = scope.borrow_and_update().clone();
+    let mut scopes = Scopes::new(scope, cancel);
+    while let Some(current) = scopes.next().await {
         let (flow, source) = &*current;
         let topology = topology.borrow().clone();
-        tokio::select! {
-            _ = cancel.cancelled() => return,
-            _ = round(&ctx, &topology, flow, source, &mut tracker) => {}
-        }
-        tokio::select! {
-            _ = cancel.cancelled() => return,
-            changed = scope.changed() => if changed.is_err() { return },
+        let work = round(&ctx, &topology, flow, source, &mut tracker);
+        if scopes.unless_cancelled(work).await.is_none() {
+            return;
         }
     }
 }
@@ -272,9 +261,8 @@ async fn delete_one(
 /// up to `count` gets a tombstone (progress written during this run is not
 /// in the copy loaded at start), and any other the loaded copy names.
 async fn forget_progress(ctx: &FlowContext, topic: &str, count: usize) {
-    let mut partitions: BTreeSet<(String, i32)> = (0..count as i32)
-        .map(|p| (topic.to_string(), p))
-        .collect();
+    let mut partitions: BTreeSet<(String, i32)> =
+        (0..count as i32).map(|p| (topic.to_string(), p)).collect();
     if let Some(resume) = ctx.resume.get() {
         partitions.extend(
             crate::clock::lock(&resume.progress)

@@ -8,6 +8,8 @@
 //!   then the drain;
 //! - `context`: what the topic tasks of a running flow share;
 //! - `progress_writes`: persisting acknowledged watermarks;
+//! - `side_task`: tasks working on each discovery's result (`acl_sync`,
+//!   `delete_sync`);
 //! - `topic`: one topic's mirror task (target topic, config sync, growth,
 //!   stalled partitions);
 //! - `assign`: where each partition starts, and its hand-over to the pump.
@@ -18,6 +20,7 @@ mod context;
 mod delete_sync;
 mod progress_writes;
 mod run;
+mod side_task;
 mod topic;
 
 use std::sync::Arc;

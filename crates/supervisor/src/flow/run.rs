@@ -19,10 +19,11 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
-use super::acl_sync::{run_acl_sync, AclScope, AclSyncHandle};
+use super::acl_sync::{run_acl_sync, AclScope};
 use super::context::FlowContext;
-use super::delete_sync::{run_delete_sync, DeleteScope, DeleteSyncHandle};
+use super::delete_sync::{run_delete_sync, DeleteScope};
 use super::progress_writes::{persist_progress, write_progress, CommittedProgress, Owner};
+use super::side_task::SideTask;
 use super::topic::{mirror_topic, SlotsChanged};
 use super::{
     blocking, count_error, lag_refresh_interval, FlowRunner, Joining, RunMode, REQUEST_TIMEOUT,
@@ -135,10 +136,10 @@ pub(super) struct FlowRun<'r> {
     members_due: Option<Instant>,
     /// The ACL sync task (`sync_acls = true`), started by the first
     /// discovery that finds it enabled.
-    acl_sync: Option<AclSyncHandle>,
+    acl_sync: Option<SideTask<AclScope>>,
     /// The deletion task (`propagate_deletes = true`), started by the first
     /// discovery that finds it enabled.
-    delete_sync: Option<DeleteSyncHandle>,
+    delete_sync: Option<SideTask<DeleteScope>>,
 }
 
 impl<'r> FlowRun<'r> {
@@ -785,23 +786,14 @@ impl<'r> FlowRun<'r> {
             self.runner.flow.clone(),
             self.running.keys().cloned().collect(),
         ));
-        match &self.acl_sync {
-            Some(handle) => {
-                handle.scope.send_replace(scope);
-            }
-            None => {
-                let (tx, rx) = watch::channel(scope);
-                let token = cancel.child_token();
-                self.tasks.spawn(
-                    run_acl_sync(self.ctx.clone(), rx, token.clone())
-                        .instrument(tracing::info_span!("acls")),
-                );
-                self.acl_sync = Some(AclSyncHandle {
-                    scope: tx,
-                    cancel: token,
-                });
-            }
-        }
+        let ctx = self.ctx.clone();
+        SideTask::hand(
+            &mut self.acl_sync,
+            (&self.tasks, cancel),
+            scope,
+            tracing::info_span!("acls"),
+            |rx, token| run_acl_sync(ctx, rx, token),
+        );
     }
 
     /// Hands the deletion task the source's topic names just listed
@@ -815,23 +807,14 @@ impl<'r> FlowRun<'r> {
             return;
         };
         let scope: DeleteScope = Arc::new((self.runner.flow.clone(), names));
-        match &self.delete_sync {
-            Some(handle) => {
-                handle.scope.send_replace(scope);
-            }
-            None => {
-                let (tx, rx) = watch::channel(scope);
-                let token = cancel.child_token();
-                self.tasks.spawn(
-                    run_delete_sync(self.ctx.clone(), topology, rx, token.clone())
-                        .instrument(tracing::info_span!("deletes")),
-                );
-                self.delete_sync = Some(DeleteSyncHandle {
-                    scope: tx,
-                    cancel: token,
-                });
-            }
-        }
+        let ctx = self.ctx.clone();
+        SideTask::hand(
+            &mut self.delete_sync,
+            (&self.tasks, cancel),
+            scope,
+            tracing::info_span!("deletes"),
+            |rx, token| run_delete_sync(ctx, topology, rx, token),
+        );
     }
 
     /// Stops the topic tasks (they unassign), waits for the target to
@@ -868,11 +851,11 @@ impl<'r> FlowRun<'r> {
         for task in running.values() {
             task.cancel.cancel();
         }
-        if let Some(acl_sync) = acl_sync {
-            acl_sync.cancel.cancel();
+        if let Some(task) = acl_sync {
+            task.stop();
         }
-        if let Some(delete_sync) = delete_sync {
-            delete_sync.cancel.cancel();
+        if let Some(task) = delete_sync {
+            task.stop();
         }
         tasks.close();
         tasks.wait().await;
