@@ -285,3 +285,60 @@ fn nothing_is_deleted_without_propagate_deletes_and_plan_shows_the_pending_delet
     let plan: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert!(plan["flows"][0]["deletions"].is_null());
 }
+
+#[test]
+fn a_source_topic_that_comes_back_within_the_grace_stops_the_clock() {
+    let (source, target) = shared_pair().expect("test brokers start");
+    let topic = unique_name("comeback");
+    let remote = format!("src.{topic}");
+    create_with_records(source, &topic, 10);
+    let dir = tempfile::tempdir().unwrap();
+    let flow = one_flow(&format!(
+        "topics = [\"{topic}\"]\nrefresh_interval = \"1s\"\n\
+         propagate_deletes = true\ndelete_grace = \"{}s\"",
+        GRACE.as_secs()
+    ))
+    .replace("refresh_interval = \"2s\"\n", "");
+    let topology = write_topology(dir.path(), source, target, &flow);
+    let daemon = FERRY.start(&topology);
+    wait_copied(target, &remote, 10);
+    let on_source = Topics::on(source);
+    let on_target = Topics::on(target);
+
+    // Gone for half the grace, then back (a topic recreated by hand).
+    on_source.delete(&topic);
+    let first = Instant::now();
+    std::thread::sleep(GRACE / 2);
+    data::create_topic(&source.client_config(), &topic, 1, 1, &[]).expect("create again");
+    // Well past the first disappearance's grace, the target topic is there.
+    std::thread::sleep((GRACE + Duration::from_secs(4)).saturating_sub(first.elapsed()));
+    assert!(
+        on_target.exists(&remote),
+        "deleted although the source came back"
+    );
+    assert_eq!(
+        metric(&daemon, "ferry_topic_deletions_pending{flow=\"src->dst\"}"),
+        Some(0.0)
+    );
+
+    // Gone again: a new grace, counted from this disappearance.
+    on_source.delete(&topic);
+    let second = Instant::now();
+    wait_for(
+        "the target topic to be deleted",
+        Duration::from_secs(60),
+        || (!on_target.exists(&remote)).then_some(()),
+    );
+    assert!(
+        second.elapsed() >= GRACE,
+        "deleted {:?} after the second disappearance, grace {GRACE:?}",
+        second.elapsed()
+    );
+    let (code, log) = stop_daemon(daemon);
+    assert_eq!(code, Some(0), "{log}");
+    assert!(
+        log.lines()
+            .any(|l| l.contains("source topic is back") && l.contains(&topic)),
+        "{log}"
+    );
+}
