@@ -267,7 +267,7 @@ fn nothing_is_deleted_without_propagate_deletes_and_plan_shows_the_pending_delet
     assert_eq!(code, Some(0), "{stderr}");
     assert!(
         stdout.contains(
-            "target topics whose source topic is gone (propagate_deletes, deleted by the daemon after delete_grace = 1h 00m): 1\n"
+            "target topics whose source topic is gone (propagate_deletes: a daemon that saw the source topic deletes them after delete_grace = 1h 00m): 1\n"
         ),
         "{stdout}"
     );
@@ -279,6 +279,25 @@ fn nothing_is_deleted_without_propagate_deletes_and_plan_shows_the_pending_delet
         "{stdout}"
     );
     assert!(on_target.exists(&remote), "plan never deletes");
+    // A daemon that never saw the source topic (it went while no daemon
+    // ran) does not delete its target topic, saved progress or not: to it,
+    // the topic might as well be on another cluster.
+    let short = std::fs::read_to_string(&with_deletes)
+        .unwrap()
+        .replace("delete_grace = \"1h\"", "delete_grace = \"2s\"");
+    std::fs::write(&with_deletes, short).unwrap();
+    let daemon = FERRY.start(&with_deletes);
+    std::thread::sleep(Duration::from_secs(8));
+    assert!(
+        on_target.exists(&remote),
+        "deleted without having seen the source topic"
+    );
+    assert_eq!(
+        metric(&daemon, "ferry_topics_deleted_total{flow=\"src->dst\"}"),
+        Some(0.0)
+    );
+    let (code, log) = stop_daemon(daemon);
+    assert_eq!(code, Some(0), "{log}");
     // Without propagate_deletes the plan has no deletion section.
     let (code, stdout, _) = FERRY.output(&["plan", "-c", topology.to_str().unwrap(), "--json"]);
     assert_eq!(code, Some(0));

@@ -7,8 +7,10 @@
 //! - it is the flow's name for a source topic the flow selects (its topic
 //!   filters, cut-over topics excluded, internal and came-back topics
 //!   never), so a topic excluded by the filters is never touched;
-//! - there is evidence the flow mirrored that source topic: the flow's
-//!   saved progress names it, or this process saw it on the source;
+//! - there is evidence the flow mirrored that source topic (`known`): the
+//!   daemon counts only what it saw on the source cluster since it started
+//!   (the same cluster, by id); `ferry plan`, which only shows, uses the
+//!   saved progress;
 //! - the source topic is missing from a *successful* listing of the source
 //!   (one that reached a broker; a failed one says nothing);
 //! - the target topic exists and is not one of Ferry's, Kafka's or

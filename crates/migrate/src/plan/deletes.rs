@@ -40,7 +40,8 @@ pub struct PendingDeletion {
 
 /// The pending deletions of `flow` (`None` without `propagate_deletes`).
 /// The evidence that the flow mirrored a source topic is its saved
-/// progress (`saved`): a plan has no memory of what a daemon saw.
+/// progress (`saved`): a plan has no memory of what a daemon saw. The
+/// daemon itself deletes only topics it saw on the source before they went.
 pub async fn plan_deletes(
     topology: &Topology,
     flow: &Flow,
@@ -92,7 +93,7 @@ async fn list(cluster: &Cluster) -> Result<BTreeSet<String>, EngineError> {
 /// The section of the human-readable plan.
 pub fn render(target: &str, plan: &DeletesPlan) -> String {
     let mut out = format!(
-        "\ntarget topics whose source topic is gone (propagate_deletes, deleted by the daemon after delete_grace = {}): ",
+        "\ntarget topics whose source topic is gone (propagate_deletes: a daemon that saw the source topic deletes them after delete_grace = {}): ",
         format_duration(plan.grace_seconds)
     );
     if plan.topics.is_empty() {
@@ -141,7 +142,10 @@ mod tests {
             ],
         };
         let text = render("b", &plan);
-        assert!(text.contains("delete_grace = 10m 00s): 2\n"), "{text}");
+        assert!(
+            text.contains("a daemon that saw the source topic deletes them after delete_grace = 10m 00s): 2\n"),
+            "{text}"
+        );
         assert!(
             text.contains("a.orders  DELETE from b once orders has been gone for 10m 00s"),
             "{text}"

@@ -5,13 +5,16 @@
 //! conservative: anything unknown keeps the topic until the next discovery.
 //!
 //! The grace clock lives in this process: a restart, or the task moving to
-//! another process, starts it again. That only ever delays a deletion.
+//! another process, starts it again. That only ever delays a deletion. So
+//! does the evidence: only source topics this process saw, on a source
+//! cluster with the same id, are ever deleted on the target.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ferry_config::{Flow, Topology};
+use rdkafka::consumer::Consumer;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
@@ -27,7 +30,11 @@ pub(super) type DeleteScope = Arc<(Flow, BTreeSet<String>)>;
 /// What the task remembers between rounds.
 #[derive(Default)]
 struct Tracker {
-    /// Selected source topics this process saw on the source.
+    /// The id of the source cluster the rounds saw; what was seen on one
+    /// cluster says nothing about another answering under the same name.
+    cluster_id: Option<String>,
+    /// Selected source topics this process saw on the source: the evidence
+    /// that the flow mirrored them.
     seen: BTreeSet<String>,
     /// Orphans' source topics, and since when they have been missing from
     /// every listing (with their target topic there).
@@ -67,6 +74,9 @@ async fn round(
     source: &BTreeSet<String>,
     tracker: &mut Tracker,
 ) {
+    if !same_cluster(ctx, tracker).await {
+        return;
+    }
     let now = Instant::now();
     tracker.seen.extend(
         source
@@ -74,16 +84,11 @@ async fn round(
             .filter(|t| crate::topics::selects(flow, t))
             .cloned(),
     );
-    // The evidence that the flow mirrored a topic: seen here, or named by
-    // the flow's saved progress (which survives restarts).
-    let mut known = tracker.seen.clone();
-    if let Some(resume) = ctx.resume.get() {
-        known.extend(
-            crate::clock::lock(&resume.progress)
-                .keys()
-                .map(|(t, _)| t.clone()),
-        );
-    }
+    // Only what this process saw counts, not the saved progress: after a
+    // restart with the cluster's address pointing elsewhere (a new, empty
+    // cluster under the old name), saved progress would make every topic
+    // look deleted.
+    let known = &tracker.seen;
     let missing: Vec<&str> = known
         .iter()
         .filter(|t| crate::topics::selects(flow, t) && !source.contains(*t))
@@ -178,6 +183,31 @@ async fn round(
     if deleted > 0 {
         set_pending(ctx, orphans.len() - deleted);
     }
+}
+
+/// Reads the source cluster's id: false (the round does nothing) when it
+/// cannot be read, and when it changed, everything seen so far is
+/// forgotten and every clock starts again.
+async fn same_cluster(ctx: &FlowContext, tracker: &mut Tracker) -> bool {
+    let reader = ctx.source_reader.clone();
+    let id = blocking(move || Ok(reader.client().fetch_cluster_id(REQUEST_TIMEOUT)))
+        .await
+        .ok()
+        .flatten();
+    let Some(id) = id else {
+        tracing::warn!(cluster = %ctx.source.name, "cannot read the source cluster's id; deletions wait for the next discovery");
+        return false;
+    };
+    if tracker
+        .cluster_id
+        .as_ref()
+        .is_some_and(|known| *known != id)
+    {
+        tracing::warn!(cluster = %ctx.source.name, before = ?tracker.cluster_id, now = %id, "the source answers with another cluster id: what was seen on the other cluster is forgotten, and no target topic is deleted for it");
+        *tracker = Tracker::default();
+    }
+    tracker.cluster_id = Some(id);
+    true
 }
 
 /// Asks the source once more for the topic by name, then deletes its
