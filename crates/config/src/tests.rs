@@ -954,3 +954,19 @@ fn bad_delete_settings_name_their_keys() {
         "{issues:?}"
     );
 }
+
+#[test]
+fn changing_delete_propagation_restarts_the_flow_on_reload() {
+    let old = parse_ok(GOOD).topology;
+    let on = GOOD.replacen("[[flows]]", "[[flows]]\npropagate_deletes = true", 1);
+    let d = diff(&old, &parse_ok(&on).topology);
+    assert_eq!(d.changed, vec![old.flows[0].id()]);
+    assert!(d.not_reloadable.is_empty(), "{d:?}");
+    let grace = on.replacen(
+        "propagate_deletes = true",
+        "propagate_deletes = true\ndelete_grace = \"1m\"",
+        1,
+    );
+    let d = diff(&parse_ok(&on).topology, &parse_ok(&grace).topology);
+    assert_eq!(d.changed, vec![old.flows[0].id()]);
+}
