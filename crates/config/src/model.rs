@@ -355,6 +355,34 @@ pub struct Flow {
     pub transaction_interval: Duration,
     /// Whether and how the ACLs of the flow's topics and groups are copied.
     pub acls: AclSync,
+    /// Whether target topics whose source topic was deleted are deleted.
+    pub deletes: DeletePropagation,
+}
+
+/// `flows[].propagate_deletes`, `delete_grace`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeletePropagation {
+    /// Delete a target topic the flow mirrors once its source topic has
+    /// been seen missing for `grace`, unless another flow writes to it.
+    pub enabled: bool,
+    /// How long the source topic must stay missing, in every successful
+    /// listing of the source, before its target topic is deleted.
+    pub grace: Duration,
+}
+
+impl DeletePropagation {
+    /// `delete_grace` when unset: long enough to ride out a topic being
+    /// recreated by hand or a source cluster's metadata settling.
+    pub const DEFAULT_GRACE: Duration = Duration::from_secs(600);
+}
+
+impl Default for DeletePropagation {
+    fn default() -> Self {
+        DeletePropagation {
+            enabled: false,
+            grace: Self::DEFAULT_GRACE,
+        }
+    }
 }
 
 /// `flows[].sync_acls`, `acls_exclude_principals`, `acl_sync_deletes`.

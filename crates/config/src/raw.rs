@@ -59,6 +59,8 @@ pub struct RawFlow {
     pub sync_acls: Option<bool>,
     pub acls_exclude_principals: Option<Vec<String>>,
     pub acl_sync_deletes: Option<bool>,
+    pub propagate_deletes: Option<bool>,
+    pub delete_grace: Option<String>,
 }
 
 /// `flows[].rename[]`: one explicit rename rule.

@@ -906,3 +906,67 @@ fn two_flows_writing_one_target_topic_are_refused_naming_both() {
         "topic_naming = \"identity\"\nenabled = false",
     ));
 }
+
+#[test]
+fn delete_propagation_is_off_by_default_with_a_ten_minute_grace() {
+    let t = parse_ok(GOOD).topology;
+    assert_eq!(t.flows[0].deletes, DeletePropagation::default());
+    assert!(!t.flows[0].deletes.enabled);
+    assert_eq!(t.flows[0].deletes.grace, Duration::from_secs(600));
+    let on = GOOD.replacen(
+        "[[flows]]",
+        "[[flows]]\npropagate_deletes = true\ndelete_grace = \"1h 30m\"",
+        1,
+    );
+    let t = parse_ok(&on).topology;
+    assert!(t.flows[0].deletes.enabled);
+    assert_eq!(t.flows[0].deletes.grace, Duration::from_secs(5400));
+}
+
+#[test]
+fn bad_delete_settings_name_their_keys() {
+    let with = |lines: &str| GOOD.replacen("[[flows]]", &format!("[[flows]]\n{lines}"), 1);
+    for (lines, why) in [
+        (
+            "propagate_deletes = true\ndelete_grace = \"soon\"",
+            "invalid duration",
+        ),
+        (
+            "propagate_deletes = true\ndelete_grace = \"0s\"",
+            "greater than zero",
+        ),
+        (
+            "delete_grace = \"5m\"",
+            "only used with propagate_deletes = true",
+        ),
+    ] {
+        let issues = parse_err(&with(lines));
+        assert!(
+            issues
+                .iter()
+                .any(|i| i.path == "flows[0].delete_grace" && i.message.contains(why)),
+            "{lines}: expected an issue at flows[0].delete_grace ({why}), got {issues:?}"
+        );
+    }
+    let issues = parse_err(&with("propagate_deletes = \"yes\""));
+    assert!(
+        issues.iter().any(|i| i.path.contains("propagate_deletes")),
+        "{issues:?}"
+    );
+}
+
+#[test]
+fn changing_delete_propagation_restarts_the_flow_on_reload() {
+    let old = parse_ok(GOOD).topology;
+    let on = GOOD.replacen("[[flows]]", "[[flows]]\npropagate_deletes = true", 1);
+    let d = diff(&old, &parse_ok(&on).topology);
+    assert_eq!(d.changed, vec![old.flows[0].id()]);
+    assert!(d.not_reloadable.is_empty(), "{d:?}");
+    let grace = on.replacen(
+        "propagate_deletes = true",
+        "propagate_deletes = true\ndelete_grace = \"1m\"",
+        1,
+    );
+    let d = diff(&parse_ok(&on).topology, &parse_ok(&grace).topology);
+    assert_eq!(d.changed, vec![old.flows[0].id()]);
+}

@@ -443,3 +443,65 @@ fn bad_delivery_settings_exit_2_naming_the_key_and_the_reason() {
         );
     }
 }
+
+#[test]
+fn bad_delete_settings_exit_2_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    for (i, (flow_keys, expected)) in [
+        (
+            "propagate_deletes = true\ndelete_grace = \"ten minutes\"",
+            "  - flows[0].delete_grace: invalid duration \"ten minutes\"",
+        ),
+        (
+            "propagate_deletes = true\ndelete_grace = \"0s\"",
+            "  - flows[0].delete_grace: duration \"0s\" must be greater than zero",
+        ),
+        (
+            "delete_grace = \"5m\"",
+            "  - flows[0].delete_grace: only used with propagate_deletes = true",
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let topo = dir.path().join(format!("deletes-{i}.toml"));
+        std::fs::write(
+            &topo,
+            format!(
+                "[clusters.a]\nbootstrap_servers = \"127.0.0.1:1\"\n\
+                 [clusters.b]\nbootstrap_servers = \"127.0.0.1:2\"\n\
+                 [[flows]]\nsource = \"a\"\ntarget = \"b\"\ntopics = [\"t\"]\n{flow_keys}\n"
+            ),
+        )
+        .unwrap();
+        for command in ["check", "run", "plan"] {
+            let out = ferry(&[command, "-c", topo.to_str().unwrap()]);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(
+                out.status.code(),
+                Some(2),
+                "{command} {flow_keys}: {stderr}"
+            );
+            assert!(
+                stderr.lines().any(|l| l.starts_with(expected)),
+                "{command} {flow_keys}: expected\n{expected}\ngot:\n{stderr}"
+            );
+        }
+    }
+    // Valid keys pass the check.
+    let topo = dir.path().join("deletes-ok.toml");
+    std::fs::write(
+        &topo,
+        "[clusters.a]\nbootstrap_servers = \"127.0.0.1:1\"\n\
+         [clusters.b]\nbootstrap_servers = \"127.0.0.1:2\"\n\
+         [[flows]]\nsource = \"a\"\ntarget = \"b\"\npropagate_deletes = true\ndelete_grace = \"30s\"\n",
+    )
+    .unwrap();
+    let out = ferry(&["check", "-c", topo.to_str().unwrap()]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -174,6 +174,20 @@ pub(crate) const ACLS_SYNCED: MetricDoc = doc(
     OnEvent,
     "ACLs of the flow's topics and groups handled by ACL sync (sync_acls = true), by result: created on the target, deleted from it (acl_sync_deletes = true), rejected (the target refused that ACL; it is skipped and logged) or failed (the request failed as a whole).",
 );
+pub(crate) const TOPICS_DELETED: MetricDoc = doc(
+    "ferry_topics_deleted_total",
+    Counter,
+    &["flow"],
+    OnEvent,
+    "Target topics deleted because their source topic was deleted (propagate_deletes = true), after delete_grace and only when no other flow writes to them.",
+);
+pub(crate) const DELETIONS_PENDING: MetricDoc = doc(
+    "ferry_topic_deletions_pending",
+    Gauge,
+    &["flow"],
+    OnEvent,
+    "Target topics of the flow whose source topic is gone (propagate_deletes = true): deleted once delete_grace has passed, unless another flow writes to them.",
+);
 pub(crate) const TASK_RESTARTS: MetricDoc = doc(
     "ferry_task_restarts_total",
     Counter,
@@ -324,6 +338,8 @@ pub const METRICS: &[MetricDoc] = &[
     TOPIC_DISCOVERIES,
     GROUP_OFFSETS,
     ACLS_SYNCED,
+    TOPICS_DELETED,
+    DELETIONS_PENDING,
     TASK_RESTARTS,
     SKIPPED,
     ERRORS,

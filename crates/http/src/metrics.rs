@@ -13,10 +13,10 @@ use prometheus::{
 use prometheus::{Opts, Registry, TextEncoder};
 
 use crate::catalog::{
-    MetricDoc, MetricsOptions, ACLS_SYNCED, BUILD_INFO, CHECKPOINTS, CONFIG_RELOADS, ERRORS,
-    GROUP_MEMBERS, GROUP_OFFSETS, LATENCY, LATENCY_BUCKETS, REBALANCES, SECONDS_SINCE_REBALANCE,
-    SLOTS_FENCED, SLOTS_OWNED, TOPIC_DISCOVERIES, TOPOLOGY_MISMATCH, TRANSACTIONS,
-    TRANSACTION_COMMIT, VERSION,
+    MetricDoc, MetricsOptions, ACLS_SYNCED, BUILD_INFO, CHECKPOINTS, CONFIG_RELOADS,
+    DELETIONS_PENDING, ERRORS, GROUP_MEMBERS, GROUP_OFFSETS, LATENCY, LATENCY_BUCKETS, REBALANCES,
+    SECONDS_SINCE_REBALANCE, SLOTS_FENCED, SLOTS_OWNED, TOPICS_DELETED, TOPIC_DISCOVERIES,
+    TOPOLOGY_MISMATCH, TRANSACTIONS, TRANSACTION_COMMIT, VERSION,
 };
 use crate::collector::EngineCollector;
 use crate::error::HttpError;
@@ -162,6 +162,10 @@ pub struct Metrics {
     group_offsets: IntCounterVec,
     /// `ferry_acls_synced_total{flow,result}`.
     acls: IntCounterVec,
+    /// `ferry_topics_deleted_total{flow}`.
+    topics_deleted: IntCounterVec,
+    /// `ferry_topic_deletions_pending{flow}`.
+    deletions_pending: IntGaugeVec,
     /// `ferry_replication_latency_seconds{flow}`.
     latency: HistogramVec,
     /// `ferry_errors_total{flow,kind}`.
@@ -373,6 +377,8 @@ impl Metrics {
         let discoveries = counter_vec(&registry, TOPIC_DISCOVERIES);
         let group_offsets = counter_vec(&registry, GROUP_OFFSETS);
         let acls = counter_vec(&registry, ACLS_SYNCED);
+        let topics_deleted = counter_vec(&registry, TOPICS_DELETED);
+        let deletions_pending = int_gauge_vec(&registry, DELETIONS_PENDING);
         let errors = counter_vec(&registry, ERRORS);
         let reloads_vec = counter_vec(&registry, CONFIG_RELOADS);
         let membership = MembershipFamilies::register(&registry);
@@ -406,6 +412,8 @@ impl Metrics {
             discoveries,
             group_offsets,
             acls,
+            topics_deleted,
+            deletions_pending,
             latency,
             errors,
             reloads,
@@ -437,6 +445,8 @@ impl Metrics {
                 group_offsets: SyncResult::ALL
                     .map(|r| self.group_offsets.with_label_values(&[flow, r.as_str()])),
                 acls: AclSyncResult::ALL.map(|r| self.acls.with_label_values(&[flow, r.as_str()])),
+                topics_deleted: self.topics_deleted.with_label_values(&[flow]),
+                deletions_pending: self.deletions_pending.with_label_values(&[flow]),
                 latency: self.latency.with_label_values(&[flow]),
                 membership: self.membership.for_flow(flow),
                 transactions: self.transactions.for_flow(flow),
@@ -458,6 +468,8 @@ impl Metrics {
         // reporting, hence the ignored results.
         let _ = self.checkpoints.remove_label_values(&[flow]);
         let _ = self.discoveries.remove_label_values(&[flow]);
+        let _ = self.topics_deleted.remove_label_values(&[flow]);
+        let _ = self.deletions_pending.remove_label_values(&[flow]);
         let _ = self.latency.remove_label_values(&[flow]);
         self.membership.forget(flow);
         self.transactions.forget(flow);
@@ -527,6 +539,10 @@ pub struct FlowMetrics {
     group_offsets: [IntCounter; 3],
     /// `ferry_acls_synced_total{flow,result}`, indexed by [`AclSyncResult`].
     acls: [IntCounter; 4],
+    /// `ferry_topics_deleted_total{flow}`.
+    topics_deleted: IntCounter,
+    /// `ferry_topic_deletions_pending{flow}`.
+    deletions_pending: IntGauge,
     /// `ferry_replication_latency_seconds{flow}`.
     latency: Histogram,
     /// Slots, rebalances and members of the flow's group.
@@ -564,6 +580,17 @@ impl FlowMetrics {
     /// Counts `n` ACLs handled by ACL sync with `result`.
     pub fn acls_synced(&self, result: AclSyncResult, n: u64) {
         self.acls[result.index()].inc_by(n);
+    }
+
+    /// Counts one target topic deleted after its source topic.
+    pub fn topic_deleted(&self) {
+        self.topics_deleted.inc();
+    }
+
+    /// Sets how many target topics wait for deletion (their source topic
+    /// is gone).
+    pub fn set_deletions_pending(&self, n: usize) {
+        self.deletions_pending.set(n as i64);
     }
 
     /// Records one source-CreateTime-to-target-ack latency, in seconds.

@@ -33,6 +33,8 @@
 //!   target so they stay stopped across restarts.
 //! - `topics`: target topic creation, partition growth, config filtering,
 //!   internal-topic rules.
+//! - `deletes`: which target topics `propagate_deletes` may delete;
+//!   `flow/delete_sync.rs` applies the grace period and deletes them.
 //! - `acls`: ACL sync rules (what a flow copies, what it becomes under each
 //!   naming, what it may delete); `flow/acl_sync.rs` runs it after each
 //!   topic discovery.
@@ -65,6 +67,7 @@ pub mod checkpoints;
 pub mod clients;
 mod clock;
 pub mod cut_over;
+pub mod deletes;
 mod error;
 mod flow;
 mod internal;
@@ -144,6 +147,9 @@ pub struct Supervisor {
     /// `ferry run --allow-reslot`: a slots topic with another partition
     /// count than the flow's `slots` is recreated instead of refused.
     allow_reslot: bool,
+    /// The running topology as the flows see it: a flow deleting a target
+    /// topic checks that no other flow writes to it, as of the last reload.
+    shared: watch::Sender<Arc<Topology>>,
 }
 
 impl Supervisor {
@@ -152,6 +158,7 @@ impl Supervisor {
     pub fn new(topology: Topology, mode: RunMode, metrics: Arc<ferry_http::Metrics>) -> Self {
         Self {
             status: Arc::new(EngineStatus::new(&topology)),
+            shared: watch::channel(Arc::new(topology.clone())).0,
             topology,
             metrics,
             mode,
@@ -212,6 +219,7 @@ impl Supervisor {
         )
         .with_mm2_offsets_cluster(mm2_offsets_cluster)
         .with_metrics(flow_metrics)
+        .with_topology(self.shared.subscribe())
         .with_group(flow::GroupSettings {
             allow_reslot: self.allow_reslot,
             prefix: self.topology.engine.group_prefix.clone(),
@@ -285,6 +293,7 @@ impl Supervisor {
         let mut summary = ReloadSummary::default();
         let running: Vec<FlowId> = self.flows.keys().cloned().collect();
         let old = std::mem::replace(&mut self.topology, new.clone());
+        self.shared.send_replace(Arc::new(new.clone()));
         self.status.set_digest(&new.digest);
         for id in running {
             let Some(wanted) = desired.get(&id) else {

@@ -237,6 +237,12 @@ pub(super) fn check_flow(
             raw.acl_sync_deletes,
         ),
     );
+    let deletes = check_deletes(
+        checker,
+        path,
+        raw.propagate_deletes,
+        raw.delete_grace.as_deref(),
+    );
     let make_filter = |inc: Vec<String>, exc: Vec<String>| NameFilter::new(inc, exc).ok();
     let topics = make_filter(topics, topics_exclude);
     let groups = make_filter(groups, groups_exclude);
@@ -273,9 +279,35 @@ pub(super) fn check_flow(
         delivery,
         transaction_interval,
         acls,
+        deletes,
     };
     check_renames_merge_nothing(checker, path, &flow);
     Some(flow)
+}
+
+/// `flows[].propagate_deletes` and `delete_grace`. A grace without
+/// propagation means nothing, so it is an error rather than a silent no-op,
+/// as for the ACL sync keys.
+fn check_deletes(
+    checker: &mut Checker<'_>,
+    path: &str,
+    enabled: Option<bool>,
+    grace: Option<&str>,
+) -> DeletePropagation {
+    let enabled = enabled.unwrap_or(false);
+    let set = grace.is_some();
+    let grace = checker.duration(
+        format!("{path}.delete_grace"),
+        grace,
+        DeletePropagation::DEFAULT_GRACE,
+    );
+    if !enabled && set {
+        checker.issue(
+            format!("{path}.delete_grace"),
+            "only used with propagate_deletes = true",
+        );
+    }
+    DeletePropagation { enabled, grace }
 }
 
 /// `flows[].topic_separator`: it becomes part of topic names, so it takes

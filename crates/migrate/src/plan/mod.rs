@@ -6,7 +6,8 @@
 //! source topics the flow skips and why, the backlog per partition for the
 //! flow's `start_from` (records, and bytes estimated from a sample), the
 //! consumer groups the flow syncs with their translated offsets on the
-//! target and what `--apply` would write, and warnings.
+//! target and what `--apply` would write, with `propagate_deletes` the
+//! target topics whose source topic is gone, and warnings.
 //!
 //! The engine's own rules decide every answer: topic selection
 //! (`topics::selects`), config filtering (`topics::configs_to_copy`), saved
@@ -46,6 +47,7 @@ use ferry_supervisor::{checkpoints, progress, EngineError};
 use futures::StreamExt;
 
 pub mod acls;
+pub mod deletes;
 pub mod groups;
 pub mod inventory;
 mod model;
@@ -234,6 +236,7 @@ async fn plan_flow(
         ))
     })?;
     let handover = checkpoints::mm2_resume_positions(flow, mm2_offsets_cluster, target).await?;
+    let deletions = deletes::plan_deletes(topology, flow, (source, target), &saved).await?;
     let remembered = Remembered { saved, handover };
     let rows = crate::offsets_report::offsets_report(flow, source, target, None).await?;
 
@@ -336,6 +339,7 @@ async fn plan_flow(
         catch_up_seconds,
         warnings,
         acls,
+        deletions,
         mm2_offsets: Mm2OffsetsPlan {
             cluster: flow.mm2_offsets.cluster.clone(),
             topic: flow.mm2_offsets.topic.clone(),
@@ -425,6 +429,7 @@ pub(crate) mod tests {
             catch_up_seconds: 0.0,
             warnings: Vec::new(),
             acls: None,
+            deletions: None,
             mm2_offsets: Mm2OffsetsPlan {
                 cluster: "a".into(),
                 topic: "mm2-offsets".into(),

@@ -41,6 +41,9 @@ pub struct FlowPlan {
     pub warnings: Vec<Warning>,
     /// The flow's ACLs on both clusters; `None` without `sync_acls`.
     pub acls: Option<super::acls::AclPlan>,
+    /// Target topics whose source topic is gone; `None` without
+    /// `propagate_deletes`.
+    pub deletions: Option<super::deletes::DeletesPlan>,
     /// Where MirrorMaker 2's positions were looked for (`mm2_offsets`).
     pub mm2_offsets: Mm2OffsetsPlan,
 }

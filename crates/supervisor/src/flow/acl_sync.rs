@@ -13,37 +13,28 @@ use tokio_util::sync::CancellationToken;
 
 use super::context::FlowContext;
 use super::count_error;
+use super::side_task::Scopes;
 use crate::acls;
 
 /// What one sync covers: the flow as last reloaded and the source topics it
 /// mirrors, as the latest discovery found them.
 pub(super) type AclScope = Arc<(Flow, BTreeSet<String>)>;
 
-/// The running task, as the flow sees it.
-pub(super) struct AclSyncHandle {
-    /// The latest scope; a sync runs for each new one (scopes sent while a
-    /// sync runs collapse into the latest).
-    pub scope: watch::Sender<AclScope>,
-    /// Stops the task, even mid-sync, at the drain.
-    pub cancel: CancellationToken,
-}
-
 /// Syncs once per scope received, until cancelled or the sender is gone.
 pub(super) async fn run_acl_sync(
     ctx: Arc<FlowContext>,
-    mut scope: watch::Receiver<AclScope>,
+    scope: watch::Receiver<AclScope>,
     cancel: CancellationToken,
 ) {
-    loop {
-        let current = scope.borrow_and_update().clone();
+    let mut scopes = Scopes::new(scope, cancel);
+    while let Some(current) = scopes.next().await {
         let (flow, topics) = &*current;
-        tokio::select! {
-            _ = cancel.cancelled() => return,
-            _ = sync_once(&ctx, flow, topics) => {}
-        }
-        tokio::select! {
-            _ = cancel.cancelled() => return,
-            changed = scope.changed() => if changed.is_err() { return },
+        if scopes
+            .unless_cancelled(sync_once(&ctx, flow, topics))
+            .await
+            .is_none()
+        {
+            return;
         }
     }
 }

@@ -8,6 +8,8 @@
 //!   then the drain;
 //! - `context`: what the topic tasks of a running flow share;
 //! - `progress_writes`: persisting acknowledged watermarks;
+//! - `side_task`: tasks working on each discovery's result (`acl_sync`,
+//!   `delete_sync`);
 //! - `topic`: one topic's mirror task (target topic, config sync, growth,
 //!   stalled partitions);
 //! - `assign`: where each partition starts, and its hand-over to the pump.
@@ -15,8 +17,10 @@
 mod acl_sync;
 mod assign;
 mod context;
+mod delete_sync;
 mod progress_writes;
 mod run;
+mod side_task;
 mod topic;
 
 use std::sync::Arc;
@@ -108,6 +112,9 @@ pub(crate) struct FlowRunner {
     metrics: Option<ferry_http::FlowMetrics>,
     /// How this process joins the flow's group.
     group: GroupSettings,
+    /// The whole running topology, for the other flows that may write a
+    /// target topic due for deletion; deletions are off without it.
+    topology: Option<watch::Receiver<Arc<ferry_config::Topology>>>,
 }
 
 /// How a flow's processes find each other (see `membership`).
@@ -183,12 +190,20 @@ impl FlowRunner {
             mode,
             metrics: None,
             group: GroupSettings::default(),
+            topology: None,
         }
     }
 
     /// Joins the flow's group with these settings.
     pub fn with_group(mut self, group: GroupSettings) -> Self {
         self.group = group;
+        self
+    }
+
+    /// Sees the running topology, as reloads change it (for
+    /// `propagate_deletes`).
+    pub fn with_topology(mut self, topology: watch::Receiver<Arc<ferry_config::Topology>>) -> Self {
+        self.topology = Some(topology);
         self
     }
 

@@ -3,7 +3,7 @@
 //! write asked or due, commit tick, a bounded run's final error), each
 //! handled by one method of [`FlowRun`].
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
 use std::ops::ControlFlow;
 use std::pin::Pin;
@@ -19,9 +19,11 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
-use super::acl_sync::{run_acl_sync, AclScope, AclSyncHandle};
+use super::acl_sync::{run_acl_sync, AclScope};
 use super::context::FlowContext;
+use super::delete_sync::{run_delete_sync, DeleteScope};
 use super::progress_writes::{persist_progress, write_progress, CommittedProgress, Owner};
+use super::side_task::SideTask;
 use super::topic::{mirror_topic, SlotsChanged};
 use super::{
     blocking, count_error, lag_refresh_interval, FlowRunner, Joining, RunMode, REQUEST_TIMEOUT,
@@ -134,7 +136,10 @@ pub(super) struct FlowRun<'r> {
     members_due: Option<Instant>,
     /// The ACL sync task (`sync_acls = true`), started by the first
     /// discovery that finds it enabled.
-    acl_sync: Option<AclSyncHandle>,
+    acl_sync: Option<SideTask<AclScope>>,
+    /// The deletion task (`propagate_deletes = true`), started by the first
+    /// discovery that finds it enabled.
+    delete_sync: Option<SideTask<DeleteScope>>,
 }
 
 impl<'r> FlowRun<'r> {
@@ -192,6 +197,7 @@ impl<'r> FlowRun<'r> {
             writes_held_until: None,
             members_due: None,
             acl_sync: None,
+            delete_sync: None,
         }
     }
 
@@ -277,8 +283,11 @@ impl<'r> FlowRun<'r> {
     async fn on_discovery_due(&mut self, cancel: &CancellationToken) -> Next {
         match topic_partitions(&self.ctx.source_reader, &self.ctx.source.name).await {
             Ok(found) => {
-                self.reconcile(found, cancel);
+                self.reconcile(found.partitions, cancel);
                 self.sync_acls(cancel);
+                if let Some(names) = found.names {
+                    self.propagate_deletes(names, cancel);
+                }
                 self.discovered_once = true;
                 if let Some(metrics) = &self.ctx.metrics {
                     metrics.topic_discovery();
@@ -777,23 +786,35 @@ impl<'r> FlowRun<'r> {
             self.runner.flow.clone(),
             self.running.keys().cloned().collect(),
         ));
-        match &self.acl_sync {
-            Some(handle) => {
-                handle.scope.send_replace(scope);
-            }
-            None => {
-                let (tx, rx) = watch::channel(scope);
-                let token = cancel.child_token();
-                self.tasks.spawn(
-                    run_acl_sync(self.ctx.clone(), rx, token.clone())
-                        .instrument(tracing::info_span!("acls")),
-                );
-                self.acl_sync = Some(AclSyncHandle {
-                    scope: tx,
-                    cancel: token,
-                });
-            }
+        let ctx = self.ctx.clone();
+        SideTask::hand(
+            &mut self.acl_sync,
+            (&self.tasks, cancel),
+            scope,
+            tracing::info_span!("acls"),
+            |rx, token| run_acl_sync(ctx, rx, token),
+        );
+    }
+
+    /// Hands the deletion task the source's topic names just listed
+    /// (starting it on first use). Off unless `propagate_deletes = true`;
+    /// turned off by a reload, the task stops with the flow's restart.
+    fn propagate_deletes(&mut self, names: BTreeSet<String>, cancel: &CancellationToken) {
+        if !self.runner.flow.deletes.enabled {
+            return;
         }
+        let Some(topology) = self.runner.topology.clone() else {
+            return;
+        };
+        let scope: DeleteScope = Arc::new((self.runner.flow.clone(), names));
+        let ctx = self.ctx.clone();
+        SideTask::hand(
+            &mut self.delete_sync,
+            (&self.tasks, cancel),
+            scope,
+            tracing::info_span!("deletes"),
+            |rx, token| run_delete_sync(ctx, topology, rx, token),
+        );
     }
 
     /// Stops the topic tasks (they unassign), waits for the target to
@@ -815,6 +836,7 @@ impl<'r> FlowRun<'r> {
             slot_events,
             joining,
             acl_sync,
+            delete_sync,
             ..
         } = self;
         drop(joining);
@@ -829,8 +851,11 @@ impl<'r> FlowRun<'r> {
         for task in running.values() {
             task.cancel.cancel();
         }
-        if let Some(acl_sync) = acl_sync {
-            acl_sync.cancel.cancel();
+        if let Some(task) = acl_sync {
+            task.stop();
+        }
+        if let Some(task) = delete_sync {
+            task.stop();
         }
         tasks.close();
         tasks.wait().await;
@@ -889,12 +914,22 @@ async fn poll_loading(loading: &mut Option<Loading>) -> Result<(), EngineError> 
     }
 }
 
-/// Every topic of the cluster with its partition count (topics whose
-/// metadata carries an error, e.g. still being created, are left out).
+/// One listing of the source's topics.
+struct Listing {
+    /// Every topic with its partition count (topics whose metadata carries
+    /// an error, e.g. still being created, are left out).
+    partitions: BTreeMap<String, i32>,
+    /// Every topic name, those with an error too; `None` when the answer
+    /// named no broker, so that it cannot count as proof that a topic is
+    /// gone.
+    names: Option<BTreeSet<String>>,
+}
+
+/// Lists the cluster's topics.
 async fn topic_partitions(
     reader: &Arc<BaseConsumer<ClusterContext>>,
     cluster: &str,
-) -> Result<BTreeMap<String, i32>, EngineError> {
+) -> Result<Listing, EngineError> {
     let reader = reader.clone();
     let cluster = cluster.to_string();
     blocking(move || {
@@ -902,12 +937,15 @@ async fn topic_partitions(
         let md = reader.fetch_metadata(None, REQUEST_TIMEOUT).map_err(|e| {
             EngineError::request(Place::cluster(&cluster), "metadata request failed", e)
         })?;
-        Ok(md
+        let partitions = md
             .topics()
             .iter()
             .filter(|t| t.error().is_none() && !t.partitions().is_empty())
             .map(|t| (t.name().to_string(), t.partitions().len() as i32))
-            .collect())
+            .collect();
+        let names = (!md.brokers().is_empty())
+            .then(|| md.topics().iter().map(|t| t.name().to_string()).collect());
+        Ok(Listing { partitions, names })
     })
     .await
 }
