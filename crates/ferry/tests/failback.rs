@@ -163,7 +163,7 @@ fn failback_after_a_disaster_loses_nothing_and_copies_nothing_twice() {
     let (code, stdout, stderr) = failback(&topology, &["--settle", "1s", "--wait", "30s"]);
     assert_eq!(code, Some(1), "{stdout}\n{stderr}");
     assert!(
-        stderr.contains("failback refused at step \"reach\""),
+        stderr.contains("failback refused at step \"preflight\""),
         "{stderr}"
     );
     assert!(
@@ -202,9 +202,16 @@ fn failback_after_a_disaster_loses_nothing_and_copies_nothing_twice() {
     // Producers stopped: failback runs through.
     let (code, stdout, stderr) = failback(&topology, &["--settle", "3s", "--wait", "120s"]);
     assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    println!("{stdout}");
     assert!(stdout.contains("failback [3/4] boundary"), "{stdout}");
     assert!(stdout.contains("[5/6] verify: match"), "{stdout}");
     assert!(stdout.contains(&format!("group {group}")), "{stdout}");
+    assert!(
+        stdout.contains("failback through flow backup->primary complete")
+            && stdout.contains("3. to replicate primary to backup again, run flow primary->backup")
+            && !stdout.contains("remove these topics from flow backup->primary"),
+        "{stdout}"
+    );
 
     // 5. consumers return to primary: exactly what they had not read.
     let everything: BTreeSet<SequenceId> = all_sequences(backup, &topic).into_iter().collect();
@@ -216,6 +223,16 @@ fn failback_after_a_disaster_loses_nothing_and_copies_nothing_twice() {
     let remaining: BTreeSet<SequenceId> = everything.difference(&already).copied().collect();
     assert!(!remaining.is_empty());
     assert_exactly("the group back on primary", &sequences(&back), &remaining);
+
+    // Failing back again needs the reverse flow's topics resumed first.
+    let (code, stdout, stderr) = failback(&topology, &["--settle", "1s", "--wait", "10s"]);
+    assert_eq!(code, Some(1), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("refused at step \"preflight\"")
+            && stderr.contains("recorded as cut over on primary")
+            && stderr.contains("ferry resume-topics --flow backup->primary"),
+        "{stderr}"
+    );
 
     // The forward flow resumes and copies none of the records copied back.
     let copied = total(backup, &topic);

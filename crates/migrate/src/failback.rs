@@ -8,7 +8,9 @@
 //! every copied record carries `primary` in its provenance header. Steps,
 //! each refusing (nothing written) when its check fails:
 //!
-//! 1. **reach**: `primary` answers, within `reach_timeout`;
+//! 1. **preflight**: `primary` answers within `reach_timeout`, no daemon
+//!    runs the reverse flow, and the reverse flow has none of the topics
+//!    recorded as cut over (from an earlier failback);
 //! 2. **writers**: `primary`'s end offsets do not move for `settle` (the
 //!    producers must stay on backup until the hand-back);
 //! 3. **boundary**, per partition: the backup offset `B` where the copied
@@ -36,7 +38,7 @@ use std::time::Duration;
 use ferry_checkpoint::{OffsetMap, Translation};
 use ferry_config::{Cluster, Flow, StartFrom, TopicNaming, Topology};
 use ferry_supervisor::checkpoints::{offset_syncs_location, read_syncs};
-use ferry_supervisor::{progress, topics};
+use ferry_supervisor::{cut_over, progress, topics};
 use regex::Regex;
 
 use crate::cutover::{self, CutoverError, CutoverOptions, CutoverReport, Handover, Log};
@@ -186,7 +188,7 @@ pub async fn failback(
         Ok(Ok(listed)) => listed,
         Ok(Err(e)) => {
             return Err(refused(
-                "reach",
+                "preflight",
                 format!(
                     "cluster {} cannot be asked: {e}; failback needs it back",
                     primary.name
@@ -195,7 +197,7 @@ pub async fn failback(
         }
         Err(_) => {
             return Err(refused(
-                "reach",
+                "preflight",
                 format!(
                     "cluster {} ({}) is unreachable: no answer within {:?}; failback needs it back",
                     primary.name, primary.bootstrap_servers, options.reach_timeout
@@ -214,7 +216,7 @@ pub async fn failback(
         };
         if m != n {
             return Err(refused(
-                "reach",
+                "preflight",
                 format!(
                     "topic {t} has {n} partition(s) on {} but {m} on {}; failback copies partition to partition",
                     primary.name, backup.name
@@ -244,7 +246,7 @@ pub async fn failback(
         .flat_map(|(t, n)| (0..*n).map(move |p| (t.clone(), p)))
         .collect();
     log(&format!(
-        "failback [1/4] reach: {} answers; {} topic(s), {} partition(s): {}",
+        "failback [1/4] preflight: {} answers; {} topic(s), {} partition(s): {}",
         primary.name,
         partitions.len(),
         keys.len(),
@@ -252,11 +254,30 @@ pub async fn failback(
     ));
     if let cutover::Replicator::Daemon(addr) = cutover::find_daemon(&both, &reverse)? {
         return Err(refused(
-            "reach",
+            "preflight",
             format!(
                 "the daemon at {addr} runs flow {}; failback starts that flow itself at the end of what {} copied: stop the daemon (or remove the flow from its topology) and run failback again",
                 reverse.id(),
                 primary.name
+            ),
+        ));
+    }
+    let stopped = cut_over::load(primary, &reverse.id()).await?;
+    let stopped: Vec<&str> = partitions
+        .keys()
+        .filter(|t| stopped.contains_key(*t))
+        .map(String::as_str)
+        .collect();
+    if !stopped.is_empty() {
+        return Err(refused(
+            "preflight",
+            format!(
+                "flow {} has {} recorded as cut over on {} (an earlier failback or cutover), so it would not copy them: run ferry resume-topics --flow {} --topics '{}' first, then failback again",
+                reverse.id(),
+                stopped.join(", "),
+                primary.name,
+                reverse.id(),
+                stopped.iter().map(|t| regex::escape(t)).collect::<Vec<_>>().join("|")
             ),
         ));
     }

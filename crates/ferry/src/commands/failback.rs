@@ -41,11 +41,7 @@ pub fn failback(
     let log = |line: &str| println!("{line}");
     match rt.block_on(failback::failback(&topology, &flows[0], &options, &log)) {
         Ok(report) => {
-            print!("{}", cutover::render_next_steps(&report.cutover));
-            println!(
-                "  4. when {} should be replicated to {} again, run flow {} as before: it resumes where it stopped, and its copies of the records copied back are skipped by cycle protection",
-                report.cutover.target, report.cutover.source, report.forward
-            );
+            print!("{}", next_steps(&report));
             exit::OK
         }
         Err(CutoverError::BadInput(e)) => {
@@ -53,12 +49,38 @@ pub fn failback(
             exit::BAD_INPUT
         }
         Err(e) => {
+            // The hand-back's checks are cutover's: named as this command.
             eprintln!(
                 "error: {}",
                 e.to_string()
                     .replacen("cutover refused", "failback refused", 1)
+                    .replace("run cutover again", "run failback again")
             );
             exit::FAILURE
         }
     }
+}
+
+/// Cutover's closing instructions for the reverse flow, told as a
+/// failback: a reverse flow the topology lacks has nothing to remove, and
+/// the forward flow comes last.
+fn next_steps(report: &failback::FailbackReport) -> String {
+    let text = cutover::render_next_steps(&report.cutover).replacen(
+        "cutover of flow",
+        "failback through flow",
+        1,
+    );
+    let mut lines: Vec<String> = text
+        .lines()
+        .filter(|l| !(report.reverse_synthesized && l.starts_with("  3. remove these topics")))
+        .map(str::to_string)
+        .collect();
+    let step = if report.reverse_synthesized { 3 } else { 4 };
+    lines.push(format!(
+        "  {step}. to replicate {} to {} again, run flow {} as before: it resumes where it stopped, and cycle protection skips the records copied back",
+        report.cutover.target, report.cutover.source, report.forward
+    ));
+    let mut out = lines.join("\n");
+    out.push('\n');
+    out
 }
