@@ -7,14 +7,13 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use ferry_testkit::check::{all_sequences, assert_exactly, sequences, total, try_total};
 use ferry_testkit::daemon::{stop_daemon, wait_for, Ferry};
-use ferry_testkit::data::{self, produce_sequence, unique_name, SequenceId, SequenceSpec};
+use ferry_testkit::data::{
+    self, produce_sequence, unique_name, Producers, SequenceId, SequenceSpec,
+};
 use ferry_testkit::groups::{
     commit_group_offsets, consume_and_commit, consume_from_committed, group_offsets,
 };
@@ -22,6 +21,8 @@ use ferry_testkit::topology::{one_flow, rename_clusters, write_topology};
 use ferry_testkit::{shared, shared_pair, KafkaCluster, KafkaOptions};
 
 const FERRY: Ferry = Ferry::at(env!("CARGO_BIN_EXE_ferry"));
+/// Producers still at work: 3 records a partition every 200 ms.
+const BUSY: (u64, Duration) = (3, Duration::from_millis(200));
 
 /// A `primary -> backup` flow under identity naming (the migration and
 /// disaster-recovery style failback needs).
@@ -55,36 +56,6 @@ fn failback(topology: &Path, extra: &[&str]) -> (Option<i32>, String, String) {
     ];
     args.extend_from_slice(extra);
     FERRY.output(&args)
-}
-
-/// Producers writing small batches of sequence records until stopped.
-struct Producers {
-    stop: Arc<AtomicBool>,
-    handle: JoinHandle<u64>,
-}
-
-impl Producers {
-    fn start(cluster: &KafkaCluster, topic: &str, partitions: i32, first_seq: u64) -> Self {
-        let stop = Arc::new(AtomicBool::new(false));
-        let (config, topic, flag) = (cluster.client_config(), topic.to_string(), stop.clone());
-        let handle = std::thread::spawn(move || {
-            let mut next = first_seq;
-            while !flag.load(Ordering::Relaxed) {
-                let mut spec = SequenceSpec::new(partitions, 3);
-                spec.first_seq = next;
-                produce_sequence(&config, &topic, &spec).expect("produce");
-                next += 3;
-                std::thread::sleep(Duration::from_millis(200));
-            }
-            next - first_seq
-        });
-        Self { stop, handle }
-    }
-
-    fn stop(self) -> u64 {
-        self.stop.store(true, Ordering::Relaxed);
-        self.handle.join().expect("producer thread")
-    }
 }
 
 fn produce(cluster: &KafkaCluster, topic: &str, partitions: i32, first: u64, n: u64) {
@@ -188,7 +159,7 @@ fn failback_after_a_disaster_loses_nothing_and_copies_nothing_twice() {
     // 4. primary is back. Producers still on backup: refused at the lag
     // check, after part of the copy back (run again, it resumes).
     primary.start_broker(1).expect("primary back");
-    let busy = Producers::start(backup, &topic, 3, 10_000);
+    let busy = Producers::start(backup.client_config(), &topic, 3, 10_000, BUSY);
     let (code, stdout, stderr) = failback(&topology, &["--settle", "3s", "--wait", "15s"]);
     let extra = busy.stop();
     assert!(extra > 0);
@@ -260,7 +231,7 @@ fn failback_refuses_writers_a_primary_tail_and_inexact_offsets() {
     commit_group_offsets(backup, &group, &[(&topic, 0, 3)]);
 
     // Producers still write to primary.
-    let busy = Producers::start(primary, &topic, 1, 100);
+    let busy = Producers::start(primary.client_config(), &topic, 1, 100, BUSY);
     let (code, stdout, stderr) = failback(&topology, &["--settle", "3s", "--wait", "30s"]);
     busy.stop();
     assert_eq!(code, Some(1), "{stdout}\n{stderr}");
@@ -302,6 +273,33 @@ fn failback_refuses_writers_a_primary_tail_and_inexact_offsets() {
     assert!(!stdout.contains("[5/6]"), "{stdout}");
     // Nothing was written to primary's group.
     assert!(group_offsets(primary, &group, &topic).is_empty());
+}
+
+/// Records backup held of its own before the copy began sit inside the
+/// prefix: failback would never copy them back, so it refuses.
+#[test]
+fn failback_refuses_backup_records_inside_the_copied_prefix() {
+    let (primary, backup) = shared_pair().expect("test brokers start");
+    let topic = unique_name("failback-inside");
+    let group = unique_name("failback-inside-group");
+    data::create_topic(&primary.client_config(), &topic, 1, 1, &[]).expect("create");
+    data::create_topic(&backup.client_config(), &topic, 1, 1, &[]).expect("create on backup");
+    produce(backup, &topic, 1, 1_000, 2);
+    produce(primary, &topic, 1, 0, 20);
+    let dir = tempfile::tempdir().unwrap();
+    let topology = topology(dir.path(), primary, backup, &topic, &group);
+    FERRY.run_until_caught_up(&topology);
+    assert_eq!(total(backup, &topic), 22);
+    let (code, stdout, stderr) = failback(&topology, &["--settle", "1s", "--wait", "30s"]);
+    assert_eq!(code, Some(1), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("refused at step \"boundary\"")
+            && stderr.contains(&format!(
+                "{topic}[0] on backup: offset 0 holds a record written on backup among the records copied from primary"
+            )),
+        "{stderr}"
+    );
+    assert!(!stdout.contains("[4/4]"), "{stdout}");
 }
 
 #[test]

@@ -533,39 +533,43 @@ async fn boundaries(
         // just before a crash); they count as copied.
         let (upstream_known, from) =
             known_end.unwrap_or(((*primary_start).min(progress), *backup_start));
-        // Records of backup's own before the first copy would never go
-        // back: refused rather than left behind.
-        if let Some(first) = map.segments().next() {
-            let before = scan(
-                backup,
-                topic,
-                *partition,
-                (*backup_start, first.downstream_start()),
-                copies.clone(),
-            )
-            .await?;
-            if let Some(local) = before.first_other {
-                return Err(refused(
-                    "boundary",
-                    format!(
-                        "{name} on {}: offset {local} holds a record written on {} before the first record copied from {} (offset {}); failback copies back only the records after the copies, so it would never reach {}",
-                        backup.name,
-                        backup.name,
-                        primary.name,
-                        first.downstream_start(),
-                        primary.name
-                    ),
-                ));
+        // Records of backup's own inside the prefix (before the first copy
+        // the map knows, or between two of its runs) would never go back:
+        // refused rather than left behind. The runs themselves are copies.
+        let mut holes = Vec::new();
+        let mut hole_start = *backup_start;
+        for run in map.segments() {
+            // Offsets below the log start are gone (retention): not read.
+            let lo = hole_start.max(*backup_start);
+            if lo < run.downstream_start() {
+                holes.push((lo, run.downstream_start()));
             }
+            hole_start = run.downstream_end();
         }
-        let found = scan(
-            backup,
-            topic,
-            *partition,
-            (from, *backup_end),
-            copies.clone(),
-        )
-        .await?;
+        let found = scan(backup, topic, *partition, &holes, copies.clone()).await?;
+        if let Some(local) = found.first_other {
+            return Err(refused(
+                "boundary",
+                format!(
+                    "{name} on {}: offset {local} holds a record written on {} among the records copied from {}; failback copies back only the records after the copies, so it would never reach {}",
+                    backup.name, backup.name, primary.name, primary.name
+                ),
+            ));
+        }
+        if from > *backup_end {
+            return Err(refused(
+                "boundary",
+                format!(
+                    "{name}: {} ends at offset {backup_end}, before the copies flow {} recorded there (up to offset {}): {} lost records",
+                    backup.name,
+                    forward.id(),
+                    from - 1,
+                    backup.name
+                ),
+            ));
+        }
+        let range = (from.max(*backup_start), *backup_end);
+        let found = scan(backup, topic, *partition, &[range], copies.clone()).await?;
         if let Some((local, copied)) = found.interleaved {
             return Err(refused(
                 "boundary",
@@ -614,7 +618,7 @@ async fn boundaries(
             primary,
             topic,
             *partition,
-            (copied_up_to, *primary_end),
+            &[(copied_up_to.max(*primary_start), *primary_end)],
             Leading::NotCopiedFrom(backup.name.clone()),
         )
         .await?;
@@ -676,42 +680,46 @@ struct Scan {
     interleaved: Option<(i64, i64)>,
 }
 
-/// Reads `topic[partition]` of `cluster` over `[from, end)`: leading
-/// records first, then the others, never mixed.
+/// Reads `topic[partition]` of `cluster` over `ranges` (in order, with
+/// one consumer): leading records first, then the others, never mixed.
 async fn scan(
     cluster: &Cluster,
     topic: &str,
     partition: i32,
-    range: (i64, i64),
+    ranges: &[(i64, i64)],
     leading: Leading,
 ) -> Result<Scan, CutoverError> {
-    let (cluster, topic) = (cluster.clone(), topic.to_string());
+    let mut scan = Scan {
+        first_other: None,
+        interleaved: None,
+    };
+    if ranges.is_empty() {
+        return Ok(scan);
+    }
+    let (cluster, topic, ranges) = (cluster.clone(), topic.to_string(), ranges.to_vec());
     let name = format!("{topic}[{partition}]");
     let cluster_name = cluster.name.clone();
-    let (from, end) = range;
     let read = tokio::task::spawn_blocking(move || -> Result<Scan, String> {
         let consumer = range_consumer(&cluster, "ferry-failback").map_err(|e| e.to_string())?;
-        let mut reader = RangeReader::new(&consumer, &topic, partition, from, end)?;
-        let mut scan = Scan {
-            first_other: None,
-            interleaved: None,
-        };
-        while let Some(m) = reader.next_record()? {
-            let offset = rdkafka::Message::offset(&m);
-            match (leading.holds(provenance(&m).as_deref()), scan.first_other) {
-                (false, None) => scan.first_other = Some(offset),
-                (true, Some(other)) => {
-                    scan.interleaved = Some((other, offset));
-                    break;
+        for (from, end) in ranges {
+            let mut reader = RangeReader::new(&consumer, &topic, partition, from, end)?;
+            while let Some(m) = reader.next_record()? {
+                let offset = rdkafka::Message::offset(&m);
+                match (leading.holds(provenance(&m).as_deref()), scan.first_other) {
+                    (false, None) => scan.first_other = Some(offset),
+                    (true, Some(other)) => {
+                        scan.interleaved = Some((other, offset));
+                        return Ok(scan);
+                    }
+                    _ => {}
                 }
-                _ => {}
             }
-        }
-        if reader.ended_early() && scan.interleaved.is_none() {
-            return Err(format!(
-                "the partition ended at offset {} before {end} (an open transaction?)",
-                reader.position()
-            ));
+            if reader.ended_early() {
+                return Err(format!(
+                    "the partition ended at offset {} before {end} (an open transaction?)",
+                    reader.position()
+                ));
+            }
         }
         Ok(scan)
     })
