@@ -275,6 +275,52 @@ fn failback_refuses_writers_a_primary_tail_and_inexact_offsets() {
     assert!(group_offsets(primary, &group, &topic).is_empty());
 }
 
+/// With `--accept-primary-tail` the records primary got after the last copy
+/// stay before the records copied back: a group still inside the prefix
+/// reads them, a group past the boundary does not.
+#[test]
+fn an_accepted_primary_tail_stays_before_the_records_copied_back() {
+    let (primary, backup) = shared_pair().expect("test brokers start");
+    let topic = unique_name("failback-tail");
+    let groups = unique_name("failback-tail-group");
+    let (inside, past) = (format!("{groups}-in"), format!("{groups}-past"));
+    data::create_topic(&primary.client_config(), &topic, 1, 1, &[]).expect("create");
+    produce(primary, &topic, 1, 0, 30);
+    let dir = tempfile::tempdir().unwrap();
+    let topology = topology(dir.path(), primary, backup, &topic, &format!("{groups}-.*"));
+    FERRY.run_until_caught_up(&topology);
+    assert_eq!(total(backup, &topic), 30);
+    // The outage: 5 records reach primary but not backup, 10 are written
+    // on backup; one group stopped inside the prefix, one past it.
+    produce(primary, &topic, 1, 30, 5);
+    produce(backup, &topic, 1, 100, 10);
+    commit_group_offsets(backup, &inside, &[(&topic, 0, 10)]);
+    commit_group_offsets(backup, &past, &[(&topic, 0, 35)]);
+
+    let (code, stdout, stderr) = failback(
+        &topology,
+        &["--settle", "1s", "--wait", "60s", "--accept-primary-tail"],
+    );
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains(&format!(
+            "accepted: primary holds records that never reached backup (written before the outage, after the last copy): {topic}[0] offsets 30..34 (5 record(s))"
+        )),
+        "{stdout}"
+    );
+    // primary: 30 of its own, its 5 tail records, then the 10 copied back.
+    let on_primary = all_sequences(primary, &topic);
+    assert_eq!(on_primary.len(), 45);
+    assert_eq!(on_primary.iter().collect::<BTreeSet<_>>().len(), 45);
+    assert_eq!(
+        on_primary[35..].iter().map(|s| s.seq).collect::<Vec<_>>(),
+        (100..110).collect::<Vec<_>>()
+    );
+    assert_eq!(group_offsets(primary, &inside, &topic).get(&0), Some(&10));
+    // Backup offset 35 is the 6th record written there: primary's 41st.
+    assert_eq!(group_offsets(primary, &past, &topic).get(&0), Some(&40));
+}
+
 /// Records backup held of its own before the copy began sit inside the
 /// prefix: failback would never copy them back, so it refuses.
 #[test]

@@ -793,6 +793,23 @@ mod tests {
     }
 
     #[test]
+    fn provenance_tells_copies_from_own_records() {
+        let copied_here = Leading::Visited("primary".into());
+        assert!(copied_here.holds(Some("primary")));
+        assert!(copied_here.holds(Some("dc3,primary")));
+        assert!(!copied_here.holds(Some("backup")));
+        assert!(!copied_here.holds(None), "written on backup");
+        let own = Leading::NotCopiedFrom("backup".into());
+        assert!(own.holds(None), "written on primary");
+        assert!(own.holds(Some("dc3")));
+        assert!(!own.holds(Some("backup")), "copied back");
+        assert!(
+            !own.holds(Some("primary,backup")),
+            "a copy of a copy, back again"
+        );
+    }
+
+    #[test]
     fn exact_names_match_whole_names_only() {
         let names = ["a.b".to_string(), "c".to_string()];
         let r = exact_names(names.iter());
