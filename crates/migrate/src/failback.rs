@@ -804,8 +804,8 @@ mod tests {
         assert!(own.holds(Some("dc3")));
         assert!(!own.holds(Some("backup")), "copied back");
         assert!(
-            !own.holds(Some("primary,backup")),
-            "a copy of a copy, back again"
+            !own.holds(Some("dc3,backup")),
+            "the last hop was from backup"
         );
     }
 
