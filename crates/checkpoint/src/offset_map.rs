@@ -380,6 +380,39 @@ impl OffsetMap {
         }
     }
 
+    /// Translates a committed **downstream** offset back upstream: "the next
+    /// record to read downstream is `downstream`" becomes the upstream offset
+    /// after the last replicated record the reader has consumed, i.e. after
+    /// the record at `downstream - 1` or the last one before it. Used to hand
+    /// a group back to the cluster it came from (failback).
+    /// - `downstream - 1` inside a segment: [`Translation::Exact`].
+    /// - In a known-empty gap (those downstream offsets hold no copied
+    ///   record): `Exact` end of the preceding segment.
+    /// - In an unknown gap, or past the last fact:
+    ///   [`Translation::Conservative`]`(end of the preceding segment)`: any
+    ///   record copied from there on comes from at or after it.
+    /// - At or before the first fact's downstream offset:
+    ///   [`Translation::Unknown`] (what came before is not known).
+    pub fn translate_back(&self, downstream: i64) -> Translation {
+        let Some(first) = self.segments.front() else {
+            return Translation::Unknown;
+        };
+        if downstream <= first.downstream {
+            return Translation::Unknown;
+        }
+        // Last segment starting before `downstream`; exists since
+        // first.downstream < downstream.
+        let idx = self.segments.partition_point(|s| s.downstream < downstream) - 1;
+        let seg = &self.segments[idx];
+        if downstream <= seg.downstream_end() {
+            return Translation::Exact(seg.upstream + (downstream - seg.downstream));
+        }
+        match self.segments.get(idx + 1) {
+            Some(_) if seg.gap_after == Gap::KnownEmpty => Translation::Exact(seg.upstream_end()),
+            _ => Translation::Conservative(seg.upstream_end()),
+        }
+    }
+
     /// The segments, oldest first.
     pub fn segments(&self) -> impl ExactSizeIterator<Item = Segment> + '_ {
         self.segments.iter().copied()

@@ -153,6 +153,36 @@ pub enum Command {
         #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
         wait: std::time::Duration,
     },
+    /// Hand a flow's topics and consumer groups back to its source after a
+    /// failover to its target (identity naming with cycle protection):
+    /// once the source answers and nobody writes to it, copy back what was
+    /// written on the target meanwhile (none of the records the source
+    /// holds), translate the group offsets back exactly, and finish as
+    /// cutover does for the reverse flow. Refuses (exit 1) with the reason:
+    /// the source unreachable, producers writing to it (or still to the
+    /// target), records the source holds that never reached the target
+    /// (unless --accept-primary-tail), offsets without an exact translation.
+    Failback {
+        #[arg(short, long, value_name = "FILE")]
+        config: PathBuf,
+        /// The flow that copied to the cluster failed over to, as
+        /// SOURCE->TARGET (e.g. primary->backup).
+        #[arg(long, value_name = "SOURCE->TARGET")]
+        flow: String,
+        /// Only topics whose whole name matches this regex.
+        #[arg(long, value_name = "REGEX")]
+        topics: Option<String>,
+        /// How long the source must get no record, and lag stay 0, e.g. "10s".
+        #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+        settle: std::time::Duration,
+        /// How long copying back may take to reach 0 lag and settle.
+        #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
+        wait: std::time::Duration,
+        /// Go on although the source holds records that never reached the
+        /// target (they stay before the records copied back).
+        #[arg(long)]
+        accept_primary_tail: bool,
+    },
     /// Forget a flow's saved progress for the source topics matching
     /// --topics, so the next run starts those partitions by start_from (or
     /// where MirrorMaker 2 stopped) instead of resuming. The remedy for a

@@ -10,7 +10,6 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use common::*;
@@ -18,7 +17,9 @@ use ferry_testkit::check::{
     all_sequences, assert_exactly, assert_same, sequences, total, try_total,
 };
 use ferry_testkit::daemon::{stop_daemon, wait_for, Ferry};
-use ferry_testkit::data::{self, produce_sequence, unique_name, SequenceId, SequenceSpec};
+use ferry_testkit::data::{
+    self, produce_sequence, unique_name, Producers, SequenceId, SequenceSpec,
+};
 use ferry_testkit::groups::{consume_and_commit, consume_from_committed, group_offsets};
 use ferry_testkit::scrape::{cut_over_topics, metric, replicated_topics};
 use ferry_testkit::topology::{lock_http, one_flow, write_topology};
@@ -68,45 +69,6 @@ fn cutover(topology: &Path, extra: &[&str]) -> (Option<i32>, String, String) {
     FERRY.output(&args)
 }
 
-/// Producers on the source: batches of sequence-numbered records on every
-/// partition until stopped. Returns how many records each partition got.
-struct Producers {
-    stop: Arc<AtomicBool>,
-    handle: JoinHandle<u64>,
-}
-
-impl Producers {
-    fn start(
-        source: &KafkaCluster,
-        topic: &str,
-        first_seq: u64,
-        batch: u64,
-        pause: Duration,
-    ) -> Self {
-        let stop = Arc::new(AtomicBool::new(false));
-        let config = source.client_config();
-        let topic = topic.to_string();
-        let flag = stop.clone();
-        let handle = std::thread::spawn(move || {
-            let mut next = first_seq;
-            while !flag.load(Ordering::Relaxed) {
-                let mut spec = SequenceSpec::new(PARTITIONS, batch);
-                spec.first_seq = next;
-                produce_sequence(&config, &topic, &spec).expect("produce");
-                next += batch;
-                std::thread::sleep(pause);
-            }
-            next - first_seq
-        });
-        Self { stop, handle }
-    }
-
-    fn stop(self) -> u64 {
-        self.stop.store(true, Ordering::Relaxed);
-        self.handle.join().expect("producer thread")
-    }
-}
-
 #[test]
 fn migration_drill_moves_consumers_without_loss_or_duplicates() {
     let (source, target) = shared_pair().expect("test brokers start");
@@ -122,7 +84,13 @@ fn migration_drill_moves_consumers_without_loss_or_duplicates() {
 
     // Producers and a consumer group at work on the source while the
     // daemon replicates.
-    let producers = Producers::start(source, &topic, 0, 50, Duration::from_millis(100));
+    let producers = Producers::start(
+        source.client_config(),
+        &topic,
+        PARTITIONS,
+        0,
+        (50, Duration::from_millis(100)),
+    );
     let daemon = FERRY.start(&topology);
     wait_for("records on the source", Duration::from_secs(30), || {
         (try_total(source, &topic).ok()? >= 600).then_some(())
@@ -234,7 +202,13 @@ fn cutover_refuses_while_producers_still_write() {
     let dir = tempfile::tempdir().unwrap();
     let topology = topology_with_port(dir.path(), source, target, &flow(&topic, &group));
 
-    let producers = Producers::start(source, &topic, 100, 5, Duration::from_millis(200));
+    let producers = Producers::start(
+        source.client_config(),
+        &topic,
+        PARTITIONS,
+        100,
+        (5, Duration::from_millis(200)),
+    );
     let (code, stdout, stderr) = cutover(&topology, &["--settle", "3s", "--wait", "15s"]);
     producers.stop();
     assert_eq!(code, Some(1), "{stdout}\n{stderr}");

@@ -14,6 +14,9 @@
 //! - [`cutover`]: `ferry cutover`, the guided switch of a flow's topics:
 //!   lag settled at 0, final group offset sync, verify, stop replicating,
 //!   next steps; each step a check that refuses to go on.
+//! - [`failback`]: `ferry failback`, which hands a flow's topics and
+//!   groups back to its source after a failover: the records written on
+//!   the target meanwhile are copied back, none that the source holds.
 //! - [`reset`]: `ferry reset-progress`, forgetting saved progress so the
 //!   next run starts those partitions by `start_from`.
 //! - [`resume`]: `ferry resume-topics`, which undoes a cutover: the topics
@@ -31,7 +34,7 @@
 //! engine's own (`ferry_supervisor::{topics, progress, checkpoints}`), so
 //! the toolkit and the daemon never disagree about what a flow replicates.
 //!
-//! Nothing here writes to a cluster except [`apply`], [`cutover`],
+//! Nothing here writes to a cluster except [`apply`], [`cutover`], [`failback`],
 //! [`reset`] and [`resume`].
 //!
 //! `docs/migration.md` in this crate documents the commands, their exit
@@ -40,6 +43,7 @@
 pub mod apply;
 pub mod cutover;
 pub mod daemon;
+pub mod failback;
 pub mod offsets_report;
 pub mod plan;
 pub mod records;

@@ -258,6 +258,60 @@ pub async fn reset(
     Ok(())
 }
 
+/// Moves the saved progress of `partitions` (source topic, partition,
+/// offset) forward to the given offsets, so a flow started afterwards
+/// resumes there; progress already at or past its offset is left alone.
+/// Creates the progress topic if needed and waits until the target
+/// acknowledged every write. Returns the partitions it moved, with where
+/// they were (`None`: no progress). Each value keeps the partition's saved
+/// epoch, so it wins over what it replaces and loses to any later owner's
+/// write. Must not run while a daemon replicates them.
+pub async fn advance(
+    target: &Cluster,
+    source_alias: &str,
+    partitions: &[(String, i32, i64)],
+    replication: Option<i32>,
+) -> Result<Vec<((String, i32), Option<i64>)>, EngineError> {
+    let topic = progress_topic(source_alias);
+    let admin =
+        crate::clients::admin(target, "ferry-progress").map_err(|e| EngineError::Client {
+            cluster: target.name.clone(),
+            cause: e.to_string(),
+        })?;
+    crate::topics::ensure_internal_topic(&admin, &target.name, &topic, replication).await?;
+    let saved = load_with_epochs(target, source_alias, Duration::from_secs(60)).await?;
+    let fail = |doing: String, e: KafkaError| {
+        EngineError::request(Place::topic(&target.name, &topic), doing, e)
+    };
+    let producer = InternalProducer::new(target, "ferry-progress")?;
+    let mut moved = Vec::new();
+    let mut acks = Vec::new();
+    for (t, p, offset) in partitions {
+        let key = (t.clone(), *p);
+        let was = saved.get(&key).copied();
+        if was.is_some_and(|(at, _)| at >= *offset) {
+            continue;
+        }
+        let epoch = was.map_or(NO_EPOCH, |(_, e)| e);
+        let (record_key, value) = (encode_key(t, *p), encode_value(*offset, epoch));
+        let record = BaseRecord::to(&topic)
+            .key(record_key.as_bytes())
+            .payload(value.as_bytes());
+        let ack = producer
+            .send(record)
+            .await
+            .map_err(|e| fail(format!("cannot write the progress of {record_key}"), e))?;
+        acks.push((record_key, ack));
+        moved.push((key, was.map(|(at, _)| at)));
+    }
+    for (key, ack) in acks {
+        InternalProducer::acknowledged(ack)
+            .await
+            .map_err(|e| fail(format!("writing the progress of {key} failed"), e))?;
+    }
+    Ok(moved)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

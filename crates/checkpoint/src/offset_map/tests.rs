@@ -405,3 +405,41 @@ fn mm2_overshoots_after_target_truncation_ferry_does_not() {
     assert_eq!(live.translate(120), Exact(50));
     assert_eq!(mm2_translate(&syncs, 120), Some(102));
 }
+
+#[test]
+fn translate_back_inverts_runs_and_known_gaps() {
+    // upstream 10..15 -> downstream 100..105, then (known-empty gaps on
+    // both sides) upstream 20..23 -> downstream 110..113.
+    let mut pairs = run(10, 100, 5);
+    pairs.extend(run(20, 110, 3));
+    let m = map_of(&pairs);
+    assert_eq!(m.translate_back(100), Unknown, "nothing known before");
+    assert_eq!(m.translate_back(101), Exact(11));
+    assert_eq!(m.translate_back(105), Exact(15), "the run's end");
+    assert_eq!(m.translate_back(108), Exact(15), "inside the known gap");
+    assert_eq!(m.translate_back(110), Exact(15), "before the next run");
+    assert_eq!(m.translate_back(111), Exact(21));
+    assert_eq!(m.translate_back(113), Exact(23));
+    assert_eq!(
+        m.translate_back(120),
+        Conservative(23),
+        "past the last fact"
+    );
+    assert_eq!(OffsetMap::new().translate_back(5), Unknown);
+    // Every exact answer agrees with the forward translation.
+    for d in 101..=113 {
+        if let Exact(u) = m.translate_back(d) {
+            assert!(m.translate(u).offset().unwrap() >= d, "{d} -> {u}");
+        }
+    }
+}
+
+#[test]
+fn translate_back_is_conservative_across_unknown_gaps() {
+    let mut m = map_of(&run(0, 0, 4));
+    m.start_session();
+    m.record(10, 20).unwrap();
+    assert_eq!(m.translate_back(4), Exact(4));
+    assert_eq!(m.translate_back(15), Conservative(4));
+    assert_eq!(m.translate_back(21), Exact(11));
+}

@@ -3,6 +3,7 @@
 mod check;
 mod cutover;
 mod demo;
+mod failback;
 mod import_mm2;
 mod offsets;
 mod plan;
@@ -79,6 +80,20 @@ pub fn dispatch(cli: Cli) -> u8 {
             settle,
             wait,
         } => cutover::cutover(&config, &flow, topics.as_deref(), settle, wait),
+        Command::Failback {
+            config,
+            flow,
+            topics,
+            settle,
+            wait,
+            accept_primary_tail,
+        } => failback::failback(
+            &config,
+            &flow,
+            topics.as_deref(),
+            failback::Timing { settle, wait },
+            accept_primary_tail,
+        ),
         Command::ResumeTopics {
             config,
             flow,

@@ -150,6 +150,22 @@ pub struct CutoverReport {
 /// Step progress for a person: one line at a time.
 pub type Log<'a> = &'a (dyn Fn(&str) + Sync);
 
+/// A group's committed source offset on (source topic, partition),
+/// translated by what a caller knows better than the flow's offset syncs;
+/// `None` leaves the offset-sync translation.
+pub type KnownTranslation<'a> = &'a (dyn Fn(&str, i32, i64) -> Option<Translation> + Sync);
+
+/// How the group offsets step hands groups over (the default: as
+/// `ferry cutover` does).
+#[derive(Clone, Copy, Default)]
+pub struct Handover<'a> {
+    /// Translations that replace the offset-sync ones where it answers.
+    pub known: Option<KnownTranslation<'a>>,
+    /// Refuse, naming every group partition, when a translation is not
+    /// exact, instead of handing over a conservative one.
+    pub exact_only: bool,
+}
+
 /// Runs the cutover of `flow`'s topics (all it selects, or those matching
 /// `options.topics`).
 pub async fn cutover(
@@ -157,6 +173,18 @@ pub async fn cutover(
     flow: &Flow,
     options: &CutoverOptions,
     log: Log<'_>,
+) -> Result<CutoverReport, CutoverError> {
+    cutover_with(topology, flow, options, log, Handover::default()).await
+}
+
+/// [`cutover`], with the group offsets step changed by `handover`
+/// (`ferry failback` hands groups back with translations of its own).
+pub async fn cutover_with(
+    topology: &Topology,
+    flow: &Flow,
+    options: &CutoverOptions,
+    log: Log<'_>,
+    handover: Handover<'_>,
 ) -> Result<CutoverReport, CutoverError> {
     let (source, target) = clusters(topology, flow)?;
     let source_admin = admin(source, "ferry-cutover")?;
@@ -223,7 +251,8 @@ pub async fn cutover(
     };
 
     // 4. group offsets
-    let rows = settled_translations(&narrowed, source, target, &ends, options, log).await?;
+    let rows =
+        settled_translations(&narrowed, source, target, &ends, options, log, handover).await?;
     let groups = sync_group_offsets(&target_admin, target, rows).await?;
     log(&format!(
         "[4/6] group offsets: {} group(s) handed over to {}",
@@ -419,10 +448,18 @@ async fn settled_translations(
     ends: &HashMap<(String, i32), i64>,
     options: &CutoverOptions,
     log: Log<'_>,
+    handover: Handover<'_>,
 ) -> Result<Vec<OffsetRow>, CutoverError> {
     let started = Instant::now();
     loop {
-        let rows = offsets_report(flow, source, target, None).await?;
+        let mut rows = offsets_report(flow, source, target, None).await?;
+        if let Some(known) = handover.known {
+            for r in &mut rows {
+                if let Some(t) = known(&r.topic, r.partition, r.source_offset) {
+                    r.translated = t;
+                }
+            }
+        }
         let settled = |r: &OffsetRow| match r.translated {
             Translation::Exact(_) => true,
             Translation::Conservative(_) => ends
@@ -432,6 +469,33 @@ async fn settled_translations(
         };
         let open = rows.iter().filter(|r| !settled(r)).count();
         if open == 0 || started.elapsed() >= options.translation_wait {
+            if open > 0 && handover.exact_only {
+                let named: Vec<String> = rows
+                    .iter()
+                    .filter(|r| !settled(r))
+                    .map(|r| {
+                        format!(
+                            "group {} {}[{}] at offset {} ({})",
+                            r.group,
+                            r.topic,
+                            r.partition,
+                            r.source_offset,
+                            match r.translated {
+                                Translation::Conservative(o) => format!("at best {o}, not exact"),
+                                _ => "no translation".to_string(),
+                            }
+                        )
+                    })
+                    .collect();
+                return Err(refused(
+                    "group offsets",
+                    format!(
+                        "{open} group partition(s) cannot be translated exactly on {}: {}; no group offset was written",
+                        target.name,
+                        named.join("; ")
+                    ),
+                ));
+            }
             if open > 0 {
                 log(&format!(
                     "      {open} group partition(s) have no exact translation after {:?}; their offsets are conservative (never ahead: those consumers may re-read some records) or unknown",

@@ -6,6 +6,7 @@
 //! [`KafkaCluster::client_config`](crate::KafkaCluster::client_config).
 
 mod compare;
+mod producers;
 mod read;
 mod sequence;
 
@@ -19,6 +20,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::Timestamp;
 
 pub use compare::{compare_partitions, compare_records, CompareReport, PartitionReport};
+pub use producers::Producers;
 pub use read::{end_offsets, read_partition, read_topic};
 pub use sequence::{produce_sequence, sequence_of, SequenceId, SequenceSpec};
 
