@@ -302,7 +302,9 @@ const WARM_TRANSACTIONS: u64 = 20;
 /// running deployment never pays.
 pub fn warm_transactions(config: &ClientConfig, topic: &str, dataset: &Dataset) -> Result<()> {
     let mut config = config.clone();
-    config.set("transactional.id", "ferry-bench-warm-up");
+    config
+        .set("transactional.id", "ferry-bench-warm-up")
+        .set("message.timeout.ms", "60000");
     let producer: BaseProducer<DeliveryCounter> = config
         .create_with_context(DeliveryCounter::default())
         .context(|| "cannot create a transactional producer")?;

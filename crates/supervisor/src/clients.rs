@@ -44,7 +44,13 @@ pub fn client_config(cluster: &Cluster, role: Role, client_id: &str) -> ClientCo
     // rust-rdkafka derives librdkafka's log level from the `log` crate, which
     // Ferry does not use; warnings carry the causes operators need
     // (authentication failed, certificate verify failed).
-    cfg.set_log_level(RDKafkaLogLevel::Warning);
+    // librdkafka's `debug` contexts (set in a cluster's client settings)
+    // log at debug level: asking for them means wanting to see them.
+    cfg.set_log_level(if cluster.client.get("debug").is_some() {
+        RDKafkaLogLevel::Debug
+    } else {
+        RDKafkaLogLevel::Warning
+    });
     cfg.set("bootstrap.servers", &cluster.bootstrap_servers)
         .set("client.id", client_id);
     match role {

@@ -172,16 +172,21 @@ impl SlotTransactions {
             poller: Mutex::new(Some(poller)),
             transactional_id,
         };
-        // librdkafka looks for the transaction coordinator through a broker
-        // that is up, and when none is yet (a new producer) it looks again
-        // only 500 ms later: one metadata answer first connects the producer,
-        // so that fencing a slot takes milliseconds. Failing here is no
-        // error: `init_transactions` reports what it meets.
         let created = started.elapsed();
-        let _ = txns
-            .producer
-            .client()
-            .fetch_metadata(Some(warm_topic), TRANSACTION_TIMEOUT);
+        // librdkafka looks for the transaction coordinator through a broker
+        // that is up, and when none is it looks again only 500 ms later. A
+        // new producer has none: its first metadata answer comes through
+        // the bootstrap connection, which librdkafka then closes (KIP-899)
+        // while it connects to the brokers it learned. So the metadata is
+        // asked for twice: the second answer needs a learned broker up, and
+        // fencing the slot then takes milliseconds. Failing here is no
+        // error: `init_transactions` reports what it meets.
+        for _ in 0..2 {
+            let _ = txns
+                .producer
+                .client()
+                .fetch_metadata(Some(warm_topic), TRANSACTION_TIMEOUT);
+        }
         let connected = started.elapsed();
         txns.producer
             .init_transactions(TRANSACTION_TIMEOUT)
