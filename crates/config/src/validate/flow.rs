@@ -273,6 +273,8 @@ pub(super) fn check_flow(
         delivery,
         transaction_interval,
         acls,
+        // Set by the caller, which knows the registries.
+        schemas: None,
     };
     check_renames_merge_nothing(checker, path, &flow);
     Some(flow)
