@@ -495,6 +495,22 @@ impl Flow {
             .remote_topic(&self.source, &self.topic_separator, &renamed)
     }
 
+    /// The target subject of a source Schema Registry subject: a
+    /// TopicNameStrategy subject (`<topic>-key`, `<topic>-value`) of a
+    /// topic the flow copies follows its topic (`orders-value` becomes
+    /// `a.orders-value` under prefix naming); any other subject keeps its
+    /// name.
+    pub fn remote_subject(&self, subject: &str) -> String {
+        for suffix in ["-key", "-value"] {
+            if let Some(topic) = subject.strip_suffix(suffix) {
+                if !topic.is_empty() && self.topics.matches(topic) {
+                    return format!("{}{suffix}", self.remote_topic(topic));
+                }
+            }
+        }
+        subject.to_string()
+    }
+
     /// Whether a source topic came from this flow's target under prefix
     /// naming: it carries the target's alias and the flow's separator in
     /// front (`backup.orders` on a flow into `backup`), and copying it back

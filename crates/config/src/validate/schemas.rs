@@ -285,6 +285,24 @@ password = "${env:FERRY_TEST_REGISTRY_PASSWORD}"
     }
 
     #[test]
+    fn subjects_follow_their_topics_under_prefix_naming() {
+        std::env::set_var("FERRY_TEST_REGISTRY_PASSWORD", "hunter2");
+        let text = format!(
+            "{BASE}[[flows]]\nsource = \"a\"\ntarget = \"b\"\ntopics = [\"orders\"]\ntopic_naming = \"prefix\"\n"
+        );
+        let flow = parse(&text, "t.toml", std::path::Path::new("."))
+            .unwrap()
+            .topology
+            .flows
+            .remove(0);
+        assert_eq!(flow.remote_subject("orders-value"), "a.orders-value");
+        assert_eq!(flow.remote_subject("orders-key"), "a.orders-key");
+        // Not a topic the flow copies, or not TopicNameStrategy: unchanged.
+        assert_eq!(flow.remote_subject("payments-value"), "payments-value");
+        assert_eq!(flow.remote_subject("com.acme.Address"), "com.acme.Address");
+    }
+
+    #[test]
     fn bad_schema_keys_are_named() {
         let issues = schemas_of(
             "schemas = { source = \"nope\", target = \"new\", mode = \"keep\", subjects = [\"(\"] }\n",
