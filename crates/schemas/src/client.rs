@@ -92,7 +92,11 @@ pub struct SchemaBody {
     /// The schema text.
     pub schema: String,
     /// `AVRO` (when absent), `PROTOBUF` or `JSON`.
-    #[serde(rename = "schemaType", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "schemaType",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub schema_type: Option<String>,
     /// The schemas it uses.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -196,7 +200,10 @@ impl RegistryClient {
                 .map_err(|e| tls_error(format!("cannot read {}: {e}", ca.display())))?;
             for block in pem_blocks(&pem, "CERTIFICATE") {
                 let cert = native_tls::Certificate::from_pem(&block).map_err(|e| {
-                    tls_error(format!("{} holds an unusable certificate: {e}", ca.display()))
+                    tls_error(format!(
+                        "{} holds an unusable certificate: {e}",
+                        ca.display()
+                    ))
                 })?;
                 tls.add_root_certificate(cert);
             }
@@ -247,10 +254,7 @@ impl RegistryClient {
         body: Option<&serde_json::Value>,
     ) -> Result<Option<T>, RegistryError> {
         let url = format!("{}{path}", self.base);
-        let mut request = self
-            .agent
-            .request(method, &url)
-            .set("Accept", CONTENT_TYPE);
+        let mut request = self.agent.request(method, &url).set("Accept", CONTENT_TYPE);
         if let Some(auth) = &self.authorization {
             request = request.set("Authorization", auth);
         }
@@ -439,7 +443,7 @@ fn pem_blocks(pem: &[u8], kind: &str) -> Vec<Vec<u8>> {
             break;
         };
         let block_end = start + stop + end.len();
-        out.push(rest[start..block_end].as_bytes().to_vec());
+        out.push(rest.as_bytes()[start..block_end].to_vec());
         rest = &rest[block_end..];
     }
     out

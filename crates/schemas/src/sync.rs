@@ -14,9 +14,9 @@ use crate::client::{RegistryClient, RegistryError, SchemaBody, SubjectVersion};
 /// Why a sync stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
-    /// A registry request failed.
+    /// A registry request failed (boxed: errors stay small).
     #[error(transparent)]
-    Registry(#[from] RegistryError),
+    Registry(Box<RegistryError>),
     /// `preserve-ids` needs IMPORT mode, which the target refused.
     #[error("preserve-ids: target registry {registry} cannot put subject {subject} in IMPORT mode: {cause}")]
     ImportMode {
@@ -25,7 +25,7 @@ pub enum SyncError {
         /// The subject.
         subject: String,
         /// The registry's answer.
-        cause: RegistryError,
+        cause: Box<RegistryError>,
     },
     /// The target registered a version under another ID than asked.
     #[error("preserve-ids: target registry {registry} registered subject {subject} version {version} under ID {got} instead of ID {wanted}; it does not honour explicit IDs")]
@@ -43,8 +43,14 @@ pub enum SyncError {
     },
 }
 
-/// A version the target already holds as wanted, or one it refused: what
-/// was said, so the plan and the log can show it.
+impl From<RegistryError> for SyncError {
+    fn from(e: RegistryError) -> Self {
+        SyncError::Registry(Box::new(e))
+    }
+}
+
+/// A version the target holds differently (another schema or another ID
+/// under the same subject version or ID): it is refused, never overwritten.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Conflict {
     /// The subject on the target.
@@ -337,7 +343,7 @@ fn import(
     let import_error = |cause: RegistryError| SyncError::ImportMode {
         registry: target.name().to_string(),
         subject: subject.to_string(),
-        cause,
+        cause: Box::new(cause),
     };
     let previous = target.mode(Some(subject)).map_err(import_error)?;
     target.set_mode(subject, "IMPORT").map_err(import_error)?;

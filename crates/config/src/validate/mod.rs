@@ -270,7 +270,8 @@ pub(crate) fn check_document(
             continue;
         };
         let raw_schemas = raw.schemas.take();
-        let schemas = raw_schemas.and_then(|r| schemas::check_schemas(checker, &path, r, &registries));
+        let schemas =
+            raw_schemas.and_then(|r| schemas::check_schemas(checker, &path, r, &registries));
         if let Some(mut flow) = check_flow(checker, &path, raw, &known_clusters) {
             flow.schemas = schemas;
             let key = (flow.source.clone(), flow.target.clone());

@@ -311,12 +311,16 @@ password = "${env:FERRY_TEST_REGISTRY_PASSWORD}"
         let paths: Vec<&str> = issues.iter().map(|(p, _)| p.as_str()).collect();
         assert!(paths.contains(&"flows[0].schemas.source"), "{issues:?}");
         assert!(paths.contains(&"flows[0].schemas.mode"), "{issues:?}");
-        assert!(paths.contains(&"flows[0].schemas.subjects[0]"), "{issues:?}");
+        assert!(
+            paths.contains(&"flows[0].schemas.subjects[0]"),
+            "{issues:?}"
+        );
         let issues = schemas_of("schemas = { source = \"old\", target = \"new\" }\n").unwrap_err();
         assert_eq!(issues[0].0, "flows[0].schemas.mode");
-        let issues =
-            schemas_of("schemas = { source = \"old\", target = \"old\", mode = \"preserve-ids\" }\n")
-                .unwrap_err();
+        let issues = schemas_of(
+            "schemas = { source = \"old\", target = \"old\", mode = \"preserve-ids\" }\n",
+        )
+        .unwrap_err();
         assert_eq!(issues[0].0, "flows[0].schemas.target");
     }
 

@@ -135,6 +135,9 @@ pub(super) struct FlowRun<'r> {
     /// The ACL sync task (`sync_acls = true`), started by the first
     /// discovery that finds it enabled.
     acl_sync: Option<AclSyncHandle>,
+    /// Stops the schema sync task (`flows[].schemas`), started by the
+    /// first discovery.
+    schema_sync: Option<CancellationToken>,
 }
 
 impl<'r> FlowRun<'r> {
@@ -192,6 +195,7 @@ impl<'r> FlowRun<'r> {
             writes_held_until: None,
             members_due: None,
             acl_sync: None,
+            schema_sync: None,
         }
     }
 
@@ -279,6 +283,7 @@ impl<'r> FlowRun<'r> {
             Ok(found) => {
                 self.reconcile(found, cancel);
                 self.sync_acls(cancel);
+                self.sync_schemas(cancel);
                 self.discovered_once = true;
                 if let Some(metrics) = &self.ctx.metrics {
                     metrics.topic_discovery();
@@ -796,6 +801,29 @@ impl<'r> FlowRun<'r> {
         }
     }
 
+    /// Starts the schema sync task once: it runs every `refresh_interval`
+    /// on its own, and whenever a record waits for a schema.
+    fn sync_schemas(&mut self, cancel: &CancellationToken) {
+        let (Some(settings), Some(ids), None) = (
+            &self.runner.flow.schemas,
+            &self.ctx.schema_ids,
+            &self.schema_sync,
+        ) else {
+            return;
+        };
+        let token = cancel.child_token();
+        self.tasks.spawn(
+            super::schema_sync::run_schema_sync(
+                self.runner.flow.clone(),
+                settings.clone(),
+                ids.clone(),
+                token.clone(),
+            )
+            .instrument(tracing::info_span!("schemas")),
+        );
+        self.schema_sync = Some(token);
+    }
+
     /// Stops the topic tasks (they unassign), waits for the target to
     /// acknowledge what is in flight, then persists the final progress and
     /// a last checkpoint. The first error wins: the flush, the final write,
@@ -815,6 +843,7 @@ impl<'r> FlowRun<'r> {
             slot_events,
             joining,
             acl_sync,
+            schema_sync,
             ..
         } = self;
         drop(joining);
@@ -831,6 +860,9 @@ impl<'r> FlowRun<'r> {
         }
         if let Some(acl_sync) = acl_sync {
             acl_sync.cancel.cancel();
+        }
+        if let Some(schema_sync) = schema_sync {
+            schema_sync.cancel();
         }
         tasks.close();
         tasks.wait().await;
