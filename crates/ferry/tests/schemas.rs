@@ -241,6 +241,24 @@ fn translate_ids_rewrites_records_and_copies_new_versions_before_their_records()
         .unwrap()
         .replace("refresh_interval = \"2s\"", "refresh_interval = \"1h\"");
     std::fs::write(&path, text).unwrap();
+    let config = path.to_str().unwrap();
+    // `ferry plan` lists what the daemon will copy, references first.
+    let (code, plan, err) = FERRY.output(&["plan", "--config", config]);
+    assert_eq!(code, Some(0), "{plan}{err}");
+    assert!(
+        plan.contains("Schemas (old -> new, translate-ids): 3 versions to copy, 0 already on the target, 0 conflicts"),
+        "{plan}"
+    );
+    let listed = |line: &str| {
+        plan.find(line)
+            .unwrap_or_else(|| panic!("{line} in:\n{plan}"))
+    };
+    assert!(
+        listed("copy     shop.Address version 1 (ID 1)\n")
+            < listed(&format!(
+                "copy     {orders}-value version 1 (ID 2) as src.{orders}-value"
+            ))
+    );
     let daemon = FERRY.start(&path);
     let (r_orders, r_payments, r_plain) = (
         format!("src.{orders}"),
@@ -318,6 +336,14 @@ fn translate_ids_rewrites_records_and_copies_new_versions_before_their_records()
     let (code, log) = stop_daemon(daemon);
     assert_eq!(code, Some(0), "{log}");
     assert!(log.contains("schema copied"), "{log}");
+    // Every ID in the target records resolves to the source's schema.
+    let (code, out, err) = FERRY.output(&["verify", "--config", config, "--schemas"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("schemas match"), "{out}");
+    assert!(
+        out.contains("50 records with schema IDs, 3 distinct IDs checked"),
+        "{out}"
+    );
 }
 
 /// `preserve-ids` against a target that cannot register under a chosen ID
@@ -333,24 +359,43 @@ fn preserve_ids_refuses_a_target_without_import_mode_and_required_holds_records(
         (old.join().unwrap(), new)
     });
     let payments = unique_name("payments");
+    let refunds = unique_name("refunds");
     let plain = unique_name("plain");
-    for t in [&payments, &plain] {
+    for t in [&payments, &refunds, &plain] {
         data::create_topic(&source.client_config(), t, 1, 1, &[]).expect("create topic");
     }
     let id = register(&old, &format!("{payments}-value"), PAYMENT_V1, "[]");
+    // The target already holds version 1 of refunds' subject, under another
+    // ID and with another schema: payments' schema, under payments' ID,
+    // which is no conflict for payments.
+    let refund_id = register(&old, &format!("{refunds}-value"), ADDRESS, "[]");
+    let taken = register(&new, &format!("src.{refunds}-value"), PAYMENT_V1, "[]");
+    assert_eq!((refund_id, taken), (2, 1));
+    let sent: Vec<Vec<u8>> = (0..5).map(|n| payment(id, n, None)).collect();
+    produce(source, &payments, &sent);
     produce(
         source,
-        &payments,
-        &(0..5).map(|n| payment(id, n, None)).collect::<Vec<_>>(),
+        &refunds,
+        &[framed(refund_id, |b| avro_string(b, "x"))],
     );
     produce(source, &plain, &[b"plain".to_vec()]);
     let dir = tempfile::tempdir().unwrap();
     let path = topology(
         dir.path(),
-        &[&payments, &plain],
+        &[&payments, &refunds, &plain],
         "{ source = \"old\", target = \"new\", mode = \"preserve-ids\", required = true }",
         (&old.url(), &new.url()),
     );
+    let config = path.to_str().unwrap();
+    let (code, plan, err) = FERRY.output(&["plan", "--config", config]);
+    assert_eq!(code, Some(0), "{plan}{err}");
+    let copy = format!("copy     {payments}-value version 1 (ID 1) as src.{payments}-value");
+    assert!(plan.contains(&copy), "{plan}");
+    let conflict = format!(
+        "conflict src.{refunds}-value version 1 (ID 2): the target holds this version under ID 1; refused"
+    );
+    assert!(plan.contains(&conflict), "{plan}");
+
     let daemon = FERRY.start(&path);
     wait_for("the plain record", Duration::from_secs(120), || {
         let ends = data::end_offsets(&target.client_config(), &format!("src.{plain}")).ok()?;
@@ -360,20 +405,41 @@ fn preserve_ids_refuses_a_target_without_import_mode_and_required_holds_records(
         daemon.log().contains("IMPORT mode").then_some(())
     });
     std::thread::sleep(Duration::from_secs(3));
-    let held = data::end_offsets(&target.client_config(), &format!("src.{payments}"))
-        .map_or(0, |e| e.iter().sum::<i64>());
-    assert_eq!(
-        held, 0,
-        "records with schema IDs wait while the schemas cannot be copied"
-    );
+    for t in [&payments, &refunds] {
+        let held = data::end_offsets(&target.client_config(), &format!("src.{t}"))
+            .map_or(0, |e| e.iter().sum::<i64>());
+        assert_eq!(
+            held, 0,
+            "{t}: records wait while their schemas cannot be copied"
+        );
+    }
+    // Nothing was registered nor overwritten on the target.
     let (_, subjects) = new.get("/subjects").unwrap();
-    assert_eq!(subjects.trim(), "[]", "nothing registered on the target");
+    assert!(!subjects.contains(&payments), "{subjects}");
+    let (_, versions) = new
+        .get(&format!("/subjects/src.{refunds}-value/versions"))
+        .unwrap();
+    assert_eq!(versions.trim(), "[1]");
+    let (_, kept) = new.get("/schemas/ids/1").unwrap();
+    assert!(kept.contains("cents"), "{kept}");
+    assert_eq!(new.get("/schemas/ids/2").unwrap().0, 404);
     let (code, log) = stop_daemon(daemon);
     assert_eq!(code, Some(0), "{log}");
     assert!(
         log.contains("target registry new cannot put subject") && log.contains(&payments),
         "{log}"
     );
+    assert!(
+        log.contains(&format!("subject src.{refunds}-value version 1 (ID 2)")),
+        "the conflict is named:\n{log}"
+    );
+    // The subject lists do not match.
+    let (code, out, err) = FERRY.output(&["verify", "--config", config, "--schemas"]);
+    assert_eq!(code, Some(1), "{out}{err}");
+    let missing = format!(
+        "subject src.{payments}-value (source subject {payments}-value) is missing on target registry new"
+    );
+    assert!(out.contains(&missing), "{out}");
 }
 
 /// An unreachable registry is a clear error; without `required` the

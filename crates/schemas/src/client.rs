@@ -109,6 +109,20 @@ impl SchemaBody {
         self.schema_type.as_deref().unwrap_or("AVRO")
     }
 
+    /// Whether two schemas have the same text and type, and references by
+    /// the same names to the same subjects, whatever the referenced version
+    /// numbers (which differ between registries under translate-ids).
+    pub fn same_content(&self, other: &SchemaBody) -> bool {
+        let unversioned = |b: &SchemaBody| {
+            let mut c = b.clone();
+            for r in &mut c.references {
+                r.version = 0;
+            }
+            c
+        };
+        unversioned(self).same_as(&unversioned(other))
+    }
+
     /// Whether two registries hold the same schema: the same type and
     /// references, and the same text, compared as JSON values for Avro and
     /// JSON Schema (registries reformat what they store).

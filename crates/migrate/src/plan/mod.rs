@@ -51,6 +51,7 @@ pub mod inventory;
 mod model;
 pub mod positions;
 mod render;
+pub mod schemas;
 pub mod sizes;
 pub mod warnings;
 
@@ -318,6 +319,7 @@ async fn plan_flow(
         &mirrored,
     )
     .await?;
+    let schemas = schemas::plan_schemas(flow).await;
     Ok(FlowPlan {
         flow: flow.id().to_string(),
         source: flow.source.clone(),
@@ -336,6 +338,7 @@ async fn plan_flow(
         catch_up_seconds,
         warnings,
         acls,
+        schemas,
         mm2_offsets: Mm2OffsetsPlan {
             cluster: flow.mm2_offsets.cluster.clone(),
             topic: flow.mm2_offsets.topic.clone(),
@@ -425,6 +428,7 @@ pub(crate) mod tests {
             catch_up_seconds: 0.0,
             warnings: Vec::new(),
             acls: None,
+            schemas: None,
             mm2_offsets: Mm2OffsetsPlan {
                 cluster: "a".into(),
                 topic: "mm2-offsets".into(),

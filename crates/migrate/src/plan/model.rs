@@ -41,6 +41,8 @@ pub struct FlowPlan {
     pub warnings: Vec<Warning>,
     /// The flow's ACLs on both clusters; `None` without `sync_acls`.
     pub acls: Option<super::acls::AclPlan>,
+    /// The flow's schemas in both registries; `None` without `schemas`.
+    pub schemas: Option<super::schemas::SchemaPlan>,
     /// Where MirrorMaker 2's positions were looked for (`mm2_offsets`).
     pub mm2_offsets: Mm2OffsetsPlan,
 }

@@ -32,6 +32,9 @@ fn render_flow(out: &mut String, f: &FlowPlan, throughput: f64) {
     if let Some(acls) = &f.acls {
         out.push_str(&super::acls::render(acls));
     }
+    if let Some(schemas) = &f.schemas {
+        out.push_str(&super::schemas::render(schemas));
+    }
     out.push_str(&warnings(f));
 }
 
