@@ -410,6 +410,23 @@ pub(crate) fn check_document(
     })
 }
 
+/// Test support: the first flow of `text` as `pick` sees it, or every
+/// problem as (key path, message).
+#[cfg(test)]
+pub(crate) fn first_flow<T>(
+    text: &str,
+    pick: impl Fn(&Flow) -> T,
+) -> Result<T, Vec<(String, String)>> {
+    match crate::parse(text, "test.toml", Path::new(".")) {
+        Ok(loaded) => Ok(pick(&loaded.topology.flows[0])),
+        Err(e) => Err(e
+            .issues()
+            .iter()
+            .map(|i| (i.path.clone(), i.message.clone()))
+            .collect()),
+    }
+}
+
 /// A prefix of Kafka group or transactional ids: characters every broker
 /// accepts in a name.
 fn check_name_prefix(checker: &mut Checker<'_>, key: &str, prefix: &str) {

@@ -45,23 +45,15 @@ pub(super) fn check_registry(
             None => String::new(),
         },
     };
-    let basic_auth = match (raw.username, raw.password) {
-        (None, None) => None,
-        (Some(_), None) => {
-            checker.issue(
-                format!("{path}.password"),
-                "missing: username needs a password",
-            );
-            None
-        }
-        (None, Some(_)) => {
-            checker.issue(
-                format!("{path}.username"),
-                "missing: password needs a username",
-            );
-            None
-        }
-        (Some(user), Some(password)) => {
+    let credentials = both_or_neither(
+        checker,
+        &path,
+        ("username", raw.username),
+        ("password", raw.password),
+    );
+    let basic_auth = match credentials {
+        None => None,
+        Some((user, password)) => {
             let key = format!("{path}.password");
             let user = checker
                 .interpolated(&format!("{path}.username"), &user)
@@ -92,36 +84,28 @@ pub(super) fn check_registry(
     let tls_ca = raw.tls_ca.as_deref().and_then(|ca| {
         super::http::check_pem_file(checker, &format!("{path}.tls_ca"), ca, &["CERTIFICATE"])
     });
-    let tls_client = match (raw.tls_cert.as_deref(), raw.tls_key.as_deref()) {
-        (None, None) => None,
-        (Some(cert), Some(key)) => {
+    let tls_files = both_or_neither(
+        checker,
+        &path,
+        ("tls_cert", raw.tls_cert),
+        ("tls_key", raw.tls_key),
+    );
+    let tls_client = match tls_files {
+        None => None,
+        Some((cert, key)) => {
             let cert = super::http::check_pem_file(
                 checker,
                 &format!("{path}.tls_cert"),
-                cert,
+                &cert,
                 &["CERTIFICATE"],
             );
             let key = super::http::check_pem_file(
                 checker,
                 &format!("{path}.tls_key"),
-                key,
+                &key,
                 &["PRIVATE KEY"],
             );
             cert.zip(key)
-        }
-        (Some(_), None) => {
-            checker.issue(
-                format!("{path}.tls_key"),
-                "missing: tls_cert needs its private key (PEM, PKCS#8)",
-            );
-            None
-        }
-        (None, Some(_)) => {
-            checker.issue(
-                format!("{path}.tls_cert"),
-                "missing: tls_key needs its certificate",
-            );
-            None
         }
     };
     if (tls_ca.is_some() || tls_client.is_some()) && url.starts_with("http://") {
@@ -143,6 +127,34 @@ pub(super) fn check_registry(
         tls_client,
         timeout,
     })
+}
+
+/// Two keys of `path` that go together: both values, or `None` (with an
+/// issue on the missing key when only one is set).
+fn both_or_neither(
+    checker: &mut Checker<'_>,
+    path: &str,
+    (a_key, a): (&str, Option<String>),
+    (b_key, b): (&str, Option<String>),
+) -> Option<(String, String)> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some((a, b)),
+        (None, None) => None,
+        (Some(_), None) => {
+            checker.issue(
+                format!("{path}.{b_key}"),
+                format!("missing: {a_key} needs {b_key}"),
+            );
+            None
+        }
+        (None, Some(_)) => {
+            checker.issue(
+                format!("{path}.{a_key}"),
+                format!("missing: {b_key} needs {a_key}"),
+            );
+            None
+        }
+    }
 }
 
 /// Checks `flows[i].schemas` against the declared registries.
@@ -255,14 +267,7 @@ password = "${env:FERRY_TEST_REGISTRY_PASSWORD}"
     fn schemas_of(flow_extra: &str) -> Result<Option<SchemaSync>, Vec<(String, String)>> {
         std::env::set_var("FERRY_TEST_REGISTRY_PASSWORD", "hunter2");
         let text = format!("{BASE}[[flows]]\nsource = \"a\"\ntarget = \"b\"\n{flow_extra}");
-        match parse(&text, "test.toml", std::path::Path::new(".")) {
-            Ok(loaded) => Ok(loaded.topology.flows[0].schemas.clone()),
-            Err(e) => Err(e
-                .issues()
-                .iter()
-                .map(|i| (i.path.clone(), i.message.clone()))
-                .collect()),
-        }
+        super::super::first_flow(&text, |f| f.schemas.clone())
     }
 
     #[test]
