@@ -366,3 +366,73 @@ fn import(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::Reference;
+
+    fn version(subject: &str, v: i32, id: u32, refs: &[(&str, i32)]) -> SubjectVersion {
+        SubjectVersion {
+            subject: subject.into(),
+            version: v,
+            id,
+            body: SchemaBody {
+                schema: "\"string\"".into(),
+                schema_type: None,
+                references: refs
+                    .iter()
+                    .map(|(s, v)| Reference {
+                        name: format!("{s}.name"),
+                        subject: s.to_string(),
+                        version: *v,
+                    })
+                    .collect(),
+            },
+        }
+    }
+
+    #[test]
+    fn references_come_before_the_versions_that_use_them() {
+        let all: BTreeMap<(String, i32), SubjectVersion> = [
+            version("a-orders", 1, 3, &[("z-address", 1), ("m-money", 2)]),
+            version("m-money", 2, 2, &[("z-address", 1)]),
+            version("z-address", 1, 1, &[]),
+            version("b-plain", 1, 4, &[]),
+        ]
+        .into_iter()
+        .map(|v| ((v.subject.clone(), v.version), v))
+        .collect();
+        let (mut order, mut seen) = (Vec::new(), HashSet::new());
+        for key in all.keys() {
+            topo(key, &all, &mut seen, &mut order);
+        }
+        let at = |s: &str| order.iter().position(|(x, _)| x == s).unwrap();
+        assert_eq!(order.len(), 4);
+        assert!(at("z-address") < at("m-money"));
+        assert!(at("m-money") < at("a-orders"));
+    }
+
+    #[test]
+    fn references_are_renamed_like_subjects() {
+        let v = version(
+            "orders-value",
+            1,
+            1,
+            &[("orders-key", 1), ("shop.Address", 1)],
+        );
+        let renamed = renamed_references(&v.body, &|s: &str| {
+            if s.starts_with("orders-") {
+                format!("a.{s}")
+            } else {
+                s.to_string()
+            }
+        });
+        let subjects: Vec<&str> = renamed
+            .references
+            .iter()
+            .map(|r| r.subject.as_str())
+            .collect();
+        assert_eq!(subjects, ["a.orders-key", "shop.Address"]);
+    }
+}
