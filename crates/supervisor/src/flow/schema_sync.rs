@@ -53,12 +53,19 @@ pub(super) async fn run_schema_sync(
         foreign: HashSet::new(),
         reported: HashSet::new(),
     });
-    let mut tick = tokio::time::interval(refresh);
+    // The first sync runs now; the timer's first tick is a refresh later.
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + refresh, refresh);
+    let mut periodic = false;
     loop {
         let wanted = ids.take_wanted();
         let Some(mut s) = state.take() else { return };
         let settings2 = settings.clone();
         let joined = tokio::task::spawn_blocking(move || {
+            if periodic {
+                // An ID no subject used may have been given to a schema
+                // since: each refresh looks at them again.
+                s.foreign.clear();
+            }
             let result = sync_once(&mut s, &settings2, &wanted);
             (s, result)
         })
@@ -80,12 +87,18 @@ pub(super) async fn run_schema_sync(
             }
         }
         state = Some(s);
-        let backoff = tokio::time::sleep(if failed { refresh.min(RETRY) } else { refresh });
+        periodic = false;
+        if failed {
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = tokio::time::sleep(refresh.min(RETRY)) => {}
+            }
+            continue;
+        }
         tokio::select! {
             _ = cancel.cancelled() => return,
-            _ = tick.tick(), if !failed => {}
-            _ = backoff, if failed => {}
-            _ = ids.wanted(), if !failed => {}
+            _ = tick.tick() => periodic = true,
+            _ = ids.wanted() => {}
         }
     }
 }
