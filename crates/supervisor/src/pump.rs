@@ -1169,8 +1169,21 @@ impl Pump {
             return;
         };
         let offset = record.offset;
-        if let Some(Pending::AlreadyCopied) = slot.pending(offset) {
-            return slot.on_skipped(offset);
+        match slot.pending(offset) {
+            None => {}
+            Some(Pending::AlreadyCopied) => return slot.on_skipped(offset),
+            // Outside exactly-once (records held for their schema), a
+            // refused record is handled as `forward` would.
+            Some(Pending::Refused(resolution)) if route.transactions.is_none() => {
+                match &self.on_record_error {
+                    OnRecordError::Skip => return slot.skip_refused(&resolution),
+                    OnRecordError::DeadLetter { topic } => {
+                        return self.dead_letter_deferred(record, slot, topic, resolution)
+                    }
+                    OnRecordError::Stall => {}
+                }
+            }
+            Some(Pending::Refused(_)) => {}
         }
         let Some(headers) = record.headers else {
             return slot.on_skipped(offset); // cycle protection
@@ -1252,28 +1265,69 @@ impl Pump {
         resolution: Resolution,
     ) {
         let offset = resolution.offset;
-        let (partition, offset_text) = (msg.partition().to_string(), offset.to_string());
+        let headers = self.dead_letter_headers(
+            msg.headers().map(|h| h.detach()),
+            (msg.topic(), msg.partition()),
+            &resolution,
+        );
+        let (record, bytes) = copy_of(msg, topic, slot);
+        let record = record.headers(headers);
+        slot.on_produced_dead_letter(resolution, bytes);
+        self.send(&self.producer, record, slot, offset, bytes);
+    }
+
+    /// [`Pump::dead_letter`] for a record that was held back.
+    fn dead_letter_deferred(
+        &self,
+        record: Deferred,
+        slot: &Arc<PartitionSlot>,
+        topic: &str,
+        resolution: Resolution,
+    ) {
+        let offset = resolution.offset;
+        let headers = self.dead_letter_headers(
+            record.headers.flatten(),
+            (&slot.topic, slot.partition),
+            &resolution,
+        );
+        let mut out = BaseRecord::with_opaque_to(topic, slot.clone()).headers(headers);
+        if let Some(k) = &record.key {
+            out = out.key(&k[..]);
+        }
+        if let Some(p) = &record.payload {
+            out = out.payload(&p[..]);
+        }
+        if let Some(ts) = record.timestamp {
+            out = out.timestamp(ts);
+        }
+        slot.on_produced_dead_letter(resolution, record.bytes);
+        self.send(&self.producer, out, slot, offset, record.bytes);
+    }
+
+    /// A dead-lettered record's headers: its own, then where it came from
+    /// and why the target refused it.
+    fn dead_letter_headers(
+        &self,
+        own: Option<OwnedHeaders>,
+        (source_topic, partition): (&str, i32),
+        resolution: &Resolution,
+    ) -> OwnedHeaders {
+        let (partition, offset_text) = (partition.to_string(), resolution.offset.to_string());
         let origin = [
             (DEAD_LETTER_CLUSTER, self.source_alias.as_bytes()),
-            (DEAD_LETTER_TOPIC, msg.topic().as_bytes()),
+            (DEAD_LETTER_TOPIC, source_topic.as_bytes()),
             (DEAD_LETTER_PARTITION, partition.as_bytes()),
             (DEAD_LETTER_OFFSET, offset_text.as_bytes()),
             (DEAD_LETTER_ERROR, resolution.cause.as_bytes()),
         ];
-        let mut headers = msg.headers().map_or_else(
-            || OwnedHeaders::new_with_capacity(origin.len()),
-            |h| h.detach(),
-        );
+        let mut headers = own.unwrap_or_else(|| OwnedHeaders::new_with_capacity(origin.len()));
         for (key, value) in origin {
             headers = headers.insert(Header {
                 key,
                 value: Some(value),
             });
         }
-        let (record, bytes) = copy_of(msg, topic, slot);
-        let record = record.headers(headers);
-        slot.on_produced_dead_letter(resolution, bytes);
-        self.send(&self.producer, record, slot, offset, bytes);
+        headers
     }
 
     /// The headers to write, `Some(None)` when there are none, or `None` when
