@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 use crate::error::{HarnessError, IoContext, Result};
 use crate::proc::{spawn_tied, tail};
 
-/// The Apicurio Registry version `tests/registry/pom.xml` pins; it names the
-/// default install directory.
+/// The Apicurio Registry version `tests/registry/pom.xml` pins (a unit test
+/// keeps the two in step); it names the default install directory.
 pub const REGISTRY_VERSION: &str = "2.4.2.Final";
 
 /// Environment variable naming the registry install directory.
@@ -188,5 +188,18 @@ impl Drop for SchemaRegistry {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_matches_the_pom() {
+        let pom = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/registry/pom.xml");
+        let pom = std::fs::read_to_string(pom).unwrap();
+        let pinned = format!("<apicurio.version>{REGISTRY_VERSION}</apicurio.version>");
+        assert!(pom.contains(&pinned), "pom.xml does not pin {pinned}");
     }
 }
