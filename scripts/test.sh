@@ -31,6 +31,9 @@ if [ "$had_libcurl" = no ]; then
     cargo clean -p rdkafka-sys
 fi
 bash tests/brokers/install.sh >/dev/null
+# The Schema Registry (Apicurio, Confluent-compatible API) and the Python
+# registry clients the schema migration tests run, built once and cached.
+bash tests/registry/install.sh >/dev/null
 cargo fmt --all -- --check
 # Clippy also checks the MSRV's std APIs (incompatible_msrv, see below).
 cargo clippy --workspace --all-targets -- -D warnings

@@ -25,6 +25,8 @@ pub struct Topology {
     pub log: LogSettings,
     /// `[engine]`.
     pub engine: EngineSettings,
+    /// `[registries.NAME]`, by name.
+    pub registries: BTreeMap<String, Registry>,
     /// SHA-256 of the file as written (references like `${env:X}` are not
     /// expanded), so `/status` can show which file is running without
     /// revealing any secret.
@@ -357,6 +359,9 @@ pub struct Flow {
     pub acls: AclSync,
     /// Whether target topics whose source topic was deleted are deleted.
     pub deletes: DeletePropagation,
+    /// `flows[].schemas`: the Schema Registry subjects copied along with
+    /// the records, if any.
+    pub schemas: Option<SchemaSync>,
 }
 
 /// `flows[].propagate_deletes`, `delete_grace`.
@@ -383,6 +388,76 @@ impl Default for DeletePropagation {
             grace: Self::DEFAULT_GRACE,
         }
     }
+}
+
+/// `[registries.NAME]`: how to reach one Schema Registry through the
+/// Confluent REST API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Registry {
+    /// The name `flows[].schemas` refers to it by.
+    pub name: String,
+    /// The API's base URL, without a trailing `/`
+    /// (`https://registry:8081`, `http://host/apis/ccompat/v7`).
+    pub url: String,
+    /// HTTP basic authentication.
+    pub basic_auth: Option<BasicAuth>,
+    /// PEM certificates trusted for `https` besides the system's.
+    pub tls_ca: Option<PathBuf>,
+    /// Client certificate (PEM) and its private key (PEM, PKCS#8), for
+    /// registries that authenticate clients by certificate.
+    pub tls_client: Option<(PathBuf, PathBuf)>,
+    /// How long one request may take.
+    pub timeout: Duration,
+}
+
+/// `username` and `password` of a `[registries.NAME]` table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BasicAuth {
+    /// Sent as is; not a secret.
+    pub username: String,
+    /// Usually `${env:…}` or `${file:…}`; `Debug` shows `***`.
+    pub password: Secret,
+}
+
+/// `flows[].schemas.mode`: what the target registry's schema IDs are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SchemaMode {
+    /// Every version is registered on the target with its source ID and
+    /// version number (the target in IMPORT mode): records stay
+    /// byte-identical.
+    PreserveIds,
+    /// The target gives its own IDs; the 4-byte schema ID of each copied
+    /// key and value is rewritten to the target's.
+    TranslateIds,
+}
+
+impl SchemaMode {
+    /// The value as written in the topology file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SchemaMode::PreserveIds => "preserve-ids",
+            SchemaMode::TranslateIds => "translate-ids",
+        }
+    }
+}
+
+/// `flows[].schemas`: which subjects go from which registry to which, and
+/// how their IDs are kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchemaSync {
+    /// The registry the source cluster's producers use.
+    pub source: Registry,
+    /// The registry the target cluster's consumers will use.
+    pub target: Registry,
+    /// Which source subjects are copied (regexes matching the whole name).
+    pub subjects: NameFilter,
+    /// How schema IDs carry over.
+    pub mode: SchemaMode,
+    /// When the registries cannot be reached, records that carry a schema
+    /// ID wait (`true`) rather than being copied before their schema
+    /// (`false`, the default; `translate-ids` records always wait, since
+    /// they cannot be written without the target's ID).
+    pub required: bool,
 }
 
 /// `flows[].sync_acls`, `acls_exclude_principals`, `acl_sync_deletes`.
@@ -446,6 +521,22 @@ impl Flow {
         let renamed = crate::naming::renamed(&self.rename, topic);
         self.topic_naming
             .remote_topic(&self.source, &self.topic_separator, &renamed)
+    }
+
+    /// The target subject of a source Schema Registry subject: a
+    /// TopicNameStrategy subject (`<topic>-key`, `<topic>-value`) of a
+    /// topic the flow copies follows its topic (`orders-value` becomes
+    /// `a.orders-value` under prefix naming); any other subject keeps its
+    /// name.
+    pub fn remote_subject(&self, subject: &str) -> String {
+        for suffix in ["-key", "-value"] {
+            if let Some(topic) = subject.strip_suffix(suffix) {
+                if !topic.is_empty() && self.topics.matches(topic) {
+                    return format!("{}{suffix}", self.remote_topic(topic));
+                }
+            }
+        }
+        subject.to_string()
     }
 
     /// Whether a source topic came from this flow's target under prefix

@@ -61,6 +61,29 @@ pub struct RawFlow {
     pub acl_sync_deletes: Option<bool>,
     pub propagate_deletes: Option<bool>,
     pub delete_grace: Option<String>,
+    pub schemas: Option<RawSchemas>,
+}
+
+/// `flows[].schemas`: copy Schema Registry subjects along with the records.
+#[derive(Debug, Default, Deserialize)]
+pub struct RawSchemas {
+    pub source: Option<String>,
+    pub target: Option<String>,
+    pub subjects: Option<Vec<String>>,
+    pub mode: Option<String>,
+    pub required: Option<bool>,
+}
+
+/// `[registries.NAME]`: one Schema Registry (Confluent REST API).
+#[derive(Debug, Default, Deserialize)]
+pub struct RawRegistry {
+    pub url: Option<String>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub tls_ca: Option<String>,
+    pub tls_cert: Option<String>,
+    pub tls_key: Option<String>,
+    pub timeout: Option<String>,
 }
 
 /// `flows[].rename[]`: one explicit rename rule.

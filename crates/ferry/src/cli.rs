@@ -103,6 +103,11 @@ pub enum Command {
         /// with the target's.
         #[arg(long, conflicts_with_all = ["topics", "parallel", "wait"])]
         acls: bool,
+        /// Check schemas instead of records (flows with `schemas`): every
+        /// schema ID in the target records resolves on the target registry
+        /// to the same schema as on the source, and the subject lists match.
+        #[arg(long, conflicts_with_all = ["topics", "parallel", "wait", "acls"])]
+        schemas: bool,
     },
     /// Show what replicating would do to the target (topics, configs,
     /// consumer groups, backlog, warnings) without changing anything; with

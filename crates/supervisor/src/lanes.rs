@@ -46,11 +46,20 @@ impl Lanes {
         source: &Cluster,
         target: &Cluster,
         metrics: Option<ferry_http::FlowMetrics>,
+        schemas: Option<&std::sync::Arc<ferry_schemas::SchemaIds>>,
     ) -> Result<Self, EngineError> {
         let count = lane_count(flow.slots);
         let cap = (flow.max_in_flight_bytes / count as u64).max(1);
         let lanes = (0..count)
-            .map(|lane| DataPlane::start(flow, (source, target), metrics.clone(), (lane, cap)))
+            .map(|lane| {
+                DataPlane::start(
+                    flow,
+                    (source, target),
+                    metrics.clone(),
+                    (lane, cap),
+                    schemas,
+                )
+            })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Lanes {
             lanes,

@@ -19,6 +19,7 @@ use std::thread::{JoinHandle, Thread};
 use std::time::{Duration, Instant};
 
 use ferry_config::{Cluster, Flow, OnRecordError, TopicNaming};
+use ferry_schemas::{GateView, SchemaIds, Verdict};
 use rdkafka::client::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -371,16 +372,22 @@ struct Route {
     /// go out (in a new transaction) once the commit is done. Only the
     /// pump thread touches it.
     backlog: RefCell<VecDeque<Deferred>>,
+    /// Set while the backlog's first record waits for its schema to reach
+    /// the target registry (`flows[].schemas`): the partition's later
+    /// records wait behind it, in order.
+    schema_hold: Cell<bool>,
 }
 
 impl Route {
     /// Whether a record for this partition must wait: its producer is
     /// committing, or earlier records wait already.
     fn must_wait(&self) -> bool {
-        // Only exactly-once routes ever hold records back.
-        self.transactions
-            .as_ref()
-            .is_some_and(|t| t.is_committing() || !self.backlog.borrow().is_empty())
+        // Only exactly-once routes and schema holds ever hold records back.
+        self.schema_hold.get()
+            || self
+                .transactions
+                .as_ref()
+                .is_some_and(|t| t.is_committing() || !self.backlog.borrow().is_empty())
     }
 }
 
@@ -418,6 +425,11 @@ struct Pump {
     source_alias: String,
     last_poll_error: Option<Instant>,
     last_position_sync: Instant,
+    /// `flows[].schemas`: the schema IDs the target registry knows. `None`
+    /// without it, and then no record is looked at.
+    schemas: Option<GateView>,
+    /// How many routes have a schema hold.
+    schema_holds: Cell<usize>,
 }
 
 impl DataPlane {
@@ -427,6 +439,7 @@ impl DataPlane {
         (source, target): (&Cluster, &Cluster),
         metrics: Option<ferry_http::FlowMetrics>,
         (lane, cap): (usize, u64),
+        schemas: Option<&Arc<SchemaIds>>,
     ) -> Result<Self, EngineError> {
         let flow_id = flow.id().to_string();
         let consumer: Arc<BaseConsumer<ClusterContext>> = Arc::new(
@@ -489,6 +502,8 @@ impl DataPlane {
             source_alias: flow.source.clone(),
             last_poll_error: None,
             last_position_sync: Instant::now(),
+            schemas: schemas.map(|ids| ids.view()),
+            schema_holds: Cell::new(0),
         };
         let spawn_err =
             |e: std::io::Error| EngineError::Internal(format!("cannot start thread: {e}"));
@@ -656,6 +671,9 @@ impl Pump {
             while let Ok(cmd) = self.commands.try_recv() {
                 self.apply(cmd);
             }
+            if self.schema_holds.get() > 0 {
+                self.release_schema_holds();
+            }
             self.resume_committed();
             let held = self.in_flight_bytes.load(Ordering::Acquire)
                 + self.window.unpersisted()
@@ -794,16 +812,65 @@ impl Pump {
             return;
         }
         for route in self.routes.values().flatten().flatten() {
+            self.drain(route);
+        }
+    }
+
+    /// Sends the held-back records of `route` in order, as long as its
+    /// producer is not committing and their schemas are on the target;
+    /// the first record whose schema is not puts (or keeps) the route on
+    /// hold.
+    fn drain(&self, route: &Route) {
+        loop {
             if route
                 .transactions
                 .as_ref()
                 .is_some_and(|t| t.is_committing())
             {
-                continue;
+                return;
             }
-            let waiting = std::mem::take(&mut *route.backlog.borrow_mut());
-            for record in waiting {
-                self.send_deferred(route, record);
+            let verdict = {
+                let backlog = route.backlog.borrow();
+                let Some(first) = backlog.front() else {
+                    break;
+                };
+                self.schemas.as_ref().map_or(Verdict::Pass, |gate| {
+                    gate.verdict(first.key.as_deref(), first.payload.as_deref())
+                })
+            };
+            if verdict == Verdict::Wait {
+                return self.hold(route);
+            }
+            let Some(mut record) = route.backlog.borrow_mut().pop_front() else {
+                break;
+            };
+            if let Verdict::Rewrite { key, value } = verdict {
+                rewrite_ids(&mut record, key, value);
+            }
+            self.send_deferred(route, record);
+        }
+        self.unhold(route);
+    }
+
+    /// Puts `route` on schema hold: its records wait in its backlog.
+    fn hold(&self, route: &Route) {
+        if !route.schema_hold.replace(true) {
+            self.schema_holds.set(self.schema_holds.get() + 1);
+        }
+    }
+
+    fn unhold(&self, route: &Route) {
+        if route.schema_hold.replace(false) {
+            self.schema_holds.set(self.schema_holds.get() - 1);
+        }
+    }
+
+    /// Sends what the routes on schema hold can send now: the sync may have
+    /// copied their schemas since.
+    fn release_schema_holds(&self) {
+        for route in self.routes.values().flatten().flatten() {
+            if route.schema_hold.get() {
+                self.drain(route);
             }
         }
     }
@@ -883,6 +950,7 @@ impl Pump {
                         slot,
                         transactions,
                         backlog: RefCell::default(),
+                        schema_hold: Cell::new(false),
                     });
                     // A restarted partition's held-back records come again
                     // from the source.
@@ -1011,6 +1079,20 @@ impl Pump {
         if route.must_wait() {
             return self.defer(route, msg);
         }
+        if let Some(gate) = &self.schemas {
+            match gate.verdict(msg.key(), msg.payload()) {
+                Verdict::Pass => {}
+                Verdict::Wait => {
+                    self.hold(route);
+                    return self.defer(route, msg);
+                }
+                // The rewrite needs a copy of its own: through the backlog.
+                Verdict::Rewrite { .. } => {
+                    self.defer(route, msg);
+                    return self.drain(route);
+                }
+            }
+        }
         let Some(producer) = self.producer_for(route) else {
             return;
         };
@@ -1091,8 +1173,21 @@ impl Pump {
             return;
         };
         let offset = record.offset;
-        if let Some(Pending::AlreadyCopied) = slot.pending(offset) {
-            return slot.on_skipped(offset);
+        match slot.pending(offset) {
+            None => {}
+            Some(Pending::AlreadyCopied) => return slot.on_skipped(offset),
+            // Outside exactly-once (records held for their schema), a
+            // refused record is handled as `forward` would.
+            Some(Pending::Refused(resolution)) if route.transactions.is_none() => {
+                match &self.on_record_error {
+                    OnRecordError::Skip => return slot.skip_refused(&resolution),
+                    OnRecordError::DeadLetter { topic } => {
+                        return self.dead_letter_deferred(record, slot, topic, resolution)
+                    }
+                    OnRecordError::Stall => {}
+                }
+            }
+            Some(Pending::Refused(_)) => {}
         }
         let Some(headers) = record.headers else {
             return slot.on_skipped(offset); // cycle protection
@@ -1117,6 +1212,7 @@ impl Pump {
 
     /// Forgets the held-back records of a route the pump no longer copies.
     fn drop_backlog(&self, route: &Route) {
+        self.unhold(route);
         let dropped: u64 = route
             .backlog
             .borrow_mut()
@@ -1173,28 +1269,69 @@ impl Pump {
         resolution: Resolution,
     ) {
         let offset = resolution.offset;
-        let (partition, offset_text) = (msg.partition().to_string(), offset.to_string());
+        let headers = self.dead_letter_headers(
+            msg.headers().map(|h| h.detach()),
+            (msg.topic(), msg.partition()),
+            &resolution,
+        );
+        let (record, bytes) = copy_of(msg, topic, slot);
+        let record = record.headers(headers);
+        slot.on_produced_dead_letter(resolution, bytes);
+        self.send(&self.producer, record, slot, offset, bytes);
+    }
+
+    /// [`Pump::dead_letter`] for a record that was held back.
+    fn dead_letter_deferred(
+        &self,
+        record: Deferred,
+        slot: &Arc<PartitionSlot>,
+        topic: &str,
+        resolution: Resolution,
+    ) {
+        let offset = resolution.offset;
+        let headers = self.dead_letter_headers(
+            record.headers.flatten(),
+            (&slot.topic, slot.partition),
+            &resolution,
+        );
+        let mut out = BaseRecord::with_opaque_to(topic, slot.clone()).headers(headers);
+        if let Some(k) = &record.key {
+            out = out.key(&k[..]);
+        }
+        if let Some(p) = &record.payload {
+            out = out.payload(&p[..]);
+        }
+        if let Some(ts) = record.timestamp {
+            out = out.timestamp(ts);
+        }
+        slot.on_produced_dead_letter(resolution, record.bytes);
+        self.send(&self.producer, out, slot, offset, record.bytes);
+    }
+
+    /// A dead-lettered record's headers: its own, then where it came from
+    /// and why the target refused it.
+    fn dead_letter_headers(
+        &self,
+        own: Option<OwnedHeaders>,
+        (source_topic, partition): (&str, i32),
+        resolution: &Resolution,
+    ) -> OwnedHeaders {
+        let (partition, offset_text) = (partition.to_string(), resolution.offset.to_string());
         let origin = [
             (DEAD_LETTER_CLUSTER, self.source_alias.as_bytes()),
-            (DEAD_LETTER_TOPIC, msg.topic().as_bytes()),
+            (DEAD_LETTER_TOPIC, source_topic.as_bytes()),
             (DEAD_LETTER_PARTITION, partition.as_bytes()),
             (DEAD_LETTER_OFFSET, offset_text.as_bytes()),
             (DEAD_LETTER_ERROR, resolution.cause.as_bytes()),
         ];
-        let mut headers = msg.headers().map_or_else(
-            || OwnedHeaders::new_with_capacity(origin.len()),
-            |h| h.detach(),
-        );
+        let mut headers = own.unwrap_or_else(|| OwnedHeaders::new_with_capacity(origin.len()));
         for (key, value) in origin {
             headers = headers.insert(Header {
                 key,
                 value: Some(value),
             });
         }
-        let (record, bytes) = copy_of(msg, topic, slot);
-        let record = record.headers(headers);
-        slot.on_produced_dead_letter(resolution, bytes);
-        self.send(&self.producer, record, slot, offset, bytes);
+        headers
     }
 
     /// The headers to write, `Some(None)` when there are none, or `None` when
@@ -1232,6 +1369,16 @@ impl Pump {
             value: Some(trail.as_bytes()),
         });
         Some(Some(out))
+    }
+}
+
+/// Writes the target's schema IDs into a held-back record's key and value.
+fn rewrite_ids(record: &mut Deferred, key: Option<u32>, value: Option<u32>) {
+    if let (Some(id), Some(k)) = (key, record.key.as_mut()) {
+        ferry_schemas::wire::set_schema_id(k, id);
+    }
+    if let (Some(id), Some(p)) = (value, record.payload.as_mut()) {
+        ferry_schemas::wire::set_schema_id(p, id);
     }
 }
 

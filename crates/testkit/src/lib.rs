@@ -18,6 +18,9 @@
 //! - [`data`]: unique names, topic creation, producing deterministic
 //!   sequence-numbered records ([`data::SequenceSpec`]), reading partitions back
 //!   and comparing a source topic with its replica ([`data::CompareReport`]).
+//! - [`registry`]: [`SchemaRegistry`] runs a real Schema Registry (Apicurio,
+//!   Confluent-compatible API) from the install `tests/registry/install.sh`
+//!   makes, with the Python registry clients beside it.
 //! - [`mock`]: librdkafka's in-process mock cluster, for fault injection.
 //! - [`daemon`]: running the real `ferry` executable ([`daemon::Ferry`]) as
 //!   a command or as a `ferry run` [`daemon::Daemon`], signals, and
@@ -59,9 +62,11 @@ pub mod kdc;
 pub mod members;
 pub mod mock;
 pub mod proc;
+pub mod registry;
 pub mod scrape;
 pub mod topology;
 
 pub use error::{HarnessError, Result};
 pub use kafka::{shared, shared_pair, ConnectWorker, KafkaCluster, KafkaOptions};
 pub use kdc::{KdcRealm, KdcServer};
+pub use registry::SchemaRegistry;

@@ -59,7 +59,7 @@ fn check_principal(principal: &str) -> Result<(), &'static str> {
 #[cfg(test)]
 mod tests {
     use super::check_principal;
-    use crate::{parse, AclSync};
+    use crate::AclSync;
 
     const FLOW: &str = r#"
 [clusters.a]
@@ -72,15 +72,7 @@ target = "b"
 "#;
 
     fn acls_of(extra: &str) -> Result<AclSync, Vec<(String, String)>> {
-        let text = format!("{FLOW}{extra}");
-        match parse(&text, "test.toml", std::path::Path::new(".")) {
-            Ok(loaded) => Ok(loaded.topology.flows[0].acls.clone()),
-            Err(e) => Err(e
-                .issues()
-                .iter()
-                .map(|i| (i.path.clone(), i.message.clone()))
-                .collect()),
-        }
+        super::super::first_flow(&format!("{FLOW}{extra}"), |f| f.acls.clone())
     }
 
     #[test]

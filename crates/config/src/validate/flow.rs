@@ -280,6 +280,8 @@ pub(super) fn check_flow(
         transaction_interval,
         acls,
         deletes,
+        // Set by the caller, which knows the registries.
+        schemas: None,
     };
     check_renames_merge_nothing(checker, path, &flow);
     Some(flow)

@@ -61,7 +61,7 @@ pub(super) fn check_http_tls(
 /// A file path (relative to the topology file) that must hold at least one
 /// PEM block of one of `kinds`. Messages name the path and the key, never
 /// the contents.
-fn check_pem_file(
+pub(super) fn check_pem_file(
     checker: &mut Checker<'_>,
     key: &str,
     raw: &str,

@@ -20,6 +20,7 @@ mod acls;
 mod cluster;
 mod flow;
 mod http;
+mod schemas;
 
 use cluster::check_cluster;
 #[cfg(test)]
@@ -199,6 +200,9 @@ pub(crate) fn check_document(
     let mut http = RawHttp::default();
     let mut log = RawLog::default();
     let mut engine = RawEngine::default();
+    // Every declared registry, `None` when it has problems of its own (so
+    // a flow naming it is not reported twice).
+    let mut registries: BTreeMap<String, Option<Registry>> = BTreeMap::new();
 
     for (key, value) in doc {
         match key.as_str() {
@@ -224,6 +228,21 @@ pub(crate) fn check_document(
             "http" => http = checker.section("http", value).unwrap_or_default(),
             "log" => log = checker.section("log", value).unwrap_or_default(),
             "engine" => engine = checker.section("engine", value).unwrap_or_default(),
+            "registries" => match value {
+                toml::Value::Table(t) => {
+                    for (name, v) in t {
+                        let path = format!("registries.{name}");
+                        let checked = checker
+                            .section::<RawRegistry>(&path, v)
+                            .and_then(|raw| schemas::check_registry(checker, &name, raw));
+                        registries.insert(name, checked);
+                    }
+                }
+                _ => checker.issue(
+                    "registries",
+                    "must be a table of registries ([registries.NAME])",
+                ),
+            },
             _ => checker.issue(key, "unknown key"),
         }
     }
@@ -247,10 +266,14 @@ pub(crate) fn check_document(
     let mut seen: HashMap<(String, String), usize> = HashMap::new();
     for (i, v) in raw_flows.into_iter().enumerate() {
         let path = format!("flows[{i}]");
-        let Some(raw) = checker.section::<RawFlow>(&path, v) else {
+        let Some(mut raw) = checker.section::<RawFlow>(&path, v) else {
             continue;
         };
-        if let Some(flow) = check_flow(checker, &path, raw, &known_clusters) {
+        let raw_schemas = raw.schemas.take();
+        let schemas =
+            raw_schemas.and_then(|r| schemas::check_schemas(checker, &path, r, &registries));
+        if let Some(mut flow) = check_flow(checker, &path, raw, &known_clusters) {
+            flow.schemas = schemas;
             let key = (flow.source.clone(), flow.target.clone());
             if let Some(first) = seen.get(&key) {
                 checker.issue(
@@ -349,10 +372,28 @@ pub(crate) fn check_document(
             .push(format!("clusters.{name}: not used by any flow"));
     }
 
+    let used_registries: BTreeSet<&str> = flows
+        .iter()
+        .filter_map(|(_, f)| f.schemas.as_ref())
+        .flat_map(|s| [s.source.name.as_str(), s.target.name.as_str()])
+        .collect();
+    for name in registries
+        .keys()
+        .filter(|n| !used_registries.contains(n.as_str()))
+    {
+        checker
+            .warnings
+            .push(format!("registries.{name}: not used by any flow"));
+    }
+
     if !checker.issues.is_empty() {
         return None;
     }
     Some(Topology {
+        registries: registries
+            .into_iter()
+            .filter_map(|(name, r)| Some((name, r?)))
+            .collect(),
         clusters,
         flows: flows.into_iter().map(|(_, f)| f).collect(),
         http,
@@ -367,6 +408,23 @@ pub(crate) fn check_document(
         },
         digest,
     })
+}
+
+/// Test support: the first flow of `text` as `pick` sees it, or every
+/// problem as (key path, message).
+#[cfg(test)]
+pub(crate) fn first_flow<T>(
+    text: &str,
+    pick: impl Fn(&Flow) -> T,
+) -> Result<T, Vec<(String, String)>> {
+    match crate::parse(text, "test.toml", Path::new(".")) {
+        Ok(loaded) => Ok(pick(&loaded.topology.flows[0])),
+        Err(e) => Err(e
+            .issues()
+            .iter()
+            .map(|i| (i.path.clone(), i.message.clone()))
+            .collect()),
+    }
 }
 
 /// A prefix of Kafka group or transactional ids: characters every broker

@@ -124,6 +124,23 @@ fn summary(t: &Topology) -> String {
             c.client.len()
         ));
     }
+    if !t.registries.is_empty() {
+        out.push_str(&format!("registries ({}):\n", t.registries.len()));
+    }
+    for r in t.registries.values() {
+        // The user name is shown, never the password.
+        let auth = r
+            .basic_auth
+            .as_ref()
+            .map(|a| format!(", basic auth as {}", a.username))
+            .unwrap_or_default();
+        let tls = match (&r.tls_ca, &r.tls_client) {
+            (_, Some(_)) => ", client certificate",
+            (Some(_), None) => ", own CA",
+            (None, None) => "",
+        };
+        out.push_str(&format!("  {:<16} {}{auth}{tls}\n", r.name, r.url));
+    }
     out.push_str(&format!("flows ({}):\n", t.flows.len()));
     for f in &t.flows {
         let start = match f.start_from {
@@ -157,6 +174,17 @@ fn summary(t: &Topology) -> String {
             f.checkpoint_interval,
             if f.enabled { "" } else { " (disabled)" }
         ));
+        if let Some(s) = &f.schemas {
+            out.push_str(&format!(
+                "  {:<24} schemas {} -> {}, subjects {:?}, {}{}\n",
+                "",
+                s.source.name,
+                s.target.name,
+                s.subjects.include_patterns(),
+                s.mode.as_str(),
+                if s.required { ", required" } else { "" }
+            ));
+        }
     }
     out.push_str(&format!("http: {}\n", t.http.listen));
     out

@@ -60,11 +60,19 @@ pub fn dispatch(cli: Cli) -> u8 {
         Command::Verify {
             config,
             flow,
+            json,
+            schemas: true,
+            ..
+        } => verify::verify_schemas(&config, flow.as_deref(), json),
+        Command::Verify {
+            config,
+            flow,
             topics,
             json,
             parallel,
             wait,
             acls: false,
+            schemas: false,
         } => verify::verify(
             &config,
             flow.as_deref(),

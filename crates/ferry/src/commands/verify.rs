@@ -3,7 +3,9 @@
 //! match, 1 on any mismatch, 2 on bad input, 3 when incomplete: not every
 //! source record of the range could be compared, or a cluster could not be
 //! read at all. With `--acls`, compares ACLs instead
-//! (`ferry_migrate::verify::acls`), with the same exit codes.
+//! (`ferry_migrate::verify::acls`), with the same exit codes; with
+//! `--schemas`, checks the schema IDs of the target records and the subject
+//! lists of the registries (`ferry_migrate::verify::schemas`).
 
 use std::io::IsTerminal;
 use std::path::Path;
@@ -71,6 +73,21 @@ pub fn verify_acls(path: &Path, flow: Option<&str>, json: bool) -> u8 {
     // kill the process by a signal instead of the exit code below.
     ferry_admin::wait_for_teardown(Duration::from_secs(10));
     report_and_exit(&report, report.result, json, verify::acls::render)
+}
+
+/// `ferry verify --schemas`.
+pub fn verify_schemas(path: &Path, flow: Option<&str>, json: bool) -> u8 {
+    let (topology, flows, _, rt) = match super::start_topic_command(path, flow, None) {
+        Ok(started) => started,
+        Err(code) => return code,
+    };
+    if !flows.iter().any(|f| f.schemas.is_some()) {
+        eprintln!("error: no selected flow copies schemas (flows[].schemas)");
+        return exit::BAD_INPUT;
+    }
+    let report = rt.block_on(verify::schemas::verify_schemas(&topology, &flows));
+    ferry_admin::wait_for_teardown(Duration::from_secs(10));
+    report_and_exit(&report, report.result, json, verify::schemas::render)
 }
 
 /// Prints a report (JSON or text) and returns the exit code its outcome

@@ -53,6 +53,7 @@ pub mod inventory;
 mod model;
 pub mod positions;
 mod render;
+pub mod schemas;
 pub mod sizes;
 pub mod warnings;
 
@@ -321,6 +322,7 @@ async fn plan_flow(
         &mirrored,
     )
     .await?;
+    let schemas = schemas::plan_schemas(flow).await;
     Ok(FlowPlan {
         flow: flow.id().to_string(),
         source: flow.source.clone(),
@@ -340,6 +342,7 @@ async fn plan_flow(
         warnings,
         acls,
         deletions,
+        schemas,
         mm2_offsets: Mm2OffsetsPlan {
             cluster: flow.mm2_offsets.cluster.clone(),
             topic: flow.mm2_offsets.topic.clone(),
@@ -430,6 +433,7 @@ pub(crate) mod tests {
             warnings: Vec::new(),
             acls: None,
             deletions: None,
+            schemas: None,
             mm2_offsets: Mm2OffsetsPlan {
                 cluster: "a".into(),
                 topic: "mm2-offsets".into(),

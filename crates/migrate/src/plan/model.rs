@@ -44,6 +44,8 @@ pub struct FlowPlan {
     /// Target topics whose source topic is gone; `None` without
     /// `propagate_deletes`.
     pub deletions: Option<super::deletes::DeletesPlan>,
+    /// The flow's schemas in both registries; `None` without `schemas`.
+    pub schemas: Option<super::schemas::SchemaPlan>,
     /// Where MirrorMaker 2's positions were looked for (`mm2_offsets`).
     pub mm2_offsets: Mm2OffsetsPlan,
 }

@@ -35,6 +35,9 @@ fn render_flow(out: &mut String, f: &FlowPlan, throughput: f64) {
     if let Some(deletions) = &f.deletions {
         out.push_str(&super::deletes::render(&f.target, deletions));
     }
+    if let Some(schemas) = &f.schemas {
+        out.push_str(&super::schemas::render(schemas));
+    }
     out.push_str(&warnings(f));
 }
 

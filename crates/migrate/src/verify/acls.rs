@@ -156,7 +156,8 @@ pub fn render(report: &AclReport) -> String {
     out
 }
 
-fn outcome_word(o: Outcome) -> &'static str {
+/// How a report names an outcome.
+pub(super) fn outcome_word(o: Outcome) -> &'static str {
     match o {
         Outcome::Match => "match",
         Outcome::Mismatch => "MISMATCH",

@@ -80,6 +80,7 @@ use serde::Serialize;
 pub mod acls;
 mod compare;
 mod render;
+pub mod schemas;
 
 use compare::run_job;
 pub(crate) use render::table;

@@ -61,6 +61,8 @@ pub(super) struct FlowContext {
     pub ownership: Arc<Ownership>,
     /// `engine.transactional_id_prefix`, for exactly-once slots.
     pub transactional_id_prefix: String,
+    /// `flows[].schemas`: the schema IDs the target registry knows.
+    pub schema_ids: Option<Arc<ferry_schemas::SchemaIds>>,
 }
 
 /// Where partitions resume after a start.

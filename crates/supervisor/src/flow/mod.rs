@@ -20,6 +20,7 @@ mod context;
 mod delete_sync;
 mod progress_writes;
 mod run;
+mod schema_sync;
 mod side_task;
 mod topic;
 
@@ -307,13 +308,27 @@ impl FlowRunner {
             (&self.target.name, target_reader, target_admin.clone()),
             REQUEST_TIMEOUT,
         );
+        // Shared by the lanes' pumps (which check records against it) and
+        // the schema sync task (which fills it).
+        let schema_ids = self
+            .flow
+            .schemas
+            .as_ref()
+            .map(|s| ferry_schemas::SchemaIds::new(s.mode, s.required));
         let ctx = Arc::new(FlowContext {
             flow: self.flow.clone(),
             source: self.source.clone(),
             target: self.target.clone(),
             mm2_offsets_cluster: self.mm2_offsets_cluster.clone(),
             status: self.status.clone(),
-            plane: Lanes::start(&self.flow, &self.source, &self.target, self.metrics.clone())?,
+            plane: Lanes::start(
+                &self.flow,
+                &self.source,
+                &self.target,
+                self.metrics.clone(),
+                schema_ids.as_ref(),
+            )?,
+            schema_ids,
             metrics: self.metrics.clone(),
             source_admin: admin(&self.source)?,
             target_admin,

@@ -140,6 +140,9 @@ pub(super) struct FlowRun<'r> {
     /// The deletion task (`propagate_deletes = true`), started by the first
     /// discovery that finds it enabled.
     delete_sync: Option<SideTask<DeleteScope>>,
+    /// Stops the schema sync task (`flows[].schemas`), started by the
+    /// first discovery.
+    schema_sync: Option<CancellationToken>,
 }
 
 impl<'r> FlowRun<'r> {
@@ -198,6 +201,7 @@ impl<'r> FlowRun<'r> {
             members_due: None,
             acl_sync: None,
             delete_sync: None,
+            schema_sync: None,
         }
     }
 
@@ -288,6 +292,7 @@ impl<'r> FlowRun<'r> {
                 if let Some(names) = found.names {
                     self.propagate_deletes(names, cancel);
                 }
+                self.sync_schemas(cancel);
                 self.discovered_once = true;
                 if let Some(metrics) = &self.ctx.metrics {
                     metrics.topic_discovery();
@@ -817,6 +822,29 @@ impl<'r> FlowRun<'r> {
         );
     }
 
+    /// Starts the schema sync task once: it runs every `refresh_interval`
+    /// on its own, and whenever a record waits for a schema.
+    fn sync_schemas(&mut self, cancel: &CancellationToken) {
+        let (Some(settings), Some(ids), None) = (
+            &self.runner.flow.schemas,
+            &self.ctx.schema_ids,
+            &self.schema_sync,
+        ) else {
+            return;
+        };
+        let token = cancel.child_token();
+        self.tasks.spawn(
+            super::schema_sync::run_schema_sync(
+                self.runner.flow.clone(),
+                settings.clone(),
+                ids.clone(),
+                token.clone(),
+            )
+            .instrument(tracing::info_span!("schemas")),
+        );
+        self.schema_sync = Some(token);
+    }
+
     /// Stops the topic tasks (they unassign), waits for the target to
     /// acknowledge what is in flight, then persists the final progress and
     /// a last checkpoint. The first error wins: the flush, the final write,
@@ -837,6 +865,7 @@ impl<'r> FlowRun<'r> {
             joining,
             acl_sync,
             delete_sync,
+            schema_sync,
             ..
         } = self;
         drop(joining);
@@ -856,6 +885,9 @@ impl<'r> FlowRun<'r> {
         }
         if let Some(task) = delete_sync {
             task.stop();
+        }
+        if let Some(schema_sync) = schema_sync {
+            schema_sync.cancel();
         }
         tasks.close();
         tasks.wait().await;
