@@ -294,7 +294,7 @@ pub fn produce_dataset(config: &ClientConfig, topic: &str, dataset: &Dataset) ->
 /// Transactions [`warm_transactions`] commits.
 const WARM_TRANSACTIONS: u64 = 20;
 
-/// Commits [`WARM_TRANSACTIONS`] transactions of `dataset`'s first records
+/// Commits `WARM_TRANSACTIONS` (20) transactions of `dataset`'s first records
 /// to `topic`. The first transactional producer on a fresh cluster waits
 /// while the broker creates `__transaction_state` and loads its
 /// coordinators (about a second here), and the broker compiles its
