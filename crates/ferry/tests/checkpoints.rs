@@ -791,20 +791,21 @@ impl MirrorMaker2 {
         alias: &str,
         topic: &str,
         group: &str,
-        separator: &str,
+        (target_alias, separator): (&str, &str),
     ) -> Self {
         let properties = dir.join("mm2.properties");
+        let dst = target_alias;
         std::fs::write(
             &properties,
             format!(
-                r#"clusters = {alias}, dst
+                r#"clusters = {alias}, {dst}
 {alias}.bootstrap.servers = {source}
-dst.bootstrap.servers = {target}
-{alias}->dst.enabled = true
-{alias}->dst.topics = {topic}
-{alias}->dst.groups = {group}
-dst->{alias}.enabled = false
-dst->{alias}.emit.heartbeats.enabled = false
+{dst}.bootstrap.servers = {target}
+{alias}->{dst}.enabled = true
+{alias}->{dst}.topics = {topic}
+{alias}->{dst}.groups = {group}
+{dst}->{alias}.enabled = false
+{dst}->{alias}.emit.heartbeats.enabled = false
 tasks.max = 1
 replication.factor = 1
 offset-syncs.topic.replication.factor = 1
@@ -878,7 +879,15 @@ fn side_by_side_with_mirrormaker2_ferry_rereads_nothing() {
 
     let dir = tempfile::tempdir().unwrap();
     let alias = unique_name("mm2side");
-    let mm2 = MirrorMaker2::start(dir.path(), source, target, &alias, &topic, &group, ".");
+    let mm2 = MirrorMaker2::start(
+        dir.path(),
+        source,
+        target,
+        &alias,
+        &topic,
+        &group,
+        ("dst", "."),
+    );
     let topology = write_topology(dir.path(), source, target, &flow(&topic, &[&group], ""));
     let daemon = FERRY.start(&topology);
     let (ferry_remote, mm2_remote) = (format!("src.{topic}"), format!("{alias}.{topic}"));
@@ -970,6 +979,11 @@ fn handover_from_mirrormaker2(separator: &str) {
     let topic = unique_name("handover");
     let group = unique_name("handover-group");
     let alias = unique_name("mm2hand");
+    // MM2 keeps its offset syncs on the source in
+    // `mm2-offset-syncs<sep><target alias><sep>internal`. Kafka refuses a
+    // name that differs from an existing one only in `.` versus `_`, and
+    // other tests' flows into `dst` keep theirs on this source too.
+    let target_alias = unique_name("back");
     let remote = format!("{alias}{separator}{topic}");
     data::create_topic(&source.client_config(), &topic, 2, 1, &[]).expect("create");
     produce_sequence(&source.client_config(), &topic, &SequenceSpec::new(2, 1000))
@@ -984,7 +998,7 @@ fn handover_from_mirrormaker2(separator: &str) {
         &alias,
         &topic,
         &group,
-        separator,
+        (&target_alias, separator),
     );
     let mm2_checkpoints = wait_for(
         "MirrorMaker 2's copy and checkpoints",
@@ -1010,12 +1024,12 @@ fn handover_from_mirrormaker2(separator: &str) {
         format!(
             r#"[clusters.{alias}]
 bootstrap_servers = "{}"
-[clusters.dst]
+[clusters.{target_alias}]
 bootstrap_servers = "{}"
 
 [[flows]]
 source = "{alias}"
-target = "dst"
+target = "{target_alias}"
 topics = ["{topic}"]
 groups = ["{group}"]
 offset_syncs_location = "source"
