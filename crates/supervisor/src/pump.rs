@@ -403,6 +403,23 @@ struct Deferred {
     bytes: u32,
 }
 
+impl Deferred {
+    /// A record to `topic` with this one's key, value and timestamp.
+    fn to_record<'r>(&'r self, topic: &'r str, slot: &Arc<PartitionSlot>) -> OutRecord<'r> {
+        let mut out = BaseRecord::with_opaque_to(topic, slot.clone());
+        if let Some(k) = &self.key {
+            out = out.key(&k[..]);
+        }
+        if let Some(p) = &self.payload {
+            out = out.payload(&p[..]);
+        }
+        if let Some(ts) = self.timestamp {
+            out = out.timestamp(ts);
+        }
+        out
+    }
+}
+
 struct Pump {
     consumer: Arc<BaseConsumer<ClusterContext>>,
     producer: Arc<TargetProducer>,
@@ -1160,7 +1177,7 @@ impl Pump {
     /// Sends a held-back record, as `forward` would have. Under
     /// exactly-once a refused record can only stall, and nothing goes to a
     /// dead-letter topic.
-    fn send_deferred(&self, route: &Route, record: Deferred) {
+    fn send_deferred(&self, route: &Route, mut record: Deferred) {
         self.backlog_bytes
             .set(self.backlog_bytes.get() - u64::from(record.bytes));
         let slot = &route.slot;
@@ -1189,20 +1206,12 @@ impl Pump {
             }
             Some(Pending::Refused(_)) => {}
         }
-        let Some(headers) = record.headers else {
+        let Some(headers) = record.headers.take() else {
             return slot.on_skipped(offset); // cycle protection
         };
-        let mut out =
-            BaseRecord::with_opaque_to(&slot.target_topic, slot.clone()).partition(slot.partition);
-        if let Some(k) = &record.key {
-            out = out.key(&k[..]);
-        }
-        if let Some(p) = &record.payload {
-            out = out.payload(&p[..]);
-        }
-        if let Some(ts) = record.timestamp {
-            out = out.timestamp(ts);
-        }
+        let mut out = record
+            .to_record(&slot.target_topic, slot)
+            .partition(slot.partition);
         if let Some(h) = headers {
             out = out.headers(h);
         }
@@ -1283,27 +1292,18 @@ impl Pump {
     /// [`Pump::dead_letter`] for a record that was held back.
     fn dead_letter_deferred(
         &self,
-        record: Deferred,
+        mut record: Deferred,
         slot: &Arc<PartitionSlot>,
         topic: &str,
         resolution: Resolution,
     ) {
         let offset = resolution.offset;
         let headers = self.dead_letter_headers(
-            record.headers.flatten(),
+            record.headers.take().flatten(),
             (&slot.topic, slot.partition),
             &resolution,
         );
-        let mut out = BaseRecord::with_opaque_to(topic, slot.clone()).headers(headers);
-        if let Some(k) = &record.key {
-            out = out.key(&k[..]);
-        }
-        if let Some(p) = &record.payload {
-            out = out.payload(&p[..]);
-        }
-        if let Some(ts) = record.timestamp {
-            out = out.timestamp(ts);
-        }
+        let out = record.to_record(topic, slot).headers(headers);
         slot.on_produced_dead_letter(resolution, record.bytes);
         self.send(&self.producer, out, slot, offset, record.bytes);
     }
